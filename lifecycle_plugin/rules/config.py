@@ -1,0 +1,269 @@
+"""The lifecycle configuration: typed, validated, and parsed from plain settings.
+
+Store owners type these values into the Saleor Dashboard as strings, so every
+parse and validation error names the field in words and says what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from .currencies import is_currency_code
+
+
+class ConfigError(ValueError):
+    """One or more settings are invalid. `errors` maps each field name to a message."""
+
+    def __init__(self, errors: Mapping[str, str]):
+        self.errors = dict(errors)
+        super().__init__("; ".join(f"{name}: {message}" for name, message in self.errors.items()))
+
+
+@dataclass(frozen=True)
+class Tier:
+    """A loyalty tier: reached by spending at least `thresholds[currency]` in the tier window."""
+
+    code: str
+    thresholds: Mapping[str, Decimal]
+
+
+TIER_CODE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+DEFAULT_TIERS = (
+    Tier("bronze", {"USD": Decimal("100"), "EUR": Decimal("100"), "PLN": Decimal("400")}),
+    Tier("silver", {"USD": Decimal("500"), "EUR": Decimal("500"), "PLN": Decimal("2000")}),
+    Tier("gold", {"USD": Decimal("1500"), "EUR": Decimal("1500"), "PLN": Decimal("6000")}),
+)
+
+
+@dataclass(frozen=True)
+class LifecycleConfig:
+    """Every threshold the rules use. Build with `from_settings` or construct and `validate()`."""
+
+    at_risk_days: int = 90
+    lapsed_days: int = 180
+    loyal_min_orders: int = 4
+    loyal_window_days: int = 365
+    #: A buyer with at least this many orders is also at risk after k x their median gap.
+    personal_gap_min_orders: int = 3
+    personal_gap_multiplier: Decimal = Decimal("2")
+    #: The personal threshold never goes below this, so a burst of same-day orders
+    #: does not make a customer "at risk" the day after.
+    personal_gap_floor_days: int = 14
+    #: Count only orders that are fully paid (otherwise any placed order counts).
+    count_only_paid: bool = False
+    tier_window_days: int = 365
+    tiers: tuple[Tier, ...] = field(default=DEFAULT_TIERS)
+
+    FIELD_LABELS = {
+        "at_risk_days": "At-risk after (days)",
+        "lapsed_days": "Lapsed after (days)",
+        "loyal_min_orders": "Loyal: minimum orders",
+        "loyal_window_days": "Loyal: window (days)",
+        "personal_gap_min_orders": "Personal rhythm: minimum orders",
+        "personal_gap_multiplier": "Personal rhythm: multiplier of the median gap",
+        "personal_gap_floor_days": "Personal rhythm: minimum days",
+        "count_only_paid": "Count only paid orders",
+        "tier_window_days": "Tier spend window (days)",
+        "tiers": "Loyalty tiers",
+    }
+
+    def validate(self) -> LifecycleConfig:
+        """Raise ConfigError naming every invalid field; return self when valid."""
+        errors: dict[str, str] = {}
+
+        def positive(name: str, value: Any) -> bool:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                errors[name] = f"must be a whole number of at least 1, got {value!r}"
+                return False
+            return True
+
+        ok_risk = positive("at_risk_days", self.at_risk_days)
+        ok_lapsed = positive("lapsed_days", self.lapsed_days)
+        if ok_risk and ok_lapsed and self.at_risk_days >= self.lapsed_days:
+            errors["at_risk_days"] = (
+                f"must be fewer than lapsed_days ({self.lapsed_days}): a customer is at risk "
+                f"before they lapse, got {self.at_risk_days}"
+            )
+        if positive("loyal_min_orders", self.loyal_min_orders) and self.loyal_min_orders < 2:
+            errors["loyal_min_orders"] = f"must be at least 2 (loyal means more than one order), got {self.loyal_min_orders}"
+        positive("loyal_window_days", self.loyal_window_days)
+        if positive("personal_gap_min_orders", self.personal_gap_min_orders) and self.personal_gap_min_orders < 2:
+            errors["personal_gap_min_orders"] = (
+                f"must be at least 2 (a gap needs two orders), got {self.personal_gap_min_orders}"
+            )
+        multiplier = self.personal_gap_multiplier
+        if not isinstance(multiplier, Decimal) or not multiplier.is_finite() or multiplier <= 0:
+            errors["personal_gap_multiplier"] = f"must be a number greater than 0, got {multiplier!r}"
+        if positive("personal_gap_floor_days", self.personal_gap_floor_days) and ok_risk:
+            if self.personal_gap_floor_days > self.at_risk_days:
+                errors["personal_gap_floor_days"] = (
+                    f"must not exceed at_risk_days ({self.at_risk_days}), got {self.personal_gap_floor_days}"
+                )
+        if not isinstance(self.count_only_paid, bool):
+            errors["count_only_paid"] = f"must be true or false, got {self.count_only_paid!r}"
+        positive("tier_window_days", self.tier_window_days)
+        tier_error = _tier_problem(self.tiers)
+        if tier_error:
+            errors["tiers"] = tier_error
+        if errors:
+            raise ConfigError(errors)
+        return self
+
+    @property
+    def tier_codes(self) -> tuple[str, ...]:
+        return tuple(tier.code for tier in self.tiers)
+
+    @classmethod
+    def from_settings(cls, values: Mapping[str, Any]) -> LifecycleConfig:
+        """Parse settings given as strings (Dashboard) or native values; unknown keys are ignored."""
+        errors: dict[str, str] = {}
+        kwargs: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in values or values[f.name] is None or values[f.name] == "":
+                continue
+            raw = values[f.name]
+            try:
+                kwargs[f.name] = _PARSERS[f.name](raw)
+            except ValueError as exc:
+                errors[f.name] = str(exc)
+        if errors:
+            raise ConfigError(errors)
+        config = cls(**kwargs)
+        return config.validate()
+
+    def to_settings(self) -> dict[str, Any]:
+        """The inverse of from_settings, with every value as a string."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "tiers":
+                out[f.name] = format_tiers(value)
+            elif isinstance(value, bool):
+                out[f.name] = "true" if value else "false"
+            else:
+                out[f.name] = str(value)
+        return out
+
+
+def _parse_int(raw: Any) -> int:
+    if isinstance(raw, bool):
+        raise ValueError(f"must be a whole number, got {raw!r}")
+    if isinstance(raw, int):
+        return raw
+    text = str(raw).strip()
+    if not re.fullmatch(r"[+-]?\d+", text):
+        raise ValueError(f"must be a whole number, got {raw!r}")
+    return int(text)
+
+
+def _parse_decimal(raw: Any) -> Decimal:
+    try:
+        value = Decimal(str(raw).strip())
+    except InvalidOperation:
+        raise ValueError(f"must be a number such as 2 or 1.5, got {raw!r}") from None
+    if not value.is_finite():
+        raise ValueError(f"must be a finite number, got {raw!r}")
+    return value
+
+
+def _parse_bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in {"true", "1", "yes", "on"}:
+        return True
+    if text in {"false", "0", "no", "off"}:
+        return False
+    raise ValueError(f"must be true or false, got {raw!r}")
+
+
+def parse_tiers(raw: Any) -> tuple[Tier, ...]:
+    """Parse tiers from text, one tier per line, lowest first::
+
+        bronze: USD 100, EUR 100, PLN 400
+        silver: USD 500, PLN 2000
+
+    Native sequences of `Tier` are accepted as they are.
+    """
+    if isinstance(raw, (tuple, list)) and all(isinstance(t, Tier) for t in raw):
+        return tuple(raw)
+    tiers: list[Tier] = []
+    for number, line in enumerate(str(raw).splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        code, sep, rest = line.partition(":")
+        code = code.strip()
+        if not sep:
+            raise ValueError(f"line {number}: write 'name: CUR amount, CUR amount', got {line!r}")
+        thresholds: dict[str, Decimal] = {}
+        for part in filter(None, (p.strip() for p in rest.split(","))):
+            pieces = part.split()
+            if len(pieces) != 2:
+                raise ValueError(f"line {number}: write each threshold as 'USD 100', got {part!r}")
+            currency, amount = pieces[0].upper(), pieces[1]
+            try:
+                value = Decimal(amount)
+            except InvalidOperation:
+                raise ValueError(f"line {number}: {amount!r} is not an amount") from None
+            if currency in thresholds:
+                raise ValueError(f"line {number}: currency {currency} is given twice")
+            thresholds[currency] = value
+        tiers.append(Tier(code, thresholds))
+    return tuple(tiers)
+
+
+def format_tiers(tiers: tuple[Tier, ...]) -> str:
+    return "\n".join(
+        f"{tier.code}: " + ", ".join(f"{cur} {amount}" for cur, amount in tier.thresholds.items())
+        for tier in tiers
+    )
+
+
+def _tier_problem(tiers: tuple[Tier, ...]) -> str | None:
+    seen: set[str] = set()
+    previous: dict[str, tuple[str, Decimal]] = {}
+    for tier in tiers:
+        if not TIER_CODE.match(tier.code):
+            return (
+                f"tier name {tier.code!r} must start with a letter and use only lower-case "
+                "letters, digits and underscores (at most 32)"
+            )
+        if tier.code in seen:
+            return f"tier {tier.code!r} is listed twice"
+        seen.add(tier.code)
+        if not tier.thresholds:
+            return f"tier {tier.code!r} needs a threshold in at least one currency"
+        for currency, amount in tier.thresholds.items():
+            if not is_currency_code(currency):
+                return f"tier {tier.code!r}: {currency!r} is not an ISO 4217 currency code"
+            if not amount.is_finite() or amount <= 0:
+                return f"tier {tier.code!r}: the {currency} threshold must be greater than 0, got {amount}"
+            if currency in previous and amount <= previous[currency][1]:
+                lower_code, lower_amount = previous[currency]
+                return (
+                    f"tiers are out of order: {tier.code!r} needs more than {lower_code!r} in "
+                    f"{currency} ({amount} is not above {lower_amount}); list tiers lowest first"
+                )
+            previous[currency] = (tier.code, amount)
+    return None
+
+
+_PARSERS = {
+    "at_risk_days": _parse_int,
+    "lapsed_days": _parse_int,
+    "loyal_min_orders": _parse_int,
+    "loyal_window_days": _parse_int,
+    "personal_gap_min_orders": _parse_int,
+    "personal_gap_multiplier": _parse_decimal,
+    "personal_gap_floor_days": _parse_int,
+    "count_only_paid": _parse_bool,
+    "tier_window_days": _parse_int,
+    "tiers": parse_tiers,
+}

@@ -1,0 +1,73 @@
+"""What the rules know about one customer: plain, immutable values read by a host."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any
+
+
+class OrderState(str, enum.Enum):
+    """An order's state, normalised from the host's own statuses."""
+
+    PLACED = "placed"  # unfulfilled, partially fulfilled, fulfilled, (partially) returned
+    DRAFT = "draft"
+    UNCONFIRMED = "unconfirmed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFact:
+    order_id: str
+    placed_at: datetime
+    currency: str
+    total: Decimal
+    state: OrderState = OrderState.PLACED
+    paid: bool = True
+    refunded: Decimal = Decimal(0)
+    channel: str = ""
+    fulfilled_at: datetime | None = None
+
+    @property
+    def fully_refunded(self) -> bool:
+        return self.total > 0 and self.refunded >= self.total
+
+    @property
+    def net_amount(self) -> Decimal:
+        """What the customer kept: total less refunds, never negative."""
+        return max(self.total - self.refunded, Decimal(0))
+
+
+EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerFacts:
+    """One customer's history as of the moment a host read it.
+
+    `extra` holds facts that third-party hooks contributed (reviews written,
+    referrals, ...); the built-in ladder never needs them.
+    """
+
+    email: str
+    has_account: bool = False
+    account_created_at: datetime | None = None
+    orders: tuple[OrderFact, ...] = ()
+    open_cart_lines: int = 0
+    extra: Mapping[str, Any] = field(default=EMPTY)
+
+    def with_extra(self, extra: Mapping[str, Any]) -> CustomerFacts:
+        merged = {**self.extra, **extra}
+        return CustomerFacts(
+            email=self.email,
+            has_account=self.has_account,
+            account_created_at=self.account_created_at,
+            orders=self.orders,
+            open_cart_lines=self.open_cart_lines,
+            extra=MappingProxyType(merged),
+        )
