@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from types import MappingProxyType
@@ -56,18 +56,19 @@ class CustomerFacts:
 
     email: str
     has_account: bool = False
+    #: The account's id when there is one (the host resolves it from the e-mail too).
+    user_id: int | None = None
     account_created_at: datetime | None = None
     orders: tuple[OrderFact, ...] = ()
     open_cart_lines: int = 0
     extra: Mapping[str, Any] = field(default=EMPTY)
 
     def with_extra(self, extra: Mapping[str, Any]) -> CustomerFacts:
-        merged = {**self.extra, **extra}
-        return CustomerFacts(
-            email=self.email,
-            has_account=self.has_account,
-            account_created_at=self.account_created_at,
-            orders=self.orders,
-            open_cart_lines=self.open_cart_lines,
-            extra=MappingProxyType(merged),
-        )
+        return replace(self, extra=MappingProxyType({**self.extra, **extra}))
+
+    def as_of(self, moment: datetime) -> CustomerFacts:
+        """The history as it stood at `moment`: orders placed later are left out.
+
+        Used to replay decisions at the exact times they took effect.
+        """
+        return replace(self, orders=tuple(o for o in self.orders if o.placed_at <= moment))

@@ -1,0 +1,16 @@
+"""The engine: events and sweeps in, profiles, history and actions out."""
+
+from .context import SKIP, ActionContext, ActionEntry, ProfileView, StageChange, TierChange
+from .service import LifecycleEngine, Outcome, SweepReport
+
+__all__ = [
+    "SKIP",
+    "ActionContext",
+    "ActionEntry",
+    "LifecycleEngine",
+    "Outcome",
+    "ProfileView",
+    "StageChange",
+    "SweepReport",
+    "TierChange",
+]

@@ -1,0 +1,150 @@
+"""What hooks receive: a view of the customer and idempotent ways to act."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from django.db import IntegrityError, transaction
+
+from ..host import CustomerRef, Host
+from ..models import ActionLedgerEntry, ActionStatus, CustomerProfile, ScheduledAction
+from ..rules import LifecycleConfig
+
+if TYPE_CHECKING:
+    from .service import LifecycleEngine
+
+#: Returned by a `lifecycle_run_action` implementation to mark an entry skipped.
+SKIP = {"skipped": True}
+
+
+@dataclass(frozen=True)
+class ProfileView:
+    """A read-only snapshot of a profile as hooks see it."""
+
+    id: int
+    customer: CustomerRef
+    stage: str
+    stage_since: datetime
+    tier: str | None
+    orders_count: int
+    lifetime_spend: Mapping[str, str]
+    window_spend: Mapping[str, str]
+    first_order_at: datetime | None
+    last_order_at: datetime | None
+    extra_facts: Mapping[str, Any]
+
+    @classmethod
+    def of(cls, profile: CustomerProfile) -> ProfileView:
+        return cls(
+            id=profile.pk,
+            customer=CustomerRef(profile.email, profile.user_id),
+            stage=profile.stage,
+            stage_since=profile.stage_since,
+            tier=profile.tier,
+            orders_count=profile.orders_count,
+            lifetime_spend=dict(profile.lifetime_spend),
+            window_spend=dict(profile.window_spend),
+            first_order_at=profile.first_order_at,
+            last_order_at=profile.last_order_at,
+            extra_facts=dict(profile.extra_facts),
+        )
+
+
+@dataclass(frozen=True)
+class StageChange:
+    from_stage: str | None
+    to_stage: str
+    occurred_at: datetime
+    reason: str
+    rule: str
+    event: str = ""
+
+
+@dataclass(frozen=True)
+class TierChange:
+    from_tier: str | None
+    to_tier: str | None
+    occurred_at: datetime
+    upgrade: bool
+    window_spend: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ActionEntry:
+    """A ledger entry or scheduled action handed to `lifecycle_run_action`."""
+
+    id: int
+    kind: str  # "ledger" or "scheduled"
+    action: str
+    dedupe_key: str
+    payload: Mapping[str, Any]
+    attempts: int
+
+
+class ActionContext:
+    """Given to every action hook; writes go to the transaction that made the decision."""
+
+    def __init__(self, engine: LifecycleEngine, profile: CustomerProfile, now: datetime):
+        self._engine = engine
+        self._profile_row = profile
+        self.profile = ProfileView.of(profile)
+        self.now = now
+
+    @property
+    def config(self) -> LifecycleConfig:
+        return self._engine.config
+
+    @property
+    def host(self) -> Host:
+        return self._engine.host
+
+    @property
+    def settings(self) -> Mapping[str, Any]:
+        """The plugin's settings (action switches and parameters)."""
+        return self._engine.settings
+
+    def enqueue(self, action: str, key: str, payload: Mapping[str, Any] | None = None) -> bool:
+        """Record that `action` must happen once for this customer and `key`.
+
+        The ledger row is written in the deciding transaction; the action itself runs
+        after the commit through `lifecycle_run_action`. Returns False when an entry
+        with the same key already exists (a replay), so nothing happens twice.
+        """
+        dedupe_key = f"{action}:{self.profile.id}:{key}"
+        try:
+            with transaction.atomic():
+                entry = ActionLedgerEntry.objects.create(
+                    dedupe_key=dedupe_key, action=action, profile_id=self.profile.id, payload=dict(payload or {})
+                )
+        except IntegrityError:
+            return False
+        self._engine._after_commit_entries.append(entry.pk)
+        return True
+
+    def schedule(self, action: str, key: str, due_at: datetime, payload: Mapping[str, Any] | None = None) -> bool:
+        """Run `action` at `due_at` (stored, not a Celery countdown); once per key."""
+        dedupe_key = f"{action}:{self.profile.id}:{key}"
+        try:
+            with transaction.atomic():
+                ScheduledAction.objects.create(
+                    dedupe_key=dedupe_key,
+                    action=action,
+                    profile_id=self.profile.id,
+                    due_at=due_at,
+                    payload=dict(payload or {}),
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def cancel_scheduled(self, action: str) -> int:
+        """Cancel this customer's pending scheduled `action`s (for example reminders after an order)."""
+        return ScheduledAction.objects.filter(
+            profile_id=self.profile.id, action=action, status=ActionStatus.PENDING
+        ).update(status=ActionStatus.CANCELLED, updated_at=self.now)
+
+    def already_done(self, action: str, key: str) -> bool:
+        return ActionLedgerEntry.objects.filter(dedupe_key=f"{action}:{self.profile.id}:{key}").exists()

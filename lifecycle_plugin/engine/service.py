@@ -1,0 +1,538 @@
+"""The engine service: events in, profiles, history and actions out.
+
+Every write for one customer happens under a transaction-scoped advisory lock on
+their e-mail, and facts are read after the lock is taken, so concurrent events
+for the same customer are serialised and none is lost. Facts are always re-read
+from the host, so a repeated or out-of-order event gives the same result as one
+clean event.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pluggy
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from ..hooks import HookError, call_isolated, has_implementations, make_plugin_manager
+from ..host import CustomerRef, Host, Projection
+from ..models import (
+    ActionLedgerEntry,
+    ActionStatus,
+    CustomerProfile,
+    HookFailure,
+    ScheduledAction,
+    StageTransition,
+    TierChange as TierChangeRow,
+)
+from ..rules import CustomerFacts, Decision, LifecycleConfig, counts, decide, is_win_back
+from .context import SKIP, ActionContext, ActionEntry, StageChange, TierChange
+
+logger = logging.getLogger(__name__)
+
+#: Orders placed this long before the engine first sees a customer still fire
+#: the order hooks: the event that reports an order arrives after it was placed.
+FIRST_SIGHT_GRACE = timedelta(days=1)
+#: How often a failing action is tried before it is left as failed.
+MAX_ACTION_ATTEMPTS = 5
+#: A replay walk never takes more steps than this (hooks could report bad times).
+MAX_REPLAY_STEPS = 64
+
+
+def stage_code(stage: Any) -> str:
+    return getattr(stage, "value", stage)
+
+
+def tier_rank(config: LifecycleConfig, tier: str | None) -> int:
+    codes = config.tier_codes
+    return codes.index(tier) if tier in codes else -1
+
+
+def money_json(amounts: Mapping[str, Decimal]) -> dict[str, str]:
+    return {currency: str(amount) for currency, amount in sorted(amounts.items())}
+
+
+@dataclass
+class Outcome:
+    """What one `process` call changed."""
+
+    profile_id: int | None
+    stage: str | None
+    tier: str | None
+    stage_changes: list[StageChange] = field(default_factory=list)
+    tier_changes: list[TierChange] = field(default_factory=list)
+    created: bool = False
+
+
+@dataclass
+class SweepReport:
+    profiles: int = 0
+    stage_changes: int = 0
+    tier_changes: int = 0
+
+
+class LifecycleEngine:
+    """Decides and records lifecycle stages for one host.
+
+    :param host: the store (Saleor or sandbox).
+    :param config: thresholds; validated here.
+    :param plugin_manager: pluggy manager; built-ins plus entry points by default.
+    :param clock: returns "now"; the sandbox replays history with a simulated clock.
+    :param settings: plugin settings handed to hooks (action switches and parameters).
+    :param dispatch_entries: runs ledger entries after commit; inline by default, a
+        Celery task in Saleor.
+    """
+
+    def __init__(
+        self,
+        host: Host,
+        config: LifecycleConfig | None = None,
+        *,
+        plugin_manager: pluggy.PluginManager | None = None,
+        clock: Callable[[], datetime] | None = None,
+        settings: Mapping[str, Any] | None = None,
+        dispatch_entries: Callable[[list[int]], Any] | None = None,
+    ):
+        self.host = host
+        self.config = (config or LifecycleConfig()).validate()
+        self.pm = plugin_manager if plugin_manager is not None else make_plugin_manager()
+        self.clock = clock or timezone.now
+        self.settings = dict(settings or {})
+        self._dispatch = dispatch_entries or self.run_entries
+        self._after_commit_entries: list[int] = []
+
+    # ------------------------------------------------------------------ decisions
+
+    def read_facts(self, customers: Sequence[CustomerRef]) -> dict[CustomerRef, CustomerFacts]:
+        """The host's facts plus what `lifecycle_collect_facts` implementations add."""
+        facts = self.host.read_facts(customers)
+        contributions = call_isolated(
+            self.pm,
+            "lifecycle_collect_facts",
+            customers=list(customers),
+            facts=facts,
+            host=self.host,
+            on_error=self._record_hook_error,
+            guard=transaction.atomic,
+        )
+        for contributed in contributions:
+            for customer, extra in contributed.items():
+                if customer in facts and extra:
+                    facts[customer] = facts[customer].with_extra(extra)
+        return facts
+
+    def decide(self, facts: CustomerFacts, now: datetime) -> Decision:
+        """The built-in rules, then `lifecycle_classify` overrides."""
+        decision = decide(facts, self.config, now)
+        overrides = call_isolated(
+            self.pm,
+            "lifecycle_classify",
+            facts=facts,
+            decision=decision,
+            config=self.config,
+            now=now,
+            on_error=self._record_hook_error,
+            guard=transaction.atomic,
+        )
+        if overrides and isinstance(overrides[0], Decision):
+            decision = overrides[0]
+        if decision.next_change_at is not None and decision.next_change_at <= now:
+            # A hook reported a change time that is not in the future; ignore it
+            # rather than sweep the customer for ever.
+            decision = dataclasses.replace(decision, next_change_at=None)
+        return decision
+
+    # ------------------------------------------------------------------ one customer
+
+    def process(self, customer: CustomerRef, *, event: str = "", recompute: bool = False,
+                force_projection: bool = False) -> Outcome | None:
+        """Bring one customer's profile up to date with the host's facts and the clock.
+
+        Every event (account, checkout, order) ends here. Returns None when the host
+        knows nothing about the customer (no account, order or cart).
+        """
+        self._after_commit_entries = []
+        with transaction.atomic():
+            self._lock(customer.email)
+            facts = self.read_facts([customer])[customer]
+            user_id = customer.user_id or facts.user_id
+            profile = self._find_profile(CustomerRef(customer.email, user_id))
+            now = self.clock()
+            if profile is None:
+                if not (facts.has_account or facts.orders or facts.open_cart_lines):
+                    return None
+                outcome = self._create(CustomerRef(customer.email, user_id), facts, now, event)
+            else:
+                if user_id and profile.user_id != user_id:
+                    profile.user_id = user_id
+                profile.email = customer.email
+                outcome = self._advance(profile, facts, now, event=event, recompute=recompute,
+                                        force_projection=force_projection)
+            self._register_after_commit()
+        return outcome
+
+    def forget(self, customer: CustomerRef) -> int:
+        """Delete everything kept about a customer (GDPR): profile, history, ledger, schedule."""
+        condition = Q(email=customer.email)
+        if customer.user_id:
+            condition |= Q(user_id=customer.user_id)
+        with transaction.atomic():
+            self._lock(customer.email)
+            deleted, _ = CustomerProfile.objects.filter(condition).delete()
+        return deleted
+
+    def _lock(self, email: str) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"lifecycle:{email}"])
+
+    def _find_profile(self, customer: CustomerRef) -> CustomerProfile | None:
+        condition = Q(email=customer.email)
+        if customer.user_id:
+            condition |= Q(user_id=customer.user_id)
+        found = list(CustomerProfile.objects.select_for_update().filter(condition).order_by("id"))
+        if len(found) <= 1:
+            return found[0] if found else None
+        # An account took the e-mail of a guest profile (or changed e-mail): keep the
+        # account's profile and fold the other one's history into it.
+        keep = next((p for p in found if p.user_id == customer.user_id), found[0])
+        for other in found:
+            if other.pk != keep.pk:
+                self._merge_into(keep, other)
+        return keep
+
+    def _merge_into(self, keep: CustomerProfile, other: CustomerProfile) -> None:
+        for model in (StageTransition, TierChangeRow, ScheduledAction, HookFailure):
+            model.objects.filter(profile=other).update(profile=keep)
+        for entry in ActionLedgerEntry.objects.filter(profile=other):
+            entry.profile = keep
+            try:
+                with transaction.atomic():
+                    entry.save(update_fields=["profile"])
+            except IntegrityError:
+                entry.delete()
+        keep.history_cutoff = min(keep.history_cutoff, other.history_cutoff)
+        other.delete()
+
+    def _create(self, customer: CustomerRef, facts: CustomerFacts, now: datetime, event: str) -> Outcome:
+        decision = self.decide(facts, now)
+        profile = CustomerProfile(
+            user_id=customer.user_id,
+            email=customer.email,
+            stage_since=now,
+            tier_since=now if decision.tier else None,
+            history_cutoff=now - FIRST_SIGHT_GRACE,
+            decided_at=now,
+        )
+        self._apply(profile, decision, facts, now)
+        profile.stage = stage_code(decision.stage)
+        profile.tier = decision.tier
+        profile.save()
+        outcome = Outcome(profile.pk, profile.stage, profile.tier, created=True)
+        stage_change = self._record_stage(profile, None, decision, now, StageTransition.REASON_EVENT, event)
+        outcome.stage_changes.append(stage_change)
+        if decision.tier:
+            outcome.tier_changes.append(self._record_tier(profile, None, decision, now, StageTransition.REASON_EVENT))
+        self.host.write_projection([self.projection(profile)])
+        self._fire(profile, now, outcome, facts)
+        return outcome
+
+    def _advance(self, profile: CustomerProfile, facts: CustomerFacts, now: datetime, *, event: str = "",
+                 recompute: bool = False, force_projection: bool = False) -> Outcome:
+        """Replay time-based moves at the exact moments they took effect, then decide for now."""
+        outcome = Outcome(profile.pk, profile.stage, profile.tier)
+        stage, tier = profile.stage, profile.tier
+        moment = profile.next_check_at
+        steps = 0
+        while moment is not None and moment <= now and steps < MAX_REPLAY_STEPS:
+            steps += 1
+            replayed = self.decide(facts.as_of(moment), moment)
+            if stage_code(replayed.stage) != stage:
+                outcome.stage_changes.append(
+                    self._record_stage(profile, stage, replayed, moment, StageTransition.REASON_TIME, "")
+                )
+                stage = stage_code(replayed.stage)
+            if replayed.tier != tier:
+                outcome.tier_changes.append(self._record_tier(profile, tier, replayed, moment, StageTransition.REASON_TIME))
+                tier = replayed.tier
+            moment = replayed.next_change_at
+
+        decision = self.decide(facts, now)
+        if stage_code(decision.stage) != stage:
+            if is_win_back(stage, decision.stage):
+                reason = StageTransition.REASON_WIN_BACK
+            elif recompute:
+                reason = StageTransition.REASON_RECOMPUTE
+            else:
+                reason = StageTransition.REASON_EVENT
+            outcome.stage_changes.append(self._record_stage(profile, stage, decision, now, reason, event))
+        if decision.tier != tier:
+            reason = StageTransition.REASON_RECOMPUTE if recompute else StageTransition.REASON_EVENT
+            outcome.tier_changes.append(self._record_tier(profile, tier, decision, now, reason))
+
+        for change in outcome.stage_changes:
+            profile.stage, profile.stage_since = change.to_stage, change.occurred_at
+        for tier_change in outcome.tier_changes:
+            profile.tier, profile.tier_since = tier_change.to_tier, tier_change.occurred_at
+        self._apply(profile, decision, facts, now)
+        profile.version += 1
+        profile.save()
+        outcome.stage, outcome.tier = profile.stage, profile.tier
+        if outcome.stage_changes or outcome.tier_changes or force_projection:
+            self.host.write_projection([self.projection(profile)])
+        self._fire(profile, now, outcome, facts)
+        return outcome
+
+    def _apply(self, profile: CustomerProfile, decision: Decision, facts: CustomerFacts, now: datetime) -> None:
+        summary = decision.summary
+        profile.extra_facts = dict(facts.extra)
+        profile.stage_rule = decision.rule
+        profile.orders_count = summary.orders_count
+        profile.orders_by_currency = dict(summary.orders_by_currency)
+        profile.lifetime_spend = money_json(summary.lifetime_spend)
+        profile.window_spend = money_json(summary.window_spend)
+        profile.first_order_at = summary.first_order_at
+        profile.last_order_at = summary.last_order_at
+        profile.decided_at = now
+        profile.next_check_at = decision.next_change_at
+
+    def _record_stage(self, profile, from_stage, decision: Decision, at: datetime, reason: str, event: str) -> StageChange:
+        to_stage = stage_code(decision.stage)
+        StageTransition.objects.create(
+            profile=profile, from_stage=from_stage, to_stage=to_stage, occurred_at=at,
+            reason=reason, event=event[:64], rule=decision.rule, facts=dict(decision.facts),
+        )
+        return StageChange(from_stage, to_stage, at, reason, decision.rule, event)
+
+    def _record_tier(self, profile, from_tier, decision: Decision, at: datetime, reason: str) -> TierChange:
+        spend = money_json(decision.summary.window_spend)
+        TierChangeRow.objects.create(
+            profile=profile, from_tier=from_tier, to_tier=decision.tier, occurred_at=at, reason=reason,
+            window_spend=spend,
+        )
+        upgrade = tier_rank(self.config, decision.tier) > tier_rank(self.config, from_tier)
+        return TierChange(from_tier, decision.tier, at, upgrade, spend)
+
+    def projection(self, profile: CustomerProfile) -> Projection:
+        return Projection(
+            customer=CustomerRef(profile.email, profile.user_id),
+            stage=profile.stage,
+            tier=profile.tier,
+            profile={
+                "stage": profile.stage,
+                "stage_since": profile.stage_since.isoformat(),
+                "tier": profile.tier,
+                "orders": profile.orders_count,
+                "lifetime_spend": profile.lifetime_spend,
+                "window_spend": profile.window_spend,
+                "first_order_at": profile.first_order_at.isoformat() if profile.first_order_at else None,
+                "last_order_at": profile.last_order_at.isoformat() if profile.last_order_at else None,
+                "next_check_at": profile.next_check_at.isoformat() if profile.next_check_at else None,
+            },
+        )
+
+    # ------------------------------------------------------------------ hooks
+
+    def _fire(self, profile: CustomerProfile, now: datetime, outcome: Outcome, facts: CustomerFacts) -> None:
+        context = ActionContext(self, profile, now)
+        won_back = any(c.reason == StageTransition.REASON_WIN_BACK for c in outcome.stage_changes)
+        counted = sorted(
+            (o for o in facts.orders if counts(o, self.config) and o.placed_at > profile.history_cutoff),
+            key=lambda o: o.placed_at,
+        )
+        for order in counted:
+            if self._first_time(profile, "order_counted", order.order_id):
+                is_latest = order is counted[-1]
+                self._call("lifecycle_order_counted", context=context, order=order, win_back=won_back and is_latest)
+        for order in counted:
+            if order.fulfilled_at and order.fulfilled_at > profile.history_cutoff:
+                if self._first_time(profile, "order_fulfilled", order.order_id):
+                    self._call("lifecycle_order_fulfilled", context=context, order=order)
+        for change in outcome.stage_changes:
+            self._call("lifecycle_stage_changed", context=context, change=change)
+        for tier_change in outcome.tier_changes:
+            self._call("lifecycle_tier_changed", context=context, change=tier_change)
+
+    def _first_time(self, profile: CustomerProfile, what: str, key: str) -> bool:
+        """Mark a once-only event in the ledger; False if it was seen before."""
+        try:
+            with transaction.atomic():
+                ActionLedgerEntry.objects.create(
+                    dedupe_key=f"event:{what}:{profile.pk}:{key}", action=f"event:{what}", profile=profile,
+                    status=ActionStatus.DONE, completed_at=self.clock(),
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def _call(self, hook_name: str, **kwargs: Any) -> list[Any]:
+        return call_isolated(self.pm, hook_name, on_error=self._record_hook_error, guard=transaction.atomic, **kwargs)
+
+    def _record_hook_error(self, error: HookError, profile_id: int | None = None) -> None:
+        try:
+            with transaction.atomic():
+                HookFailure.objects.create(
+                    hook=error.hook, plugin=error.plugin[:255], profile_id=profile_id,
+                    error=f"{type(error.error).__name__}: {error.error}", traceback=error.traceback,
+                )
+        except Exception:  # recording must never turn an isolated failure into a crash
+            logger.exception("could not record the failure of hook %s", error.hook)
+
+    def _register_after_commit(self) -> None:
+        entries = list(self._after_commit_entries)
+        self._after_commit_entries = []
+        if entries:
+            transaction.on_commit(lambda: self._dispatch(entries))
+
+    # ------------------------------------------------------------------ actions
+
+    def run_entries(self, entry_ids: Sequence[int]) -> int:
+        """Carry out ledger entries; each at most once even with two workers at once."""
+        done = 0
+        for entry_id in entry_ids:
+            with transaction.atomic():
+                entry = (
+                    ActionLedgerEntry.objects.select_for_update(skip_locked=True)
+                    .select_related("profile")
+                    .filter(pk=entry_id, status__in=[ActionStatus.PENDING, ActionStatus.FAILED])
+                    .first()
+                )
+                if entry is None:
+                    continue  # done already, or another worker holds it
+                done += self._run_one(entry, "ledger")
+        return done
+
+    def retry_failed_entries(self, older_than: timedelta = timedelta(minutes=5), limit: int = 500) -> int:
+        """Pick up entries left pending or failed (a crash after commit, a failing action)."""
+        cutoff = self.clock() - older_than
+        ids = list(
+            ActionLedgerEntry.objects.filter(
+                status__in=[ActionStatus.PENDING, ActionStatus.FAILED], updated_at__lte=cutoff,
+                attempts__lt=MAX_ACTION_ATTEMPTS,
+            ).values_list("pk", flat=True)[:limit]
+        )
+        return self.run_entries(ids)
+
+    def run_due_actions(self, limit: int = 500) -> int:
+        """Run scheduled actions whose due time has come."""
+        now = self.clock()
+        done = 0
+        while done < limit:
+            with transaction.atomic():
+                batch = list(
+                    ScheduledAction.objects.select_for_update(skip_locked=True)
+                    .select_related("profile")
+                    .filter(status=ActionStatus.PENDING, due_at__lte=now)
+                    .order_by("due_at")[: min(100, limit - done)]
+                )
+                if not batch:
+                    break
+                for scheduled in batch:
+                    self._run_one(scheduled, "scheduled")
+                    done += 1
+        return done
+
+    def _run_one(self, row, kind: str) -> int:
+        now = self.clock()
+        errors: list[HookError] = []
+        entry = ActionEntry(row.pk, kind, row.action, row.dedupe_key, dict(row.payload), row.attempts)
+        context = ActionContext(self, row.profile, now)
+        results = call_isolated(
+            self.pm, "lifecycle_run_action", context=context, entry=entry,
+            on_error=errors.append, guard=transaction.atomic,
+        )
+        row.attempts += 1
+        if errors:
+            for error in errors:
+                self._record_hook_error(error, row.profile_id)
+            row.last_error = f"{type(errors[0].error).__name__}: {errors[0].error}"
+            if kind == "scheduled":
+                if row.attempts >= MAX_ACTION_ATTEMPTS:
+                    row.status = ActionStatus.FAILED
+                else:  # try again later with a growing delay
+                    row.due_at = now + timedelta(minutes=5 * 2 ** row.attempts)
+            else:
+                row.status = ActionStatus.FAILED
+            row.save()
+            return 0
+        if not results:
+            row.status = ActionStatus.SKIPPED
+            row.last_error = f"no installed plugin carries out action {row.action!r}"
+        elif results[0] == SKIP:
+            row.status = ActionStatus.SKIPPED
+        else:
+            row.status = ActionStatus.DONE
+            if kind == "ledger":
+                row.result = results[0] if isinstance(results[0], dict) else {"result": str(results[0])}
+        if kind == "ledger":
+            row.completed_at = now
+        row.save()
+        return 1
+
+    # ------------------------------------------------------------------ many customers
+
+    def sweep(self, batch_size: int = 500, max_batches: int | None = None) -> SweepReport:
+        """Advance every profile whose next-check time has passed (an indexed range scan)."""
+        report = SweepReport()
+        now = self.clock()
+        batches = 0
+        while max_batches is None or batches < max_batches:
+            batches += 1
+            self._after_commit_entries = []
+            with transaction.atomic():
+                due = list(
+                    CustomerProfile.objects.select_for_update(skip_locked=True)
+                    .filter(next_check_at__lte=now)
+                    .order_by("next_check_at")[:batch_size]
+                )
+                if not due:
+                    break
+                customers = [CustomerRef(p.email, p.user_id) for p in due]
+                facts = self.read_facts(customers)
+                for profile, customer in zip(due, customers):
+                    outcome = self._advance_isolated(profile, facts[customer], now)
+                    report.profiles += 1
+                    if outcome:
+                        report.stage_changes += len(outcome.stage_changes)
+                        report.tier_changes += len(outcome.tier_changes)
+                self._register_after_commit()
+        return report
+
+    def _advance_isolated(self, profile: CustomerProfile, facts: CustomerFacts, now: datetime) -> Outcome | None:
+        try:
+            with transaction.atomic():
+                return self._advance(profile, facts, now, event="sweep")
+        except Exception:
+            # One broken profile must not stop the sweep; push it back so it is retried later.
+            logger.exception("lifecycle sweep failed for profile %s", profile.pk)
+            CustomerProfile.objects.filter(pk=profile.pk).update(next_check_at=now + timedelta(hours=1))
+            return None
+
+    def daily_tick(self, today: date | None = None, batch_size: int = 1000) -> int:
+        """Call `lifecycle_daily_tick` once per profile for `today` (only if a plugin implements it)."""
+        if not has_implementations(self.pm, "lifecycle_daily_tick"):
+            return 0
+        today = today or self.clock().date()
+        ticked, last_id = 0, 0
+        while True:
+            self._after_commit_entries = []
+            with transaction.atomic():
+                batch = list(CustomerProfile.objects.filter(pk__gt=last_id).order_by("pk")[:batch_size])
+                if not batch:
+                    break
+                for profile in batch:
+                    # Implementations act through context.enqueue(key=today), which makes
+                    # a second tick on the same day a no-op.
+                    context = ActionContext(self, profile, self.clock())
+                    self._call("lifecycle_daily_tick", context=context, today=today)
+                    ticked += 1
+                last_id = batch[-1].pk
+                self._register_after_commit()
+        return ticked

@@ -1,0 +1,89 @@
+"""The pluggy plugin manager and the isolated way the engine calls hooks."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+
+logger = logging.getLogger(__name__)
+
+#: Third-party packages register their hook modules under this entry-point group.
+ENTRY_POINT_GROUP = "lifecycle_plugin"
+
+#: Modules of the package itself that implement hooks, loaded before third parties.
+BUILTIN_PLUGINS: list[str] = []
+
+
+def make_plugin_manager(
+    *, builtins: Iterable[str] | None = None, load_entry_points: bool = True, extra: Iterable[Any] = ()
+) -> pluggy.PluginManager:
+    """A plugin manager with the built-in plugins, the entry-point plugins and `extra` ones."""
+    import importlib
+
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    for dotted in BUILTIN_PLUGINS if builtins is None else builtins:
+        pm.register(importlib.import_module(dotted), name=dotted)
+    if load_entry_points:
+        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+    for plugin in extra:
+        pm.register(plugin)
+    return pm
+
+
+@dataclass(frozen=True)
+class HookError:
+    hook: str
+    plugin: str
+    error: BaseException
+    traceback: str
+
+
+def call_isolated(
+    pm: pluggy.PluginManager,
+    hook_name: str,
+    *,
+    on_error: Callable[[HookError], None] | None = None,
+    guard: Callable[[], AbstractContextManager] = nullcontext,
+    **kwargs: Any,
+) -> list[Any]:
+    """Call every implementation of a hook, each on its own.
+
+    Unlike pluggy's own call, an implementation that raises does not stop the
+    others: the error is logged and handed to `on_error`, and `guard` (a database
+    savepoint in the engine) undoes that implementation's own writes. Results that
+    are not None are returned in call order; for a `firstresult` hook the list holds
+    at most one.
+    """
+    caller = getattr(pm.hook, hook_name)
+    firstresult = bool(caller.spec and caller.spec.opts.get("firstresult"))
+    results = []
+    # pluggy calls the last registered implementation first; keep that order.
+    for impl in reversed(caller.get_hookimpls()):
+        arguments = {name: kwargs[name] for name in impl.argnames if name in kwargs}
+        try:
+            with guard():
+                result = impl.function(**arguments)
+        except Exception as exc:  # a third-party bug must never reach the caller
+            plugin_name = pm.get_name(impl.plugin) or repr(impl.plugin)
+            logger.exception("lifecycle hook %s of %s raised", hook_name, plugin_name)
+            if on_error is not None:
+                on_error(HookError(hook_name, plugin_name, exc, traceback.format_exc()))
+            continue
+        if result is not None:
+            results.append(result)
+            if firstresult:
+                break
+    return results
+
+
+def has_implementations(pm: pluggy.PluginManager, hook_name: str) -> bool:
+    return bool(getattr(pm.hook, hook_name).get_hookimpls())

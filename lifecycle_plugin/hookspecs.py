@@ -1,0 +1,165 @@
+"""Hook specifications: how other packages extend the lifecycle engine.
+
+Implement any of these in your own package, mark the functions with
+``lifecycle_plugin.hookimpl`` and register the module under the ``lifecycle_plugin``
+entry-point group::
+
+    # setup.cfg of your package
+    [options.entry_points]
+    lifecycle_plugin =
+        birthday = birthday_reward.hooks
+
+An implementation only declares the arguments it uses (pluggy passes those by
+name). A hook implementation that raises is isolated: the error is logged and
+recorded (``HookFailure``), its own database writes are rolled back, and the
+other implementations still run. See ``docs/plugin-authors.md`` for examples.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+PROJECT_NAME = "lifecycle"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+
+
+@hookspec
+def lifecycle_collect_facts(customers, facts, host):
+    """Contribute extra facts about a batch of customers.
+
+    Called before every decision, with many customers at once during backfill and
+    sweep, so read what you need in one query for the whole batch.
+
+    :param list[CustomerRef] customers: who is being decided.
+    :param dict[CustomerRef, CustomerFacts] facts: what the host knows about them.
+    :param Host host: the running host (Saleor or sandbox).
+    :return: ``{CustomerRef: {"fact_name": value}}`` for the customers you know
+        something about, or None. Values must be JSON-serialisable; they are merged
+        into ``CustomerFacts.extra`` (later plugins win on a clash) and stored on the profile.
+
+    Example::
+
+        @hookimpl
+        def lifecycle_collect_facts(customers):
+            counts = reviews_written_by(c.email for c in customers)
+            return {c: {"reviews_written": counts.get(c.email, 0)} for c in customers}
+    """
+
+
+@hookspec(firstresult=True)
+def lifecycle_classify(facts, decision, config, now):
+    """Override or extend the built-in stage decision.
+
+    The first implementation that returns a ``Decision`` wins, which is why this hook
+    stops at the first result. Return None to keep the built-in decision.
+
+    :param CustomerFacts facts: the customer's facts, ``extra`` included.
+    :param Decision decision: what the built-in ladder decided.
+    :param LifecycleConfig config: the thresholds in force.
+    :param datetime now: the clock the decision is for (not necessarily the wall clock:
+        the sweep replays decisions at the exact time they took effect).
+    :return: a ``Decision`` (use ``dataclasses.replace(decision, stage=..., rule=...)``)
+        or None. Keep ``next_change_at`` exact: if your stage depends on time, return the
+        moment it would change.
+
+    Example (an ``advocate`` stage for loyal customers who wrote five reviews)::
+
+        @hookimpl
+        def lifecycle_classify(facts, decision):
+            if decision.stage == "loyal" and facts.extra.get("reviews_written", 0) >= 5:
+                return dataclasses.replace(decision, stage="advocate", rule="advocate:reviews")
+    """
+
+
+@hookspec
+def lifecycle_stage_changed(context, change):
+    """A customer moved from one stage to another.
+
+    Called inside the transaction that records the move, once per move; the
+    backfill records history without calling it, so installing the plugin does
+    not message every existing customer.
+
+    :param ActionContext context: the customer, config, clock and host, plus
+        ``context.enqueue(...)`` and ``context.schedule(...)`` to act idempotently.
+    :param StageChange change: ``from_stage``, ``to_stage``, ``occurred_at``, ``reason``
+        (``event``, ``time``, ``win_back``, ``recompute``) and ``rule``.
+
+    Example::
+
+        @hookimpl
+        def lifecycle_stage_changed(context, change):
+            if change.to_stage == "lapsed":
+                context.enqueue("winback_mail", key=f"{change.occurred_at:%Y-%m-%d}")
+    """
+
+
+@hookspec
+def lifecycle_tier_changed(context, change):
+    """A customer's loyalty tier went up or down.
+
+    :param ActionContext context: as for ``lifecycle_stage_changed``.
+    :param TierChange change: ``from_tier``, ``to_tier`` (None means no tier),
+        ``occurred_at``, ``upgrade`` (bool) and ``window_spend`` per currency.
+    """
+
+
+@hookspec
+def lifecycle_order_counted(context, order, win_back):
+    """An order started counting as a purchase (placed, or paid where only paid orders count).
+
+    Called at most once per order, whatever the number of events that report it.
+
+    :param ActionContext context: as for ``lifecycle_stage_changed``.
+    :param OrderFact order: the order.
+    :param bool win_back: the order brought back an at-risk or lapsed customer.
+    """
+
+
+@hookspec
+def lifecycle_order_fulfilled(context, order):
+    """A counted order was fulfilled. Called at most once per order.
+
+    :param ActionContext context: as for ``lifecycle_stage_changed``.
+    :param OrderFact order: the order, with ``fulfilled_at`` set.
+    """
+
+
+@hookspec
+def lifecycle_daily_tick(context, today):
+    """Once a day for every customer profile, for rules that need a calendar.
+
+    Only runs when at least one plugin implements it.
+
+    :param ActionContext context: as for ``lifecycle_stage_changed``.
+    :param date today: the day being ticked (UTC).
+    """
+
+
+@hookspec(firstresult=True)
+def lifecycle_run_action(context, entry):
+    """Carry out one enqueued or scheduled action, after the deciding transaction commits.
+
+    The implementation that owns ``entry.action`` does the work and returns a
+    JSON-serialisable result; every other implementation returns None, so the first
+    result ends the call.
+
+    :param ActionContext context: as for ``lifecycle_stage_changed``.
+    :param ActionEntry entry: ``action``, ``dedupe_key``, ``payload`` and ``attempts``.
+    :return: a dict saved as the ledger entry's result, or ``SKIP`` to mark it skipped.
+    :raises Exception: the entry is marked failed and retried later.
+    """
+
+
+@hookspec(firstresult=True)
+def lifecycle_deliver_message(message, host, settings):
+    """Deliver a message to a customer; the first implementation that returns a receipt wins.
+
+    The built-in channels (e-mail, Saleor notify, sandbox outbox) are implementations
+    of this hook, so a plugin can add SMS or push delivery by returning its own receipt.
+
+    :param Message message: the rendered message.
+    :param Host host: the running host.
+    :param Mapping settings: the plugin's settings (for example ``delivery_channel``).
+    :return: a ``DeliveryReceipt`` or None to let the next implementation try.
+    """

@@ -1,0 +1,169 @@
+"""The plugin's own tables: the source of truth for stages, history and actions.
+
+Saleor metadata is only a projection of these rows for storefronts and the
+Dashboard; nothing reads a stage back from it.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from .rules import Stage
+
+STAGE_CHOICES = [(stage.value, stage.label) for stage in Stage]
+
+
+class CustomerProfile(models.Model):
+    """One shopper: an account (`user`) or, for guests, a normalised e-mail."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,  # deleting a customer deletes their lifecycle data (GDPR)
+        related_name="lifecycle_profile",
+    )
+    email = models.CharField(max_length=254, unique=True, help_text="Lower-cased, trimmed e-mail.")
+    stage = models.CharField(max_length=32, choices=STAGE_CHOICES, db_index=True)
+    stage_since = models.DateTimeField()
+    stage_rule = models.CharField(max_length=64)
+    tier = models.CharField(max_length=32, null=True, blank=True, db_index=True)
+    tier_since = models.DateTimeField(null=True, blank=True)
+    orders_count = models.PositiveIntegerField(default=0)
+    orders_by_currency = models.JSONField(default=dict, blank=True)
+    lifetime_spend = models.JSONField(default=dict, blank=True, help_text="Currency -> amount (string).")
+    window_spend = models.JSONField(default=dict, blank=True, help_text="Spend in the tier window.")
+    first_order_at = models.DateTimeField(null=True, blank=True)
+    last_order_at = models.DateTimeField(null=True, blank=True)
+    extra_facts = models.JSONField(default=dict, blank=True, help_text="Facts contributed by hooks.")
+    #: Orders placed before this are history: they count, but fire no order hooks,
+    #: so installing the plugin does not send review requests for last year's orders.
+    history_cutoff = models.DateTimeField()
+    decided_at = models.DateTimeField(help_text="The clock time of the last decision.")
+    #: When the decision changes if nothing else happens; the sweep's index.
+    next_check_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    #: Bumped by every write; bulk writers use it to detect a concurrent update.
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["stage", "tier"], name="lifecycle_stage_tier_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.stage})"
+
+
+class StageTransition(models.Model):
+    REASON_BACKFILL = "backfill"
+    REASON_EVENT = "event"
+    REASON_TIME = "time"
+    REASON_WIN_BACK = "win_back"
+    REASON_RECOMPUTE = "recompute"
+    REASON_CHOICES = [
+        (REASON_BACKFILL, "Backfill from history"),
+        (REASON_EVENT, "Account, checkout or order event"),
+        (REASON_TIME, "Time passed"),
+        (REASON_WIN_BACK, "Win-back order"),
+        (REASON_RECOMPUTE, "Recompute (settings or manual)"),
+    ]
+
+    profile = models.ForeignKey(CustomerProfile, on_delete=models.CASCADE, related_name="transitions")
+    from_stage = models.CharField(max_length=32, null=True, blank=True)
+    to_stage = models.CharField(max_length=32)
+    occurred_at = models.DateTimeField(help_text="When the move took effect (exact, even if noticed later).")
+    recorded_at = models.DateTimeField(auto_now_add=True)
+    reason = models.CharField(max_length=16, choices=REASON_CHOICES)
+    event = models.CharField(max_length=64, blank=True, help_text="The event that caused it, if any.")
+    rule = models.CharField(max_length=64)
+    facts = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["profile", "occurred_at"], name="lifecycle_transition_prof_idx"),
+            models.Index(fields=["occurred_at", "from_stage", "to_stage"], name="lifecycle_transition_time_idx"),
+        ]
+        ordering = ["occurred_at", "id"]
+
+
+class TierChange(models.Model):
+    profile = models.ForeignKey(CustomerProfile, on_delete=models.CASCADE, related_name="tier_changes")
+    from_tier = models.CharField(max_length=32, null=True, blank=True)
+    to_tier = models.CharField(max_length=32, null=True, blank=True)
+    occurred_at = models.DateTimeField()
+    recorded_at = models.DateTimeField(auto_now_add=True)
+    reason = models.CharField(max_length=16, choices=StageTransition.REASON_CHOICES)
+    window_spend = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["profile", "occurred_at"], name="lifecycle_tier_prof_idx")]
+        ordering = ["occurred_at", "id"]
+
+
+class ActionStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed (will be retried)"
+    SKIPPED = "skipped", "Skipped"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class ActionLedgerEntry(models.Model):
+    """One intended delivery (message, voucher, hook notification): at most once per dedupe key."""
+
+    dedupe_key = models.CharField(max_length=255, unique=True)
+    action = models.CharField(max_length=64, db_index=True)
+    profile = models.ForeignKey(CustomerProfile, on_delete=models.CASCADE, related_name="ledger")
+    status = models.CharField(max_length=16, choices=ActionStatus.choices, default=ActionStatus.PENDING)
+    payload = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["status", "updated_at"],
+                name="lifecycle_ledger_open_idx",
+                condition=Q(status__in=["pending", "failed"]),
+            )
+        ]
+
+
+class ScheduledAction(models.Model):
+    """An action due at a stored time (review request, reminder); run by the due-action sweep."""
+
+    dedupe_key = models.CharField(max_length=255, unique=True)
+    action = models.CharField(max_length=64)
+    profile = models.ForeignKey(CustomerProfile, on_delete=models.CASCADE, related_name="scheduled_actions")
+    due_at = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=ActionStatus.choices, default=ActionStatus.PENDING)
+    payload = models.JSONField(default=dict, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["due_at"], name="lifecycle_sched_due_idx", condition=Q(status="pending")),
+            models.Index(fields=["profile", "action"], name="lifecycle_sched_prof_idx"),
+        ]
+
+
+class HookFailure(models.Model):
+    """A third-party hook implementation raised; recorded so it can be seen and retried."""
+
+    hook = models.CharField(max_length=64)
+    plugin = models.CharField(max_length=255)
+    profile = models.ForeignKey(
+        CustomerProfile, null=True, blank=True, on_delete=models.CASCADE, related_name="hook_failures"
+    )
+    error = models.TextField()
+    traceback = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)

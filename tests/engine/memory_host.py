@@ -1,0 +1,68 @@
+"""An in-memory Host for unit-testing the engine's bookkeeping in isolation."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+from datetime import datetime
+from decimal import Decimal
+
+from lifecycle_plugin.host import CustomerRef, DeliveryReceipt, IssuedVoucher, Message, Projection, VoucherRequest
+from lifecycle_plugin.rules import CustomerFacts, OrderFact, OrderState
+
+
+class MemoryHost:
+    name = "memory"
+
+    def __init__(self):
+        self.customers: dict[str, CustomerFacts] = {}
+        self.projections: list[Projection] = []
+        self.messages: list[Message] = []
+        self.vouchers: list[VoucherRequest] = []
+        self.fact_reads = 0
+        self._ids = itertools.count(1)
+
+    # store changes, as a shop would make them
+    def register(self, email: str, user_id: int, at: datetime) -> CustomerRef:
+        facts = self.customers.get(email, CustomerFacts(email=email))
+        self.customers[email] = replace(facts, has_account=True, user_id=user_id, account_created_at=at)
+        return CustomerRef(email, user_id)
+
+    def order(self, email: str, at: datetime, total="50", currency="USD", **fields) -> OrderFact:
+        facts = self.customers.get(email, CustomerFacts(email=email))
+        order = OrderFact(str(next(self._ids)), at, currency, Decimal(total), **fields)
+        self.customers[email] = replace(facts, orders=facts.orders + (order,))
+        return order
+
+    def update_order(self, email: str, order_id: str, **fields) -> None:
+        facts = self.customers[email]
+        orders = tuple(replace(o, **fields) if o.order_id == order_id else o for o in facts.orders)
+        self.customers[email] = replace(facts, orders=orders)
+
+    def cart(self, email: str, lines: int) -> None:
+        facts = self.customers.get(email, CustomerFacts(email=email))
+        self.customers[email] = replace(facts, open_cart_lines=lines)
+
+    # the Host interface
+    def customer_chunks(self, chunk_size, start_after=None):
+        emails = sorted(e for e in self.customers if start_after is None or e > start_after)
+        for i in range(0, len(emails), chunk_size):
+            yield [CustomerRef(e, self.customers[e].user_id) for e in emails[i : i + chunk_size]]
+
+    def read_facts(self, customers):
+        self.fact_reads += 1
+        return {c: self.customers.get(c.email, CustomerFacts(email=c.email)) for c in customers}
+
+    def write_projection(self, projections):
+        self.projections.extend(projections)
+
+    def issue_voucher(self, request):
+        self.vouchers.append(request)
+        return IssuedVoucher(f"CODE{len(self.vouchers)}", str(len(self.vouchers)), request.channel, request.valid_until)
+
+    def deliver_message(self, message):
+        self.messages.append(message)
+        return DeliveryReceipt("memory", str(len(self.messages)))
+
+
+__all__ = ["MemoryHost", "OrderState"]
