@@ -132,10 +132,15 @@ class LifecycleConfig:
                 kwargs[f.name] = _PARSERS[f.name](raw)
             except ValueError as exc:
                 errors[f.name] = str(exc)
+        config = cls(**kwargs)
+        try:
+            config.validate()
+        except ConfigError as exc:
+            # Report every bad field at once; a field that did not parse keeps that message.
+            errors = {**exc.errors, **errors}
         if errors:
             raise ConfigError(errors)
-        config = cls(**kwargs)
-        return config.validate()
+        return config
 
     def to_settings(self) -> dict[str, Any]:
         """The inverse of from_settings, with every value as a string."""
@@ -143,7 +148,8 @@ class LifecycleConfig:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if f.name == "tiers":
-                out[f.name] = format_tiers(value)
+                # An empty text would read back as "use the default tiers", not "no tiers".
+                out[f.name] = format_tiers(value) or "# no tiers"
             elif isinstance(value, bool):
                 out[f.name] = "true" if value else "false"
             else:
