@@ -167,3 +167,16 @@ class HookFailure(models.Model):
     error = models.TextField()
     traceback = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+
+class BackfillRun(models.Model):
+    """Progress of a backfill, so an interrupted one resumes where it stopped."""
+
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    last_email = models.CharField(max_length=254, blank=True, help_text="The last customer done.")
+    customers_done = models.PositiveIntegerField(default=0)
+    chunk_size = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["-started_at"]

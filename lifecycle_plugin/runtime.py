@@ -9,6 +9,7 @@ configuration row; sandbox: ``LIFECYCLE_SETTINGS`` in Django settings).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from django.apps import apps
@@ -45,3 +46,16 @@ def get_engine(host: Host | None = None, **engine_options: Any) -> LifecycleEngi
     host = host or get_host()
     loaded = load_settings(owner_settings(host))
     return LifecycleEngine(host, loaded.config, settings=loaded.values, **engine_options)
+
+
+def allow_writer() -> AbstractContextManager:
+    """Saleor's guard that permits writes to the primary database in Celery tasks.
+
+    Saleor's task class refuses (in tests) or logs (in production) writes made
+    outside it; elsewhere there is no such guard.
+    """
+    try:
+        from saleor.core.db.connection import allow_writer as saleor_allow_writer
+    except ImportError:
+        return nullcontext()
+    return saleor_allow_writer()

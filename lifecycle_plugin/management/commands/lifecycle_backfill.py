@@ -1,0 +1,78 @@
+"""Decide the stage and tier of every existing customer from the store's order history."""
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+from tqdm import tqdm
+
+from ...engine.backfill import BackfillReport, backfill
+from ...models import BackfillRun
+from ...runtime import allow_writer, get_engine
+from ...rules import Stage
+
+
+class Command(BaseCommand):
+    help = (
+        "Backfill lifecycle profiles for every customer (accounts and guest e-mails) from the order "
+        "history. Resumes an interrupted run unless --restart is given."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--chunk-size", type=int, default=2000, help="Customers per chunk (default 2000).")
+        parser.add_argument("--dry-run", action="store_true",
+                            help="Write nothing; print the stage distribution the backfill would write.")
+        parser.add_argument("--restart", action="store_true", help="Start from the first customer again.")
+        parser.add_argument("--fan-out", action="store_true",
+                            help="Queue one Celery task per chunk instead of working here (needs workers).")
+        parser.add_argument("--no-progress", action="store_true", help="Hide the progress bar.")
+
+    def handle(self, *args, chunk_size, dry_run, restart, fan_out, no_progress, **options):
+        if chunk_size < 1:
+            raise CommandError("--chunk-size must be at least 1")
+        if fan_out:
+            from ...tasks import fan_out_backfill
+
+            chunks = fan_out_backfill(chunk_size)
+            self.stdout.write(f"Queued {chunks} backfill chunks of up to {chunk_size} customers.")
+            return
+        with allow_writer():
+            self._run(chunk_size, dry_run, restart, no_progress)
+
+    def _run(self, chunk_size, dry_run, restart, no_progress):
+        engine = get_engine()
+        run = None
+        start_after = None
+        if not dry_run:
+            run = None if restart else BackfillRun.objects.filter(finished_at__isnull=True).first()
+            if run is None:
+                run = BackfillRun.objects.create(chunk_size=chunk_size)
+            elif run.last_email:
+                start_after = run.last_email
+                self.stdout.write(f"Resuming after {run.last_email} ({run.customers_done} customers done).")
+        counter = getattr(engine.host, "count_customers", None)
+        total = counter() if counter else None
+        bar = tqdm(total=total, initial=run.customers_done if run else 0, unit="customer",
+                   disable=no_progress, desc="backfill")
+
+        def progress(done: int, last_email: str) -> None:
+            bar.update(done)
+            if run is not None:
+                run.customers_done += done
+                run.last_email = last_email
+                run.save(update_fields=["customers_done", "last_email"])
+
+        report = backfill(engine, chunk_size=chunk_size, start_after=start_after, dry_run=dry_run, progress=progress)
+        bar.close()
+        if run is not None:
+            run.finished_at = timezone.now()
+            run.save(update_fields=["finished_at"])
+        self._print(report, dry_run)
+
+    def _print(self, report: BackfillReport, dry_run: bool) -> None:
+        verb = "Would write" if dry_run else "Wrote"
+        self.stdout.write(f"{verb} {sum(report.stage_counts.values())} profiles "
+                          f"({report.created} new, {report.updated} updated, {report.conflicts} redone).")
+        total = sum(report.stage_counts.values()) or 1
+        for stage in [*Stage, *sorted(set(report.stage_counts) - {s.value for s in Stage})]:
+            code = getattr(stage, "value", stage)
+            count = report.stage_counts.get(code, 0)
+            self.stdout.write(f"  {code:<10} {count:>9}  {100 * count / total:5.1f}%")

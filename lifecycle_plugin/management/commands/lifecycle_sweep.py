@@ -1,0 +1,23 @@
+"""Advance every profile whose next-check time has passed, then run due actions."""
+
+from django.core.management.base import BaseCommand
+
+from ...runtime import allow_writer, get_engine
+
+
+class Command(BaseCommand):
+    help = "Apply time-based moves (at risk, lapsed, loyal to repeat) that are due, and run due actions."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--batch-size", type=int, default=500)
+        parser.add_argument("--no-actions", action="store_true", help="Do not run due scheduled actions.")
+
+    def handle(self, *args, batch_size, no_actions, **options):
+        engine = get_engine()
+        with allow_writer():
+            report = engine.sweep(batch_size=batch_size)
+            actions = 0 if no_actions else engine.run_due_actions() + engine.retry_failed_entries()
+        self.stdout.write(
+            f"Swept {report.profiles} due profiles: {report.stage_changes} stage changes, "
+            f"{report.tier_changes} tier changes; {actions} actions run."
+        )

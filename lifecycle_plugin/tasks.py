@@ -1,0 +1,95 @@
+"""Celery tasks: the work Saleor's hooks defer, and the periodic jobs.
+
+Written with `shared_task`, so inside Saleor they bind to Saleor's Celery app
+and its writer-database guard; every task that writes opens `allow_writer()`.
+The beat entries are added to CELERY_BEAT_SCHEDULE in `apps.py`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from .host import CustomerRef
+from .runtime import allow_writer, get_engine
+
+logger = logging.getLogger(__name__)
+
+
+def _engine():
+    return get_engine(dispatch_entries=lambda ids: run_action_entries.delay(list(ids)))
+
+
+@shared_task(name="lifecycle_plugin.process_customer", acks_late=True)
+def process_customer(email: str, user_id: int | None = None, event: str = "", force_projection: bool = False):
+    """Bring one customer up to date after an account, checkout or order event."""
+    with allow_writer():
+        outcome = _engine().process(CustomerRef.of(email, user_id), event=event, force_projection=force_projection)
+    return outcome.stage if outcome else None
+
+
+@shared_task(name="lifecycle_plugin.process_customers", acks_late=True)
+def process_customers(customers: list[list], event: str = ""):
+    """Several customers at once (a bulk order import)."""
+    engine = _engine()
+    with allow_writer():
+        for email, user_id in customers:
+            engine.process(CustomerRef.of(email, user_id), event=event)
+    return len(customers)
+
+
+@shared_task(name="lifecycle_plugin.forget_customer")
+def forget_customer(email: str, user_id: int | None = None):
+    """Delete a customer's profile, history and ledger (account deleted)."""
+    with allow_writer():
+        return _engine().forget(CustomerRef.of(email, user_id))
+
+
+@shared_task(name="lifecycle_plugin.run_action_entries", acks_late=True)
+def run_action_entries(entry_ids: list[int]):
+    with allow_writer():
+        return _engine().run_entries(entry_ids)
+
+
+@shared_task(name="lifecycle_plugin.sweep", expires=600)
+def sweep():
+    """Advance the profiles whose next-check time has passed."""
+    with allow_writer():
+        report = _engine().sweep()
+    return {"profiles": report.profiles, "stage_changes": report.stage_changes, "tier_changes": report.tier_changes}
+
+
+@shared_task(name="lifecycle_plugin.run_due_actions", expires=300)
+def run_due_actions():
+    """Scheduled actions that are due, then ledger entries left pending or failed."""
+    engine = _engine()
+    with allow_writer():
+        return {"scheduled": engine.run_due_actions(), "retried": engine.retry_failed_entries()}
+
+
+@shared_task(name="lifecycle_plugin.daily_tick", expires=6 * 3600)
+def daily_tick():
+    with allow_writer():
+        return _engine().daily_tick()
+
+
+@shared_task(name="lifecycle_plugin.backfill_chunk", acks_late=True)
+def backfill_chunk(customers: list[list]):
+    """One chunk of a fanned-out backfill; any worker can take any chunk."""
+    from .engine.backfill import backfill_chunk as run_chunk
+
+    with allow_writer():
+        report = run_chunk(_engine(), [CustomerRef(email, user_id) for email, user_id in customers])
+    return {"customers": report.customers, "created": report.created, "updated": report.updated,
+            "conflicts": report.conflicts}
+
+
+def fan_out_backfill(chunk_size: int = 2000, start_after: str | None = None) -> int:
+    """Queue one `backfill_chunk` task per chunk, so adding workers speeds up a large store."""
+    engine = get_engine()
+    chunks = 0
+    for customers in engine.host.customer_chunks(chunk_size, start_after=start_after):
+        backfill_chunk.delay([[c.email, c.user_id] for c in customers])
+        chunks += 1
+    return chunks
