@@ -106,6 +106,11 @@ def load_settings(values: Mapping[str, Any]) -> LoadedSettings:
     return LoadedSettings(config=config, values=parsed)
 
 
+def normalise_dashboard_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The Dashboard stores Boolean fields as booleans; the parsers take strings."""
+    return {name: ("true" if value is True else "false" if value is False else value) for name, value in values.items()}
+
+
 def label_of(name: str) -> str:
     for setting in all_settings():
         if setting.name == name:

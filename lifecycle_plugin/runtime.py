@@ -41,6 +41,12 @@ def owner_settings(host: Host) -> Mapping[str, Any]:
     return getattr(django_settings, "LIFECYCLE_SETTINGS", {})
 
 
+def is_enabled(host: Host) -> bool:
+    """Whether the store owner has switched the plugin on (always, for hosts without a switch)."""
+    switch = getattr(host, "plugin_active", None)
+    return switch() if switch is not None else True
+
+
 def get_engine(host: Host | None = None, **engine_options: Any) -> LifecycleEngine:
     """An engine for this process's host with the owner's current settings."""
     host = host or get_host()

@@ -12,16 +12,38 @@ import logging
 from celery import shared_task
 
 from .host import CustomerRef
-from .runtime import allow_writer, get_engine
+from .runtime import allow_writer, get_engine, get_host, is_enabled
 
 logger = logging.getLogger(__name__)
 
 
+class PluginDisabled(Exception):
+    """The owner switched the plugin off after the task was queued."""
+
+
 def _engine():
-    return get_engine(dispatch_entries=lambda ids: run_action_entries.delay(list(ids)))
+    host = get_host()
+    if not is_enabled(host):
+        raise PluginDisabled
+    return get_engine(host, dispatch_entries=lambda ids: run_action_entries.delay(list(ids)))
+
+
+def _skip_when_disabled(task_function):
+    import functools
+
+    @functools.wraps(task_function)
+    def wrapper(*args, **kwargs):
+        try:
+            return task_function(*args, **kwargs)
+        except PluginDisabled:
+            logger.info("lifecycle plugin is off; %s skipped", task_function.__name__)
+            return None
+
+    return wrapper
 
 
 @shared_task(name="lifecycle_plugin.process_customer", acks_late=True)
+@_skip_when_disabled
 def process_customer(email: str, user_id: int | None = None, event: str = "", force_projection: bool = False):
     """Bring one customer up to date after an account, checkout or order event."""
     with allow_writer():
@@ -30,6 +52,7 @@ def process_customer(email: str, user_id: int | None = None, event: str = "", fo
 
 
 @shared_task(name="lifecycle_plugin.process_customers", acks_late=True)
+@_skip_when_disabled
 def process_customers(customers: list[list], event: str = ""):
     """Several customers at once (a bulk order import)."""
     engine = _engine()
@@ -40,6 +63,7 @@ def process_customers(customers: list[list], event: str = ""):
 
 
 @shared_task(name="lifecycle_plugin.forget_customer")
+@_skip_when_disabled
 def forget_customer(email: str, user_id: int | None = None):
     """Delete a customer's profile, history and ledger (account deleted)."""
     with allow_writer():
@@ -47,12 +71,14 @@ def forget_customer(email: str, user_id: int | None = None):
 
 
 @shared_task(name="lifecycle_plugin.run_action_entries", acks_late=True)
+@_skip_when_disabled
 def run_action_entries(entry_ids: list[int]):
     with allow_writer():
         return _engine().run_entries(entry_ids)
 
 
 @shared_task(name="lifecycle_plugin.sweep", expires=600)
+@_skip_when_disabled
 def sweep():
     """Advance the profiles whose next-check time has passed."""
     with allow_writer():
@@ -61,6 +87,7 @@ def sweep():
 
 
 @shared_task(name="lifecycle_plugin.run_due_actions", expires=300)
+@_skip_when_disabled
 def run_due_actions():
     """Scheduled actions that are due, then ledger entries left pending or failed."""
     engine = _engine()
@@ -69,12 +96,14 @@ def run_due_actions():
 
 
 @shared_task(name="lifecycle_plugin.daily_tick", expires=6 * 3600)
+@_skip_when_disabled
 def daily_tick():
     with allow_writer():
         return _engine().daily_tick()
 
 
 @shared_task(name="lifecycle_plugin.backfill_chunk", acks_late=True)
+@_skip_when_disabled
 def backfill_chunk(customers: list[list]):
     """One chunk of a fanned-out backfill; any worker can take any chunk."""
     from .engine.backfill import backfill_chunk as run_chunk

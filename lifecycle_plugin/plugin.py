@@ -1,0 +1,222 @@
+"""The Saleor plugin: Dashboard settings, event hooks and the GraphQL endpoint.
+
+Importable only inside Saleor. Every hook does a constant, small amount of work
+(read the customer's id and e-mail off the object it is given), never raises, and
+hands the rest to a Celery task after the commit. The tasks re-read the facts
+from Saleor's tables, so repeated and out-of-order events (``order_fully_paid``
+twice, ``orderMarkAsPaid`` without ``order_paid``, bulk imports with only
+``order_bulk_created``) converge on the same result.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from saleor.plugins.base_plugin import BasePlugin, ConfigurationTypeField
+from saleor.plugins.error_codes import PluginErrorCode
+
+from . import conf
+from .rules import ConfigError
+
+logger = logging.getLogger(__name__)
+
+PLUGIN_ID = "saleor.lifecycle"
+
+_FIELD_TYPES = {
+    conf.STRING: ConfigurationTypeField.STRING,
+    conf.MULTILINE: ConfigurationTypeField.MULTILINE,
+    conf.BOOLEAN: ConfigurationTypeField.BOOLEAN,
+    conf.SECRET: ConfigurationTypeField.SECRET,
+}
+
+
+def _dashboard_value(setting: conf.Setting) -> Any:
+    if setting.type == conf.BOOLEAN:
+        return setting.default == "true"
+    return setting.default
+
+
+def _defer(task, *args: Any, **kwargs: Any) -> None:
+    """Queue a task once the current transaction commits (at once outside one)."""
+    transaction.on_commit(lambda: task.delay(*args, **kwargs))
+
+
+def _guarded(hook):
+    """A hook that raises would turn Saleor's committed order into an error and skip
+    its later events, so every hook logs its failure and returns previous_value."""
+
+    def wrapper(self, *args, previous_value=None, **kwargs):
+        if self.active:
+            try:
+                hook(self, *args, **kwargs)
+            except Exception:
+                logger.exception("lifecycle plugin hook %s failed", hook.__name__)
+        return previous_value
+
+    wrapper.__name__ = hook.__name__
+    wrapper.__doc__ = hook.__doc__
+    return wrapper
+
+
+def _email_of(obj) -> str | None:
+    email = getattr(obj, "user_email", None) or getattr(obj, "email", None)
+    if not email and getattr(obj, "user_id", None):
+        email = obj.user.email
+    return email
+
+
+class LifecyclePlugin(BasePlugin):
+    PLUGIN_ID = PLUGIN_ID
+    PLUGIN_NAME = "Customer lifecycle"
+    PLUGIN_DESCRIPTION = (
+        "Keeps each customer's lifecycle stage (visitor, lead, prospect, new, repeat, loyal, "
+        "at risk, lapsed) and loyalty tier up to date, and runs stage-based actions."
+    )
+    CONFIGURATION_PER_CHANNEL = False
+    DEFAULT_ACTIVE = False
+
+    DEFAULT_CONFIGURATION = [{"name": s.name, "value": _dashboard_value(s)} for s in conf.all_settings()]
+    CONFIG_STRUCTURE = {
+        s.name: {"type": _FIELD_TYPES[s.type], "label": s.label, "help_text": s.help_text}
+        for s in conf.all_settings()
+    }
+
+    @classmethod
+    def validate_plugin_configuration(cls, plugin_configuration, **kwargs):
+        """Refuse a save with a message per bad field; Saleor then changes nothing."""
+        values = {item["name"]: item["value"] for item in plugin_configuration.configuration}
+        try:
+            conf.load_settings(conf.normalise_dashboard_values(values))
+        except ConfigError as exc:
+            raise ValidationError(
+                {
+                    name: ValidationError(f"{conf.label_of(name)}: {message}", code=PluginErrorCode.INVALID.value)
+                    for name, message in exc.errors.items()
+                }
+            ) from exc
+
+    # ------------------------------------------------------------------ accounts
+
+    @_guarded
+    def customer_created(self, customer):
+        self._customer_changed(customer, "customer_created")
+
+    @_guarded
+    def customer_updated(self, customer, webhooks=None):
+        self._customer_changed(customer, "customer_updated")
+
+    @_guarded
+    def account_confirmed(self, user):
+        self._customer_changed(user, "account_confirmed")
+
+    @_guarded
+    def customer_deleted(self, customer, webhooks=None):
+        self._forget(customer)
+
+    @_guarded
+    def account_deleted(self, user):
+        self._forget(user)
+
+    @_guarded
+    def customer_metadata_updated(self, customer, webhooks=None):
+        """Customers can write their own public metadata: put a spoofed stage back at once."""
+        from .saleor.host import restore_projection
+
+        restore_projection(customer)
+
+    # ------------------------------------------------------------------ checkouts
+
+    @_guarded
+    def checkout_created(self, checkout, webhooks=None):
+        self._checkout_changed(checkout, "checkout_created")
+
+    @_guarded
+    def checkout_updated(self, checkout, webhooks=None):
+        self._checkout_changed(checkout, "checkout_updated")
+
+    # ------------------------------------------------------------------ orders
+
+    @_guarded
+    def order_created(self, order, webhooks=None):
+        self._order_changed(order, "order_created")
+
+    @_guarded
+    def order_confirmed(self, order, webhooks=None):
+        self._order_changed(order, "order_confirmed")
+
+    @_guarded
+    def order_paid(self, order, webhooks=None):
+        self._order_changed(order, "order_paid")
+
+    @_guarded
+    def order_fully_paid(self, order, webhooks=None):
+        self._order_changed(order, "order_fully_paid")
+
+    @_guarded
+    def order_cancelled(self, order, webhooks=None):
+        self._order_changed(order, "order_cancelled")
+
+    @_guarded
+    def order_expired(self, order, webhooks=None):
+        self._order_changed(order, "order_expired")
+
+    @_guarded
+    def order_refunded(self, order, webhooks=None):
+        self._order_changed(order, "order_refunded")
+
+    @_guarded
+    def order_fully_refunded(self, order, webhooks=None):
+        self._order_changed(order, "order_fully_refunded")
+
+    @_guarded
+    def order_fulfilled(self, order, webhooks=None):
+        self._order_changed(order, "order_fulfilled")
+
+    @_guarded
+    def order_bulk_created(self, orders):
+        from .tasks import process_customers
+
+        customers = {(_email_of(o), o.user_id) for o in orders}
+        _defer(process_customers, [[email, user_id] for email, user_id in customers if email], "order_bulk_created")
+
+    # ------------------------------------------------------------------ HTTP
+
+    def webhook(self, request, path, previous_value):
+        """Serves the GraphQL API at /plugins/global/saleor.lifecycle/graphql/."""
+        from .saleor.views import handle_request
+
+        # The legacy route /plugins/<id>/ reaches here even when the plugin is off.
+        if not self.active:
+            return previous_value
+        return handle_request(request, path, previous_value)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _customer_changed(self, user, event: str) -> None:
+        from .tasks import process_customer
+
+        if user.email and not user.is_staff:
+            _defer(process_customer, user.email, user.pk, event)
+
+    def _forget(self, user) -> None:
+        from .tasks import forget_customer
+
+        if user.email:
+            _defer(forget_customer, user.email, user.pk)
+
+    def _checkout_changed(self, checkout, event: str) -> None:
+        from .tasks import process_customer
+
+        email = _email_of(checkout)
+        if email:
+            _defer(process_customer, email, checkout.user_id, event)
+
+    def _order_changed(self, order, event: str) -> None:
+        from .tasks import process_customer
+
+        email = _email_of(order)
+        if email:
+            _defer(process_customer, email, order.user_id, event)

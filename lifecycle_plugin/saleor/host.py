@@ -1,0 +1,334 @@
+"""The Saleor host: facts from Saleor's tables, the projection into user metadata,
+vouchers and notify events.
+
+Reads are set-based: a constant number of queries per batch of customers. Orders
+are matched by account or by case-insensitive e-mail (``ILIKE``, which Saleor's
+trigram index on ``user_email`` serves), because Saleor does not link guest orders
+to an account made later. Metadata is written with an atomic JSONB merge, never
+with ``user.save()`` (an order hook's user carries a pending ``F()`` on
+``number_of_orders``).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator, Sequence
+from decimal import Decimal
+
+from django.db import connection, connections, transaction
+from django.utils import timezone
+
+from ..host import CustomerRef, DeliveryReceipt, IssuedVoucher, Message, Projection, VoucherRequest, normalise_email
+from ..rules import CustomerFacts, OrderFact, OrderState
+
+PLUGIN_ID = "saleor.lifecycle"
+STAGE_KEY, TIER_KEY, PROFILE_KEY = "lifecycle.stage", "lifecycle.tier", "lifecycle.profile"
+
+_STATES = {
+    "draft": OrderState.DRAFT,
+    "unconfirmed": OrderState.UNCONFIRMED,
+    "canceled": OrderState.CANCELLED,
+    "expired": OrderState.EXPIRED,
+}
+_FULFILLED = ("fulfilled", "partially_returned", "returned")
+_PAID = ("full", "overcharged")
+#: Letters and digits that cannot be misread; 12 of them give about 62 bits.
+_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+def _like_exact(email: str) -> str:
+    """An ILIKE pattern that matches exactly this e-mail, in any letter case."""
+    return email.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class SaleorHost:
+    name = "saleor"
+
+    # ------------------------------------------------------------------ settings
+
+    def _configuration_row(self):
+        from saleor.plugins.models import PluginConfiguration
+
+        return PluginConfiguration.objects.filter(identifier=PLUGIN_ID, channel__isnull=True).first()
+
+    def plugin_settings(self) -> dict:
+        """The owner's settings from the plugin's configuration row (Dashboard)."""
+        from ..conf import normalise_dashboard_values
+
+        row = self._configuration_row()
+        if row is None:
+            return {}
+        return normalise_dashboard_values({item["name"]: item["value"] for item in row.configuration})
+
+    def plugin_active(self) -> bool:
+        row = self._configuration_row()
+        if row is None:
+            from ..plugin import LifecyclePlugin
+
+            return LifecyclePlugin.DEFAULT_ACTIVE
+        return row.active
+
+    # ------------------------------------------------------------------ customers
+
+    _CUSTOMERS_SQL = """
+        SELECT email, max(user_id) FROM (
+            SELECT lower(trim(u.email)) AS email, u.id AS user_id FROM account_user u
+             WHERE NOT u.is_staff OR EXISTS (SELECT 1 FROM order_order o WHERE o.user_id = u.id)
+            UNION ALL
+            SELECT lower(trim(o.user_email)), NULL FROM order_order o
+             WHERE o.user_id IS NULL AND o.user_email <> ''
+            UNION ALL
+            SELECT lower(trim(c.email)), NULL FROM checkout_checkout c
+             WHERE c.user_id IS NULL AND c.email IS NOT NULL AND c.email <> ''
+        ) AS people
+        WHERE %s::text IS NULL OR email > %s::text
+        GROUP BY email ORDER BY email
+    """
+
+    def customer_chunks(self, chunk_size: int, start_after: str | None = None) -> Iterator[list[CustomerRef]]:
+        # One sorted scan streamed through a server-side cursor on a second
+        # connection, so the caller's writes between chunks are not held in its
+        # transaction and memory does not grow with the store.
+        reader = connections["default"].copy()
+        try:
+            with reader.chunked_cursor() as cursor:
+                cursor.execute(self._CUSTOMERS_SQL, [start_after, start_after])
+                while rows := cursor.fetchmany(chunk_size):
+                    yield [CustomerRef(email, user_id) for email, user_id in rows]
+        finally:
+            reader.close()
+
+    def count_customers(self) -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT count(*) FROM ({self._CUSTOMERS_SQL}) AS c", [None, None])
+            return cursor.fetchone()[0]
+
+    # ------------------------------------------------------------------ facts
+
+    def read_facts(self, customers: Sequence[CustomerRef]) -> dict[CustomerRef, CustomerFacts]:
+        emails = sorted({c.email for c in customers})
+        user_ids = sorted({c.user_id for c in customers if c.user_id})
+        patterns = [_like_exact(e) for e in emails]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id, lower(trim(email)), date_joined FROM account_user "
+                "WHERE id = ANY(%s) OR email ILIKE ANY(%s)",
+                [user_ids, patterns],
+            )
+            accounts = cursor.fetchall()
+            account_ids = sorted({row[0] for row in accounts} | set(user_ids))
+            cursor.execute(
+                """
+                SELECT o.id, o.user_id, lower(trim(o.user_email)), o.created_at, o.currency,
+                       o.total_gross_amount, o.status, o.charge_status, ch.slug,
+                       COALESCE(ti.refunded, 0) + COALESCE(pt.refunded, 0),
+                       CASE WHEN o.status = ANY(%s) THEN f.fulfilled_at END
+                  FROM order_order o
+                  JOIN channel_channel ch ON ch.id = o.channel_id
+                  LEFT JOIN LATERAL (SELECT sum(refunded_value) AS refunded FROM payment_transactionitem
+                                      WHERE order_id = o.id) ti ON true
+                  LEFT JOIN LATERAL (SELECT sum(t.amount) AS refunded FROM payment_payment p
+                                       JOIN payment_transaction t ON t.payment_id = p.id
+                                      WHERE p.order_id = o.id AND t.kind = 'refund' AND t.is_success) pt ON true
+                  LEFT JOIN LATERAL (SELECT max(created_at) AS fulfilled_at FROM order_fulfillment
+                                      WHERE order_id = o.id
+                                        AND status NOT IN ('canceled', 'waiting_for_approval')) f ON true
+                 WHERE o.user_id = ANY(%s) OR o.user_email ILIKE ANY(%s)
+                """,
+                [list(_FULFILLED), account_ids, patterns],
+            )
+            orders = cursor.fetchall()
+            cursor.execute(
+                """
+                SELECT c.user_id, lower(trim(c.email)), count(l.id)
+                  FROM checkout_checkout c JOIN checkout_checkoutline l ON l.checkout_id = c.token
+                 WHERE c.user_id = ANY(%s) OR c.email ILIKE ANY(%s)
+                 GROUP BY c.token
+                """,
+                [account_ids, patterns],
+            )
+            checkouts = cursor.fetchall()
+
+        account_by_id = {row[0]: row for row in accounts}
+        account_by_email = {row[1]: row for row in accounts}
+        facts: dict[CustomerRef, CustomerFacts] = {}
+        key_of: dict[object, CustomerRef] = {}
+        for customer in customers:
+            account = account_by_id.get(customer.user_id) or account_by_email.get(customer.email)
+            facts[customer] = CustomerFacts(
+                email=customer.email,
+                has_account=account is not None,
+                user_id=account[0] if account else None,
+                account_created_at=account[2] if account else None,
+            )
+            key_of[customer.email] = customer
+            if account:
+                key_of[account[0]] = customer
+
+        orders_of: dict[CustomerRef, list[OrderFact]] = {}
+        for (order_id, user_id, email, created_at, currency, total, status, charge, channel, refunded,
+             fulfilled_at) in orders:
+            customer = key_of.get(user_id) or key_of.get(email)
+            if customer is None:
+                continue
+            orders_of.setdefault(customer, []).append(
+                OrderFact(
+                    order_id=str(order_id),
+                    placed_at=created_at,
+                    currency=currency,
+                    total=total,
+                    state=_STATES.get(status, OrderState.PLACED),
+                    paid=charge in _PAID,
+                    refunded=Decimal(refunded),
+                    channel=channel,
+                    fulfilled_at=fulfilled_at,
+                )
+            )
+        lines_of: dict[CustomerRef, int] = {}
+        for user_id, email, lines in checkouts:
+            customer = key_of.get(user_id) or key_of.get(email)
+            if customer is not None:
+                lines_of[customer] = lines_of.get(customer, 0) + lines
+        for customer, current in facts.items():
+            if customer in orders_of or customer in lines_of:
+                facts[customer] = CustomerFacts(
+                    email=current.email,
+                    has_account=current.has_account,
+                    user_id=current.user_id,
+                    account_created_at=current.account_created_at,
+                    orders=tuple(orders_of.get(customer, ())),
+                    open_cart_lines=lines_of.get(customer, 0),
+                )
+        return facts
+
+    # ------------------------------------------------------------------ projection
+
+    def write_projection(self, projections: Sequence[Projection]) -> None:
+        rows = [p for p in projections if p.customer.user_id]
+        if not rows:
+            return
+        public = [json.dumps({STAGE_KEY: p.stage, TIER_KEY: p.tier or ""}) for p in rows]
+        private = [json.dumps({PROFILE_KEY: json.dumps(dict(p.profile), default=str)}) for p in rows]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                UPDATE account_user AS u
+                   SET metadata = COALESCE(u.metadata, '{}'::jsonb) || v.public::jsonb,
+                       private_metadata = COALESCE(u.private_metadata, '{}'::jsonb) || v.private::jsonb,
+                       updated_at = %s
+                  FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS v(id, public, private)
+                 WHERE u.id = v.id
+                """,
+                [timezone.now(), [p.customer.user_id for p in rows], public, private],
+            )
+
+    # ------------------------------------------------------------------ vouchers and messages
+
+    def issue_voucher(self, request: VoucherRequest) -> IssuedVoucher:
+        from saleor.channel.models import Channel
+        from saleor.discount import DiscountValueType, VoucherType
+        from saleor.discount.models import Voucher, VoucherChannelListing, VoucherCode
+
+        channel = Channel.objects.get(slug=request.channel)
+        value_type = DiscountValueType.PERCENTAGE if request.discount_type == "percentage" else DiscountValueType.FIXED
+        if value_type == DiscountValueType.PERCENTAGE and not (0 < request.value <= 100):
+            raise ValueError(f"a percentage voucher needs a value from 0 to 100, got {request.value}")
+        if value_type == DiscountValueType.FIXED and request.currency and request.currency != channel.currency_code:
+            raise ValueError(f"channel {channel.slug} sells in {channel.currency_code}, not {request.currency}")
+        code = "LC-" + "".join(secrets.choice(_CODE_ALPHABET) for _ in range(12))
+        with transaction.atomic():
+            voucher = Voucher.objects.create(
+                name=request.name[:255],
+                type=VoucherType.ENTIRE_ORDER,
+                discount_value_type=value_type,
+                single_use=True,
+                usage_limit=1,
+                end_date=request.valid_until,
+                metadata={"lifecycle.customer": request.customer.email},
+            )
+            VoucherCode.objects.create(voucher=voucher, code=code)
+            VoucherChannelListing.objects.create(
+                voucher=voucher, channel=channel, discount_value=request.value, currency=channel.currency_code
+            )
+        return IssuedVoucher(code=code, voucher_id=str(voucher.pk), channel=channel.slug, valid_until=request.valid_until)
+
+    def deliver_message(self, message: Message) -> DeliveryReceipt:
+        """A notify event ``lifecycle_<action>`` for apps subscribed to NOTIFY_USER."""
+        from saleor.plugins.manager import get_plugins_manager
+
+        event = f"lifecycle_{message.action}"
+        payload = notify_payload(message)
+        manager = get_plugins_manager(allow_replica=False)
+        manager.notify(event, payload_func=lambda: payload, channel_slug=message.channel)
+        return DeliveryReceipt("notify", event)
+
+    def marketing_consent(self, customers: Sequence[CustomerRef], key: str) -> dict[CustomerRef, bool]:
+        """Consent is the value under `key` in the user's public or private metadata."""
+        ids = [c.user_id for c in customers if c.user_id]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id, COALESCE(private_metadata ->> %s, metadata ->> %s) FROM account_user WHERE id = ANY(%s)",
+                [key, key, ids],
+            )
+            values = dict(cursor.fetchall())
+        return {c: _truthy(values.get(c.user_id)) for c in customers}
+
+
+def _truthy(value) -> bool:
+    return str(value).strip().lower() in {"true", "1", "yes", "on", "granted"}
+
+
+def notify_payload(message: Message) -> dict:
+    """The JSON payload of a ``lifecycle_<action>`` notify event (documented in README)."""
+    from graphql_relay import to_global_id
+
+    customer = message.customer
+    return {
+        "action": message.action,
+        "recipient_email": customer.email,
+        "user_id": to_global_id("User", customer.user_id) if customer.user_id else None,
+        "channel_slug": message.channel,
+        "subject": message.subject,
+        "text": message.text,
+        "html": message.html,
+        "data": dict(message.payload),
+    }
+
+
+def restore_projection(user) -> None:
+    """Put the plugin's own stage and tier back into a user's public metadata.
+
+    Called when metadata changes: customers may write their own public metadata,
+    and nothing may trust a stage read back from it. One indexed read and, only
+    when something differs, one atomic JSONB write.
+    """
+    from ..models import CustomerProfile
+
+    profile = CustomerProfile.objects.filter(user_id=user.pk).values("stage", "tier").first()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT metadata FROM account_user WHERE id = %s", [user.pk])
+        row = cursor.fetchone()
+        metadata = (row[0] if row else None) or {}
+        if profile is None:
+            if STAGE_KEY in metadata or TIER_KEY in metadata:
+                cursor.execute(
+                    "UPDATE account_user SET metadata = metadata - %s - %s WHERE id = %s", [STAGE_KEY, TIER_KEY, user.pk]
+                )
+            return
+        wanted = {STAGE_KEY: profile["stage"], TIER_KEY: profile["tier"] or ""}
+        if any(metadata.get(k) != v for k, v in wanted.items()):
+            cursor.execute(
+                "UPDATE account_user SET metadata = COALESCE(metadata, '{}'::jsonb) || %s::jsonb WHERE id = %s",
+                [json.dumps(wanted), user.pk],
+            )
+    # The instance Saleor holds must not carry the spoofed value into a later save.
+    if isinstance(getattr(user, "metadata", None), dict):
+        if profile is None:
+            user.metadata.pop(STAGE_KEY, None)
+            user.metadata.pop(TIER_KEY, None)
+        else:
+            user.metadata.update({STAGE_KEY: profile["stage"], TIER_KEY: profile["tier"] or ""})
+
+
+__all__ = ["SaleorHost", "notify_payload", "restore_projection"]
