@@ -1,0 +1,242 @@
+"""The host contract: what every Host must do, written once.
+
+A host's test module subclasses `HostContract` and provides two fixtures:
+`host` (the Host under test) and `store` (a `StoreAdapter` that creates
+accounts, orders and checkouts in that host's own store). The sandbox host runs
+it in `tests/contract/test_sandbox_host.py`; the Saleor host in
+`tests/saleor/test_saleor_host_contract.py`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Protocol
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from lifecycle_plugin.engine import LifecycleEngine
+from lifecycle_plugin.engine.backfill import backfill
+from lifecycle_plugin.hooks import make_plugin_manager
+from lifecycle_plugin.host import CustomerRef, Message, Projection, VoucherRequest
+from lifecycle_plugin.models import CustomerProfile
+from lifecycle_plugin.rules import OrderState
+
+NOW = datetime.now(timezone.utc).replace(microsecond=0)
+
+
+class StoreAdapter(Protocol):
+    usd_channel: str
+    pln_channel: str
+
+    def account(self, email: str, joined: datetime | None = None) -> int: ...
+
+    def order(self, email: str, *, placed_at: datetime, user_id: int | None = None, total: str = "50.00",
+              currency: str = "USD", status: str = "unfulfilled", paid: bool = True, refunded: str = "0",
+              fulfilled_at: datetime | None = None) -> str: ...
+
+    def checkout(self, email: str, *, user_id: int | None = None, lines: int = 1) -> None: ...
+
+    def public_metadata(self, user_id: int) -> dict: ...
+
+    def private_metadata(self, user_id: int) -> dict: ...
+
+    def set_public_metadata(self, user_id: int, items: dict) -> None: ...
+
+    def voucher(self, code: str) -> dict:
+        """{"channel": slug, "value": Decimal, "single_use": bool, "valid_until": datetime}"""
+        ...
+
+    def delivered(self) -> list[dict]:
+        """Messages the host delivered, each with at least "email" and "action"."""
+        ...
+
+
+class HostContract:
+    """Subclass with `host` and `store` fixtures; every test here runs against that host."""
+
+    pytestmark = pytest.mark.django_db
+
+    # ------------------------------------------------------------------ read_facts
+
+    def test_every_customer_asked_gets_facts(self, host, store):
+        unknown = CustomerRef("nobody@example.com")
+        facts = host.read_facts([unknown])
+        assert facts[unknown].email == "nobody@example.com"
+        assert not facts[unknown].has_account and facts[unknown].orders == ()
+
+    def test_account_facts(self, host, store):
+        joined = NOW - timedelta(days=10)
+        user_id = store.account("ann@example.com", joined=joined)
+        ref = CustomerRef("ann@example.com", user_id)
+        facts = host.read_facts([ref])[ref]
+        assert facts.has_account and facts.user_id == user_id
+        assert abs(facts.account_created_at - joined) < timedelta(seconds=1)
+
+    def test_the_account_is_found_from_the_email_alone(self, host, store):
+        user_id = store.account("ann@example.com")
+        ref = CustomerRef("ann@example.com")
+        assert host.read_facts([ref])[ref].user_id == user_id
+
+    def test_guest_orders_before_sign_up_count_whatever_the_letter_case(self, host, store):
+        store.order("Ann@Example.COM", placed_at=NOW - timedelta(days=30))
+        user_id = store.account("ann@example.com")
+        store.order("ann@example.com", user_id=user_id, placed_at=NOW - timedelta(days=2))
+        ref = CustomerRef("ann@example.com", user_id)
+        facts = host.read_facts([ref])[ref]
+        assert len(facts.orders) == 2
+
+    def test_order_facts(self, host, store):
+        placed = NOW - timedelta(days=3)
+        fulfilled = NOW - timedelta(days=1)
+        order_id = store.order("ann@example.com", placed_at=placed, total="120.50", currency="PLN",
+                               refunded="20.50", fulfilled_at=fulfilled, status="fulfilled")
+        ref = CustomerRef("ann@example.com")
+        (order,) = host.read_facts([ref])[ref].orders
+        assert order.order_id == order_id
+        assert abs(order.placed_at - placed) < timedelta(seconds=1)
+        assert (order.currency, order.total, order.refunded) == ("PLN", Decimal("120.50"), Decimal("20.50"))
+        assert order.state is OrderState.PLACED and order.paid
+        assert order.channel == store.pln_channel
+        assert abs(order.fulfilled_at - fulfilled) < timedelta(seconds=1)
+
+    @pytest.mark.parametrize(
+        "status, state",
+        [
+            ("draft", OrderState.DRAFT),
+            ("unconfirmed", OrderState.UNCONFIRMED),
+            ("canceled", OrderState.CANCELLED),
+            ("expired", OrderState.EXPIRED),
+            ("unfulfilled", OrderState.PLACED),
+            ("partially fulfilled", OrderState.PLACED),
+            ("returned", OrderState.PLACED),
+        ],
+    )
+    def test_order_states(self, host, store, status, state):
+        store.order("ann@example.com", placed_at=NOW, status=status)
+        ref = CustomerRef("ann@example.com")
+        assert host.read_facts([ref])[ref].orders[0].state is state
+
+    def test_unpaid_orders_are_marked(self, host, store):
+        store.order("ann@example.com", placed_at=NOW, paid=False)
+        ref = CustomerRef("ann@example.com")
+        assert host.read_facts([ref])[ref].orders[0].paid is False
+
+    def test_open_cart(self, host, store):
+        user_id = store.account("ann@example.com")
+        store.checkout("ann@example.com", user_id=user_id, lines=2)
+        store.checkout("guest@example.com", lines=1)
+        store.checkout("empty@example.com", lines=0)
+        refs = [CustomerRef("ann@example.com", user_id), CustomerRef("guest@example.com"),
+                CustomerRef("empty@example.com")]
+        facts = host.read_facts(refs)
+        assert [facts[r].open_cart_lines for r in refs] == [2, 1, 0]
+
+    def test_reads_are_set_based(self, host, store):
+        refs = []
+        for n in range(30):
+            email = f"c{n}@example.com"
+            user_id = store.account(email) if n % 2 else None
+            store.order(email, user_id=user_id, placed_at=NOW - timedelta(days=n))
+            refs.append(CustomerRef(email, user_id))
+        with CaptureQueriesContext(connection) as one:
+            host.read_facts(refs[:1])
+        with CaptureQueriesContext(connection) as many:
+            facts = host.read_facts(refs)
+        assert len(many) == len(one)
+        assert all(len(facts[r].orders) == 1 for r in refs)
+
+    # ------------------------------------------------------------------ customer_chunks
+
+    def test_customer_chunks_list_everyone_once_in_email_order(self, host, store):
+        ann = store.account("ann@example.com")
+        store.order("ANN@example.com", placed_at=NOW)  # a guest order of an account's e-mail
+        store.order("guest@example.com", placed_at=NOW)
+        store.order("Guest@example.com", placed_at=NOW)
+        store.checkout("visitor@example.com", lines=0)
+        bob = store.account("bob@example.com")
+        chunks = list(host.customer_chunks(2))
+        refs = [ref for chunk in chunks for ref in chunk]
+        assert refs == [
+            CustomerRef("ann@example.com", ann),
+            CustomerRef("bob@example.com", bob),
+            CustomerRef("guest@example.com"),
+            CustomerRef("visitor@example.com"),
+        ]
+        assert [len(c) for c in chunks] == [2, 2]
+        resumed = [ref for chunk in host.customer_chunks(10, start_after="bob@example.com") for ref in chunk]
+        assert resumed == refs[2:]
+
+    # ------------------------------------------------------------------ projection
+
+    def test_projection_merges_into_metadata(self, host, store):
+        user_id = store.account("ann@example.com")
+        store.set_public_metadata(user_id, {"favourite": "tea"})
+        ref = CustomerRef("ann@example.com", user_id)
+        host.write_projection([Projection(ref, "loyal", "gold", {"orders": 7})])
+        public = store.public_metadata(user_id)
+        assert public == {"favourite": "tea", "lifecycle.stage": "loyal", "lifecycle.tier": "gold"}
+        private = store.private_metadata(user_id)
+        assert '"orders": 7' in private["lifecycle.profile"]
+        host.write_projection([Projection(ref, "at_risk", None, {"orders": 7})])
+        assert store.public_metadata(user_id)["lifecycle.stage"] == "at_risk"
+        assert store.public_metadata(user_id)["lifecycle.tier"] == ""
+
+    def test_projection_of_a_guest_writes_nothing(self, host, store):
+        host.write_projection([Projection(CustomerRef("guest@example.com"), "new", None, {})])
+
+    # ------------------------------------------------------------------ vouchers and messages
+
+    def test_vouchers_are_single_use_unguessable_and_in_the_channel(self, host, store):
+        ref = CustomerRef("ann@example.com")
+        until = NOW + timedelta(days=30)
+        codes = set()
+        for _ in range(20):
+            issued = host.issue_voucher(VoucherRequest(ref, store.usd_channel, "percentage", Decimal("15"),
+                                                       until, "Welcome back"))
+            codes.add(issued.code)
+            assert issued.channel == store.usd_channel
+        assert len(codes) == 20
+        assert all(len(code) >= 12 for code in codes)
+        voucher = store.voucher(issued.code)
+        assert voucher["channel"] == store.usd_channel and voucher["value"] == Decimal("15")
+        assert voucher["single_use"] and abs(voucher["valid_until"] - until) < timedelta(seconds=1)
+
+    def test_messages_are_delivered(self, host, store):
+        ref = CustomerRef("ann@example.com", store.account("ann@example.com"))
+        receipt = host.deliver_message(Message(ref, "review_request", "How was it?", "Tell us", "<p>Tell us</p>",
+                                               {"order": "1"}, store.usd_channel))
+        assert receipt.channel
+        assert [(m["email"], m["action"]) for m in store.delivered()] == [("ann@example.com", "review_request")]
+
+    # ------------------------------------------------------------------ the engine on this host
+
+    def test_every_default_stage_from_the_host_history(self, host, store):
+        store.checkout("visitor@example.com", lines=0)
+        store.order("visitor@example.com", placed_at=NOW - timedelta(days=5), status="canceled")
+        store.account("lead@example.com")
+        store.checkout("prospect@example.com", lines=3)
+        store.order("new@example.com", placed_at=NOW - timedelta(days=5))
+        for days in (10, 50):
+            store.order("repeat@example.com", placed_at=NOW - timedelta(days=days))
+        for days in (5, 40, 80, 120, 160):
+            store.order("loyal@example.com", placed_at=NOW - timedelta(days=days))
+        store.order("risk@example.com", placed_at=NOW - timedelta(days=100))
+        store.order("lapsed@example.com", placed_at=NOW - timedelta(days=300))
+        engine = LifecycleEngine(host, plugin_manager=make_plugin_manager(builtins=[], load_entry_points=False),
+                                 clock=lambda: NOW)
+        report = backfill(engine, chunk_size=3)
+        stages = dict(CustomerProfile.objects.values_list("email", "stage"))
+        assert stages == {
+            "visitor@example.com": "visitor",
+            "lead@example.com": "lead",
+            "prospect@example.com": "prospect",
+            "new@example.com": "new",
+            "repeat@example.com": "repeat",
+            "loyal@example.com": "loyal",
+            "risk@example.com": "at_risk",
+            "lapsed@example.com": "lapsed",
+        }
+        assert report.created == 8
