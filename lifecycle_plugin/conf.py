@@ -66,6 +66,109 @@ RULE_SETTINGS = [
 #: Settings of the built-in actions; the actions package appends its own here.
 ACTION_SETTINGS: list[Setting] = []
 
+# ---------------------------------------------------------------------------- built-in actions
+# The parsers live beside the actions (lifecycle_plugin/actions/options.py, which
+# imports no Django models), so this module stays free of import cycles.
+from .actions import MESSAGE_ACTIONS  # noqa: E402
+from .actions import options as _actions  # noqa: E402
+from .actions.rendering import PARTS as _TEMPLATE_PARTS  # noqa: E402
+from .actions.rendering import template_setting_name  # noqa: E402
+
+_OFF_BY_DEFAULT = (
+    " Off by default: decide on consent and amounts first, then switch it on. Switching it off "
+    "stops new messages and vouchers and keeps the history of what was sent."
+)
+_DISCOUNT_HELP = (
+    "A percentage of the whole order such as '15%' (1 to 100), or fixed amounts per currency such as "
+    "'USD 10, EUR 10, PLN 40' (a channel whose currency is not listed gets no voucher)."
+)
+
+ACTION_SETTINGS.extend([
+    # How messages leave, and who may receive them.
+    Setting("delivery_channel", _actions.DELIVERY_EMAIL, STRING, "Messages: delivery channel",
+            "'email': the plugin sends e-mail itself with Django's mail settings (in Saleor, EMAIL_URL and "
+            "DEFAULT_FROM_EMAIL). 'notify': a notify event lifecycle_<action> that apps subscribed to "
+            "NOTIFY_USER receive with the message and its data.",
+            _actions.parse_delivery_channel),
+    Setting("marketing_consent_key", "", STRING, "Messages: marketing consent metadata key",
+            "The customer metadata key that records consent to marketing (private metadata wins over "
+            "public). Customers whose value is not true/yes/1/on/granted get no marketing messages or "
+            "vouchers; every built-in action is marketing. Empty: no consent check.",
+            _actions.parse_metadata_key),
+    # Repeat-purchase discount.
+    Setting("repeat_purchase_enabled", "false", BOOLEAN, "Repeat-purchase discount: on",
+            "Send customers a personal single-use voucher when they enter one of the chosen stages "
+            "(by default 'new': after their first order)." + _OFF_BY_DEFAULT,
+            _actions.parse_switch),
+    Setting("repeat_purchase_stages", "new", STRING, "Repeat-purchase discount: stages",
+            "Stage codes, separated by commas, whose customers earn the voucher: new, repeat, loyal, "
+            "at_risk, lapsed. A customer earns it once per stage; it is issued in the channel of their "
+            "latest order.",
+            _actions.stage_list_parser(_actions.BUYER_STAGES, "a voucher is issued in the channel of an order")),
+    Setting("repeat_purchase_discount", "10%", STRING, "Repeat-purchase discount: discount",
+            _DISCOUNT_HELP, _actions.parse_discount),
+    Setting("repeat_purchase_valid_days", "30", STRING, "Repeat-purchase discount: valid for (days)",
+            "The voucher expires this many days after it is issued (at least 1).", _actions.parse_days),
+    # Loyalty tiers.
+    Setting("tier_upgrade_enabled", "false", BOOLEAN, "Tier upgrade: on",
+            "Tell customers when they reach a higher loyalty tier (at most once per tier per tier "
+            "window). Downgrades send nothing." + _OFF_BY_DEFAULT,
+            _actions.parse_switch),
+    Setting("tier_upgrade_voucher", "false", BOOLEAN, "Tier upgrade: include a voucher",
+            "Add a personal single-use voucher to the tier-upgrade message.", _actions.parse_switch),
+    Setting("tier_upgrade_discount", "10%", STRING, "Tier upgrade: voucher discount",
+            _DISCOUNT_HELP, _actions.parse_discount),
+    Setting("tier_upgrade_valid_days", "30", STRING, "Tier upgrade: voucher valid for (days)",
+            "The voucher expires this many days after it is issued (at least 1).", _actions.parse_days),
+    # Review requests.
+    Setting("review_request_enabled", "false", BOOLEAN, "Review request: on",
+            "Ask customers to review the products of an order some days after it was fulfilled; "
+            "once per order, never for a cancelled or refunded one." + _OFF_BY_DEFAULT,
+            _actions.parse_switch),
+    Setting("review_request_delay_days", "14", STRING, "Review request: days after fulfilment",
+            "How many days after an order is fulfilled the request is sent (at least 1).", _actions.parse_days),
+    # Win-back reminders.
+    Setting("winback_reminder_enabled", "false", BOOLEAN, "Win-back reminders: on",
+            "Remind customers who stopped ordering, at an interval, until they order again or the "
+            "reminders run out." + _OFF_BY_DEFAULT,
+            _actions.parse_switch),
+    Setting("winback_reminder_stages", "at_risk, lapsed", STRING, "Win-back reminders: stages",
+            "Which of at_risk and lapsed start the reminders (the first one reached starts them; one "
+            "series per silence).",
+            _actions.stage_list_parser(_actions.DORMANT_STAGES, "reminders are for customers who stopped ordering")),
+    Setting("winback_reminder_interval_days", "14", STRING, "Win-back reminders: days between reminders",
+            "Days from one reminder to the next (at least 1).", _actions.parse_days),
+    Setting("winback_reminder_max_count", "3", STRING, "Win-back reminders: how many",
+            f"Reminders at most per silence, from 1 to {_actions.MAX_REMINDERS}.", _actions.parse_reminder_count),
+    Setting("winback_reminder_voucher", "false", BOOLEAN, "Win-back reminders: include a voucher",
+            "Add one personal single-use voucher to the reminders (the same code in each).", _actions.parse_switch),
+    Setting("winback_reminder_discount", "10%", STRING, "Win-back reminders: voucher discount",
+            _DISCOUNT_HELP, _actions.parse_discount),
+    Setting("winback_reminder_valid_days", "30", STRING, "Win-back reminders: voucher valid for (days)",
+            "The voucher expires this many days after it is issued (at least 1).", _actions.parse_days),
+])
+
+_ACTION_LABELS = {
+    "repeat_purchase": "Repeat-purchase discount",
+    "tier_upgrade": "Tier upgrade",
+    "review_request": "Review request",
+    "winback_reminder": "Win-back reminders",
+}
+_TEMPLATE_HELP = (
+    "A Django template; empty uses the shipped one (lifecycle_plugin/templates/lifecycle_plugin/{file}). "
+    "Variables: customer.first_name, customer.name, customer.email, stage, stage_label, tier, tier_label, "
+    "voucher.code, voucher.discount, voucher.valid_until_date, products (name, variant, quantity), order "
+    "(placed_at, total, currency), reminder.number, reminder.count; see docs/actions.md."
+)
+for _action in MESSAGE_ACTIONS:
+    for _part, (_suffix, _html) in _TEMPLATE_PARTS.items():
+        ACTION_SETTINGS.append(
+            Setting(template_setting_name(_action, _part), "", MULTILINE,
+                    f"{_ACTION_LABELS[_action]}: {'HTML' if _html else _part} template",
+                    _TEMPLATE_HELP.format(file=f"{_action}.{_suffix}"), _actions.template_parser(_part))
+        )
+del _action, _part, _suffix, _html
+
 
 def all_settings() -> list[Setting]:
     return [*RULE_SETTINGS, *ACTION_SETTINGS]

@@ -19,7 +19,15 @@ logger = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "lifecycle_plugin"
 
 #: Modules of the package itself that implement hooks, loaded before third parties.
-BUILTIN_PLUGINS: list[str] = []
+#: Registered first, they are called last: a third-party implementation of a
+#: first-result hook (an SMS `lifecycle_deliver_message`) gets its turn before them.
+BUILTIN_PLUGINS: list[str] = [
+    "lifecycle_plugin.actions.delivery",
+    "lifecycle_plugin.actions.repeat_purchase",
+    "lifecycle_plugin.actions.tier_upgrade",
+    "lifecycle_plugin.actions.review_request",
+    "lifecycle_plugin.actions.winback",
+]
 
 
 def make_plugin_manager(

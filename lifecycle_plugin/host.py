@@ -80,6 +80,29 @@ class DeliveryReceipt:
     reference: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class CustomerName:
+    """How to address a customer in a message; empty strings when the store does not know."""
+
+    first_name: str = ""
+    last_name: str = ""
+
+    @property
+    def full(self) -> str:
+        return " ".join(part for part in (self.first_name, self.last_name) if part)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderProduct:
+    """One product of an order, as a review request lists it."""
+
+    name: str
+    quantity: int = 1
+    variant: str = ""
+    product_id: str = ""  # the host's id (Saleor: the product's global id), for review links
+    sku: str = ""
+
+
 @runtime_checkable
 class Host(Protocol):
     """The small surface a store offers the engine. Every read is set-based."""
@@ -111,4 +134,28 @@ class Host(Protocol):
 
     def deliver_message(self, message: Message) -> DeliveryReceipt:
         """Hand a message to the customer (or to an outbox the store owner reads)."""
+        ...
+
+    # Optional methods. The built-in actions look them up with getattr and work
+    # without them (see lifecycle_plugin.actions): a host that cannot check consent
+    # gets no marketing messages sent when a consent key is set, and messages
+    # without names or products just leave those parts out.
+
+    def marketing_consent(self, customers: Sequence[CustomerRef], key: str) -> dict[CustomerRef, bool]:
+        """Optional. Whether each customer agreed to marketing messages.
+
+        Consent is the value stored under metadata `key` on the customer's account:
+        private metadata wins over public metadata when both hold the key, and only
+        an explicit yes ("true", "1", "yes", "on", "granted", any letter case)
+        counts. Customers without an account, or without the key, have not agreed.
+        The result has an entry for every customer asked; one query for the batch.
+        """
+        ...
+
+    def customer_names(self, customers: Sequence[CustomerRef]) -> dict[CustomerRef, CustomerName]:
+        """Optional. First and last names to greet customers by; unknown customers may be left out."""
+        ...
+
+    def order_products(self, order_ids: Sequence[str]) -> dict[str, list[OrderProduct]]:
+        """Optional. The products of each order (for review requests); unknown orders may be left out."""
         ...

@@ -1,6 +1,6 @@
 """The engine: events and sweeps in, profiles, history and actions out."""
 
-from .context import SKIP, ActionContext, ActionEntry, ProfileView, StageChange, TierChange
+from .context import SKIP, ActionContext, ActionEntry, ProfileView, StageChange, TierChange, is_skip, skip
 from .service import LifecycleEngine, Outcome, SweepReport
 
 __all__ = [
@@ -13,4 +13,6 @@ __all__ = [
     "StageChange",
     "SweepReport",
     "TierChange",
+    "is_skip",
+    "skip",
 ]

@@ -20,6 +20,15 @@ if TYPE_CHECKING:
 SKIP = {"skipped": True}
 
 
+def skip(reason: str) -> dict[str, Any]:
+    """Like `SKIP`, with a reason that is kept as the ledger entry's result (why nothing was sent)."""
+    return {"skipped": True, "reason": reason}
+
+
+def is_skip(result: Any) -> bool:
+    return isinstance(result, Mapping) and result.get("skipped") is True
+
+
 @dataclass(frozen=True)
 class ProfileView:
     """A read-only snapshot of a profile as hooks see it."""
@@ -100,6 +109,11 @@ class ActionContext:
     @property
     def host(self) -> Host:
         return self._engine.host
+
+    @property
+    def plugin_manager(self):
+        """The hooks in force, for an action that calls another hook (`lifecycle_deliver_message`)."""
+        return self._engine.pm
 
     @property
     def settings(self) -> Mapping[str, Any]:

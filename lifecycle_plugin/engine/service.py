@@ -34,7 +34,7 @@ from ..models import (
     TierChange as TierChangeRow,
 )
 from ..rules import CustomerFacts, Decision, LifecycleConfig, counts, decide, is_win_back
-from .context import SKIP, ActionContext, ActionEntry, StageChange, TierChange
+from .context import ActionContext, ActionEntry, StageChange, TierChange, is_skip
 
 logger = logging.getLogger(__name__)
 
@@ -416,7 +416,11 @@ class LifecycleEngine:
             ActionLedgerEntry.objects.filter(
                 status__in=[ActionStatus.PENDING, ActionStatus.FAILED], updated_at__lte=cutoff,
                 attempts__lt=MAX_ACTION_ATTEMPTS,
-            ).values_list("pk", flat=True)[:limit]
+            )
+            # Oldest first: an action's later entries may wait for its earlier ones
+            # (a message waits for the voucher it announces).
+            .order_by("pk")
+            .values_list("pk", flat=True)[:limit]
         )
         return self.run_entries(ids)
 
@@ -425,6 +429,7 @@ class LifecycleEngine:
         now = self.clock()
         done = 0
         while done < limit:
+            self._after_commit_entries = []
             with transaction.atomic():
                 batch = list(
                     ScheduledAction.objects.select_for_update(skip_locked=True)
@@ -437,6 +442,9 @@ class LifecycleEngine:
                 for scheduled in batch:
                     self._run_one(scheduled, "scheduled")
                     done += 1
+                # A due action usually decides to send something: the ledger entries
+                # it enqueued run once this batch commits, as after an event.
+                self._register_after_commit()
         return done
 
     def _run_one(self, row, kind: str) -> int:
@@ -449,9 +457,12 @@ class LifecycleEngine:
             on_error=errors.append, guard=transaction.atomic,
         )
         row.attempts += 1
-        if errors:
-            for error in errors:
-                self._record_hook_error(error, row.profile_id)
+        for error in errors:
+            self._record_hook_error(error, row.profile_id)
+        # An implementation that raised fails the entry only when none carried it out:
+        # a broken plugin that does not own the action must not make the owner's
+        # finished work (a voucher, a message) run a second time on retry.
+        if errors and not results:
             row.last_error = f"{type(errors[0].error).__name__}: {errors[0].error}"
             if kind == "scheduled":
                 if row.attempts >= MAX_ACTION_ATTEMPTS:
@@ -465,8 +476,10 @@ class LifecycleEngine:
         if not results:
             row.status = ActionStatus.SKIPPED
             row.last_error = f"no installed plugin carries out action {row.action!r}"
-        elif results[0] == SKIP:
+        elif is_skip(results[0]):
             row.status = ActionStatus.SKIPPED
+            if kind == "ledger":
+                row.result = dict(results[0])  # keeps the reason, e.g. "no marketing consent"
         else:
             row.status = ActionStatus.DONE
             if kind == "ledger":

@@ -7,7 +7,16 @@ from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
-from lifecycle_plugin.host import CustomerRef, DeliveryReceipt, IssuedVoucher, Message, Projection, VoucherRequest
+from lifecycle_plugin.host import (
+    CustomerName,
+    CustomerRef,
+    DeliveryReceipt,
+    IssuedVoucher,
+    Message,
+    OrderProduct,
+    Projection,
+    VoucherRequest,
+)
 from lifecycle_plugin.rules import CustomerFacts, OrderFact, OrderState
 
 
@@ -21,6 +30,11 @@ class MemoryHost:
         self.vouchers: list[VoucherRequest] = []
         self.fact_reads = 0
         self._ids = itertools.count(1)
+        # Optional host data: consent metadata, names and order lines, by e-mail / order id.
+        self.metadata: dict[str, dict] = {}
+        self.private_metadata: dict[str, dict] = {}
+        self.names: dict[str, CustomerName] = {}
+        self.products: dict[str, list[OrderProduct]] = {}
 
     # store changes, as a shop would make them
     def register(self, email: str, user_id: int, at: datetime) -> CustomerRef:
@@ -63,6 +77,22 @@ class MemoryHost:
     def deliver_message(self, message):
         self.messages.append(message)
         return DeliveryReceipt("memory", str(len(self.messages)))
+
+    # optional Host methods
+    def marketing_consent(self, customers, key):
+        """Same rule as the other hosts: private metadata wins over public; only a clear yes counts."""
+        consent = {}
+        for customer in customers:
+            private = self.private_metadata.get(customer.email, {})
+            value = private[key] if key in private else self.metadata.get(customer.email, {}).get(key)
+            consent[customer] = str(value).strip().lower() in {"true", "1", "yes", "on", "granted"}
+        return consent
+
+    def customer_names(self, customers):
+        return {c: self.names[c.email] for c in customers if c.email in self.names}
+
+    def order_products(self, order_ids):
+        return {order_id: list(self.products[order_id]) for order_id in order_ids if order_id in self.products}
 
 
 __all__ = ["MemoryHost", "OrderState"]

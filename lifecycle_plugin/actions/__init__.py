@@ -1,0 +1,54 @@
+"""The built-in stage actions.
+
+=====================  ==============================================  ===========================
+action                 when                                            what
+=====================  ==============================================  ===========================
+``repeat_purchase``    a customer enters a trigger stage (``new``)     personal voucher + message
+``tier_upgrade``       the loyalty tier goes up                        message (+ optional voucher)
+``review_request``     N days after an order is fulfilled              message listing its products
+``winback_reminder``   a customer becomes ``at_risk`` / ``lapsed``     reminders at an interval,
+                                                                       stopped by the next order
+                                                                       (+ optional voucher)
+=====================  ==============================================  ===========================
+
+Every one of them is **marketing**: a customer who has not agreed to marketing
+(see the ``marketing_consent_key`` setting) gets neither their messages nor their
+vouchers. A win-back order is also logged as a ``winback_order`` ledger entry.
+
+How they stay idempotent: the hook that decides (stage, tier, order hooks, or a
+scheduled action that has come due) writes ledger rows with unique dedupe keys in
+the deciding transaction; the work happens after the commit in
+``lifecycle_run_action``. An action that hands out a voucher writes two rows, the
+voucher (``<action>_voucher``) and the message (``<action>``); the message reads the
+code from the finished voucher entry, so a message that fails and is retried
+announces the same voucher and never issues a second one.
+
+Each module here is a pluggy plugin listed in ``hooks.BUILTIN_PLUGINS``; the
+settings they read are defined in ``conf.py`` with the parsers of ``options.py``.
+This module stays free of Django models because ``conf`` imports ``options``.
+"""
+
+REPEAT_PURCHASE = "repeat_purchase"
+TIER_UPGRADE = "tier_upgrade"
+REVIEW_REQUEST = "review_request"
+WINBACK_REMINDER = "winback_reminder"
+#: Bookkeeping only: an order that brought back an at-risk or lapsed customer.
+WINBACK_ORDER = "winback_order"
+
+#: Actions that send a message, each with its own templates and switch.
+MESSAGE_ACTIONS = (REPEAT_PURCHASE, TIER_UPGRADE, REVIEW_REQUEST, WINBACK_REMINDER)
+
+#: Messages and vouchers that need the customer's consent to marketing. Every
+#: built-in message promotes the shop (a discount, tier news, a review request, a
+#: reminder), so all of them are marketing.
+MARKETING_ACTIONS = frozenset(MESSAGE_ACTIONS)
+
+__all__ = [
+    "MARKETING_ACTIONS",
+    "MESSAGE_ACTIONS",
+    "REPEAT_PURCHASE",
+    "REVIEW_REQUEST",
+    "TIER_UPGRADE",
+    "WINBACK_ORDER",
+    "WINBACK_REMINDER",
+]

@@ -1,0 +1,110 @@
+"""What every built-in action needs: its settings, the order behind a change, consent."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from ..conf import ACTION_SETTINGS, Setting
+from ..engine import ActionContext, skip
+from ..engine.service import FIRST_SIGHT_GRACE
+from ..rules import OrderFact, counts
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "has_marketing_consent",
+    "has_option",
+    "is_enabled",
+    "is_history",
+    "ledger_key",
+    "option",
+    "option_from",
+    "skip",
+    "triggering_order",
+]
+
+
+@lru_cache(maxsize=1)
+def _definitions() -> dict[str, Setting]:
+    return {setting.name: setting for setting in ACTION_SETTINGS}
+
+
+def has_option(name: str) -> bool:
+    return name in _definitions()
+
+
+def option_from(settings: Mapping[str, Any], name: str) -> Any:
+    """The parsed value of an action setting; its default when the engine was given none.
+
+    Engines built by ``runtime.get_engine`` carry parsed values already; the parsers
+    accept their own output, so parsing again is harmless and also catches raw
+    strings handed to an engine directly.
+    """
+    definition = _definitions()[name]
+    raw = settings.get(name)
+    if raw is None or raw == "":
+        raw = definition.default
+    return definition.parse(raw) if definition.parse else raw
+
+
+def option(context: ActionContext, name: str) -> Any:
+    return option_from(context.settings, name)
+
+
+def is_enabled(context: ActionContext, action: str) -> bool:
+    """The action's on/off switch (``<action>_enabled``)."""
+    return bool(option(context, f"{action}_enabled"))
+
+
+def ledger_key(context: ActionContext, action: str, key: str) -> str:
+    """The dedupe key `context.enqueue(action, key)` gives its ledger row (same format)."""
+    return f"{action}:{context.profile.id}:{key}"
+
+
+def triggering_order(context: ActionContext, at: datetime) -> OrderFact | None:
+    """The customer's latest counted order placed by `at`: the one whose channel a voucher is issued in.
+
+    Read from the host (one set-based read) because stage and tier hooks are not
+    handed the orders.
+    """
+    customer = context.profile.customer
+    facts = context.host.read_facts([customer]).get(customer)
+    if facts is None:
+        return None
+    orders = [o for o in facts.orders if counts(o, context.config) and o.placed_at <= at]
+    return max(orders, key=lambda o: o.placed_at, default=None)
+
+
+def is_history(order: OrderFact, at: datetime) -> bool:
+    """Whether `order` is old news at `at`.
+
+    When the engine first meets a customer who bought long ago (before the backfill
+    ran, say), their profile starts in a buying stage and tier at once. Thanking them
+    for that old order, or announcing a tier it reached, would be odd; the engine
+    does the same for order hooks (``FIRST_SIGHT_GRACE``).
+    """
+    return order.placed_at < at - FIRST_SIGHT_GRACE
+
+
+def has_marketing_consent(context: ActionContext) -> bool:
+    """Whether the customer may receive marketing; always True when no consent key is set.
+
+    A host without ``marketing_consent`` cannot tell, so nobody gets marketing then:
+    sending to customers who said no is worse than sending nothing.
+    """
+    key = option(context, "marketing_consent_key")
+    if not key:
+        return True
+    lookup = getattr(context.host, "marketing_consent", None)
+    if lookup is None:
+        logger.warning(
+            "marketing_consent_key is set but host %r cannot look up consent; no marketing is sent",
+            getattr(context.host, "name", context.host),
+        )
+        return False
+    customer = context.profile.customer
+    return bool(lookup([customer], key).get(customer, False))

@@ -1,0 +1,275 @@
+"""Messages and the vouchers they announce, each exactly once.
+
+The deciding hook calls `enqueue_message`, which writes up to two ledger rows in
+the deciding transaction:
+
+- ``<action>_voucher`` (optional): issues the voucher and keeps its code as the
+  entry's result;
+- ``<action>``: renders and delivers the message, reading the code from the
+  voucher entry.
+
+Both run after the commit through ``lifecycle_run_action`` (`run_voucher` and
+`send_message`). Keeping the voucher in its own entry is what makes retries safe:
+once the voucher entry is done its code is stored, so a message that failed (mail
+server down) is retried with the same code and no second voucher is issued. The
+message entry waits for its voucher entry: when a second worker is issuing it right
+now, the row lock makes the message wait for that worker's commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from ..engine import ActionContext, ActionEntry, skip
+from ..host import Message, OrderProduct, VoucherRequest
+from ..models import ActionLedgerEntry, ActionStatus
+from ..rules import STAGE_LABELS, OrderFact, Stage
+from . import MARKETING_ACTIONS
+from .base import has_marketing_consent, has_option, ledger_key, option
+from .delivery import deliver
+from .options import Discount
+from .rendering import PARTS, render_message, template_setting_name
+
+VOUCHER_SUFFIX = "_voucher"
+
+
+def voucher_action(action: str) -> str:
+    return f"{action}{VOUCHER_SUFFIX}"
+
+
+class VoucherNotReady(RuntimeError):
+    """The message's voucher has not been issued yet; the message entry is retried later."""
+
+
+@dataclass(frozen=True)
+class VoucherOffer:
+    """What voucher to issue and where: decided with the message, issued after the commit."""
+
+    discount: Discount
+    channel: str
+    currency: str
+    valid_days: int
+    order_id: str = ""
+
+    @classmethod
+    def for_order(cls, order: OrderFact, discount: Discount, valid_days: int) -> VoucherOffer:
+        """A voucher in the channel (and currency) of `order`."""
+        return cls(discount, order.channel, order.currency, valid_days, order.order_id)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "discount": self.discount.to_json(),
+            "channel": self.channel,
+            "currency": self.currency,
+            "valid_days": self.valid_days,
+            "order_id": self.order_id,
+        }
+
+
+def enqueue_message(
+    context: ActionContext,
+    action: str,
+    key: str,
+    data: Mapping[str, Any] | None = None,
+    *,
+    voucher: VoucherOffer | None = None,
+    voucher_key: str | None = None,
+    voucher_required: bool = False,
+    voucher_data: Mapping[str, Any] | None = None,
+) -> bool:
+    """Record, in the deciding transaction, that `action` sends one message for `key`.
+
+    :param data: JSON-serialisable values for the templates and the notify payload
+        (``order``, ``products``, ``reminder``...), stored in the ledger payload.
+    :param voucher: a voucher to issue and announce in the message.
+    :param voucher_key: the voucher entry's key when several messages share one
+        voucher (win-back reminders); `key` by default.
+    :param voucher_required: skip the message when its voucher was not issued
+        (the message is about the voucher); otherwise it goes out without one.
+    :param voucher_data: more values for the voucher entry's payload, for the
+        owner's checks when it runs.
+    :return: False when this message was recorded before (a replay).
+    """
+    voucher_entry = None
+    if voucher is not None:
+        voucher_key = voucher_key or key
+        payload = {**dict(voucher_data or {}), "for_action": action, **voucher.to_json()}
+        context.enqueue(voucher_action(action), voucher_key, payload=payload)
+        voucher_entry = ledger_key(context, voucher_action(action), voucher_key)
+    payload = {**dict(data or {}), "voucher_entry": voucher_entry, "voucher_required": voucher_required}
+    return context.enqueue(action, key, payload=payload)
+
+
+def _is_marketing(action: str, marketing: bool | None) -> bool:
+    return action in MARKETING_ACTIONS if marketing is None else marketing
+
+
+def run_voucher(context: ActionContext, entry: ActionEntry, *, marketing: bool | None = None) -> dict[str, Any]:
+    """Issue the voucher of a ``<action>_voucher`` entry; the result keeps its code.
+
+    :param marketing: whether the voucher needs marketing consent; by default the
+        built-in rule (every built-in action is marketing). Third-party actions say so.
+    """
+    if _is_marketing(entry.payload.get("for_action", ""), marketing) and not has_marketing_consent(context):
+        return skip("no marketing consent")
+    discount = Discount.from_json(entry.payload["discount"])
+    currency = entry.payload["currency"]
+    terms = discount.terms_for(currency)
+    if terms is None:
+        return skip(f"no fixed amount is set for {currency}")
+    if not entry.payload.get("channel"):
+        return skip("the order has no channel to issue the voucher in")
+    discount_type, value, voucher_currency = terms
+    issued = context.host.issue_voucher(
+        VoucherRequest(
+            customer=context.profile.customer,
+            channel=entry.payload["channel"],
+            discount_type=discount_type,
+            value=value,
+            valid_until=context.now + timedelta(days=int(entry.payload["valid_days"])),
+            name=f"Lifecycle {entry.payload.get('for_action', entry.action)} for customer {context.profile.id}",
+            currency=voucher_currency,
+        )
+    )
+    return {
+        "code": issued.code,
+        "voucher_id": issued.voucher_id,
+        "channel": issued.channel,
+        "valid_until": issued.valid_until.isoformat(),
+        "discount": discount.describe(currency),
+    }
+
+
+def _voucher_of(entry: ActionEntry) -> dict[str, Any] | None:
+    """The issued voucher a message announces; None when it has none or it was skipped.
+
+    Raises VoucherNotReady while the voucher entry is pending or failed.
+    """
+    dedupe_key = entry.payload.get("voucher_entry")
+    if not dedupe_key:
+        return None
+    # A plain row lock, not skip_locked: if another worker is issuing this voucher
+    # right now, wait for its commit and use its code.
+    row = ActionLedgerEntry.objects.select_for_update().filter(dedupe_key=dedupe_key).first()
+    if row is None or row.status in (ActionStatus.SKIPPED, ActionStatus.CANCELLED):
+        return None
+    if row.status != ActionStatus.DONE:
+        raise VoucherNotReady(f"voucher entry {dedupe_key} is {row.status}; the message waits for it")
+    return dict(row.result)
+
+
+def _still_valid(voucher: Mapping[str, Any] | None, now: datetime) -> Mapping[str, Any] | None:
+    """A later message (the third win-back reminder) must not announce a code that has expired."""
+    if voucher and voucher.get("valid_until") and datetime.fromisoformat(voucher["valid_until"]) <= now:
+        return None
+    return voucher
+
+
+def _customer_data(context: ActionContext) -> dict[str, Any]:
+    customer = context.profile.customer
+    names = getattr(context.host, "customer_names", None)
+    name = names([customer]).get(customer) if names is not None else None
+    return {
+        "email": customer.email,
+        "first_name": name.first_name if name else "",
+        "last_name": name.last_name if name else "",
+        "name": name.full if name else "",
+    }
+
+
+def order_data(order: OrderFact) -> dict[str, Any]:
+    """An order as templates and the notify payload show it (JSON-serialisable)."""
+    return {
+        "id": order.order_id,  # the host's id (Saleor: the order's UUID), not its display number
+        "placed_at": order.placed_at.isoformat(),
+        "fulfilled_at": order.fulfilled_at.isoformat() if order.fulfilled_at else None,
+        "channel": order.channel,
+        "currency": order.currency,
+        "total": str(order.total),
+    }
+
+
+def products_data(products: list[OrderProduct]) -> list[dict[str, Any]]:
+    return [
+        {"name": p.name, "variant": p.variant, "quantity": p.quantity, "product_id": p.product_id, "sku": p.sku}
+        for p in products
+    ]
+
+
+def template_overrides(context: ActionContext, action: str) -> dict[str, str]:
+    """The owner's templates for `action` (built-in actions only; empty parts use the shipped files)."""
+    names = {part: template_setting_name(action, part) for part in PARTS}
+    return {part: option(context, name) if has_option(name) else "" for part, name in names.items()}
+
+
+def message_data(
+    context: ActionContext, entry: ActionEntry, voucher: Mapping[str, Any] | None, marketing: bool | None = None
+) -> dict[str, Any]:
+    """The template context, also sent as the notify payload: JSON values only."""
+    profile = context.profile
+    # A third-party stage (e.g. "advocate") has no built-in label: show its code.
+    stage_label = next((STAGE_LABELS[s] for s in Stage if s.value == profile.stage), profile.stage)
+    data = {key: value for key, value in entry.payload.items() if key not in ("voucher_entry", "voucher_required")}
+    if voucher:
+        valid_until = voucher.get("valid_until", "")
+        voucher = {**voucher, "valid_until_date": valid_until[:10]}
+    return {
+        **data,
+        "action": entry.action,
+        "dedupe_key": entry.dedupe_key,
+        "marketing": _is_marketing(entry.action, marketing),
+        "customer": _customer_data(context),
+        "stage": profile.stage,
+        "stage_label": stage_label,
+        "tier": profile.tier or "",
+        "tier_label": (profile.tier or "").replace("_", " ").title(),
+        "voucher": voucher,
+        "products": data.get("products", []),
+        "order": data.get("order"),
+    }
+
+
+def send_message(
+    context: ActionContext,
+    entry: ActionEntry,
+    *,
+    marketing: bool | None = None,
+    template_dirs: Sequence[str | Path] = (),
+) -> dict[str, Any]:
+    """Render and deliver the message of a ledger entry written by `enqueue_message`.
+
+    :param marketing: whether the message needs marketing consent; by default the
+        built-in rule (every built-in action is marketing).
+    :param template_dirs: where a third-party action keeps its
+        ``lifecycle_plugin/<action>.{subject.txt,txt,html}`` templates.
+    :return: the ledger result (delivery channel, its reference, the voucher code it
+        announced) or a skip with the reason.
+    """
+    if _is_marketing(entry.action, marketing) and not has_marketing_consent(context):
+        return skip("no marketing consent")
+    voucher = _still_valid(_voucher_of(entry), context.now)
+    if voucher is None and entry.payload.get("voucher_required"):
+        return skip("its voucher was not issued")
+    data = message_data(context, entry, voucher, marketing)
+    rendered = render_message(entry.action, data, template_overrides(context, entry.action), template_dirs)
+    message = Message(
+        customer=context.profile.customer,
+        action=entry.action,
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        payload=data,
+        # The Saleor channel the message is about: the voucher's, else the order's.
+        channel=(voucher or {}).get("channel") or (data.get("order") or {}).get("channel") or None,
+    )
+    receipt = deliver(context, message)
+    return {
+        "delivered_by": receipt.channel,
+        "reference": receipt.reference,
+        "voucher_code": voucher["code"] if voucher else None,
+        "subject": rendered.subject,
+    }

@@ -1,0 +1,210 @@
+"""Parsers for the built-in actions' settings (the definitions are in ``conf.py``).
+
+Every parser takes the Dashboard's string and returns a typed value, or raises
+ValueError with a message in plain words that the Dashboard shows next to the
+field. Every parser also accepts its own output, so code that hands the engine
+already-parsed values (tests, the sandbox) goes through the same checks.
+
+No Django models here: ``conf`` imports this module.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.template import TemplateSyntaxError
+
+from ..rules import Stage
+from ..rules.currencies import is_currency_code
+from .rendering import compile_template
+
+PERCENTAGE = "percentage"
+FIXED = "fixed"
+
+DELIVERY_EMAIL = "email"
+DELIVERY_NOTIFY = "notify"
+DELIVERY_CHANNELS = (DELIVERY_EMAIL, DELIVERY_NOTIFY)
+
+MAX_DAYS = 3650
+MAX_REMINDERS = 12
+
+#: Stages of customers who bought something: the only ones with an order whose
+#: channel a voucher can be issued in.
+BUYER_STAGES = (Stage.NEW, Stage.REPEAT, Stage.LOYAL, Stage.AT_RISK, Stage.LAPSED)
+DORMANT_STAGES = (Stage.AT_RISK, Stage.LAPSED)
+
+
+@dataclass(frozen=True)
+class Discount:
+    """A voucher's discount: a percentage of the whole order, or a fixed amount per currency.
+
+    Fixed amounts are given per currency because a store sells in several and an
+    amount in one currency means nothing in another; a channel whose currency is
+    not listed gets no voucher.
+    """
+
+    percentage: Decimal | None = None
+    amounts: Mapping[str, Decimal] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        return PERCENTAGE if self.percentage is not None else FIXED
+
+    def terms_for(self, currency: str) -> tuple[str, Decimal, str | None] | None:
+        """(discount type, value, currency) for a voucher in `currency`, or None if there is no amount for it."""
+        if self.percentage is not None:
+            return PERCENTAGE, self.percentage, None
+        amount = self.amounts.get(currency.upper())
+        return (FIXED, amount, currency.upper()) if amount is not None else None
+
+    def describe(self, currency: str) -> str:
+        """How a customer reads it: ``15%`` or ``10.00 USD``."""
+        terms = self.terms_for(currency)
+        if terms is None:
+            return ""
+        kind, value, code = terms
+        return f"{value.normalize():f}%" if kind == PERCENTAGE else f"{value:.2f} {code}"
+
+    def to_json(self) -> dict[str, Any]:
+        if self.percentage is not None:
+            return {"percentage": str(self.percentage)}
+        return {"amounts": {currency: str(amount) for currency, amount in sorted(self.amounts.items())}}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Discount:
+        if data.get("percentage") is not None:
+            return cls(percentage=Decimal(data["percentage"]))
+        return cls(amounts={currency: Decimal(amount) for currency, amount in data.get("amounts", {}).items()})
+
+    def __str__(self) -> str:
+        if self.percentage is not None:
+            return f"{self.percentage.normalize():f}%"
+        return ", ".join(f"{currency} {amount}" for currency, amount in self.amounts.items())
+
+
+def _number(text: str, what: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"{text!r} is not a number ({what})") from None
+    if not value.is_finite():
+        raise ValueError(f"{text!r} is not a number ({what})")
+    return value
+
+
+def parse_discount(raw: Any) -> Discount:
+    """``15%`` (a percentage from 1 to 100) or ``USD 10, EUR 10`` (a fixed amount per currency)."""
+    if isinstance(raw, Discount):
+        return raw
+    text = str(raw).strip()
+    if not text:
+        raise ValueError("write a percentage such as '15%' or fixed amounts such as 'USD 10, EUR 10'")
+    if text.endswith("%"):
+        value = _number(text[:-1].strip(), "write a percentage such as '15%'")
+        if not Decimal(1) <= value <= Decimal(100):
+            raise ValueError(f"a percentage must be from 1 to 100, got {text}")
+        return Discount(percentage=value)
+    amounts: dict[str, Decimal] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        pieces = part.split()
+        if len(pieces) != 2:
+            raise ValueError(
+                f"write a percentage such as '15%' or each fixed amount as a currency and a number "
+                f"such as 'USD 10', got {part!r}"
+            )
+        currency, amount = pieces[0].upper(), _number(pieces[1], f"the amount for {pieces[0].upper()}")
+        if not is_currency_code(currency):
+            raise ValueError(f"{currency!r} is not an ISO 4217 currency code such as USD or EUR")
+        if amount <= 0:
+            raise ValueError(f"the {currency} amount must be greater than 0, got {pieces[1]}")
+        if currency in amounts:
+            raise ValueError(f"currency {currency} is given twice")
+        amounts[currency] = amount
+    return Discount(amounts=amounts)
+
+
+def parse_switch(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in {"true", "1", "yes", "on"}:
+        return True
+    if text in {"false", "0", "no", "off"}:
+        return False
+    raise ValueError(f"must be true or false, got {raw!r}")
+
+
+def _whole_number(raw: Any, low: int, high: int, unit: str) -> int:
+    if isinstance(raw, bool):
+        raise ValueError(f"must be a whole number of {unit}, got {raw!r}")
+    text = str(raw).strip()
+    if not re.fullmatch(r"[+-]?\d+", text):
+        raise ValueError(f"must be a whole number of {unit}, got {raw!r}")
+    value = int(text)
+    if not low <= value <= high:
+        raise ValueError(f"must be from {low} to {high} {unit}, got {value}")
+    return value
+
+
+def parse_days(raw: Any) -> int:
+    """A number of days, at least 1."""
+    return _whole_number(raw, 1, MAX_DAYS, "days")
+
+
+def parse_reminder_count(raw: Any) -> int:
+    return _whole_number(raw, 1, MAX_REMINDERS, "reminders")
+
+
+def stage_list_parser(allowed: Collection[Stage], why: str) -> Callable[[Any], tuple[str, ...]]:
+    """A parser for a list of stage codes, limited to `allowed` (`why` says why, in words)."""
+    allowed_codes = [stage.value for stage in allowed]
+
+    def parse(raw: Any) -> tuple[str, ...]:
+        items: Iterable[Any] = raw if isinstance(raw, (list, tuple, set, frozenset)) else re.split(r"[\s,]+", str(raw))
+        codes = [str(getattr(item, "value", item)).strip().lower() for item in items]
+        codes = [code for code in codes if code]
+        if not codes:
+            raise ValueError(f"name at least one stage from {', '.join(allowed_codes)} (or switch the action off)")
+        known = {stage.value for stage in Stage}
+        for code in codes:
+            if code not in known:
+                raise ValueError(f"{code!r} is not a stage; the stages are {', '.join(s.value for s in Stage)}")
+            if code not in allowed_codes:
+                raise ValueError(f"{code!r} cannot be used here: {why}; choose from {', '.join(allowed_codes)}")
+        return tuple(code for code in allowed_codes if code in codes)  # ladder order, no repeats
+
+    return parse
+
+
+def parse_delivery_channel(raw: Any) -> str:
+    text = str(raw).strip().lower()
+    if text not in DELIVERY_CHANNELS:
+        raise ValueError(f"must be email or notify, got {raw!r}")
+    return text
+
+
+def parse_metadata_key(raw: Any) -> str:
+    """A metadata key, or empty for none."""
+    text = str(raw or "").strip()
+    if len(text) > 256:
+        raise ValueError("a metadata key can be at most 256 characters")
+    return text
+
+
+def template_parser(part: str) -> Callable[[Any], str]:
+    """A parser that checks an owner's template compiles; empty means the shipped template."""
+
+    def parse(raw: Any) -> str:
+        text = str(raw or "")
+        if text.strip():
+            try:
+                compile_template(text, part)
+            except TemplateSyntaxError as exc:
+                raise ValueError(f"the template has an error: {exc}") from None
+        return text
+
+    return parse

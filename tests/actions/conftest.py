@@ -1,0 +1,126 @@
+"""A shop harness for the built-in actions: the in-memory host, a clock and an engine
+with the built-in action plugins (and no entry points, so installed packages do not
+take part)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from lifecycle_plugin.conf import load_settings
+from lifecycle_plugin.engine import LifecycleEngine
+from lifecycle_plugin.hooks import BUILTIN_PLUGINS, make_plugin_manager
+from lifecycle_plugin.host import CustomerRef
+from lifecycle_plugin.models import ActionLedgerEntry, ScheduledAction
+
+from ..engine.memory_host import MemoryHost
+
+T0 = datetime(2026, 1, 1, 12, tzinfo=timezone.utc)
+
+#: Every action on, messages through the host (MemoryHost.messages).
+ALL_ON = {
+    "delivery_channel": "notify",
+    "repeat_purchase_enabled": "true",
+    "tier_upgrade_enabled": "true",
+    "review_request_enabled": "true",
+    "winback_reminder_enabled": "true",
+}
+
+
+def only(action: str, **settings: str) -> dict[str, str]:
+    """Settings with one action on and the others off (so their messages do not mix in)."""
+    switches = {name: "false" for name in ALL_ON if name.endswith("_enabled")}
+    return {**switches, f"{action}_enabled": "true", **settings}
+
+
+def buy(host, email: str, at: datetime, channel: str = "default-channel", **fields):
+    """An order in the shop (MemoryHost orders have no channel unless given one)."""
+    return host.order(email, at, channel=channel, **fields)
+
+
+class Clock:
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta) -> None:
+        self.now += timedelta(**delta)
+
+
+def build_engine(host, clock, settings=None, plugins=(), dispatch=None) -> LifecycleEngine:
+    """An engine with the owner's raw (Dashboard) settings, parsed as in production."""
+    loaded = load_settings({**ALL_ON, **(settings or {})})
+    pm = make_plugin_manager(builtins=BUILTIN_PLUGINS, load_entry_points=False, extra=plugins)
+    return LifecycleEngine(host, loaded.config, plugin_manager=pm, clock=clock, settings=loaded.values,
+                           dispatch_entries=dispatch)
+
+
+class Shop:
+    """Drives the engine like the Celery tasks do, running after-commit work at once."""
+
+    def __init__(self, host, clock, capture, settings=None, plugins=()):
+        self.host, self.clock, self._capture = host, clock, capture
+        self.plugins = plugins
+        self.engine = build_engine(host, clock, settings, plugins)
+
+    def configure(self, **settings) -> None:
+        """The owner saves new settings: later work runs with them."""
+        self.engine = build_engine(self.host, self.clock, {k: str(v) for k, v in settings.items()}, self.plugins)
+
+    def process(self, email: str, event: str = "order_created"):
+        with self._capture(execute=True):
+            return self.engine.process(CustomerRef(email), event=event)
+
+    def sweep(self):
+        with self._capture(execute=True):
+            return self.engine.sweep()
+
+    def run_due(self) -> int:
+        with self._capture(execute=True):
+            return self.engine.run_due_actions()
+
+    def run_entries(self, ids) -> int:
+        with self._capture(execute=True):
+            return self.engine.run_entries(ids)
+
+    def retry(self) -> int:
+        """Retry failed entries as the periodic task does (they must be 5 minutes old)."""
+        ActionLedgerEntry.objects.update(updated_at=self.clock.now - timedelta(minutes=10))
+        return self.engine.retry_failed_entries()
+
+    # what happened
+    def entries(self, action: str | None = None):
+        rows = ActionLedgerEntry.objects.order_by("id")
+        return list(rows.filter(action=action) if action else rows.exclude(action__startswith="event:"))
+
+    def scheduled(self, action: str):
+        return list(ScheduledAction.objects.filter(action=action).order_by("due_at", "id"))
+
+    def messages(self, action: str | None = None):
+        return [m for m in self.host.messages if action is None or m.action == action]
+
+
+@pytest.fixture
+def clock():
+    return Clock(T0)
+
+
+@pytest.fixture
+def host():
+    return MemoryHost()
+
+
+@pytest.fixture
+def shop(host, clock, django_capture_on_commit_callbacks):
+    return Shop(host, clock, django_capture_on_commit_callbacks)
+
+
+@pytest.fixture
+def make_shop(host, clock, django_capture_on_commit_callbacks):
+    def make(settings=None, plugins=()):
+        return Shop(host, clock, django_capture_on_commit_callbacks, settings, plugins)
+
+    return make

@@ -1,0 +1,149 @@
+"""Delivery channels, templates, settings, and third-party plugins next to the built-ins."""
+
+import json
+
+import pytest
+from django.core import mail
+
+from lifecycle_plugin import hookimpl
+from lifecycle_plugin.conf import ACTION_SETTINGS, load_settings
+from lifecycle_plugin.host import DeliveryReceipt
+from lifecycle_plugin.models import ActionStatus, HookFailure
+from lifecycle_plugin.rules import ConfigError
+
+from .conftest import T0, buy, only
+
+pytestmark = pytest.mark.django_db
+
+ANN = "ann@example.com"
+
+
+def test_email_channel_sends_text_and_html_with_djangos_mail(make_shop, host):
+    shop = make_shop(only("repeat_purchase", delivery_channel="email"))
+    buy(host, ANN, T0)
+    shop.process(ANN)
+
+    assert host.messages == []  # not through the host
+    [email] = mail.outbox
+    assert email.to == [ANN] and email.from_email == "shop@example.com"
+    assert email.subject == "Here is 10% off your next order"
+    assert "CODE1" in email.body
+    [(html, mimetype)] = email.alternatives
+    assert mimetype == "text/html" and "<strong>10%</strong>" in html
+    [entry] = shop.entries("repeat_purchase")
+    assert entry.result["delivered_by"] == "email"
+    assert entry.result["reference"] == email.extra_headers["Message-ID"]
+    assert email.extra_headers["X-Lifecycle-Key"] == entry.dedupe_key
+
+
+def test_notify_channel_hands_the_message_to_the_host(make_shop, host):
+    shop = make_shop(only("repeat_purchase", delivery_channel="notify"))
+    buy(host, ANN, T0, channel="channel-eu")
+    shop.process(ANN)
+    assert mail.outbox == []
+    [message] = host.messages
+    assert message.action == "repeat_purchase" and message.channel == "channel-eu"
+    payload = json.loads(json.dumps(dict(message.payload)))  # plain JSON for apps
+    assert payload["customer"]["email"] == ANN
+    assert payload["voucher"]["code"] == "CODE1" and payload["voucher"]["discount"] == "10%"
+    assert payload["stage"] == "new" and payload["marketing"] is True
+    assert payload["dedupe_key"] == shop.entries("repeat_purchase")[0].dedupe_key
+
+
+def test_the_owners_templates_replace_the_shipped_ones(make_shop, host):
+    shop = make_shop(only(
+        "repeat_purchase",
+        repeat_purchase_subject_template="Code {{ voucher.code }} for {{ customer.email }}",
+        repeat_purchase_text_template="Hi <{{ customer.email }}>, stage {{ stage_label }}",
+        repeat_purchase_html_template="<p>{{ customer.email }} & {{ voucher.code }}</p>",
+    ))
+    buy(host, "a<b>@example.com", T0)
+    shop.process("a<b>@example.com")
+    [message] = host.messages
+    assert message.subject == "Code CODE1 for a<b>@example.com"
+    assert message.text == "Hi <a<b>@example.com>, stage New customer\n"  # plain text is not escaped
+    assert message.html == "<p>a&lt;b&gt;@example.com & CODE1</p>"  # HTML is
+
+
+def test_settings_say_what_is_wrong_in_plain_words():
+    with pytest.raises(ConfigError) as caught:
+        load_settings({
+            "repeat_purchase_discount": "150%",
+            "tier_upgrade_discount": "USD -5",
+            "winback_reminder_discount": "XYZ 5",
+            "review_request_delay_days": "0",
+            "winback_reminder_max_count": "many",
+            "repeat_purchase_stages": "new, vip",
+            "winback_reminder_stages": "new",
+            "delivery_channel": "sms",
+            "repeat_purchase_enabled": "maybe",
+            "tier_upgrade_html_template": "{% for %}",
+        })
+    errors = caught.value.errors
+    assert errors["repeat_purchase_discount"] == "a percentage must be from 1 to 100, got 150%"
+    assert errors["tier_upgrade_discount"] == "the USD amount must be greater than 0, got -5"
+    assert "not an ISO 4217 currency code" in errors["winback_reminder_discount"]
+    assert errors["review_request_delay_days"] == "must be from 1 to 3650 days, got 0"
+    assert errors["winback_reminder_max_count"] == "must be a whole number of reminders, got 'many'"
+    assert errors["repeat_purchase_stages"].startswith("'vip' is not a stage")
+    assert errors["winback_reminder_stages"].startswith("'new' cannot be used here")
+    assert errors["delivery_channel"] == "must be email or notify, got 'sms'"
+    assert errors["repeat_purchase_enabled"] == "must be true or false, got 'maybe'"
+    assert errors["tier_upgrade_html_template"].startswith("the template has an error")
+
+
+def test_every_action_setting_has_a_label_help_and_a_parser():
+    names = [s.name for s in ACTION_SETTINGS]
+    assert len(names) == len(set(names))
+    for setting in ACTION_SETTINGS:
+        assert setting.label and setting.help_text and setting.parse is not None
+        setting.parse(setting.default)  # every default is valid
+    for action in ("repeat_purchase", "tier_upgrade", "review_request", "winback_reminder"):
+        assert f"{action}_enabled" in names
+        for part in ("subject", "text", "html"):
+            assert f"{action}_{part}_template" in names
+
+
+def test_a_third_party_channel_goes_first(make_shop, host):
+    texts = []
+
+    class Sms:
+        @hookimpl
+        def lifecycle_deliver_message(self, message):
+            texts.append(message.subject)
+            return DeliveryReceipt("sms", "sms-1")
+
+    shop = make_shop(only("repeat_purchase"), plugins=[Sms()])
+    buy(host, ANN, T0)
+    shop.process(ANN)
+    assert texts == ["Here is 10% off your next order"] and host.messages == []
+    assert shop.entries("repeat_purchase")[0].result["delivered_by"] == "sms"
+
+
+def test_a_raising_third_party_action_does_not_affect_the_built_ins(make_shop, host, clock):
+    class Broken:
+        @hookimpl
+        def lifecycle_stage_changed(self, context, change):
+            context.enqueue("broken", key="x")
+            raise RuntimeError("stage hook bug")
+
+        @hookimpl
+        def lifecycle_run_action(self, context, entry):
+            raise RuntimeError("run hook bug")
+
+        @hookimpl
+        def lifecycle_deliver_message(self, message):
+            return None  # not mine: the built-in channel takes it
+
+    shop = make_shop(only("repeat_purchase"), plugins=[Broken()])
+    buy(host, ANN, T0)
+    shop.process(ANN)
+
+    assert len(host.vouchers) == 1 and len(host.messages) == 1
+    assert {e.action: e.status for e in shop.entries()} == {
+        "repeat_purchase_voucher": ActionStatus.DONE, "repeat_purchase": ActionStatus.DONE}
+    assert shop.retry() == 0  # nothing left to retry, so nothing is sent twice
+    assert len(host.vouchers) == 1 and len(host.messages) == 1
+    failures = set(HookFailure.objects.values_list("hook", "error"))
+    assert ("lifecycle_stage_changed", "RuntimeError: stage hook bug") in failures
+    assert ("lifecycle_run_action", "RuntimeError: run hook bug") in failures
