@@ -1,0 +1,479 @@
+"""What the queries and the mutation do: reads from the plugin's own tables.
+
+Nothing here reads a stage or tier from Saleor metadata: the plugin's tables are
+the source of truth, the metadata only a projection customers can overwrite.
+Every resolver costs a constant number of SQL queries, whatever the page size.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+from collections import Counter
+from datetime import datetime
+from datetime import timezone as dt_timezone
+from decimal import Decimal
+from typing import Any
+
+import graphene
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.db.models import Count, Q, QuerySet
+from graphql_relay import from_global_id
+
+from ..host import CustomerRef, normalise_email
+from ..models import CustomerProfile, StageTransition
+from ..rules import ConfigError, LifecycleConfig, Stage, Tier, decide
+from ..runtime import allow_writer
+from .errors import INVALID_CONFIG, NOT_FOUND, PAGE_TOO_LARGE, LifecycleError, bad_input
+from .types import (
+    BUILTIN_STAGE_KEYS,
+    CUSTOM_STAGE,
+    SALEOR_USER_TYPE,
+    LifecycleCustomerConnection,
+    LifecycleFunnel,
+    LifecycleFunnelStage,
+    LifecycleRecomputePayload,
+    LifecycleStageCount,
+    LifecycleStageMove,
+    LifecycleTierCount,
+    LifecycleWhatIf,
+    LifecycleWhatIfMove,
+)
+
+#: The most customers one page may hold (`first` / `last`).
+MAX_PAGE_SIZE = 100
+#: The page size when neither `first` nor `last` is given.
+DEFAULT_PAGE_SIZE = 20
+#: Customers read from the host per round trip in the what-if.
+WHAT_IF_CHUNK_SIZE = 500
+CURSOR_PREFIX = "LifecycleCustomer:"
+
+
+# ---------------------------------------------------------------------- finding customers
+
+
+def decode_user_id(global_id: str, argument: str = "userId") -> int:
+    """The account pk from Saleor's global ID ("User:<pk>" in base64)."""
+    try:
+        type_name, pk = from_global_id(global_id)
+    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError):
+        type_name, pk = "", ""
+    if type_name != SALEOR_USER_TYPE or not pk.isdigit():
+        raise bad_input(f"{argument} must be a Saleor User ID (base64 of 'User:<pk>'), got {global_id!r}.")
+    return int(pk)
+
+
+def own_profile(user_id: int) -> CustomerProfile | None:
+    """The signed-in customer's profile: the one linked to their account.
+
+    A guest profile with the same e-mail is not theirs until the engine links it
+    (it does on the account's own event): an e-mail address alone proves nothing.
+    """
+    return CustomerProfile.objects.filter(user_id=user_id).first()
+
+
+def find_profile(user_id: str | None, email: str | None) -> CustomerProfile:
+    """A profile by Saleor user ID or by e-mail (exactly one of them); NOT_FOUND if none."""
+    if (user_id is None) == (email is None):
+        raise bad_input("Give exactly one of userId and email.")
+    if user_id is not None:
+        pk = decode_user_id(user_id)
+        profile = CustomerProfile.objects.filter(user_id=pk).first()
+        asked = f"user {user_id}"
+    else:
+        profile = CustomerProfile.objects.filter(email=normalise_email(email)).first()
+        asked = f"e-mail {email}"
+    if profile is None:
+        raise LifecycleError(NOT_FOUND, f"No lifecycle profile for {asked}.")
+    return profile
+
+
+def profiles_of_users(pks: list[int]) -> dict[int, CustomerProfile]:
+    """Profiles of many accounts in one query (for federation's _entities)."""
+    return {profile.user_id: profile for profile in CustomerProfile.objects.filter(user_id__in=pks)}
+
+
+# ---------------------------------------------------------------------- the customer list
+
+
+def aware(moment: datetime) -> datetime:
+    """Times without a zone are read as UTC."""
+    return moment.replace(tzinfo=dt_timezone.utc) if moment.tzinfo is None else moment
+
+
+def _range(field: str, bounds: dict | None) -> Q:
+    condition = Q()
+    if not bounds:
+        return condition
+    if bounds.get("gte") is not None:
+        condition &= Q(**{f"{field}__gte": aware(bounds["gte"])})
+    if bounds.get("lte") is not None:
+        condition &= Q(**{f"{field}__lte": aware(bounds["lte"])})
+    return condition
+
+
+def filter_profiles(filter_input: dict | None) -> QuerySet:
+    queryset = CustomerProfile.objects.all()
+    if not filter_input:
+        return queryset
+    stages = filter_input.get("stages")
+    if stages is not None:
+        builtin = [code for code in stages if code != CUSTOM_STAGE]
+        condition = Q(stage__in=builtin)
+        if CUSTOM_STAGE in stages:
+            condition |= ~Q(stage__in=BUILTIN_STAGE_KEYS)
+        queryset = queryset.filter(condition)
+    if filter_input.get("tiers") is not None:
+        queryset = queryset.filter(tier__in=filter_input["tiers"])
+    if filter_input.get("has_tier") is not None:
+        queryset = queryset.filter(tier__isnull=not filter_input["has_tier"])
+    if filter_input.get("has_account") is not None:
+        queryset = queryset.filter(user_id__isnull=not filter_input["has_account"])
+    for field in ("stage_since", "tier_since", "first_order_at", "last_order_at"):
+        queryset = queryset.filter(_range(field, filter_input.get(field)))
+    return queryset
+
+
+def encode_cursor(profile_id: int) -> str:
+    return base64.b64encode(f"{CURSOR_PREFIX}{profile_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str, argument: str) -> int:
+    try:
+        text = base64.b64decode(cursor.encode(), validate=True).decode()
+    except (binascii.Error, UnicodeError):
+        text = ""
+    if not text.startswith(CURSOR_PREFIX) or not text[len(CURSOR_PREFIX) :].isdigit():
+        raise bad_input(f"{argument} is not a cursor of lifecycleCustomers.")
+    return int(text[len(CURSOR_PREFIX) :])
+
+
+def page_size(first: int | None, last: int | None) -> int:
+    if first is not None and last is not None:
+        raise bad_input("Give first or last, not both.")
+    size = first if first is not None else last
+    if size is None:
+        return DEFAULT_PAGE_SIZE
+    name = "first" if first is not None else "last"
+    if size < 0:
+        raise bad_input(f"{name} must not be negative.")
+    if size > MAX_PAGE_SIZE:
+        raise LifecycleError(
+            PAGE_TOO_LARGE, f"{name} may be at most {MAX_PAGE_SIZE}, got {size}.", {"maxPageSize": MAX_PAGE_SIZE}
+        )
+    return size
+
+
+def customers_page(
+    filter_input: dict | None,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+) -> LifecycleCustomerConnection:
+    """Keyset pagination on the profile id: a page costs the same on page 1 and page 10,000."""
+    size = page_size(first, last)
+    after_id = decode_cursor(after, "after") if after else None
+    before_id = decode_cursor(before, "before") if before else None
+    matching = filter_profiles(filter_input)
+
+    window = matching
+    if after_id is not None:
+        window = window.filter(id__gt=after_id)
+    if before_id is not None:
+        window = window.filter(id__lt=before_id)
+    backwards = last is not None
+    # One row more than asked tells whether there is another page in that direction.
+    ordered = window.order_by("-id" if backwards else "id")
+    rows = list(ordered[: size + 1]) if size else []
+    more = len(rows) > size
+    rows = rows[:size]
+    if backwards:
+        rows.reverse()
+
+    if backwards:
+        has_previous = more
+        has_next = before_id is not None and matching.filter(id__gte=before_id).exists()
+    else:
+        has_next = more
+        has_previous = after_id is not None and matching.filter(id__lte=after_id).exists()
+
+    edge_type = LifecycleCustomerConnection.Edge
+    edges = [edge_type(node=profile, cursor=encode_cursor(profile.pk)) for profile in rows]
+    page = LifecycleCustomerConnection(
+        edges=edges,
+        page_info=graphene.relay.PageInfo(
+            has_next_page=has_next,
+            has_previous_page=has_previous,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+    )
+    page.matching = matching  # for totalCount, counted only when asked for
+    return page
+
+
+# ---------------------------------------------------------------------- statistics
+
+
+def stage_counts(counts: Counter) -> list[LifecycleStageCount]:
+    """Every built-in stage (zeros included, in ladder order), then plugins' stages by key."""
+    keys = [stage.value for stage in Stage] + sorted(key for key in counts if key not in BUILTIN_STAGE_KEYS)
+    return [LifecycleStageCount(stage=key, count=counts.get(key, 0)) for key in keys]
+
+
+def tier_counts(counts: Counter, config: LifecycleConfig) -> list[LifecycleTierCount]:
+    """Every configured tier (zeros included, lowest first), retired tiers, then "no tier"."""
+    configured = list(config.tier_codes)
+    retired = sorted(code for code in counts if code is not None and code not in configured)
+    return [LifecycleTierCount(tier=code, count=counts.get(code, 0)) for code in [*configured, *retired, None]]
+
+
+LAST_STAGE_AT_SQL = f"""
+    SELECT stage, COUNT(*) FROM (
+        SELECT DISTINCT ON (profile_id) to_stage AS stage
+        FROM {StageTransition._meta.db_table}
+        WHERE occurred_at <= %s
+        ORDER BY profile_id, occurred_at DESC, id DESC
+    ) AS latest
+    GROUP BY stage
+"""
+
+
+def current_stage_counts(at: datetime | None) -> list[LifecycleStageCount]:
+    """Customers per stage now (from the profiles) or at a past moment (from the history)."""
+    if at is None:
+        rows = CustomerProfile.objects.values_list("stage").annotate(count=Count("id")).order_by()
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(LAST_STAGE_AT_SQL, [aware(at)])
+            rows = cursor.fetchall()
+    return stage_counts(Counter(dict(rows)))
+
+
+def current_tier_counts(config: LifecycleConfig) -> list[LifecycleTierCount]:
+    rows = CustomerProfile.objects.values_list("tier").annotate(count=Count("id")).order_by()
+    return tier_counts(Counter(dict(rows)), config)
+
+
+#: Customers who were in each stage at some time in [since, until): the stage they
+#: held at `since` (their last move before it) or one they entered during the period.
+STAGE_POPULATION_SQL = f"""
+    SELECT stage, COUNT(DISTINCT profile_id) FROM (
+        (SELECT DISTINCT ON (profile_id) profile_id, to_stage AS stage
+         FROM {StageTransition._meta.db_table}
+         WHERE occurred_at < %(since)s
+         ORDER BY profile_id, occurred_at DESC, id DESC)
+        UNION
+        (SELECT profile_id, to_stage
+         FROM {StageTransition._meta.db_table}
+         WHERE occurred_at >= %(since)s AND occurred_at < %(until)s)
+    ) AS present
+    GROUP BY stage
+"""
+
+
+def funnel(since: datetime, until: datetime) -> LifecycleFunnel:
+    since, until = aware(since), aware(until)
+    if since >= until:
+        raise bad_input("since must be before until.")
+    moves = list(
+        StageTransition.objects.filter(occurred_at__gte=since, occurred_at__lt=until)
+        .values("from_stage", "to_stage")
+        .annotate(count=Count("id"), customers=Count("profile_id", distinct=True))
+        .order_by()
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(STAGE_POPULATION_SQL, {"since": since, "until": until})
+        population = dict(cursor.fetchall())
+
+    entered: Counter = Counter()
+    left: Counter = Counter()
+    for move in moves:
+        entered[move["to_stage"]] += move["count"]
+        if move["from_stage"] is not None:
+            left[move["from_stage"]] += move["count"]
+
+    def rate(move: dict) -> float | None:
+        present = population.get(move["from_stage"]) if move["from_stage"] is not None else None
+        return round(move["customers"] / present, 4) if present else None
+
+    ladder = {stage.value: rank for rank, stage in enumerate(Stage)}
+
+    def order(key: str | None) -> tuple:
+        return (key is not None, ladder.get(key, len(ladder)), key or "")
+
+    moves.sort(key=lambda move: (order(move["from_stage"]), order(move["to_stage"])))
+    stage_keys = sorted(set(population) | set(entered) | set(left), key=order)
+    return LifecycleFunnel(
+        since=since,
+        until=until,
+        moves=[
+            LifecycleStageMove(
+                from_stage=move["from_stage"],
+                to_stage=move["to_stage"],
+                count=move["count"],
+                customers=move["customers"],
+                rate=rate(move),
+            )
+            for move in moves
+        ],
+        stages=[
+            LifecycleFunnelStage(stage=key, customers=population.get(key, 0), entered=entered[key], left=left[key])
+            for key in stage_keys
+        ],
+    )
+
+
+# ---------------------------------------------------------------------- what-if
+
+#: GraphQL argument names of the config fields, for error messages the caller can map back.
+CONFIG_INPUT_NAMES = {
+    "at_risk_days": "atRiskDays",
+    "lapsed_days": "lapsedDays",
+    "loyal_min_orders": "loyalMinOrders",
+    "loyal_window_days": "loyalWindowDays",
+    "personal_gap_min_orders": "personalGapMinOrders",
+    "personal_gap_multiplier": "personalGapMultiplier",
+    "personal_gap_floor_days": "personalGapFloorDays",
+    "count_only_paid": "countOnlyPaid",
+    "tier_window_days": "tierWindowDays",
+    "tiers": "tiers",
+}
+
+
+def invalid_candidate(errors: dict[str, str]) -> LifecycleError:
+    fields = {CONFIG_INPUT_NAMES.get(name, name): message for name, message in errors.items()}
+    listing = "; ".join(f"{name}: {message}" for name, message in fields.items())
+    return LifecycleError(INVALID_CONFIG, f"The candidate thresholds are invalid: {listing}", {"fields": fields})
+
+
+def _decimal(value: float) -> Decimal:
+    # repr of a float is its shortest round-trip spelling: 0.1 stays 0.1, not 0.1000000000000000055...
+    return Decimal(repr(value))
+
+
+def candidate_config(changes: dict, in_force: LifecycleConfig) -> LifecycleConfig:
+    """The config in force with the given fields replaced, validated like the Dashboard's."""
+    values: dict[str, Any] = {}
+    for name in CONFIG_INPUT_NAMES:
+        if changes.get(name) is None:
+            continue
+        value = changes[name]
+        if name == "personal_gap_multiplier":
+            value = _decimal(value)
+        elif name == "tiers":
+            value = _candidate_tiers(value)
+        values[name] = value
+    config = dataclasses.replace(in_force, **values)
+    try:
+        return config.validate()
+    except ConfigError as exc:
+        raise invalid_candidate(exc.errors) from exc
+
+
+def _candidate_tiers(tiers: list[dict]) -> tuple[Tier, ...]:
+    parsed = []
+    for tier in tiers:
+        thresholds: dict[str, Decimal] = {}
+        for threshold in tier["thresholds"]:
+            currency = threshold["currency"].strip().upper()
+            if currency in thresholds:
+                raise invalid_candidate({"tiers": f"tier {tier['code']!r} lists {currency} twice"})
+            # Infinity or NaN (which JSON parsers accept) fail validate() with a clear message.
+            thresholds[currency] = _decimal(threshold["amount"])
+        parsed.append(Tier(tier["code"], thresholds))
+    return tuple(parsed)
+
+
+def what_if(
+    host: Any, in_force: LifecycleConfig, candidate: LifecycleConfig, now: datetime, sample_limit: int | None
+) -> LifecycleWhatIf:
+    """Run the pure rules over the store's facts with candidate thresholds; write nothing.
+
+    Facts come straight from the host in chunks (a constant number of queries per
+    chunk). Hooks are not called: `lifecycle_collect_facts` and `lifecycle_classify`
+    implementations may write (their failures are recorded), and a what-if must not,
+    so the distribution is that of the built-in ladder.
+    """
+    if sample_limit is not None and sample_limit < 1:
+        raise bad_input("sampleLimit must be at least 1.")
+    read = evaluated = 0
+    complete = True
+    stages: Counter = Counter()
+    tiers: Counter = Counter()
+    current_stages: Counter = Counter()
+    current_tiers: Counter = Counter()
+    moves: Counter = Counter()
+    chunk_size = min(WHAT_IF_CHUNK_SIZE, sample_limit or WHAT_IF_CHUNK_SIZE)
+    for chunk in host.customer_chunks(chunk_size):
+        if not chunk:
+            continue
+        if sample_limit is not None:
+            remaining = sample_limit - read
+            if remaining <= 0:  # the sample is full and the store has more customers
+                complete = False
+                break
+            if len(chunk) > remaining:
+                chunk, complete = chunk[:remaining], False
+        read += len(chunk)
+        facts_by_customer = host.read_facts(chunk)
+        for customer in chunk:
+            facts = facts_by_customer[customer]
+            if not (facts.has_account or facts.orders or facts.open_cart_lines):
+                continue  # nobody to classify: the engine keeps no profile for them either
+            evaluated += 1
+            proposed = decide(facts, candidate, now)
+            current = decide(facts, in_force, now)
+            stages[proposed.stage.value] += 1
+            tiers[proposed.tier] += 1
+            current_stages[current.stage.value] += 1
+            current_tiers[current.tier] += 1
+            if proposed.stage != current.stage:
+                moves[(current.stage.value, proposed.stage.value)] += 1
+        if not complete:
+            break
+    return LifecycleWhatIf(
+        evaluated_at=now,
+        customers_read=read,
+        customers_evaluated=evaluated,
+        complete=complete,
+        config=candidate,
+        stages=stage_counts(stages),
+        tiers=tier_counts(tiers, candidate),
+        current_stages=stage_counts(current_stages),
+        current_tiers=tier_counts(current_tiers, in_force),
+        stage_moves=[
+            LifecycleWhatIfMove(from_stage=from_stage, to_stage=to_stage, count=count)
+            for (from_stage, to_stage), count in sorted(moves.items())
+        ],
+    )
+
+
+# ---------------------------------------------------------------------- recompute
+
+
+def recompute(engine: Any, user_id: str | None, email: str | None) -> LifecycleRecomputePayload:
+    """Re-read one customer's facts and decide again with the settings in force."""
+    if (user_id is None) == (email is None):
+        raise bad_input("Give exactly one of userId and email.")
+    if user_id is not None:
+        pk = decode_user_id(user_id)
+        known = CustomerProfile.objects.filter(user_id=pk).values_list("email", flat=True).first()
+        known = known or get_user_model().objects.filter(pk=pk).values_list("email", flat=True).first()
+        if known is None:
+            raise LifecycleError(NOT_FOUND, f"No customer with user ID {user_id}.")
+        customer = CustomerRef.of(known, pk)
+    else:
+        customer = CustomerRef.of(email)
+    with allow_writer():
+        outcome = engine.process(customer, event="recompute", recompute=True, force_projection=True)
+    if outcome is None:
+        raise LifecycleError(NOT_FOUND, f"The store knows nothing about {customer.email}: no account, order or cart.")
+    return LifecycleRecomputePayload(
+        customer=CustomerProfile.objects.get(pk=outcome.profile_id),
+        stage_changed=bool(outcome.stage_changes),
+        tier_changed=bool(outcome.tier_changes),
+    )

@@ -1,0 +1,174 @@
+"""The lifecycle schema: the customer API, the staff and app API, and federation.
+
+Customer API (a customer's own access token):
+    myLifecycle
+
+Staff and app API (MANAGE_USERS):
+    customerLifecycle, lifecycleCustomers, lifecycleStageCounts, lifecycleTierCounts,
+    lifecycleFunnel, lifecycleStages, lifecycleConfig, lifecycleWhatIf,
+    mutation lifecycleRecompute
+
+Federation (Saleor's User entity extended with `lifecycle`):
+    _entities, _service
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import graphene
+
+from ..rules import Stage
+from . import resolvers
+from .federation import FederationQuery
+from .types import (
+    CustomerLifecycle,
+    LifecycleConfigInput,
+    LifecycleConfiguration,
+    LifecycleCustomerConnection,
+    LifecycleCustomerFilterInput,
+    LifecycleFunnel,
+    LifecycleRecomputePayload,
+    LifecycleStageCount,
+    LifecycleStageDefinition,
+    LifecycleTierCount,
+    LifecycleWhatIf,
+)
+
+USER_ID_DESCRIPTION = "Saleor's global ID of the account (base64 of 'User:<pk>')."
+
+
+class LifecycleQuery(graphene.ObjectType):
+    my_lifecycle = graphene.Field(
+        CustomerLifecycle,
+        description="The signed-in customer's own lifecycle; null when the engine has not seen them yet. "
+        "Needs a customer's (or staff member's own) access token.",
+    )
+    customer_lifecycle = graphene.Field(
+        CustomerLifecycle,
+        user_id=graphene.ID(description=USER_ID_DESCRIPTION),
+        email=graphene.String(description="The customer's e-mail (case does not matter); guests too."),
+        description="MANAGE_USERS. One customer's lifecycle by user ID or e-mail (give exactly one).",
+    )
+    lifecycle_customers = graphene.Field(
+        LifecycleCustomerConnection,
+        filter=LifecycleCustomerFilterInput(),
+        first=graphene.Int(
+            description=f"At most {resolvers.MAX_PAGE_SIZE}; {resolvers.DEFAULT_PAGE_SIZE} if "
+            "neither first nor last is given."
+        ),
+        after=graphene.String(),
+        last=graphene.Int(description=f"At most {resolvers.MAX_PAGE_SIZE}."),
+        before=graphene.String(),
+        description="MANAGE_USERS. Customers, filtered by stage, tier and dates, oldest profile first.",
+    )
+    lifecycle_stage_counts = graphene.Field(
+        graphene.List(graphene.NonNull(LifecycleStageCount)),
+        at=graphene.DateTime(description="A past moment: counts from the transition history. Default: now."),
+        description="MANAGE_USERS. Customers per stage; every built-in stage is listed, zeros included.",
+    )
+    lifecycle_tier_counts = graphene.Field(
+        graphene.List(graphene.NonNull(LifecycleTierCount)),
+        description="MANAGE_USERS. Customers per loyalty tier now; `tier: null` counts those below every tier.",
+    )
+    lifecycle_funnel = graphene.Field(
+        LifecycleFunnel,
+        since=graphene.DateTime(required=True, description="Start of the period (included)."),
+        until=graphene.DateTime(required=True, description="End of the period (excluded)."),
+        description="MANAGE_USERS. How many customers moved from each stage to each other in a period, and the rate.",
+    )
+    lifecycle_stages = graphene.Field(
+        graphene.List(graphene.NonNull(LifecycleStageDefinition)),
+        description="MANAGE_USERS. The built-in stages with the thresholds in force.",
+    )
+    lifecycle_config = graphene.Field(
+        LifecycleConfiguration, description="MANAGE_USERS. Every threshold in force, tiers included."
+    )
+    lifecycle_what_if = graphene.Field(
+        LifecycleWhatIf,
+        config=LifecycleConfigInput(required=True),
+        sample_limit=graphene.Int(
+            description="Evaluate at most this many customers (the first by e-mail). Default: all of them."
+        ),
+        description="MANAGE_USERS. The stage and tier distribution that candidate thresholds would produce "
+        "over the store's current facts. Writes nothing.",
+    )
+
+    @staticmethod
+    def resolve_my_lifecycle(root: Any, info: Any) -> Any:
+        viewer = info.context.require_account()
+        return resolvers.own_profile(viewer.user_id)
+
+    @staticmethod
+    def resolve_customer_lifecycle(root: Any, info: Any, user_id: str | None = None, email: str | None = None) -> Any:
+        info.context.require_manage_users()
+        return resolvers.find_profile(user_id, email)
+
+    @staticmethod
+    def resolve_lifecycle_customers(root: Any, info: Any, filter: dict | None = None, **page: Any) -> Any:
+        info.context.require_manage_users()
+        return resolvers.customers_page(filter, **page)
+
+    @staticmethod
+    def resolve_lifecycle_stage_counts(root: Any, info: Any, at: Any = None) -> Any:
+        info.context.require_manage_users()
+        return resolvers.current_stage_counts(at)
+
+    @staticmethod
+    def resolve_lifecycle_tier_counts(root: Any, info: Any) -> Any:
+        info.context.require_manage_users()
+        return resolvers.current_tier_counts(info.context.config)
+
+    @staticmethod
+    def resolve_lifecycle_funnel(root: Any, info: Any, since: Any, until: Any) -> Any:
+        info.context.require_manage_users()
+        return resolvers.funnel(since, until)
+
+    @staticmethod
+    def resolve_lifecycle_stages(root: Any, info: Any) -> list[Stage]:
+        info.context.require_manage_users()
+        return list(Stage)
+
+    @staticmethod
+    def resolve_lifecycle_config(root: Any, info: Any) -> Any:
+        info.context.require_manage_users()
+        return info.context.config
+
+    @staticmethod
+    def resolve_lifecycle_what_if(root: Any, info: Any, config: dict, sample_limit: int | None = None) -> Any:
+        context = info.context
+        context.require_manage_users()
+        in_force = context.config
+        candidate = resolvers.candidate_config(config, in_force)
+        return resolvers.what_if(context.host, in_force, candidate, context.now(), sample_limit)
+
+
+class Query(LifecycleQuery, FederationQuery, graphene.ObjectType):
+    pass
+
+
+class LifecycleRecompute(graphene.Mutation):
+    """MANAGE_USERS. Re-read one customer's facts and decide their stage and tier again now.
+
+    For every customer at once (after changing settings) run the `lifecycle_backfill`
+    command instead.
+    """
+
+    class Arguments:
+        user_id = graphene.ID(description=USER_ID_DESCRIPTION)
+        email = graphene.String(description="The customer's e-mail; guests too.")
+
+    Output = LifecycleRecomputePayload
+
+    @staticmethod
+    def mutate(root: Any, info: Any, user_id: str | None = None, email: str | None = None) -> Any:
+        context = info.context
+        context.require_manage_users()
+        return resolvers.recompute(context.engine, user_id, email)
+
+
+class Mutation(graphene.ObjectType):
+    lifecycle_recompute = LifecycleRecompute.Field()
+
+
+schema = graphene.Schema(query=Query, mutation=Mutation)
