@@ -40,8 +40,13 @@ def _dashboard_value(setting: conf.Setting) -> Any:
 
 
 def _defer(task, *args: Any, **kwargs: Any) -> None:
-    """Queue a task once the current transaction commits (at once outside one)."""
-    transaction.on_commit(lambda: task.delay(*args, **kwargs))
+    """Queue a task once the current transaction commits (at once outside one).
+
+    robust=True: when the hook ran inside Saleor's atomic block, the queueing runs
+    later at the commit, outside the hook's own guard, and a failure there (the
+    broker unreachable) would still reach Saleor's request. Django logs it instead.
+    """
+    transaction.on_commit(lambda: task.delay(*args, **kwargs), robust=True)
 
 
 def _guarded(hook):
@@ -62,10 +67,15 @@ def _guarded(hook):
 
 
 def _email_of(obj) -> str | None:
-    email = getattr(obj, "user_email", None) or getattr(obj, "email", None)
-    if not email and getattr(obj, "user_id", None):
-        email = obj.user.email
-    return email
+    """The e-mail that keys the customer of an order or checkout.
+
+    A customer's own orders and checkouts may carry another contact e-mail than
+    their account (Saleor lets them change it), so the account's e-mail wins;
+    otherwise the profile would be keyed by whichever e-mail the last event carried.
+    """
+    if getattr(obj, "user_id", None):
+        return obj.user.email
+    return getattr(obj, "user_email", None) or getattr(obj, "email", None)
 
 
 class LifecyclePlugin(BasePlugin):

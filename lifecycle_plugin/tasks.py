@@ -55,8 +55,10 @@ def process_customer(email: str, user_id: int | None = None, event: str = "", fo
 @_skip_when_disabled
 def process_customers(customers: list[list], event: str = ""):
     """Several customers at once (a bulk order import)."""
-    engine = _engine()
+    # _engine() reads the plugin's settings row: inside allow_writer() too, or Saleor's
+    # writer guard refuses the query (and the whole import is never processed).
     with allow_writer():
+        engine = _engine()
         for email, user_id in customers:
             engine.process(CustomerRef.of(email, user_id), event=event)
     return len(customers)
@@ -90,8 +92,8 @@ def sweep():
 @_skip_when_disabled
 def run_due_actions():
     """Scheduled actions that are due, then ledger entries left pending or failed."""
-    engine = _engine()
-    with allow_writer():
+    with allow_writer():  # _engine() queries the default database as well
+        engine = _engine()
         return {"scheduled": engine.run_due_actions(), "retried": engine.retry_failed_entries()}
 
 

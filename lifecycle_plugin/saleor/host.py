@@ -13,13 +13,23 @@ from __future__ import annotations
 
 import json
 import secrets
+import uuid
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
-from ..host import CustomerRef, DeliveryReceipt, IssuedVoucher, Message, Projection, VoucherRequest, normalise_email
+from ..host import (
+    CustomerName,
+    CustomerRef,
+    DeliveryReceipt,
+    IssuedVoucher,
+    Message,
+    OrderProduct,
+    Projection,
+    VoucherRequest,
+)
 from ..rules import CustomerFacts, OrderFact, OrderState
 
 PLUGIN_ID = "saleor.lifecycle"
@@ -90,14 +100,18 @@ class SaleorHost:
         # One sorted scan streamed through a server-side cursor on a second
         # connection, so the caller's writes between chunks are not held in its
         # transaction and memory does not grow with the store.
-        reader = connections["default"].copy()
+        # Inside a transaction (a caller's atomic block, a test case) a second
+        # connection cannot see the rows written in it, so read on this one.
+        in_transaction = connection.in_atomic_block
+        reader = connection if in_transaction else connections["default"].copy()
         try:
             with reader.chunked_cursor() as cursor:
                 cursor.execute(self._CUSTOMERS_SQL, [start_after, start_after])
                 while rows := cursor.fetchmany(chunk_size):
                     yield [CustomerRef(email, user_id) for email, user_id in rows]
         finally:
-            reader.close()
+            if not in_transaction:
+                reader.close()
 
     def count_customers(self) -> int:
         with connection.cursor() as cursor:
@@ -274,6 +288,62 @@ class SaleorHost:
             values = dict(cursor.fetchall())
         return {c: _truthy(values.get(c.user_id)) for c in customers}
 
+    def customer_names(self, customers: Sequence[CustomerRef]) -> dict[CustomerRef, CustomerName]:
+        """First and last names of the accounts among `customers` (one query); guests are left out."""
+        refs = list(dict.fromkeys(customers))
+        if not refs:
+            return {}
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id, lower(trim(email)), first_name, last_name FROM account_user "
+                "WHERE id = ANY(%s) OR email ILIKE ANY(%s)",
+                [sorted({r.user_id for r in refs if r.user_id}), [_like_exact(r.email) for r in refs]],
+            )
+            rows = cursor.fetchall()
+        by_id = {row[0]: CustomerName(row[2], row[3]) for row in rows}
+        by_email = {row[1]: CustomerName(row[2], row[3]) for row in rows}
+        names = {}
+        for ref in refs:
+            name = by_id.get(ref.user_id) or by_email.get(ref.email)
+            if name is not None:
+                names[ref] = name
+        return names
+
+    def order_products(self, order_ids: Sequence[str]) -> dict[str, list[OrderProduct]]:
+        """The lines of each order (one query), with the product's global id for review links."""
+        from graphql_relay import to_global_id
+
+        valid = [order_id for order_id in dict.fromkeys(order_ids) if _is_uuid(order_id)]
+        if not valid:
+            return {}
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                SELECT l.order_id::text, l.product_name, l.variant_name, l.quantity, l.product_sku, v.product_id
+                  FROM order_orderline l LEFT JOIN product_productvariant v ON v.id = l.variant_id
+                 WHERE l.order_id = ANY(%s::uuid[])
+                 ORDER BY l.order_id, l.created_at, l.id
+                """,
+                [valid],
+            )
+            rows = cursor.fetchall()
+        spelled = {str(uuid.UUID(order_id)): order_id for order_id in valid}  # answer in the caller's spelling
+        products: dict[str, list[OrderProduct]] = {}
+        for order_id, name, variant, quantity, sku, product_id in rows:
+            products.setdefault(spelled.get(order_id, order_id), []).append(
+                OrderProduct(name=name, quantity=quantity, variant=variant or "",
+                             product_id=to_global_id("Product", product_id) if product_id else "", sku=sku or "")
+            )
+        return products
+
+
+def _is_uuid(value) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
 
 def _truthy(value) -> bool:
     return str(value).strip().lower() in {"true", "1", "yes", "on", "granted"}
@@ -303,26 +373,30 @@ def restore_projection(user) -> None:
     and nothing may trust a stage read back from it. One indexed read and, only
     when something differs, one atomic JSONB write.
     """
+    from django.contrib.auth import get_user_model
+
     from ..models import CustomerProfile
 
     profile = CustomerProfile.objects.filter(user_id=user.pk).values("stage", "tier").first()
+    # Read through the model: Django has psycopg hand jsonb over as text, so a raw
+    # cursor would give a string here, not a dict.
+    metadata = get_user_model().objects.filter(pk=user.pk).values_list("metadata", flat=True).first() or {}
     with connection.cursor() as cursor:
-        cursor.execute("SELECT metadata FROM account_user WHERE id = %s", [user.pk])
-        row = cursor.fetchone()
-        metadata = (row[0] if row else None) or {}
         if profile is None:
             if STAGE_KEY in metadata or TIER_KEY in metadata:
                 cursor.execute(
-                    "UPDATE account_user SET metadata = metadata - %s - %s WHERE id = %s", [STAGE_KEY, TIER_KEY, user.pk]
+                    "UPDATE account_user SET metadata = metadata - %s - %s WHERE id = %s",
+                    [STAGE_KEY, TIER_KEY, user.pk],
                 )
-            return
-        wanted = {STAGE_KEY: profile["stage"], TIER_KEY: profile["tier"] or ""}
-        if any(metadata.get(k) != v for k, v in wanted.items()):
-            cursor.execute(
-                "UPDATE account_user SET metadata = COALESCE(metadata, '{}'::jsonb) || %s::jsonb WHERE id = %s",
-                [json.dumps(wanted), user.pk],
-            )
-    # The instance Saleor holds must not carry the spoofed value into a later save.
+        else:
+            wanted = {STAGE_KEY: profile["stage"], TIER_KEY: profile["tier"] or ""}
+            if any(metadata.get(k) != v for k, v in wanted.items()):
+                cursor.execute(
+                    "UPDATE account_user SET metadata = COALESCE(metadata, '{}'::jsonb) || %s::jsonb WHERE id = %s",
+                    [json.dumps(wanted), user.pk],
+                )
+    # The instance Saleor holds must not carry the spoofed value into a later save
+    # (nor into the mutation's answer); also when there is no profile to restore.
     if isinstance(getattr(user, "metadata", None), dict):
         if profile is None:
             user.metadata.pop(STAGE_KEY, None)

@@ -1,0 +1,180 @@
+"""Fixtures for the Saleor tests: the plugin switched on, notify capture, task failures,
+and the Saleor `StoreAdapter` of the host contract.
+
+Loaded through `pytest_plugins` in conftest.py, only under Saleor's test settings.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+import pytest
+from celery import signals
+from django.utils import timezone
+from saleor.account.models import User
+from saleor.checkout.models import Checkout, CheckoutLine
+from saleor.discount.models import VoucherCode
+from saleor.order.models import Fulfillment, Order
+from saleor.payment.models import TransactionItem
+from saleor.plugins.manager import PluginsManager
+from saleor.plugins.models import PluginConfiguration
+
+from lifecycle_plugin.plugin import PLUGIN_ID, LifecyclePlugin
+
+PLUGIN_PATH = "lifecycle_plugin.plugin.LifecyclePlugin"
+
+
+# ---------------------------------------------------------------------- the plugin
+
+
+def plugin_configuration(**overrides) -> list[dict]:
+    """The Dashboard configuration list: the plugin's defaults with `overrides` applied."""
+    return [
+        {"name": item["name"], "value": overrides.pop(item["name"], item["value"])}
+        for item in LifecyclePlugin.DEFAULT_CONFIGURATION
+    ] + [{"name": name, "value": value} for name, value in overrides.items()]
+
+
+@pytest.fixture
+def lifecycle_settings() -> dict:
+    """Override in a module or test to switch the plugin on with other settings."""
+    return {}
+
+
+@pytest.fixture
+def lifecycle_plugin(settings, setup_dummy_gateways, lifecycle_settings):
+    """The plugin switched on, as a store owner does it: listed in PLUGINS, and a
+    global (channel NULL) active configuration row."""
+    settings.PLUGINS = [*settings.PLUGINS, PLUGIN_PATH]
+    return PluginConfiguration.objects.create(
+        identifier=PLUGIN_ID,
+        name=LifecyclePlugin.PLUGIN_NAME,
+        channel=None,
+        active=True,
+        configuration=plugin_configuration(**lifecycle_settings),
+    )
+
+
+@pytest.fixture(autouse=True)
+def lifecycle_task_failures():
+    """Eager Celery does not re-raise task errors; collect ours and fail the test on any.
+
+    A test that expects failures empties the list before it ends.
+    """
+    failures: list[tuple[str, BaseException]] = []
+
+    def record(sender=None, exception=None, **kwargs):
+        if sender is not None and sender.name.startswith("lifecycle_plugin."):
+            failures.append((sender.name, exception))
+
+    signals.task_failure.connect(record, weak=False)
+    yield failures
+    signals.task_failure.disconnect(record)
+    assert not failures, f"lifecycle tasks failed: {failures!r}"
+
+
+@pytest.fixture
+def notify_log(monkeypatch):
+    """Every `PluginsManager.notify` call (event, payload, channel); Saleor's own notify still runs."""
+    log: list[dict] = []
+    original = PluginsManager.notify
+
+    def notify(self, event, payload_func, channel_slug=None, plugin_id=None):
+        log.append({"event": event, "payload": payload_func(), "channel": channel_slug})
+        return original(self, event, payload_func, channel_slug=channel_slug, plugin_id=plugin_id)
+
+    monkeypatch.setattr(PluginsManager, "notify", notify)
+    return log
+
+
+# ---------------------------------------------------------------------- the StoreAdapter
+
+
+class SaleorStore:
+    """Creates customers, orders and checkouts as Saleor's own rows (the host contract's StoreAdapter)."""
+
+    def __init__(self, channel_usd, channel_pln, variant, notify_log):
+        self.channels = {channel_usd.currency_code: channel_usd, channel_pln.currency_code: channel_pln}
+        self.usd_channel = channel_usd.slug
+        self.pln_channel = channel_pln.slug
+        self._channel_usd = channel_usd
+        self._variant = variant
+        self._notify_log = notify_log
+
+    def account(self, email: str, joined: datetime | None = None) -> int:
+        user = User.objects.create(email=email, date_joined=joined or timezone.now())
+        return user.pk
+
+    def order(self, email: str, *, placed_at: datetime, user_id: int | None = None, total: str = "50.00",
+              currency: str = "USD", status: str = "unfulfilled", paid: bool = True, refunded: str = "0",
+              fulfilled_at: datetime | None = None) -> str:
+        amount = Decimal(total)
+        order = Order.objects.create(
+            channel=self.channels[currency],
+            currency=currency,
+            user_id=user_id,
+            user_email=email,
+            status=status,
+            created_at=placed_at,
+            total_gross_amount=amount,
+            total_net_amount=amount,
+            undiscounted_total_gross_amount=amount,
+            undiscounted_total_net_amount=amount,
+            total_charged_amount=amount if paid else Decimal(0),
+            charge_status="full" if paid else "none",
+            undiscounted_base_shipping_price_amount=Decimal(0),
+            lines_count=0,
+        )
+        if Decimal(refunded):
+            # A refund as Saleor's transactions API records it.
+            TransactionItem.objects.create(
+                order_id=order.pk, currency=currency, name="Card", psp_reference="psp-1",
+                charged_value=amount - Decimal(refunded), refunded_value=Decimal(refunded), available_actions=[],
+            )
+        if fulfilled_at is not None:
+            fulfillment = Fulfillment.objects.create(order=order, fulfillment_order=1, status="fulfilled")
+            # created_at is auto_now_add: set the historic time afterwards.
+            Fulfillment.objects.filter(pk=fulfillment.pk).update(created_at=fulfilled_at)
+        return str(order.pk)
+
+    def checkout(self, email: str, *, user_id: int | None = None, lines: int = 1) -> None:
+        checkout = Checkout.objects.create(
+            channel=self._channel_usd, currency=self._channel_usd.currency_code, email=email, user_id=user_id
+        )
+        for _ in range(lines):
+            CheckoutLine.objects.create(checkout=checkout, variant=self._variant, quantity=1, currency="USD")
+
+    def public_metadata(self, user_id: int) -> dict:
+        return User.objects.get(pk=user_id).metadata
+
+    def private_metadata(self, user_id: int) -> dict:
+        return User.objects.get(pk=user_id).private_metadata
+
+    def set_public_metadata(self, user_id: int, items: dict) -> None:
+        user = User.objects.get(pk=user_id)
+        user.store_value_in_metadata(items)
+        user.save(update_fields=["metadata", "updated_at"])
+
+    def voucher(self, code: str) -> dict:
+        voucher_code = VoucherCode.objects.select_related("voucher").get(code=code)
+        voucher = voucher_code.voucher
+        (listing,) = voucher.channel_listings.select_related("channel")
+        return {
+            "channel": listing.channel.slug,
+            "value": listing.discount_value,
+            "single_use": voucher.single_use and voucher_code.is_active,
+            "valid_until": voucher.end_date,
+        }
+
+    def delivered(self) -> list[dict]:
+        return [
+            {"email": entry["payload"]["recipient_email"], "action": entry["payload"]["action"], **entry}
+            for entry in self._notify_log
+            if entry["event"].startswith("lifecycle_")
+        ]
+
+
+@pytest.fixture
+def saleor_store(channel_USD, channel_PLN, product, notify_log):
+    return SaleorStore(channel_USD, channel_PLN, product.variants.first(), notify_log)
