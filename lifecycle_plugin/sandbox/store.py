@@ -1,0 +1,198 @@
+"""Shop operations on the sandbox store, each followed by the engine call Saleor's hook would make.
+
+    store = SandboxStore(engine)
+    user = store.register("Ann@Example.com")
+    order = store.place_order("ann@example.com", Decimal("42.00"))
+    store.fulfil_order(order)
+
+Each method changes the store and then calls ``engine.process(customer, event=...)``
+with the name of the Saleor plugin hook that would have fired (``customer_created``,
+``checkout_updated``, ``order_created``, ...). In Saleor the hook defers that call to
+Celery after the commit; here it runs inline, which is what tests and demos want.
+Pass ``engine=None`` to change the store without telling the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+
+from ..host import CustomerRef
+from .host import DEFAULT_CHANNEL
+from .models import ChargeStatus, Channel, Checkout, Order, OrderLine, OrderStatus
+
+DEFAULT_CHANNELS = (
+    # slug, name, currency
+    (DEFAULT_CHANNEL, "Default channel", "USD"),
+    ("channel-pln", "Channel PLN", "PLN"),
+)
+
+
+def ensure_channels() -> dict[str, Channel]:
+    """The sandbox's two channels (USD default channel, PLN channel), created when missing."""
+    channels = {}
+    for slug, name, currency in DEFAULT_CHANNELS:
+        channels[slug], _ = Channel.objects.get_or_create(slug=slug, defaults={"name": name, "currency_code": currency})
+    return channels
+
+
+def next_order_number() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval('lifecycle_sandbox_order_number_seq')")
+        return cursor.fetchone()[0]
+
+
+class SandboxStore:
+    """Store operations that notify the engine, like Saleor's plugin hooks do."""
+
+    def __init__(self, engine=None):
+        self.engine = engine
+
+    # ------------------------------------------------------------------ helpers
+
+    def now(self) -> datetime:
+        if self.engine is not None:
+            return self.engine.clock()
+        from django.utils import timezone
+
+        return timezone.now()
+
+    def notify(self, customer: CustomerRef, event: str):
+        if self.engine is None:
+            return None
+        return self.engine.process(customer, event=event)
+
+    @staticmethod
+    def customer_of_order(order: Order) -> CustomerRef:
+        email = order.user.email if order.user_id and order.user else order.user_email
+        return CustomerRef.of(email, order.user_id)
+
+    @staticmethod
+    def _user(customer):
+        """A user given as a User, a user id, or None."""
+        User = get_user_model()
+        if customer is None or isinstance(customer, User):
+            return customer
+        if isinstance(customer, int):
+            return User.objects.get(pk=customer)
+        raise TypeError(f"expected a User or a user id, got {customer!r}")
+
+    # ------------------------------------------------------------------ accounts
+
+    def register(self, email: str, *, at: datetime | None = None, first_name: str = "", last_name: str = "",
+                 notify: bool = True):
+        """Create an account (unusable password); guest history with that e-mail becomes theirs."""
+        User = get_user_model()
+        user = User(
+            username=email.strip().lower()[:150], email=email.strip(), first_name=first_name, last_name=last_name,
+            date_joined=at or self.now(),
+        )
+        user.set_unusable_password()
+        user.save()
+        if notify:
+            self.notify(CustomerRef.of(user.email, user.pk), "customer_created")
+        return user
+
+    # ------------------------------------------------------------------ checkouts
+
+    def open_checkout(self, email: str | None = None, *, user=None, lines: int = 1,
+                      channel: str = DEFAULT_CHANNEL, at: datetime | None = None) -> Checkout:
+        """A checkout (cart) with `lines` lines, for an account or a guest e-mail."""
+        user = self._user(user)
+        at = at or self.now()
+        ensure_channels()
+        checkout = Checkout.objects.create(
+            user=user, email=(email or (user.email if user else "")), channel=Channel.objects.get(slug=channel),
+            lines_count=lines, created_at=at, updated_at=at,
+        )
+        if checkout.email:  # an anonymous cart is nobody's yet
+            self.notify(CustomerRef.of(checkout.email, checkout.user_id), "checkout_created")
+        return checkout
+
+    def update_checkout(self, checkout: Checkout, *, lines: int) -> Checkout:
+        checkout.lines_count = lines
+        checkout.updated_at = self.now()
+        checkout.save(update_fields=["lines_count", "updated_at"])
+        if checkout.email:
+            self.notify(CustomerRef.of(checkout.email, checkout.user_id), "checkout_updated")
+        return checkout
+
+    # ------------------------------------------------------------------ orders
+
+    def place_order(
+        self,
+        customer: str | object,
+        total: Decimal | str | int = Decimal("50.00"),
+        *,
+        channel: str = DEFAULT_CHANNEL,
+        at: datetime | None = None,
+        status: str = OrderStatus.UNFULFILLED,
+        paid: bool = True,
+        lines: Sequence[tuple[str, int, Decimal]] | None = None,
+        checkout: Checkout | None = None,
+        notify: bool = True,
+    ) -> Order:
+        """Place an order for an account (User or id) or a guest (an e-mail string).
+
+        Completing `checkout` deletes it, as Saleor does. The currency is the channel's.
+        """
+        if isinstance(customer, str):
+            user, email = None, customer.strip()
+        else:
+            user = self._user(customer)
+            email = user.email
+        ensure_channels()
+        channel_row = Channel.objects.get(slug=channel)
+        total = Decimal(total).quantize(Decimal("0.01"))
+        with transaction.atomic():
+            order = Order.objects.create(
+                number=next_order_number(), user=user, user_email=email, channel=channel_row,
+                currency=channel_row.currency_code, total_amount=total, status=status,
+                charge_status=ChargeStatus.FULL if paid else ChargeStatus.NONE, created_at=at or self.now(),
+            )
+            for name, quantity, unit_price in lines or [("Sandbox product", 1, total)]:
+                OrderLine.objects.create(order=order, product_name=name, sku=name.upper().replace(" ", "-")[:255],
+                                         quantity=quantity, unit_price=unit_price)
+            if checkout is not None:
+                checkout.delete()
+        if notify:
+            self.notify(self.customer_of_order(order), "order_created")
+        return order
+
+    def _change(self, order: Order, event: str, **fields) -> Order:
+        for name, value in fields.items():
+            setattr(order, name, value)
+        order.save(update_fields=list(fields))
+        self.notify(self.customer_of_order(order), event)
+        return order
+
+    def mark_paid(self, order: Order) -> Order:
+        return self._change(order, "order_fully_paid", charge_status=ChargeStatus.FULL)
+
+    def confirm_order(self, order: Order) -> Order:
+        return self._change(order, "order_confirmed", status=OrderStatus.UNFULFILLED)
+
+    def cancel_order(self, order: Order) -> Order:
+        return self._change(order, "order_cancelled", status=OrderStatus.CANCELED)
+
+    def expire_order(self, order: Order) -> Order:
+        return self._change(order, "order_expired", status=OrderStatus.EXPIRED)
+
+    def fulfil_order(self, order: Order, *, at: datetime | None = None) -> Order:
+        return self._change(order, "order_fulfilled", status=OrderStatus.FULFILLED, fulfilled_at=at or self.now())
+
+    def refund_order(self, order: Order, amount: Decimal | str | None = None) -> Order:
+        """Refund `amount` more (default: everything not yet refunded)."""
+        remaining = order.total_amount - order.refunded_amount
+        amount = remaining if amount is None else min(Decimal(amount), remaining)
+        refunded = order.refunded_amount + amount
+        full = refunded >= order.total_amount
+        status = order.status
+        if status in (OrderStatus.FULFILLED, OrderStatus.PARTIALLY_FULFILLED, OrderStatus.PARTIALLY_RETURNED):
+            status = OrderStatus.RETURNED if full else OrderStatus.PARTIALLY_RETURNED
+        return self._change(order, "order_fully_refunded" if full else "order_refunded",
+                            refunded_amount=refunded, status=status)
