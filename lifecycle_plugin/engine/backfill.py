@@ -81,7 +81,7 @@ def backfill_chunk(engine: LifecycleEngine, customers: Sequence[CustomerRef], *,
     inserts, updates, transitions, tier_changes, projections = [], [], [], [], []
     for customer in customers:
         customer_facts = facts[customer]
-        if not (customer_facts.has_account or customer_facts.orders or customer_facts.open_cart_lines):
+        if not customer_facts.known:
             continue
         decision = engine.decide(customer_facts, now)
         stage = stage_code(decision.stage)

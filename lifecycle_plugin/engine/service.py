@@ -167,7 +167,7 @@ class LifecycleEngine:
             profile = self._find_profile(CustomerRef(customer.email, user_id))
             now = self.clock()
             if profile is None:
-                if not (facts.has_account or facts.orders or facts.open_cart_lines):
+                if not facts.known:
                     return None
                 outcome = self._create(CustomerRef(customer.email, user_id), facts, now, event)
             else:
@@ -250,8 +250,17 @@ class LifecycleEngine:
         outcome = Outcome(profile.pk, profile.stage, profile.tier)
         stage, tier = profile.stage, profile.tier
         moment = profile.next_check_at
+        # An order the profile has not seen yet may be reported after a check fell due.
+        # Replaying time past it would record the order's effect as a time move (and
+        # hide a win-back); stop there and let the decision for now record it as an event.
+        unseen_from = min(
+            (o.placed_at for o in facts.orders
+             if counts(o, self.config) and (profile.last_order_at is None or o.placed_at > profile.last_order_at)),
+            default=None,
+        )
         steps = 0
-        while moment is not None and moment <= now and steps < MAX_REPLAY_STEPS:
+        while (moment is not None and moment <= now and steps < MAX_REPLAY_STEPS
+               and (unseen_from is None or moment < unseen_from)):
             steps += 1
             replayed = self.decide(facts.as_of(moment), moment)
             if stage_code(replayed.stage) != stage:

@@ -422,7 +422,7 @@ def what_if(
         facts_by_customer = host.read_facts(chunk)
         for customer in chunk:
             facts = facts_by_customer[customer]
-            if not (facts.has_account or facts.orders or facts.open_cart_lines):
+            if not facts.known:
                 continue  # nobody to classify: the engine keeps no profile for them either
             evaluated += 1
             proposed = decide(facts, candidate, now)

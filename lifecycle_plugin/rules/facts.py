@@ -61,7 +61,15 @@ class CustomerFacts:
     account_created_at: datetime | None = None
     orders: tuple[OrderFact, ...] = ()
     open_cart_lines: int = 0
+    #: Checkouts the store has for this customer, with or without lines: a guest
+    #: known only from a checkout's e-mail is a visitor.
+    checkouts: int = 0
     extra: Mapping[str, Any] = field(default=EMPTY)
+
+    @property
+    def known(self) -> bool:
+        """The store knows this customer at all: an account, an order or a checkout."""
+        return self.has_account or bool(self.orders) or self.open_cart_lines > 0 or self.checkouts > 0
 
     def with_extra(self, extra: Mapping[str, Any]) -> CustomerFacts:
         return replace(self, extra=MappingProxyType({**self.extra, **extra}))

@@ -156,7 +156,7 @@ class SaleorHost:
             cursor.execute(
                 """
                 SELECT c.user_id, lower(trim(c.email)), count(l.id)
-                  FROM checkout_checkout c JOIN checkout_checkoutline l ON l.checkout_id = c.token
+                  FROM checkout_checkout c LEFT JOIN checkout_checkoutline l ON l.checkout_id = c.token
                  WHERE c.user_id = ANY(%s) OR c.email ILIKE ANY(%s)
                  GROUP BY c.token
                 """,
@@ -200,12 +200,14 @@ class SaleorHost:
                 )
             )
         lines_of: dict[CustomerRef, int] = {}
-        for user_id, email, lines in checkouts:
+        checkouts_of: dict[CustomerRef, int] = {}
+        for user_id, email, lines in checkouts:  # one row per checkout, empty ones included
             customer = key_of.get(user_id) or key_of.get(email)
             if customer is not None:
                 lines_of[customer] = lines_of.get(customer, 0) + lines
+                checkouts_of[customer] = checkouts_of.get(customer, 0) + 1
         for customer, current in facts.items():
-            if customer in orders_of or customer in lines_of:
+            if customer in orders_of or customer in checkouts_of:
                 facts[customer] = CustomerFacts(
                     email=current.email,
                     has_account=current.has_account,
@@ -213,6 +215,7 @@ class SaleorHost:
                     account_created_at=current.account_created_at,
                     orders=tuple(orders_of.get(customer, ())),
                     open_cart_lines=lines_of.get(customer, 0),
+                    checkouts=checkouts_of.get(customer, 0),
                 )
         return facts
 

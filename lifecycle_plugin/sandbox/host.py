@@ -277,8 +277,7 @@ class SandboxHost:
             order_rows = cursor.fetchall()
             cursor.execute(
                 f"""SELECT c.user_id, lower(trim(c.email)), c.lines_count FROM {t['checkout']} c
-                    WHERE c.lines_count > 0
-                      AND (c.user_id = ANY(%(ids)b::bigint[]) OR lower(trim(c.email)) = ANY(%(emails)b::text[]))
+                    WHERE (c.user_id = ANY(%(ids)b::bigint[]) OR lower(trim(c.email)) = ANY(%(emails)b::text[]))
                       {time_filter.format(alias="c")}""",
                 params,
             )
@@ -298,10 +297,12 @@ class SandboxHost:
                 orders[index].append(fact)
 
         cart_lines = [0] * len(refs)
+        checkouts = [0] * len(refs)
         for user_id, email, lines in checkout_rows:
             owners = owners_by_user.get(user_id, no_owner) if user_id is not None else owners_by_email.get(email, no_owner)
             for index in owners:
                 cart_lines[index] += lines
+                checkouts[index] += 1
 
         result = {}
         for index, ref in enumerate(refs):
@@ -313,6 +314,7 @@ class SandboxHost:
                 account_created_at=account[2] if account is not None else None,
                 orders=tuple(orders[index]),
                 open_cart_lines=cart_lines[index],
+                checkouts=checkouts[index],
             )
         return result
 
@@ -332,7 +334,8 @@ class SandboxHost:
             user_ids.append(projection.customer.user_id)
             emails.append(projection.customer.email)
             public.append(json.dumps({STAGE_KEY: str(projection.stage), TIER_KEY: projection.tier or ""}))
-            private.append(json.dumps({PROFILE_KEY: dict(projection.profile)}, default=str))
+            # Saleor metadata values are strings, so the summary is JSON text there and here.
+            private.append(json.dumps({PROFILE_KEY: json.dumps(dict(projection.profile), default=str)}))
         t = self._t
         # The last projection of a customer wins; a projection without a user id is
         # matched to the account by e-mail; unknown accounts are skipped.

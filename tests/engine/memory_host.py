@@ -55,7 +55,7 @@ class MemoryHost:
 
     def cart(self, email: str, lines: int) -> None:
         facts = self.customers.get(email, CustomerFacts(email=email))
-        self.customers[email] = replace(facts, open_cart_lines=lines)
+        self.customers[email] = replace(facts, open_cart_lines=lines, checkouts=facts.checkouts + 1)
 
     # the Host interface
     def customer_chunks(self, chunk_size, start_after=None):

@@ -395,3 +395,25 @@ def test_hook_contributed_facts_and_classification(host, clock):
     profile = CustomerProfile.objects.get()
     assert profile.stage == "advocate" and profile.extra_facts == {"reviews_written": 5}
     assert profile.transitions.get().rule == "advocate:reviews"
+
+
+def test_a_guest_known_only_from_an_empty_checkout_is_a_visitor(host, clock):
+    host.cart("window@example.com", 0)
+    engine = make_engine(host, clock)
+    engine.process(CustomerRef("window@example.com"), event="checkout_created")
+    assert CustomerProfile.objects.get().stage == "visitor"
+    CustomerProfile.objects.all().delete()
+    assert backfill(engine).stage_counts == {"visitor": 1}
+
+
+def test_an_order_reported_after_a_due_check_is_an_event(host, clock, recorder):
+    host.order("ann@example.com", T0)
+    engine = make_engine(host, clock, recorder)
+    ref = CustomerRef("ann@example.com")
+    engine.process(ref)
+    clock.advance(days=120)  # at risk since day 90; an order on day 80 is reported only now
+    host.order("ann@example.com", T0 + timedelta(days=80))
+    engine.process(ref, event="order_created")
+    profile = CustomerProfile.objects.get()
+    assert stages(profile) == [(None, "new", "event"), ("new", "repeat", "event")]
+    assert ("counted", "2", False) in recorder.calls

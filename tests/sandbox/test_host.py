@@ -1,3 +1,4 @@
+import json
 """The sandbox host against its own store: customers, facts, projection, vouchers, outbox."""
 
 import random
@@ -227,10 +228,10 @@ def test_projection_merges_into_metadata_and_keeps_other_keys(shop, host, django
         ])
     ann_meta = CustomerMetadata.objects.get(user=ann)
     assert ann_meta.metadata == {"newsletter": "yes", "lifecycle.stage": "prospect", "lifecycle.tier": ""}
-    assert ann_meta.private_metadata == {"crm_id": 7, "lifecycle.profile": {"stage": "prospect"}}
+    assert ann_meta.private_metadata == {"crm_id": 7, "lifecycle.profile": '{"stage": "prospect"}'}
     bob_meta = CustomerMetadata.objects.get(user=bob)
     assert bob_meta.metadata == {"lifecycle.stage": "new", "lifecycle.tier": "bronze"}
-    assert bob_meta.private_metadata["lifecycle.profile"] == {"stage": "new", "orders": 1}
+    assert json.loads(bob_meta.private_metadata["lifecycle.profile"]) == {"stage": "new", "orders": 1}
     assert CustomerMetadata.objects.count() == 2
 
     host.write_projection([projection(ref("bob@example.com", bob.pk), "repeat", "silver")])
@@ -316,10 +317,6 @@ def test_store_operations_move_the_customer_through_the_stages(store, clock):
     assert CustomerProfile.objects.count() == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: LifecycleEngine._advance (engine/service.py) replays due checks with facts that already "
-    "hold orders placed before the check but reported after it, so the order's effect is recorded as a "
-    "'time' move at the check moment (a buyer moving up with time; a win-back recorded as 'time')"))
 def test_an_order_reported_after_a_due_check_is_an_event_not_time(store, clock):
     from lifecycle_plugin.models import StageTransition
 

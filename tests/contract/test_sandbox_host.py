@@ -1,0 +1,71 @@
+"""The host contract on the sandbox host."""
+
+from datetime import datetime
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import User
+
+from lifecycle_plugin.sandbox.host import SandboxHost
+from lifecycle_plugin.sandbox.models import Checkout, CustomerMetadata, Order, OutboxMessage, Voucher
+from lifecycle_plugin.sandbox.store import ensure_channels, next_order_number
+
+from .host_contract import HostContract
+
+PAID = {True: "full", False: "none"}
+
+
+class SandboxStoreAdapter:
+    """Writes rows straight into the sandbox store, as a shop's own code would."""
+
+    def __init__(self):
+        self.channels = ensure_channels()
+        self.by_currency = {channel.currency_code: channel for channel in self.channels.values()}
+        self.usd_channel = self.by_currency["USD"].slug
+        self.pln_channel = self.by_currency["PLN"].slug
+
+    def account(self, email: str, joined: datetime | None = None) -> int:
+        extra = {"date_joined": joined} if joined else {}
+        return User.objects.create(username=email, email=email, **extra).pk
+
+    def order(self, email, *, placed_at, user_id=None, total="50.00", currency="USD", status="unfulfilled",
+              paid=True, refunded="0", fulfilled_at=None) -> str:
+        order = Order.objects.create(
+            number=next_order_number(), user_id=user_id, user_email=email, channel=self.by_currency[currency],
+            currency=currency, total_amount=Decimal(total), status=status, charge_status=PAID[paid],
+            refunded_amount=Decimal(refunded), created_at=placed_at, fulfilled_at=fulfilled_at,
+        )
+        return str(order.pk)
+
+    def checkout(self, email, *, user_id=None, lines=1) -> None:
+        Checkout.objects.create(user_id=user_id, email=email, channel=self.channels[self.usd_channel],
+                                lines_count=lines)
+
+    def public_metadata(self, user_id: int) -> dict:
+        return CustomerMetadata.objects.get(user_id=user_id).metadata
+
+    def private_metadata(self, user_id: int) -> dict:
+        return CustomerMetadata.objects.get(user_id=user_id).private_metadata
+
+    def set_public_metadata(self, user_id: int, items: dict) -> None:
+        row, _ = CustomerMetadata.objects.get_or_create(user_id=user_id)
+        row.metadata.update(items)
+        row.save()
+
+    def voucher(self, code: str) -> dict:
+        voucher = Voucher.objects.select_related("channel").get(code=code)
+        return {"channel": voucher.channel.slug, "value": voucher.value, "single_use": voucher.single_use,
+                "valid_until": voucher.valid_until}
+
+    def delivered(self) -> list[dict]:
+        return [{"email": m.email, "action": m.action} for m in OutboxMessage.objects.order_by("id")]
+
+
+class TestSandboxHost(HostContract):
+    @pytest.fixture
+    def host(self):
+        return SandboxHost()
+
+    @pytest.fixture
+    def store(self, db):
+        return SandboxStoreAdapter()
