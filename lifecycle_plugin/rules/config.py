@@ -73,15 +73,20 @@ class LifecycleConfig:
         "tiers": "Loyalty tiers",
     }
 
-    def validate(self) -> LifecycleConfig:
-        """Raise ConfigError naming every invalid field; return self when valid."""
+    def validate(self, *, unparsed: frozenset[str] = frozenset()) -> LifecycleConfig:
+        """Raise ConfigError naming every invalid field; return self when valid.
+
+        `unparsed` names fields the owner typed but that did not parse (they hold
+        defaults here): checks that compare with them are left out, so no message
+        quotes a value the owner never typed.
+        """
         errors: dict[str, str] = {}
 
-        def positive(name: str, value: Any) -> bool:
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                errors[name] = f"must be a whole number of at least 1, got {value!r}"
+        def positive(name: str, value: Any, minimum: int = 1) -> bool:
+            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+                errors[name] = f"must be a whole number of at least {minimum}, got {value!r}"
                 return False
-            return True
+            return name not in unparsed
 
         ok_risk = positive("at_risk_days", self.at_risk_days)
         ok_lapsed = positive("lapsed_days", self.lapsed_days)
@@ -90,13 +95,9 @@ class LifecycleConfig:
                 f"must be fewer than lapsed_days ({self.lapsed_days}): a customer is at risk "
                 f"before they lapse, got {self.at_risk_days}"
             )
-        if positive("loyal_min_orders", self.loyal_min_orders) and self.loyal_min_orders < 2:
-            errors["loyal_min_orders"] = f"must be at least 2 (loyal means more than one order), got {self.loyal_min_orders}"
+        positive("loyal_min_orders", self.loyal_min_orders, minimum=2)  # loyal means more than one order
         positive("loyal_window_days", self.loyal_window_days)
-        if positive("personal_gap_min_orders", self.personal_gap_min_orders) and self.personal_gap_min_orders < 2:
-            errors["personal_gap_min_orders"] = (
-                f"must be at least 2 (a gap needs two orders), got {self.personal_gap_min_orders}"
-            )
+        positive("personal_gap_min_orders", self.personal_gap_min_orders, minimum=2)  # a gap needs two orders
         multiplier = self.personal_gap_multiplier
         if not isinstance(multiplier, Decimal) or not multiplier.is_finite() or multiplier <= 0:
             errors["personal_gap_multiplier"] = f"must be a number greater than 0, got {multiplier!r}"
@@ -134,7 +135,7 @@ class LifecycleConfig:
                 errors[f.name] = str(exc)
         config = cls(**kwargs)
         try:
-            config.validate()
+            config.validate(unparsed=frozenset(errors))
         except ConfigError as exc:
             # Report every bad field at once; a field that did not parse keeps that message.
             errors = {**exc.errors, **errors}

@@ -61,7 +61,7 @@ class Decision:
 
 def counts(order: OrderFact, config: LifecycleConfig) -> bool:
     """Whether an order is a purchase: placed, not fully refunded, and paid if the config asks."""
-    if order.state is not OrderState.PLACED or order.fully_refunded:
+    if order.state != OrderState.PLACED or order.fully_refunded:  # != also accepts a host's plain "placed"
         return False
     return order.paid or not config.count_only_paid
 

@@ -64,7 +64,7 @@ class CustomerFacts:
     #: Checkouts the store has for this customer, with or without lines: a guest
     #: known only from a checkout's e-mail is a visitor.
     checkouts: int = 0
-    extra: Mapping[str, Any] = field(default=EMPTY)
+    extra: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
 
     @property
     def known(self) -> bool:

@@ -73,6 +73,5 @@ def is_win_back(previous: Stage | str | None, current: Stage | str) -> bool:
     Time passing never moves a buyer from at_risk/lapsed to an active stage, so
     such a move can only come from a new counted order.
     """
-    if previous is None:
-        return False
-    return Stage(previous) in DORMANT and Stage(current) in ACTIVE_BUYER
+    # Plugins may add stages of their own (an "advocate"); those are neither dormant nor built-in active.
+    return previous in DORMANT and current in ACTIVE_BUYER
