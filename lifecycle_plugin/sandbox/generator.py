@@ -482,8 +482,9 @@ class _Rows:
                 currency = DEFAULT_CHANNELS[o.channel][2]
                 created = time_of(o.days_ago)
                 fulfilled = time_of(o.fulfilled_days_ago) if o.fulfilled_days_ago is not None else "\\N"
+                owner = "\\N" if o.as_guest else user_id  # COPY's NULL; no backslash in f-strings before 3.12
                 orders.append(
-                    f"{order_id}\t{number}\t{'\\N' if o.as_guest else user_id}\t{o.email}\t{channel_ids[o.channel]}\t"
+                    f"{order_id}\t{number}\t{owner}\t{o.email}\t{channel_ids[o.channel]}\t"
                     f"{currency}\t{o.total:.2f}\t{o.status}\t{o.charge}\t{o.refunded:.2f}\t{created}\t{fulfilled}\n"
                 )
                 summary.orders += 1
@@ -496,8 +497,9 @@ class _Rows:
             for days_ago, as_guest, lines_count, channel, email in c.checkouts:
                 self.checkout_counter += 1
                 stamp = time_of(days_ago)
+                owner = "\\N" if as_guest else user_id
                 checkouts.append(
-                    f"{_uuid(self.checkout_prefix, self.checkout_counter)}\t{'\\N' if as_guest else user_id}\t{email}\t"
+                    f"{_uuid(self.checkout_prefix, self.checkout_counter)}\t{owner}\t{email}\t"
                     f"{channel_ids[channel]}\t{lines_count}\t{stamp}\t{stamp}\n"
                 )
                 summary.checkouts += 1
