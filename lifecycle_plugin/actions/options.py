@@ -19,6 +19,7 @@ from typing import Any
 from django.template import TemplateSyntaxError
 
 from ..rules import Stage
+from ..rules.config import parse_bool
 from ..rules.currencies import is_currency_code
 from .rendering import compile_template
 
@@ -127,15 +128,8 @@ def parse_discount(raw: Any) -> Discount:
     return Discount(amounts=amounts)
 
 
-def parse_switch(raw: Any) -> bool:
-    if isinstance(raw, bool):
-        return raw
-    text = str(raw).strip().lower()
-    if text in {"true", "1", "yes", "on"}:
-        return True
-    if text in {"false", "0", "no", "off"}:
-        return False
-    raise ValueError(f"must be true or false, got {raw!r}")
+#: An action's on/off switch reads like every other yes/no setting.
+parse_switch = parse_bool
 
 
 def _whole_number(raw: Any, low: int, high: int, unit: str) -> int:

@@ -179,7 +179,8 @@ def _parse_decimal(raw: Any) -> Decimal:
     return value
 
 
-def _parse_bool(raw: Any) -> bool:
+def parse_bool(raw: Any) -> bool:
+    """true/false, 1/0, yes/no, on/off in any letter case, or a bool."""
     if isinstance(raw, bool):
         return raw
     text = str(raw).strip().lower()
@@ -270,7 +271,7 @@ _PARSERS = {
     "personal_gap_min_orders": _parse_int,
     "personal_gap_multiplier": _parse_decimal,
     "personal_gap_floor_days": _parse_int,
-    "count_only_paid": _parse_bool,
+    "count_only_paid": parse_bool,
     "tier_window_days": _parse_int,
     "tiers": parse_tiers,
 }
