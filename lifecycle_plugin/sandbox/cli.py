@@ -380,6 +380,37 @@ def cmd_reset(args, out: Out) -> int:
     return 0
 
 
+def explorer_tokens() -> dict[str, str]:
+    """Bearer tokens to try the GraphQL API with: a staff member with MANAGE_USERS and a customer."""
+    from django.contrib.auth.models import Permission, User
+
+    from ..graphql.sandbox_auth import issue_sandbox_token
+    from ..models import CustomerProfile
+
+    staff, _ = User.objects.get_or_create(
+        username="sandbox-staff", defaults={"email": "staff@sandbox.example", "is_staff": True}
+    )
+    # The sandbox's stand-in for Saleor's MANAGE_USERS (see graphql.sandbox_auth).
+    staff.user_permissions.add(Permission.objects.get(codename="change_user", content_type__app_label="auth"))
+    tokens = {"staff (MANAGE_USERS)": issue_sandbox_token(staff)}
+    customer = CustomerProfile.objects.filter(user__isnull=False).select_related("user").order_by("id").first()
+    if customer is not None:
+        tokens[f"customer {customer.user.email} ({customer.stage})"] = issue_sandbox_token(customer.user)
+    return tokens
+
+
+def cmd_serve(args, out: Out) -> int:
+    from django.core.management import call_command
+
+    migrate()
+    address = f"{args.host}:{args.port}"
+    out(f"GraphiQL: http://{address}/graphql/  (put a header {{\"Authorization\": \"Bearer <token>\"}})")
+    for who, token in explorer_tokens().items():
+        out(f"  {who}: {token}")
+    call_command("runserver", address, use_reloader=False)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lifecycle-sandbox",
@@ -427,6 +458,11 @@ def build_parser() -> argparse.ArgumentParser:
     stats = commands.add_parser("stats", help="Show the store and the stage and tier distribution.")
     stats.add_argument("--transitions", type=int, default=30, help="Kinds of transitions to list (default 30).")
     stats.set_defaults(handler=cmd_stats)
+
+    serve = commands.add_parser("serve", help="Serve the lifecycle GraphQL API with GraphiQL on this machine.")
+    serve.add_argument("--host", default="127.0.0.1", help="Address to listen on (default 127.0.0.1).")
+    serve.add_argument("--port", type=int, default=8000, help="Port (default 8000).")
+    serve.set_defaults(handler=cmd_serve)
 
     reset = commands.add_parser("reset", help="Empty the sandbox store and the lifecycle tables.")
     reset.add_argument("--yes", action="store_true", help="Do not ask.")

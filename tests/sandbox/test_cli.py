@@ -71,3 +71,19 @@ def test_replay_ends_where_a_backfill_at_the_same_moment_would(capsys):
     assert after == expected
     moves = set(StageTransition.objects.exclude(reason="backfill").values_list("reason", flat=True))
     assert {"event", "time"} <= moves
+
+
+def test_serve_prints_working_tokens_for_graphiql(capsys, client):
+    assert cli.main(["--no-progress", "generate", "--customers", "60", "--now", NOW.isoformat()]) == 0
+    assert cli.main(["--no-progress", "backfill", "--now", NOW.isoformat()]) == 0
+    tokens = cli.explorer_tokens()
+    staff_token = tokens["staff (MANAGE_USERS)"]
+    (customer_token,) = [token for who, token in tokens.items() if who.startswith("customer ")]
+    ask = '{"query": "{ lifecycleStageCounts { stage { code } count } }"}'
+    staff = client.post("/graphql/", ask, content_type="application/json",
+                        HTTP_AUTHORIZATION=f"Bearer {staff_token}").json()
+    assert sum(row["count"] for row in staff["data"]["lifecycleStageCounts"]) == CustomerProfile.objects.count()
+    mine = client.post("/graphql/", '{"query": "{ myLifecycle { stage { code } } }"}',
+                       content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {customer_token}").json()
+    assert mine["data"]["myLifecycle"]["stage"]["code"]
+    assert client.get("/graphql/", HTTP_ACCEPT="text/html").status_code == 200  # GraphiQL
