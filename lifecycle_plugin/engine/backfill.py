@@ -1,11 +1,18 @@
 """Backfill: every customer from the host's history, in chunks, with set-based SQL.
 
 Per chunk: one query for the existing profiles, the host's constant number of
-fact queries, the pure rules in Python, then one UPDATE and one INSERT for all
-profiles, one INSERT for the transitions and one projection write. Each profile
-update checks the `version` read at the start of the chunk; a customer whose
-profile an event changed in the meantime is redone through the single-customer
-path, so the backfill never overwrites a newer decision.
+fact queries, the pure rules in Python, then one statement for the new profiles
+(with their transitions and tier changes) and one for the updated ones, and one
+projection write. Each profile update checks the `version` read at the start of
+the chunk, before the facts; a customer whose profile an event changed in the
+meantime is redone through the single-customer path, so the backfill never
+overwrites a newer decision.
+
+Outside a transaction the next chunk's profiles and facts are read on a second
+connection while this chunk is decided and written (PostgreSQL works on one while
+Python works on the other). Inside a transaction (tests, a caller's atomic block)
+everything runs on the caller's connection, which is the only one that sees its
+uncommitted rows.
 
 The backfill records history (reason ``backfill``) but fires no stage or tier
 hooks: installing the plugin must not message every existing customer.
@@ -13,17 +20,18 @@ hooks: installing the plugin must not message every existing customer.
 
 from __future__ import annotations
 
-import json
+import queue
+import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import connection, transaction
-from django.db.models import Q
 
 from ..host import CustomerRef, Projection
 from ..models import CustomerProfile, StageTransition
+from .bulk import JSON, bulk_cursor, json_text
 from .service import LifecycleEngine, money_json, stage_code
 
 PROFILE_TABLE = CustomerProfile._meta.db_table
@@ -59,13 +67,19 @@ def backfill(
     start_after: str | None = None,
     dry_run: bool = False,
     progress: Callable[[int, str], None] | None = None,
+    read_ahead: bool | None = None,
 ) -> BackfillReport:
-    """Decide every customer the host knows. Resumable: pass the last e-mail done as `start_after`."""
+    """Decide every customer the host knows. Resumable: pass the last e-mail done as `start_after`.
+
+    `read_ahead` reads the next chunk on a second connection while this one is written;
+    by default it is on outside a transaction, where that connection sees the same data.
+    """
+    if read_ahead is None:
+        read_ahead = not connection.in_atomic_block
+    read = _read_ahead if read_ahead else _read_in_turn
     report = BackfillReport()
-    for customers in engine.host.customer_chunks(chunk_size, start_after=start_after):
-        if not customers:
-            continue
-        chunk = backfill_chunk(engine, customers, dry_run=dry_run)
+    for customers, existing, facts in read(engine, chunk_size, start_after):
+        chunk = _backfill_chunk(engine, customers, existing, facts, dry_run=dry_run)
         report.add(chunk)
         if progress is not None:
             progress(len(customers), customers[-1].email)
@@ -73,231 +87,316 @@ def backfill(
 
 
 def backfill_chunk(engine: LifecycleEngine, customers: Sequence[CustomerRef], *, dry_run: bool = False) -> BackfillReport:
-    report = BackfillReport(customers=len(customers), last_email=customers[-1].email if customers else None)
-    now = engine.clock()
+    """One chunk of customers (a fanned-out backfill's task)."""
+    if not customers:
+        return BackfillReport()
+    existing, facts = _read_chunk(engine, customers)
+    return _backfill_chunk(engine, customers, existing, facts, dry_run=dry_run)
+
+
+# ---------------------------------------------------------------------------- reading
+
+def _read_chunk(engine: LifecycleEngine, customers: Sequence[CustomerRef]):
+    # Profiles first: an event that changes a profile after this read bumps its
+    # version, so the write below notices it even if the facts read missed the event.
     existing = _existing_profiles(customers)
-    facts = engine.read_facts(customers)
-
-    inserts, updates, transitions, tier_changes, projections = [], [], [], [], []
-    for customer in customers:
-        customer_facts = facts[customer]
-        if not customer_facts.known:
-            continue
-        decision = engine.decide(customer_facts, now)
-        stage = stage_code(decision.stage)
-        report.stage_counts[stage] += 1
-        report.tier_counts[decision.tier or ""] += 1
-        user_id = customer.user_id or customer_facts.user_id
-        current = existing.get(("user", user_id)) if user_id else None
-        current = current or existing.get(("email", customer.email))
-        summary = decision.summary
-        row = {
-            "user_id": user_id,
-            "email": customer.email,
-            "stage": stage,
-            "rule": decision.rule,
-            "tier": decision.tier,
-            "orders_count": summary.orders_count,
-            "orders_by_currency": json.dumps(dict(summary.orders_by_currency)),
-            "lifetime_spend": json.dumps(money_json(summary.lifetime_spend)),
-            "window_spend": json.dumps(money_json(summary.window_spend)),
-            "first_order_at": summary.first_order_at,
-            "last_order_at": summary.last_order_at,
-            "extra_facts": json.dumps(dict(customer_facts.extra), default=str),
-            "next_check_at": decision.next_change_at,
-        }
-        stage_changed = current is None or current["stage"] != stage
-        tier_changed = (current["tier"] if current else None) != decision.tier
-        if stage_changed:
-            report.stage_changes += 1
-            transitions.append((customer.email, current["stage"] if current else None, stage, decision))
-        if tier_changed:
-            report.tier_changes += 1
-            tier_changes.append((customer.email, current["tier"] if current else None, decision))
-        if current is None:
-            inserts.append(row)
-        else:
-            row["id"], row["version"] = current["id"], current["version"]
-            updates.append(row)
-            if not (stage_changed or tier_changed):
-                report.unchanged += 1
-        if stage_changed or tier_changed:
-            projections.append(
-                Projection(
-                    customer=CustomerRef(customer.email, user_id),
-                    stage=stage,
-                    tier=decision.tier,
-                    profile=_profile_summary(row, now),
-                )
-            )
-    if dry_run:
-        return report
-
-    with transaction.atomic():
-        updated_ids = _update(updates, now)
-        inserted = _insert(inserts, now)
-        ids_by_email = {row["email"]: row["id"] for row in updates if row["id"] in updated_ids}
-        ids_by_email.update(inserted)
-        _insert_transitions([t for t in transitions if t[0] in ids_by_email], ids_by_email, now)
-        _insert_tier_changes([t for t in tier_changes if t[0] in ids_by_email], ids_by_email, now)
-        engine.host.write_projection([p for p in projections if p.customer.email in ids_by_email])
-    report.created = len(inserted)
-    report.updated = len(updated_ids)
-
-    # Rows an event touched since we read them are redone one by one, under the lock.
-    attempted = {row["email"] for row in (*inserts, *updates)}
-    conflicted = [c for c in customers if c.email in attempted and c.email not in ids_by_email]
-    for customer in conflicted:
-        engine.process(customer, event="backfill", recompute=True)
-    report.conflicts = len(conflicted)
-    return report
+    return existing, engine.read_facts(customers)
 
 
-def _existing_profiles(customers: Sequence[CustomerRef]) -> dict[tuple[str, object], dict]:
+def _read_in_turn(engine: LifecycleEngine, chunk_size: int, start_after: str | None) -> Iterator[tuple]:
+    for customers in engine.host.customer_chunks(chunk_size, start_after=start_after):
+        if customers:
+            yield (customers, *_read_chunk(engine, customers))
+
+
+_DONE = object()
+
+
+def _read_ahead(engine: LifecycleEngine, chunk_size: int, start_after: str | None) -> Iterator[tuple]:
+    """`_read_in_turn` on a reader thread (its own database connection), one chunk ahead."""
+    ready: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def hand_over(item) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def reader() -> None:
+        try:
+            for item in _read_in_turn(engine, chunk_size, start_after):
+                if not hand_over(item):
+                    return
+            hand_over(_DONE)
+        except BaseException as exc:  # noqa: BLE001 - re-raised on the caller's thread
+            hand_over(exc)
+        finally:
+            connection.close()  # this thread's own connection
+
+    thread = threading.Thread(target=reader, name="lifecycle-backfill-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = ready.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _existing_profiles(customers: Sequence[CustomerRef]) -> dict[tuple[str, object], tuple]:
+    """(id, version, user_id, email, stage, tier) of the chunk's profiles, by e-mail and by account."""
     emails = [c.email for c in customers]
     user_ids = [c.user_id for c in customers if c.user_id]
-    rows = CustomerProfile.objects.filter(Q(email__in=emails) | Q(user_id__in=user_ids)).values(
-        "id", "version", "user_id", "email", "stage", "tier"
-    )
-    found: dict[tuple[str, object], dict] = {}
+    with transaction.atomic(), bulk_cursor() as cursor:
+        cursor.execute(
+            f"""SELECT id, version, user_id, email, stage, tier FROM {PROFILE_TABLE}
+                WHERE email = ANY(%b::text[]) OR user_id = ANY(%b::bigint[])""",
+            [emails, user_ids],
+        )
+        rows = cursor.fetchall()
+    found: dict[tuple[str, object], tuple] = {}
     for row in rows:
-        found[("email", row["email"])] = row
-        if row["user_id"]:
-            found[("user", row["user_id"])] = row
+        found[("email", row[3])] = row
+        if row[2]:
+            found[("user", row[2])] = row
     return found
 
 
-def _profile_summary(row: dict, now: datetime) -> dict:
-    return {
-        "stage": row["stage"],
-        "tier": row["tier"],
-        "orders": row["orders_count"],
-        "lifetime_spend": json.loads(row["lifetime_spend"]),
-        "window_spend": json.loads(row["window_spend"]),
-        "first_order_at": row["first_order_at"].isoformat() if row["first_order_at"] else None,
-        "last_order_at": row["last_order_at"].isoformat() if row["last_order_at"] else None,
-        "next_check_at": row["next_check_at"].isoformat() if row["next_check_at"] else None,
-        "decided_at": now.isoformat(),
-    }
+# ---------------------------------------------------------------------------- deciding
+
+_ID, _VERSION, _USER_ID, _EMAIL, _STAGE, _TIER = range(6)
 
 
-_COLUMNS = (
+class _Rows:
+    """Column arrays for one bulk statement, filled row by row."""
+
+    def __init__(self, names: Sequence[str]):
+        self.names = tuple(names)
+        self.columns: list[list] = [[] for _ in self.names]
+        self.emails = self.columns[self.names.index("email")]
+
+    def add(self, *values) -> None:
+        for column, value in zip(self.columns, values):
+            column.append(value)
+
+    def __len__(self) -> int:
+        return len(self.emails)
+
+
+# Columns shared by new and updated profiles, then what the history rows need.
+_PROFILE_COLUMNS = (
     ("user_id", "bigint"),
     ("email", "text"),
     ("stage", "text"),
     ("rule", "text"),
     ("tier", "text"),
     ("orders_count", "integer"),
-    ("orders_by_currency", "jsonb"),
-    ("lifetime_spend", "jsonb"),
-    ("window_spend", "jsonb"),
+    ("orders_by_currency", "text"),  # JSON texts, cast to jsonb in SQL
+    ("lifetime_spend", "text"),
+    ("window_spend", "text"),
     ("first_order_at", "timestamptz"),
     ("last_order_at", "timestamptz"),
-    ("extra_facts", "jsonb"),
+    ("extra_facts", "text"),
     ("next_check_at", "timestamptz"),
+    ("facts", "text"),  # the decision's facts, for the stage transition (NULL: no transition)
 )
+_UPDATE_COLUMNS = (("id", "bigint"), ("version", "integer"), ("from_stage", "text"), ("from_tier", "text"),
+                   *_PROFILE_COLUMNS)
 
 
-def _arrays(rows: list[dict], columns) -> list[list]:
-    return [[row[name] for row in rows] for name, _ in columns]
+def _backfill_chunk(engine: LifecycleEngine, customers: Sequence[CustomerRef], existing: dict, facts: dict,
+                    *, dry_run: bool = False) -> BackfillReport:
+    report = BackfillReport(customers=len(customers), last_email=customers[-1].email if customers else None)
+    now = engine.clock()
+    decided_at = now.isoformat()
+    decide = engine.decide
+    inserts = _Rows(name for name, _ in _PROFILE_COLUMNS)
+    updates = _Rows(name for name, _ in _UPDATE_COLUMNS)
+    projections: list[Projection] = []
+    stage_counts, tier_counts = report.stage_counts, report.tier_counts
+    encode = JSON.encode
+
+    for customer in customers:
+        customer_facts = facts[customer]
+        if not customer_facts.known:
+            continue
+        decision = decide(customer_facts, now)
+        stage = stage_code(decision.stage)
+        tier = decision.tier
+        stage_counts[stage] += 1
+        tier_counts[tier or ""] += 1
+        user_id = customer.user_id or customer_facts.user_id
+        current = existing.get(("user", user_id)) if user_id else None
+        current = current or existing.get(("email", customer.email))
+        stage_changed = current is None or current[_STAGE] != stage
+        tier_changed = (current[_TIER] if current else None) != tier
+
+        summary = decision.summary
+        lifetime = money_json(summary.lifetime_spend)
+        window = money_json(summary.window_spend)
+        first_at, last_at, next_at = summary.first_order_at, summary.last_order_at, decision.next_change_at
+        values = (
+            user_id, customer.email, stage, decision.rule, tier, summary.orders_count,
+            json_text(summary.orders_by_currency), json_text(lifetime), json_text(window), first_at, last_at,
+            json_text(customer_facts.extra), next_at,
+            encode(dict(decision.facts)) if stage_changed else None,
+        )
+        if current is None:
+            inserts.add(*values)
+        else:
+            updates.add(current[_ID], current[_VERSION], current[_STAGE], current[_TIER], *values)
+            if not (stage_changed or tier_changed):
+                report.unchanged += 1
+        report.stage_changes += stage_changed
+        report.tier_changes += tier_changed
+        if stage_changed or tier_changed:
+            projections.append(Projection(
+                customer=CustomerRef(customer.email, user_id),
+                stage=stage,
+                tier=tier,
+                profile={
+                    "stage": stage,
+                    "tier": tier,
+                    "orders": summary.orders_count,
+                    "lifetime_spend": lifetime,
+                    "window_spend": window,
+                    "first_order_at": first_at.isoformat() if first_at else None,
+                    "last_order_at": last_at.isoformat() if last_at else None,
+                    "next_check_at": next_at.isoformat() if next_at else None,
+                    "decided_at": decided_at,
+                },
+            ))
+    if dry_run:
+        return report
+
+    with transaction.atomic():
+        updated = _update(updates, now)
+        inserted = _insert(inserts, now)
+        written = updated | inserted
+        engine.host.write_projection([p for p in projections if p.customer.email in written])
+    report.created = len(inserted)
+    report.updated = len(updated)
+
+    # Rows an event touched since we read them are redone one by one, under the lock.
+    conflicted = [email for email in (*inserts.emails, *updates.emails) if email not in written]
+    if conflicted:
+        by_email = {c.email: c for c in customers}
+        for email in conflicted:
+            engine.process(by_email[email], event="backfill", recompute=True)
+    report.conflicts = len(conflicted)
+    return report
 
 
-def _unnest(columns) -> str:
-    # jsonb travels as text[] and is cast per element; psycopg adapts the rest.
-    casts = ", ".join(f"%s::{'text' if kind == 'jsonb' else kind}[]" for _, kind in columns)
+# ---------------------------------------------------------------------------- writing
+
+def _values(columns) -> str:
+    """A numbered row source over the column arrays (`v.position` keeps the chunk's order).
+
+    Array `i` is the parameter named `c<i>`, bound in binary (see `_run`).
+    """
+    arrays = ", ".join(f"%(c{index})b::{kind}[]" for index, (_, kind) in enumerate(columns))
     names = ", ".join(name for name, _ in columns)
-    return f"unnest({casts}) AS v({names})"
+    return f"SELECT * FROM unnest({arrays}) WITH ORDINALITY AS v({names}, position)"
 
 
-def _update(rows: list[dict], now: datetime) -> set[int]:
+def _insert(rows: _Rows, now: datetime) -> set[str]:
+    """New profiles, each with its first transition (and tier change when it has a tier).
+
+    ON CONFLICT DO NOTHING skips a customer whose profile an event created meanwhile;
+    the e-mails returned are the profiles written.
+    """
     if not rows:
         return set()
-    columns = (("id", "bigint"), ("version", "integer"), *_COLUMNS)
     sql = f"""
-        UPDATE {PROFILE_TABLE} AS p SET
-            user_id = COALESCE(v.user_id, p.user_id),
-            email = v.email,
-            stage_since = CASE WHEN p.stage = v.stage THEN p.stage_since ELSE %s END,
-            stage = v.stage,
-            stage_rule = v.rule,
-            tier_since = CASE WHEN p.tier IS NOT DISTINCT FROM v.tier THEN p.tier_since ELSE %s END,
-            tier = v.tier,
-            orders_count = v.orders_count,
-            orders_by_currency = v.orders_by_currency::jsonb,
-            lifetime_spend = v.lifetime_spend::jsonb,
-            window_spend = v.window_spend::jsonb,
-            first_order_at = v.first_order_at,
-            last_order_at = v.last_order_at,
-            extra_facts = v.extra_facts::jsonb,
-            next_check_at = v.next_check_at,
-            decided_at = %s,
-            version = p.version + 1,
-            updated_at = %s
-        FROM {_unnest(columns)}
-        WHERE p.id = v.id AND p.version = v.version
-        RETURNING p.id
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [now, now, now, now, *_arrays(rows, columns)])
-        return {row[0] for row in cursor.fetchall()}
-
-
-def _insert(rows: list[dict], now: datetime) -> dict[str, int]:
-    if not rows:
-        return {}
-    sql = f"""
-        INSERT INTO {PROFILE_TABLE} (
-            user_id, email, stage, stage_since, stage_rule, tier, tier_since, orders_count,
-            orders_by_currency, lifetime_spend, window_spend, first_order_at, last_order_at,
-            extra_facts, history_cutoff, decided_at, next_check_at, version, created_at, updated_at
+        WITH v AS MATERIALIZED ({_values(_PROFILE_COLUMNS)}),
+        inserted AS (
+            INSERT INTO {PROFILE_TABLE} (
+                user_id, email, stage, stage_since, stage_rule, tier, tier_since, orders_count,
+                orders_by_currency, lifetime_spend, window_spend, first_order_at, last_order_at,
+                extra_facts, history_cutoff, decided_at, next_check_at, version, created_at, updated_at
+            )
+            SELECT v.user_id, v.email, v.stage, %(now)b, v.rule, v.tier,
+                   CASE WHEN v.tier IS NULL THEN NULL ELSE %(now)b::timestamptz END, v.orders_count,
+                   v.orders_by_currency::jsonb, v.lifetime_spend::jsonb, v.window_spend::jsonb,
+                   v.first_order_at, v.last_order_at, v.extra_facts::jsonb, %(now)b, %(now)b, v.next_check_at, 1,
+                   %(now)b, %(now)b
+            FROM v ORDER BY v.position
+            ON CONFLICT DO NOTHING
+            RETURNING id, email, tier, window_spend
+        ),
+        transitions AS (
+            INSERT INTO {TRANSITION_TABLE}
+                (profile_id, from_stage, to_stage, occurred_at, recorded_at, reason, event, rule, facts)
+            SELECT i.id, NULL, v.stage, %(now)b, %(now)b, %(reason)b, '', v.rule, v.facts::jsonb
+            FROM inserted i JOIN v ON v.email = i.email ORDER BY v.position
+        ),
+        tier_changes AS (
+            INSERT INTO {TIER_TABLE} (profile_id, from_tier, to_tier, occurred_at, recorded_at, reason, window_spend)
+            SELECT i.id, NULL, i.tier, %(now)b, %(now)b, %(reason)b, i.window_spend
+            FROM inserted i JOIN v ON v.email = i.email WHERE i.tier IS NOT NULL ORDER BY v.position
         )
-        SELECT v.user_id, v.email, v.stage, %s, v.rule, v.tier,
-               CASE WHEN v.tier IS NULL THEN NULL ELSE %s::timestamptz END, v.orders_count,
-               v.orders_by_currency::jsonb, v.lifetime_spend::jsonb, v.window_spend::jsonb,
-               v.first_order_at, v.last_order_at, v.extra_facts::jsonb, %s, %s, v.next_check_at, 1, %s, %s
-        FROM {_unnest(_COLUMNS)}
-        ON CONFLICT DO NOTHING
-        RETURNING email, id
+        SELECT email FROM inserted
     """
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [now, now, now, now, now, now, *_arrays(rows, _COLUMNS)])
-        return dict(cursor.fetchall())
+    return _run(sql, rows, now)
 
 
-def _insert_transitions(transitions, ids_by_email: dict[str, int], now: datetime) -> None:
-    if not transitions:
-        return
+def _update(rows: _Rows, now: datetime) -> set[str]:
+    """Existing profiles whose version is still the one read, with their history rows."""
+    if not rows:
+        return set()
     sql = f"""
-        INSERT INTO {TRANSITION_TABLE}
-            (profile_id, from_stage, to_stage, occurred_at, recorded_at, reason, event, rule, facts)
-        SELECT v.profile_id, v.from_stage, v.to_stage, %s, %s, %s, '', v.rule, v.facts::jsonb
-        FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[])
-            AS v(profile_id, from_stage, to_stage, rule, facts)
+        WITH v AS MATERIALIZED ({_values(_UPDATE_COLUMNS)}),
+        updated AS (
+            UPDATE {PROFILE_TABLE} AS p SET
+                user_id = COALESCE(v.user_id, p.user_id),
+                email = v.email,
+                stage_since = CASE WHEN p.stage = v.stage THEN p.stage_since ELSE %(now)b END,
+                stage = v.stage,
+                stage_rule = v.rule,
+                tier_since = CASE WHEN p.tier IS NOT DISTINCT FROM v.tier THEN p.tier_since ELSE %(now)b END,
+                tier = v.tier,
+                orders_count = v.orders_count,
+                orders_by_currency = v.orders_by_currency::jsonb,
+                lifetime_spend = v.lifetime_spend::jsonb,
+                window_spend = v.window_spend::jsonb,
+                first_order_at = v.first_order_at,
+                last_order_at = v.last_order_at,
+                extra_facts = v.extra_facts::jsonb,
+                next_check_at = v.next_check_at,
+                decided_at = %(now)b,
+                version = p.version + 1,
+                updated_at = %(now)b
+            FROM v
+            WHERE p.id = v.id AND p.version = v.version
+            RETURNING p.id, p.email, p.window_spend
+        ),
+        transitions AS (
+            INSERT INTO {TRANSITION_TABLE}
+                (profile_id, from_stage, to_stage, occurred_at, recorded_at, reason, event, rule, facts)
+            SELECT u.id, v.from_stage, v.stage, %(now)b, %(now)b, %(reason)b, '', v.rule, v.facts::jsonb
+            FROM updated u JOIN v ON v.id = u.id WHERE v.from_stage IS DISTINCT FROM v.stage ORDER BY v.position
+        ),
+        tier_changes AS (
+            INSERT INTO {TIER_TABLE} (profile_id, from_tier, to_tier, occurred_at, recorded_at, reason, window_spend)
+            SELECT u.id, v.from_tier, v.tier, %(now)b, %(now)b, %(reason)b, u.window_spend
+            FROM updated u JOIN v ON v.id = u.id WHERE v.from_tier IS DISTINCT FROM v.tier ORDER BY v.position
+        )
+        SELECT email FROM updated
     """
-    params = [
-        [ids_by_email[email] for email, *_ in transitions],
-        [from_stage for _, from_stage, _, _ in transitions],
-        [to_stage for _, _, to_stage, _ in transitions],
-        [decision.rule for *_, decision in transitions],
-        [json.dumps(dict(decision.facts), default=str) for *_, decision in transitions],
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [now, now, StageTransition.REASON_BACKFILL, *params])
+    return _run(sql, rows, now)
 
 
-def _insert_tier_changes(changes, ids_by_email: dict[str, int], now: datetime) -> None:
-    if not changes:
-        return
-    sql = f"""
-        INSERT INTO {TIER_TABLE} (profile_id, from_tier, to_tier, occurred_at, recorded_at, reason, window_spend)
-        SELECT v.profile_id, v.from_tier, v.to_tier, %s, %s, %s, v.spend::jsonb
-        FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[]) AS v(profile_id, from_tier, to_tier, spend)
-    """
-    params = [
-        [ids_by_email[email] for email, _, _ in changes],
-        [from_tier for _, from_tier, _ in changes],
-        [decision.tier for *_, decision in changes],
-        [json.dumps(money_json(decision.summary.window_spend)) for *_, decision in changes],
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [now, now, StageTransition.REASON_BACKFILL, *params])
+def _run(sql: str, rows: _Rows, now: datetime) -> set[str]:
+    arrays = {f"c{index}": column for index, column in enumerate(rows.columns)}
+    with bulk_cursor() as cursor:
+        cursor.execute(sql, {"now": now, "reason": StageTransition.REASON_BACKFILL, **arrays})
+        return {email for (email,) in cursor.fetchall()}

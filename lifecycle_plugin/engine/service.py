@@ -132,18 +132,21 @@ class LifecycleEngine:
     def decide(self, facts: CustomerFacts, now: datetime) -> Decision:
         """The built-in rules, then `lifecycle_classify` overrides."""
         decision = decide(facts, self.config, now)
-        overrides = call_isolated(
-            self.pm,
-            "lifecycle_classify",
-            facts=facts,
-            decision=decision,
-            config=self.config,
-            now=now,
-            on_error=self._record_hook_error,
-            guard=transaction.atomic,
-        )
-        if overrides and isinstance(overrides[0], Decision):
-            decision = overrides[0]
+        # Most installations have no classifier: skip setting up the isolated call,
+        # which a backfill would otherwise pay once per customer.
+        if has_implementations(self.pm, "lifecycle_classify"):
+            overrides = call_isolated(
+                self.pm,
+                "lifecycle_classify",
+                facts=facts,
+                decision=decision,
+                config=self.config,
+                now=now,
+                on_error=self._record_hook_error,
+                guard=transaction.atomic,
+            )
+            if overrides and isinstance(overrides[0], Decision):
+                decision = overrides[0]
         if decision.next_change_at is not None and decision.next_change_at <= now:
             # A hook reported a change time that is not in the future; ignore it
             # rather than sweep the customer for ever.

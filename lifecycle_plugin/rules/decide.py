@@ -7,7 +7,6 @@ engine precompute time-based moves instead of scanning every customer.
 
 from __future__ import annotations
 
-import statistics
 from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -67,19 +66,47 @@ def counts(order: OrderFact, config: LifecycleConfig) -> bool:
 
 
 def decide(facts: CustomerFacts, config: LifecycleConfig, now: datetime) -> Decision:
-    orders = sorted((o for o in facts.orders if counts(o, config)), key=lambda o: o.placed_at)
-    summary = _summarise(orders, config, now)
+    # A backfill calls this once per customer, a million times: each order's net
+    # amount is computed once, and the spend in the tier window once for both the
+    # summary and the tier.
+    orders = sorted((o for o in facts.orders if counts(o, config)), key=_placed_at)
+    nets = [o.net_amount for o in orders]
+    tier_window = _days(config.tier_window_days)
+    window_start = now - tier_window
+    first_in_window = _first_after(orders, window_start)
+    window_spend = _spend(orders, nets, first_in_window)
+    summary = _summarise(orders, nets, window_spend)
     stage, rule, used, stage_change = _stage(facts, orders, config, now)
-    tier, tier_change = _tier(orders, config, now)
-    changes = [t for t in (stage_change, tier_change) if t is not None]
+    tier, tier_change = _tier(orders, nets, first_in_window, dict(window_spend), tier_window, config)
+    if stage_change is None:
+        next_change_at = tier_change
+    elif tier_change is None:
+        next_change_at = stage_change
+    else:
+        next_change_at = min(stage_change, tier_change)
     return Decision(
         stage=stage,
         tier=tier,
         rule=rule,
         facts=used,
-        next_change_at=min(changes) if changes else None,
+        next_change_at=next_change_at,
         summary=summary,
     )
+
+
+def _placed_at(order: OrderFact) -> datetime:
+    return order.placed_at
+
+
+_ZERO = Decimal(0)
+
+
+def _first_after(orders: list[OrderFact], moment: datetime) -> int:
+    """The index of the first order (sorted by time) placed strictly after `moment`."""
+    for index, order in enumerate(orders):
+        if order.placed_at > moment:
+            return index
+    return len(orders)
 
 
 def _days(n: int) -> timedelta:
@@ -94,8 +121,10 @@ def at_risk_after(orders: list[OrderFact], config: LifecycleConfig) -> tuple[tim
     global_threshold = _days(config.at_risk_days)
     if len(orders) < config.personal_gap_min_orders:
         return global_threshold, Rule.AT_RISK_DAYS, None
-    gaps = [b.placed_at - a.placed_at for a, b in zip(orders, orders[1:])]
-    median_gap = statistics.median(gaps)
+    gaps = sorted([b.placed_at - a.placed_at for a, b in zip(orders, orders[1:])])
+    # statistics.median, inlined: the same middle value, or the same mean of the two.
+    middle = len(gaps) // 2
+    median_gap = gaps[middle] if len(gaps) % 2 == 1 else (gaps[middle - 1] + gaps[middle]) / 2
     personal = _scale(median_gap, config.personal_gap_multiplier)
     personal = max(personal, _days(config.personal_gap_floor_days))
     if personal < global_threshold:
@@ -104,8 +133,18 @@ def at_risk_after(orders: list[OrderFact], config: LifecycleConfig) -> tuple[tim
 
 
 def _scale(delta: timedelta, factor: Decimal) -> timedelta:
-    microseconds = (Decimal(delta // timedelta(microseconds=1)) * factor).to_integral_value()
+    micro = delta // _MICROSECOND
+    if factor == factor.to_integral_value() and abs(factor) < _EXACT_FACTOR:
+        # A whole factor: integer arithmetic gives exactly what the Decimal product gives.
+        return timedelta(microseconds=micro * int(factor))
+    microseconds = (Decimal(micro) * factor).to_integral_value()
     return timedelta(microseconds=int(microseconds))
+
+
+_MICROSECOND = timedelta(microseconds=1)
+#: Below this a whole factor times any timedelta's microseconds has fewer than the
+#: Decimal context's 28 digits, so the Decimal product is exact and equals the int one.
+_EXACT_FACTOR = 10**6
 
 
 def _stage(
@@ -155,49 +194,52 @@ def tier_for(spend: Mapping[str, Decimal], tiers: tuple[Tier, ...]) -> str | Non
     """The highest tier reached in any single currency; amounts of two currencies never add up."""
     reached = None
     for tier in tiers:
-        if any(spend.get(cur, Decimal(0)) >= amount for cur, amount in tier.thresholds.items()):
-            reached = tier.code
+        for currency, amount in tier.thresholds.items():
+            if spend.get(currency, _ZERO) >= amount:
+                reached = tier.code
+                break
     return reached
 
 
-def _tier(orders: list[OrderFact], config: LifecycleConfig, now: datetime) -> tuple[str | None, datetime | None]:
-    window = _days(config.tier_window_days)
-    in_window = [o for o in orders if o.placed_at > now - window]
-    spend = _spend(in_window)
+def _tier(orders: list[OrderFact], nets: list[Decimal], first_in_window: int, spend: dict[str, Decimal],
+          window: timedelta, config: LifecycleConfig) -> tuple[str | None, datetime | None]:
+    """The tier for the spend of the orders from `first_in_window` on (`spend`, which this changes)."""
     tier = tier_for(spend, config.tiers)
     if tier is None:
         return None, None
     # Spend only falls as orders leave the window; find the first exit that changes the tier.
-    # in_window is sorted by placed_at, so exits come in this order; orders with the same
+    # Orders are sorted by placed_at, so exits come in this order; orders with the same
     # timestamp leave together, so the tier is judged only after the last of them.
-    for index, order in enumerate(in_window):
-        spend[order.currency] -= order.net_amount
-        leaves_at = order.placed_at + window
-        last_of_batch = index + 1 == len(in_window) or in_window[index + 1].placed_at != order.placed_at
-        if last_of_batch and tier_for(spend, config.tiers) != tier:
-            return tier, leaves_at
+    last = len(orders) - 1
+    for index in range(first_in_window, last + 1):
+        order = orders[index]
+        spend[order.currency] -= nets[index]
+        if index == last or orders[index + 1].placed_at != order.placed_at:
+            if tier_for(spend, config.tiers) != tier:
+                return tier, order.placed_at + window
     raise AssertionError("with every order gone from the window no tier can be reached")
 
 
-def _spend(orders: list[OrderFact]) -> dict[str, Decimal]:
+def _spend(orders: list[OrderFact], nets: list[Decimal], start: int = 0) -> dict[str, Decimal]:
+    """Net spend per currency of the orders from index `start` on."""
     spend: dict[str, Decimal] = {}
-    for order in orders:
-        spend[order.currency] = spend.get(order.currency, Decimal(0)) + order.net_amount
+    for index in range(start, len(orders)):
+        currency = orders[index].currency
+        spend[currency] = spend.get(currency, _ZERO) + nets[index]
     return spend
 
 
-def _summarise(orders: list[OrderFact], config: LifecycleConfig, now: datetime) -> Summary:
+def _summarise(orders: list[OrderFact], nets: list[Decimal], window_spend: dict[str, Decimal]) -> Summary:
     by_currency: dict[str, int] = {}
     for order in orders:
         by_currency[order.currency] = by_currency.get(order.currency, 0) + 1
-    window = _days(config.tier_window_days)
     return Summary(
         orders_count=len(orders),
         first_order_at=orders[0].placed_at if orders else None,
         last_order_at=orders[-1].placed_at if orders else None,
         orders_by_currency=by_currency,
-        lifetime_spend=_spend(orders),
-        window_spend=_spend([o for o in orders if o.placed_at > now - window]),
+        lifetime_spend=_spend(orders, nets),
+        window_spend=window_spend,
     )
 
 

@@ -62,6 +62,10 @@ STAGE_KEY = "lifecycle.stage"
 TIER_KEY = "lifecycle.tier"
 PROFILE_KEY = "lifecycle.profile"
 
+#: json.dumps(..., default=str) builds a new encoder on every call; the projection
+#: encodes one summary per customer, a million in a backfill.
+_JSON = json.JSONEncoder(default=str)
+
 
 def _tables() -> dict[str, str]:
     return {
@@ -329,21 +333,26 @@ class SandboxHost:
         """
         if not projections:
             return
-        user_ids, emails, public, private = [], [], [], []
+        user_ids, emails, stages, tiers, profiles = [], [], [], [], []
+        encode = _JSON.encode
         for projection in projections:
             user_ids.append(projection.customer.user_id)
             emails.append(projection.customer.email)
-            public.append(json.dumps({STAGE_KEY: str(projection.stage), TIER_KEY: projection.tier or ""}))
+            stages.append(str(projection.stage))
+            tiers.append(projection.tier or "")
             # Saleor metadata values are strings, so the summary is JSON text there and here.
-            private.append(json.dumps({PROFILE_KEY: json.dumps(dict(projection.profile), default=str)}))
+            profiles.append(encode(dict(projection.profile)))
         t = self._t
         # The last projection of a customer wins; a projection without a user id is
         # matched to the account by e-mail; unknown accounts are skipped.
         sql = f"""
             INSERT INTO {t['metadata']} (user_id, metadata, private_metadata)
-            SELECT DISTINCT ON (u.id) u.id, v.public::jsonb, v.private::jsonb
-            FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[])
-                 WITH ORDINALITY AS v(user_id, email, public, private, position)
+            SELECT DISTINCT ON (u.id) u.id,
+                   jsonb_build_object(%(stage_key)b::text, v.stage, %(tier_key)b::text, v.tier),
+                   jsonb_build_object(%(profile_key)b::text, v.profile)
+            FROM unnest(%(user_ids)b::bigint[], %(emails)b::text[], %(stages)b::text[], %(tiers)b::text[],
+                        %(profiles)b::text[])
+                 WITH ORDINALITY AS v(user_id, email, stage, tier, profile, position)
             JOIN {t['user']} u ON u.id = COALESCE(
                 v.user_id,
                 (SELECT a.id FROM {t['user']} a
@@ -354,7 +363,10 @@ class SandboxHost:
                 private_metadata = {t['metadata']}.private_metadata || EXCLUDED.private_metadata
         """
         with _cursor() as cursor:
-            cursor.execute(sql, [user_ids, emails, public, private])
+            cursor.execute(sql, {
+                "stage_key": STAGE_KEY, "tier_key": TIER_KEY, "profile_key": PROFILE_KEY,
+                "user_ids": user_ids, "emails": emails, "stages": stages, "tiers": tiers, "profiles": profiles,
+            })
 
     # ------------------------------------------------------------------ services
 
