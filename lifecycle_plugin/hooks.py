@@ -76,6 +76,13 @@ def call_isolated(
     results = []
     # pluggy calls the last registered implementation first; keep that order.
     for impl in reversed(caller.get_hookimpls()):
+        if impl.hookwrapper or impl.wrapper:
+            # A wrapper is a generator meant to run around the others; called on its
+            # own it returns a generator, which would pass for a first-result answer
+            # and silence the plugin that owns the work.
+            logger.warning("lifecycle hook %s: wrapper of %s ignored (wrappers are not supported)",
+                           hook_name, pm.get_name(impl.plugin) or repr(impl.plugin))
+            continue
         arguments = {name: kwargs[name] for name in impl.argnames if name in kwargs}
         try:
             with guard():

@@ -162,4 +162,6 @@ def lifecycle_deliver_message(message, host, settings):
     :param Host host: the running host.
     :param Mapping settings: the plugin's settings (for example ``delivery_channel``).
     :return: a ``DeliveryReceipt`` or None to let the next implementation try.
+    :raises Exception: recorded as a ``HookFailure``; the next implementation tries, so
+        never raise after delivering.
     """

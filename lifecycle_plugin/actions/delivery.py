@@ -22,9 +22,11 @@ from typing import Any
 
 from django.conf import settings as django_settings
 from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
 
 from .. import hookimpl
 from ..engine import ActionContext
+from ..hooks import HookError, call_isolated
 from ..host import DeliveryReceipt, Host, Message
 from .base import option_from
 from .options import DELIVERY_EMAIL, DELIVERY_NOTIFY
@@ -37,16 +39,34 @@ class DeliveryFailed(RuntimeError):
 def deliver(context: ActionContext, message: Message) -> DeliveryReceipt:
     """Send `message` through the ``lifecycle_deliver_message`` hook; raise if nobody delivered it.
 
-    Called from ``lifecycle_run_action``. An exception from a channel (the mail server
-    is down) is not swallowed: it fails the ledger entry, which is retried later.
-    Consent is the caller's business (see ``offers.send_message``).
+    Called from ``lifecycle_run_action``. Each channel is called on its own: one that
+    raises (a third-party SMS plugin with a bug, the mail server down) is recorded as a
+    ``HookFailure`` and the message passes to the next channel, so a broken plugin
+    cannot stop the owner's channel. When no channel delivered it, `DeliveryFailed`
+    fails the ledger entry, which is retried later. Consent is the caller's business
+    (see ``offers.send_message``).
     """
-    receipt = context.plugin_manager.hook.lifecycle_deliver_message(
-        message=message, host=context.host, settings=context.settings
+    errors: list[HookError] = []
+
+    def failed(error: HookError) -> None:
+        errors.append(error)
+        context.record_hook_error(error)
+
+    receipts = call_isolated(
+        context.plugin_manager,
+        "lifecycle_deliver_message",
+        message=message,
+        host=context.host,
+        settings=context.settings,
+        on_error=failed,
+        guard=transaction.atomic,  # a channel that writes (the sandbox outbox) and then raises leaves nothing
     )
-    if receipt is None:
-        raise DeliveryFailed(f"no delivery channel took the {message.action!r} message")
-    return receipt
+    if not receipts:
+        # The failing entry's savepoint also rolls back the HookFailure rows, so the
+        # channels' errors go into the entry's last_error instead.
+        why = "; ".join(f"{e.plugin}: {type(e.error).__name__}: {e.error}" for e in errors)
+        raise DeliveryFailed(f"no delivery channel took the {message.action!r} message" + (f" ({why})" if why else ""))
+    return receipts[0]
 
 
 def send_email(message: Message) -> DeliveryReceipt:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
 
+from ..hooks import HookError
 from ..host import CustomerRef, Host
 from ..models import ActionLedgerEntry, ActionStatus, CustomerProfile, ScheduledAction
 from ..rules import LifecycleConfig
@@ -119,6 +120,10 @@ class ActionContext:
     def settings(self) -> Mapping[str, Any]:
         """The plugin's settings (action switches and parameters)."""
         return self._engine.settings
+
+    def record_hook_error(self, error: HookError) -> None:
+        """Keep a hook implementation's failure as a ``HookFailure`` row for this customer."""
+        self._engine._record_hook_error(error, self.profile.id)
 
     def enqueue(self, action: str, key: str, payload: Mapping[str, Any] | None = None) -> bool:
         """Record that `action` must happen once for this customer and `key`.

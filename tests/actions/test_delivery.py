@@ -147,3 +147,57 @@ def test_a_raising_third_party_action_does_not_affect_the_built_ins(make_shop, h
     failures = set(HookFailure.objects.values_list("hook", "error"))
     assert ("lifecycle_stage_changed", "RuntimeError: stage hook bug") in failures
     assert ("lifecycle_run_action", "RuntimeError: run hook bug") in failures
+
+
+def test_a_raising_third_party_channel_leaves_the_message_to_the_owners_channel(make_shop, host):
+    class BrokenSms:
+        @hookimpl
+        def lifecycle_deliver_message(self, message):
+            raise RuntimeError("sms plugin bug")
+
+    shop = make_shop(only("repeat_purchase"), plugins=[BrokenSms()])
+    buy(host, ANN, T0)
+    shop.process(ANN)
+
+    [message] = host.messages  # the built-in notify channel delivered it, once
+    assert message.action == "repeat_purchase"
+    [entry] = shop.entries("repeat_purchase")
+    assert entry.status == ActionStatus.DONE and entry.result["delivered_by"] == "memory"  # MemoryHost's notify
+    [failure] = HookFailure.objects.filter(hook="lifecycle_deliver_message")
+    assert failure.error == "RuntimeError: sms plugin bug" and failure.profile_id == entry.profile_id
+    assert shop.retry() == 0 and len(host.messages) == 1
+
+
+def test_when_no_channel_delivers_the_message_fails_and_is_retried_with_the_same_voucher(make_shop, host, monkeypatch):
+    shop = make_shop(only("repeat_purchase", delivery_channel="email"))
+    buy(host, ANN, T0)
+
+    def mail_server_down(*args, **kwargs):
+        raise ConnectionRefusedError("mail server down")
+
+    monkeypatch.setattr("django.core.mail.EmailMultiAlternatives.send", mail_server_down)
+    shop.process(ANN)
+    [entry] = shop.entries("repeat_purchase")
+    assert entry.status == ActionStatus.FAILED and mail.outbox == []
+    assert "ConnectionRefusedError: mail server down" in entry.last_error  # why, for whoever looks
+
+    monkeypatch.undo()
+    assert shop.retry() == 1
+    [email] = mail.outbox
+    assert "CODE1" in email.body and len(host.vouchers) == 1
+
+
+def test_a_hook_wrapper_cannot_pass_for_the_owner_of_an_action(make_shop, host, caplog):
+    class Wrapper:
+        @hookimpl(wrapper=True)
+        def lifecycle_run_action(self, context, entry):
+            return (yield)
+
+    shop = make_shop(only("repeat_purchase"), plugins=[Wrapper()])
+    buy(host, ANN, T0)
+    shop.process(ANN)
+
+    assert len(host.vouchers) == 1 and len(host.messages) == 1
+    assert {e.action: e.status for e in shop.entries()} == {
+        "repeat_purchase_voucher": ActionStatus.DONE, "repeat_purchase": ActionStatus.DONE}
+    assert "wrappers are not supported" in caplog.text
