@@ -25,6 +25,7 @@ from saleor.graphql.checkout.tests.mutations.test_checkout_complete_with_transac
 from saleor.graphql.tests.utils import get_graphql_content  # noqa: E402
 from saleor.order.models import Order  # noqa: E402
 from saleor.payment.models import TransactionItem  # noqa: E402
+from saleor.plugins.manager import get_plugins_manager  # noqa: E402
 from saleor.plugins.models import PluginConfiguration  # noqa: E402
 
 from lifecycle_plugin import hookimpl, tasks  # noqa: E402
@@ -281,6 +282,37 @@ def test_a_paid_checkout_makes_a_new_customer(complete_paid_checkout, customer_u
     # The hooks never save the user: Saleor's pending F() on number_of_orders applied once.
     assert customer_user.number_of_orders == 1
     assert {"order_created", "order_fully_paid"} <= set(events(deferred))
+
+
+def test_repeated_and_out_of_order_events_change_nothing(complete_paid_checkout, customer_user, lifecycle_plugin,
+                                                        django_capture_on_commit_callbacks):
+    # The voucher action is on, so a second delivery or voucher would show in the ledger too.
+    lifecycle_plugin.configuration = [
+        {**item, "value": True} if item["name"] == "repeat_purchase_enabled" else item
+        for item in lifecycle_plugin.configuration
+    ]
+    lifecycle_plugin.save(update_fields=["configuration"])
+    order = complete_paid_checkout()
+    found = profile(customer_user.email)
+    before = (history(customer_user.email), found.stage, found.orders_count, found.lifetime_spend,
+              sorted(ActionLedgerEntry.objects.values_list("dedupe_key", flat=True)))
+    assert before[1] == "new" and before[4], "the first order issues the voucher"
+
+    # Saleor fires order_fully_paid again for each later charge, late events arrive after
+    # newer ones, and a bulk import reports the same order through order_bulk_created.
+    manager = get_plugins_manager(allow_replica=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        manager.order_fully_paid(order)
+        manager.order_fully_paid(order)
+        manager.order_confirmed(order)
+        manager.order_created(order)
+        manager.order_bulk_created([order])
+
+    found.refresh_from_db()
+    after = (history(customer_user.email), found.stage, found.orders_count, found.lifetime_spend,
+             sorted(ActionLedgerEntry.objects.values_list("dedupe_key", flat=True)))
+    assert after == before
+    assert VoucherCode.objects.count() == 1
 
 
 def test_draft_order_complete_then_mark_as_paid_counts_only_when_paid(
