@@ -87,10 +87,28 @@ def parse_now(text: str | None) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
-def make_engine(host, clock):
-    from ..runtime import get_engine
+#: The demo shows the built-in actions at work: every one switched on, messages to the
+#: sandbox outbox (the notify channel). Settings in LIFECYCLE_SETTINGS win over these.
+DEMO_ACTION_SETTINGS = {
+    "delivery_channel": "notify",
+    "repeat_purchase_enabled": "true",
+    "tier_upgrade_enabled": "true",
+    "review_request_enabled": "true",
+    "winback_reminder_enabled": "true",
+}
 
-    return get_engine(host, clock=clock)
+
+def make_engine(host, clock, *, demo_actions: bool = False):
+    """An engine with the owner's settings (LIFECYCLE_SETTINGS); `demo_actions` switches the actions on first."""
+    from ..conf import load_settings
+    from ..engine import LifecycleEngine
+    from ..runtime import owner_settings
+
+    raw = dict(owner_settings(host))
+    if demo_actions:
+        raw = {**DEMO_ACTION_SETTINGS, **raw}
+    loaded = load_settings(raw)
+    return LifecycleEngine(host, loaded.config, settings=loaded.values, clock=clock)
 
 
 # ---------------------------------------------------------------------------- steps
@@ -229,6 +247,31 @@ def print_weekly(out: Out, since: datetime) -> None:
             + f" {counter['win_back']:>8,} {counter['loyal>repeat']:>9,}")
 
 
+def print_outbox(out: Out, *, latest: int = 10) -> None:
+    """What the actions sent: the sandbox outbox per action, and its latest messages."""
+    from django.db.models import Count
+
+    from ..models import ActionLedgerEntry, ActionStatus
+    from .models import OutboxMessage, Voucher
+
+    per_action = dict(OutboxMessage.objects.values_list("action").annotate(n=Count("id")).order_by())
+    out()
+    out(f"Outbox ({sum(per_action.values()):,} messages, {Voucher.objects.count():,} vouchers issued)")
+    if not per_action:
+        out("  empty: no action is switched on, or nobody qualified yet")
+        return
+    skipped = dict(
+        ActionLedgerEntry.objects.filter(status=ActionStatus.SKIPPED, action__in=list(per_action))
+        .values_list("action").annotate(n=Count("id")).order_by()
+    )
+    out(f"  {'action':<18} {'messages':>9} {'skipped':>8}")
+    for action, count in sorted(per_action.items(), key=lambda item: -item[1]):
+        out(f"  {action:<18} {count:>9,} {skipped.get(action, 0):>8,}")
+    out(f"  latest {min(latest, sum(per_action.values()))}:")
+    for message in reversed(OutboxMessage.objects.order_by("-id")[:latest]):
+        out(f"    {message.action:<18} {message.subject:<44} to {message.email}")
+
+
 def print_store(out: Out) -> None:
     from django.contrib.auth import get_user_model
     from django.db.models import Count
@@ -265,7 +308,8 @@ def cmd_demo(args, out: Out) -> int:
     do_generate(out, args.customers, args.years, args.seed, now)
     clock = SimulatedClock(now - timedelta(days=args.live_days))
     host = SandboxHost(as_of=clock)
-    engine = make_engine(host, clock)
+    # The backfill messages nobody; the live days that follow run the actions.
+    engine = make_engine(host, clock, demo_actions=True)
     do_backfill(out, engine, args.chunk_size)
     backfilled_at = clock.now
     if args.live_days:
@@ -276,6 +320,7 @@ def cmd_demo(args, out: Out) -> int:
     print_transitions(out, limit=args.transitions)
     if args.live_days and StageTransition.objects.filter(occurred_at__gt=backfilled_at).exists():
         print_weekly(out, backfilled_at)
+    print_outbox(out)
     out()
     out(f"Database: {database_description()}")
     out(f"Demo finished in {time.perf_counter() - started:.1f}s")
@@ -359,6 +404,7 @@ def cmd_stats(args, out: Out) -> int:
     print_store(out)
     print_distribution(out, engine.config)
     print_transitions(out, limit=args.transitions)
+    print_outbox(out)
     out()
     out(f"Database: {database_description()}")
     return 0

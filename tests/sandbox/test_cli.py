@@ -1,5 +1,6 @@
 """`lifecycle-sandbox` end to end on a small store, and the replay against a plain backfill."""
 
+import re
 from collections import Counter
 from datetime import timedelta
 
@@ -13,6 +14,7 @@ from lifecycle_plugin.rules import Stage, decide
 from lifecycle_plugin.sandbox import cli
 from lifecycle_plugin.sandbox.generator import generate_store
 from lifecycle_plugin.sandbox.host import SandboxHost
+from lifecycle_plugin.sandbox.models import OutboxMessage, Voucher
 from lifecycle_plugin.sandbox.replay import SimulatedClock, replay_days
 
 from .conftest import NOW
@@ -20,6 +22,8 @@ from .conftest import NOW
 pytestmark = pytest.mark.django_db
 
 
+# The demo commits as the real command does, so the actions' after-commit work runs.
+@pytest.mark.django_db(transaction=True)
 def test_demo_runs_end_to_end(capsys):
     code = cli.main(["--no-progress", "demo", "--customers", "400", "--live-days", "7",
                      "--now", NOW.isoformat(), "--seed", "3"])
@@ -34,6 +38,14 @@ def test_demo_runs_end_to_end(capsys):
     assert CustomerProfile.objects.count() > 300
     # the last week was replayed live: events and time passing made transitions
     assert StageTransition.objects.filter(occurred_at__gt=NOW - timedelta(days=7)).exclude(reason="backfill").exists()
+    # ... and the built-in actions, switched on for the demo, wrote to the outbox, which it prints
+    sent = OutboxMessage.objects.count()
+    assert sent > 0 and f"Outbox ({sent:,} messages, {Voucher.objects.count():,} vouchers issued)" in out
+    outbox = out.split("Outbox (")[1]
+    for action, count in Counter(OutboxMessage.objects.values_list("action", flat=True)).items():
+        assert re.search(rf"^  {action} +{count:,} ", outbox, re.M), action
+    latest = OutboxMessage.objects.order_by("-id").first()
+    assert f"{latest.subject}" in outbox and f"to {latest.email}" in outbox
 
 
 def test_the_other_commands(capsys):
