@@ -411,7 +411,10 @@ class LifecycleEngine:
         for entry_id in entry_ids:
             with transaction.atomic():
                 entry = (
-                    ActionLedgerEntry.objects.select_for_update(skip_locked=True)
+                    # Lock the entry only (`of`): FOR UPDATE would also lock the joined
+                    # profile, which a concurrent event for the same customer holds, and
+                    # skip_locked would then leave the entry pending until the retry task.
+                    ActionLedgerEntry.objects.select_for_update(skip_locked=True, of=("self",))
                     .select_related("profile")
                     .filter(pk=entry_id, status__in=[ActionStatus.PENDING, ActionStatus.FAILED])
                     .first()
