@@ -1,0 +1,155 @@
+"""What switching the plugin on costs Saleor's own mutations: checkoutComplete and orderMarkAsPaid.
+
+Run inside a Saleor environment, from the project root:
+
+    python -m pytest bench/saleor            # LIFECYCLE_BENCH_RUNS=60 for more runs
+
+Each mutation runs many times, alternating plugin off and on (the Dashboard switch:
+the configuration row's `active`), so drift of the machine hits both sides alike.
+Celery is pointed at a real broker (Redis, `LIFECYCLE_BENCH_BROKER`, default
+redis://127.0.0.1:6379/15) and not run eagerly, as in production: the request pays
+for the hooks and for queueing their tasks, and the tasks run later in a worker.
+No worker runs here; the queue is purged afterwards.
+
+Prints one JSON line per mutation: median milliseconds off and on, their ratio,
+and the SQL queries the plugin adds to each request.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from decimal import Decimal
+
+import pytest
+import redis
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from saleor.celeryconf import app as celery_app
+from saleor.checkout.fetch import fetch_checkout_info
+from saleor.checkout.models import Checkout, CheckoutMetadata
+from saleor.checkout.tests.utils import add_variant_to_checkout
+from saleor.graphql.checkout.tests.mutations.test_checkout_complete_with_transactions import (
+    prepare_checkout_for_test,
+)
+from saleor.graphql.tests.utils import get_graphql_content
+from saleor.order.models import Order
+from saleor.plugins.manager import get_plugins_manager
+from saleor.warehouse.models import Stock
+
+from tests.saleor.test_flows import CHECKOUT_COMPLETE, ORDER_MARK_AS_PAID, gid
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("lifecycle_plugin")]
+
+RUNS = int(os.environ.get("LIFECYCLE_BENCH_RUNS", "40"))
+WARM_UP = 3
+BROKER = os.environ.get("LIFECYCLE_BENCH_BROKER", "redis://127.0.0.1:6379/15")
+TARGET_RATIO = 1.05
+
+
+@pytest.fixture
+def production_celery(settings):
+    """Tasks go to a real broker instead of running inside the request.
+
+    Saleor's Celery app reads its configuration from Django's settings, so the
+    settings fixture (which restores them afterwards) is the way to change it.
+    """
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.CELERY_BROKER_URL = BROKER
+    assert not celery_app.conf.task_always_eager and celery_app.conf.broker_url == BROKER
+    yield
+    redis.Redis.from_url(BROKER).flushdb()  # drop the queued tasks: no worker runs here
+
+
+def measure(name, lifecycle_plugin, prepare, run):
+    """Alternate off/on runs of `run(prepare())`; only `run` is timed and its queries counted."""
+    timings = {False: [], True: []}
+    queries = {False: [], True: []}
+    broker = redis.Redis.from_url(BROKER)
+    broker.flushdb()
+    for index in range(2 * (RUNS + WARM_UP)):
+        active = index % 2 == 1
+        lifecycle_plugin.active = active
+        lifecycle_plugin.save(update_fields=["active"])
+        argument = prepare()
+        with CaptureQueriesContext(connection) as captured:
+            started = time.perf_counter()
+            run(argument)
+            elapsed = time.perf_counter() - started
+        if index >= 2 * WARM_UP:
+            timings[active].append(elapsed * 1000)
+            queries[active].append(len(captured.captured_queries))
+    # Every queued task is one message on Celery's default queue: proof the hooks ran.
+    queued = broker.llen("celery") / (RUNS + WARM_UP)
+    off, on = statistics.median(timings[False]), statistics.median(timings[True])
+    figure = {
+        "measured": name,
+        "runs_each": RUNS,
+        "median_ms_plugin_off": round(off, 2),
+        "median_ms_plugin_on": round(on, 2),
+        "ratio": round(on / off, 3),
+        "target_ratio_at_most": TARGET_RATIO,
+        "queries_plugin_off": statistics.median(queries[False]),
+        "queries_plugin_on": statistics.median(queries[True]),
+        "extra_queries": statistics.median(queries[True]) - statistics.median(queries[False]),
+        "extra_queries_range": [min(queries[True]) - max(queries[False]), max(queries[True]) - min(queries[False])],
+        "tasks_queued_per_request_plugin_on": queued,
+    }
+    print(json.dumps(figure))
+    return figure
+
+
+def test_checkout_complete(lifecycle_plugin, production_celery, user_api_client, customer_user, channel_USD,
+                           product, address, checkout_delivery, transaction_item_generator,
+                           transaction_events_generator, capsys):
+    variant = product.variants.first()
+    Stock.objects.filter(product_variant=variant).update(quantity=100_000)
+
+    def paid_checkout():
+        checkout = Checkout.objects.create(
+            currency=channel_USD.currency_code, channel=channel_USD, email=customer_user.email,
+            price_expiration=timezone.now() + timezone.timedelta(hours=1),
+        )
+        checkout.set_country("US", commit=True)
+        CheckoutMetadata.objects.create(checkout=checkout)
+        info = fetch_checkout_info(checkout, [], get_plugins_manager(allow_replica=False))
+        add_variant_to_checkout(info, variant, 1)
+        checkout.save()
+        return prepare_checkout_for_test(checkout, address, address, checkout_delivery(checkout),
+                                         transaction_item_generator, transaction_events_generator,
+                                         user=customer_user)
+
+    def complete(checkout):
+        content = get_graphql_content(user_api_client.post_graphql(CHECKOUT_COMPLETE, {"id": gid("Checkout", checkout.pk)}))
+        assert content["data"]["checkoutComplete"]["order"]["chargeStatus"] == "FULL", content
+
+    with capsys.disabled():
+        figure = measure("saleor.checkoutComplete", lifecycle_plugin, paid_checkout, complete)
+    assert Order.objects.filter(user=customer_user).count() == 2 * (RUNS + WARM_UP)
+    assert figure["extra_queries_range"][1] <= 5
+    assert figure["tasks_queued_per_request_plugin_on"] >= 1
+
+
+def test_order_mark_as_paid(lifecycle_plugin, production_celery, staff_api_client, permission_group_manage_orders,
+                            order_generator, capsys):
+    permission_group_manage_orders.user_set.add(staff_api_client.user)
+
+    def unpaid_order():
+        order = order_generator()
+        Order.objects.filter(pk=order.pk).update(
+            total_gross_amount=Decimal("50"), total_net_amount=Decimal("50"),
+            undiscounted_total_gross_amount=Decimal("50"), undiscounted_total_net_amount=Decimal("50"),
+        )
+        return order
+
+    def mark_as_paid(order):
+        content = get_graphql_content(staff_api_client.post_graphql(ORDER_MARK_AS_PAID, {"id": gid("Order", order.pk)}))
+        assert content["data"]["orderMarkAsPaid"]["order"]["chargeStatus"] == "FULL", content
+
+    with capsys.disabled():
+        figure = measure("saleor.orderMarkAsPaid", lifecycle_plugin, unpaid_order, mark_as_paid)
+    assert figure["extra_queries_range"][1] <= 5
+    assert figure["tasks_queued_per_request_plugin_on"] >= 1
