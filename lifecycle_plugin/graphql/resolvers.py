@@ -30,6 +30,8 @@ from .errors import INVALID_CONFIG, NOT_FOUND, PAGE_TOO_LARGE, LifecycleError, b
 from .types import (
     BUILTIN_STAGE_KEYS,
     CUSTOM_STAGE,
+    CUSTOM_TIER,
+    DEFAULT_TIER_KEYS,
     SALEOR_USER_TYPE,
     LifecycleCustomerConnection,
     LifecycleFunnel,
@@ -125,8 +127,14 @@ def filter_profiles(filter_input: dict | None) -> QuerySet:
         if CUSTOM_STAGE in stages:
             condition |= ~Q(stage__in=BUILTIN_STAGE_KEYS)
         queryset = queryset.filter(condition)
-    if filter_input.get("tiers") is not None:
-        queryset = queryset.filter(tier__in=filter_input["tiers"])
+    tiers = filter_input.get("tiers")
+    if tiers is not None:
+        condition = Q(tier__in=[code for code in tiers if code != CUSTOM_TIER])
+        if CUSTOM_TIER in tiers:
+            condition |= Q(tier__isnull=False) & ~Q(tier__in=DEFAULT_TIER_KEYS)
+        queryset = queryset.filter(condition)
+    if filter_input.get("tier_keys") is not None:
+        queryset = queryset.filter(tier__in=filter_input["tier_keys"])
     if filter_input.get("has_tier") is not None:
         queryset = queryset.filter(tier__isnull=not filter_input["has_tier"])
     if filter_input.get("has_account") is not None:

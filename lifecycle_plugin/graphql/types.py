@@ -5,11 +5,12 @@ federation gateway composing this schema with Saleor's never meets two different
 types of the same name; only the shared scalars (DateTime, JSON) and relay's
 PageInfo, which are identical to Saleor's, are not prefixed.
 
-Tier codes are plain strings, not an enum: the tiers are store-owner settings that
-change at run time in the Dashboard, while an enum is fixed when the schema is
-built. An enum would need a redeploy (and a new supergraph composition) for every
-new tier and would make the exported schema depend on one store's settings.
-`lifecycleConfig.tiers` lists the codes in force, lowest first.
+Stages and tiers are shown the same way: an enum ``code`` with a value for each
+code of the default ladder plus ``CUSTOM``, and the stored code as ``key``. The enum
+is fixed when the schema is built, so it cannot list what a store adds at run time
+(a plugin's ``advocate`` stage, a ``vip`` tier named in the Dashboard): those are
+``CUSTOM`` with their own ``key``, and the exported schema stays the same for every
+store. `lifecycleConfig.tiers` lists the tiers in force, lowest first.
 """
 
 from __future__ import annotations
@@ -26,11 +27,14 @@ from graphql_relay import to_global_id
 
 from ..conf import label_of
 from ..models import CustomerProfile, StageTransition
-from ..rules import STAGE_DESCRIPTIONS, STAGE_LABELS, LifecycleConfig, Stage, tier_progress
+from ..rules import DEFAULT_TIERS, STAGE_DESCRIPTIONS, STAGE_LABELS, LifecycleConfig, Stage, tier_progress
 
 #: The enum value that stands for every stage a plugin added (its code is in `key`).
 CUSTOM_STAGE = "custom"
 BUILTIN_STAGE_KEYS = frozenset(stage.value for stage in Stage)
+#: The enum value that stands for every tier the owner named otherwise than the defaults.
+CUSTOM_TIER = "custom"
+DEFAULT_TIER_KEYS = tuple(tier.code for tier in DEFAULT_TIERS)
 SALEOR_USER_TYPE = "User"
 
 
@@ -92,6 +96,39 @@ LifecycleTransitionReason = graphene.Enum.from_enum(
 )
 
 
+TierCodeValues = enum.Enum(
+    "LifecycleTierCode", [(key.upper(), key) for key in DEFAULT_TIER_KEYS] + [("CUSTOM", CUSTOM_TIER)]
+)
+
+
+def _describe_tier_code(value: Any) -> str:
+    if value is None:
+        return (
+            "A loyalty tier. The default tiers have their own values; a tier the store owner named otherwise "
+            "in the `tiers` setting (for example `vip`) is CUSTOM, with its own code in `key`. "
+            "`lifecycleConfig { tiers }` lists the tiers in force."
+        )
+    if value.value == CUSTOM_TIER:
+        return "A tier named in the store's settings that is not a default tier; read its code from `key`."
+    return f"The default tier `{value.value}` (its thresholds are the store's settings)."
+
+
+LifecycleTierCode = graphene.Enum.from_enum(TierCodeValues, description=_describe_tier_code)
+
+
+def tier_code(key: str) -> str:
+    return key if key in DEFAULT_TIER_KEYS else CUSTOM_TIER
+
+
+def tier_label(key: str) -> str:
+    return key.replace("_", " ").title()
+
+
+def tier_rank(key: str, info: Any) -> int | None:
+    codes = info.context.config.tier_codes
+    return codes.index(key) if key in codes else None
+
+
 def stage_code(key: str) -> str:
     return key if key in BUILTIN_STAGE_KEYS else CUSTOM_STAGE
 
@@ -142,6 +179,38 @@ class LifecycleStage(graphene.ObjectType):
         return stage_label(key)
 
 
+class LifecycleTier(graphene.ObjectType):
+    """A loyalty tier: its enum code, its key in the settings, its label and rank."""
+
+    code = graphene.Field(LifecycleTierCode, required=True)
+    key = graphene.String(
+        required=True,
+        description="The tier's code in the settings, e.g. `gold` (or `vip`); the same value as the "
+        "`lifecycle.tier` public metadata.",
+    )
+    label = graphene.String(required=True)
+    rank = graphene.Int(
+        description="Position in the configured tiers, 0 for the lowest; null if the tier is no longer configured."
+    )
+
+    # The root is the tier key (a string).
+    @staticmethod
+    def resolve_code(key: str, info: Any) -> str:
+        return tier_code(key)
+
+    @staticmethod
+    def resolve_key(key: str, info: Any) -> str:
+        return key
+
+    @staticmethod
+    def resolve_label(key: str, info: Any) -> str:
+        return tier_label(key)
+
+    @staticmethod
+    def resolve_rank(key: str, info: Any) -> int | None:
+        return tier_rank(key, info)
+
+
 class LifecycleCustomerStage(graphene.ObjectType):
     """The stage a customer is in now."""
 
@@ -176,20 +245,30 @@ class LifecycleCustomerStage(graphene.ObjectType):
 class LifecycleCustomerTier(graphene.ObjectType):
     """The loyalty tier a customer holds now."""
 
-    code = graphene.String(required=True, description="A tier code from the settings, e.g. `gold`.")
+    code = graphene.Field(LifecycleTierCode, required=True)
+    key = graphene.String(required=True, description="The tier's code in the settings, e.g. `gold`.")
+    label = graphene.String(required=True)
     rank = graphene.Int(
         description="Position in the configured tiers, 0 for the lowest; null if the tier is no longer configured."
     )
     since = graphene.DateTime(description="When the customer reached this tier.")
 
+    # The root is the CustomerProfile.
     @staticmethod
     def resolve_code(profile: CustomerProfile, info: Any) -> str:
+        return tier_code(profile.tier)
+
+    @staticmethod
+    def resolve_key(profile: CustomerProfile, info: Any) -> str:
         return profile.tier
 
     @staticmethod
+    def resolve_label(profile: CustomerProfile, info: Any) -> str:
+        return tier_label(profile.tier)
+
+    @staticmethod
     def resolve_rank(profile: CustomerProfile, info: Any) -> int | None:
-        codes = info.context.config.tier_codes
-        return codes.index(profile.tier) if profile.tier in codes else None
+        return tier_rank(profile.tier, info)
 
     @staticmethod
     def resolve_since(profile: CustomerProfile, info: Any):
@@ -200,7 +279,7 @@ class LifecycleTierProgress(graphene.ObjectType):
     """How much more spend in one currency reaches the next tier."""
 
     currency = graphene.String(required=True)
-    next_tier = graphene.String(required=True, description="The next tier reachable in this currency.")
+    next_tier = graphene.Field(LifecycleTier, required=True, description="The next tier reachable in this currency.")
     spend = graphene.Field(LifecycleMoney, required=True, description="Spend in the tier window so far.")
     remaining = graphene.Field(LifecycleMoney, required=True, description="Spend still needed for `nextTier`.")
 
@@ -233,8 +312,10 @@ class LifecycleStageTransition(graphene.ObjectType):
 
 
 class LifecycleTierChange(graphene.ObjectType):
-    from_tier = graphene.String()
-    to_tier = graphene.String(description="Null when the customer dropped out of every tier.")
+    """One change of loyalty tier (up or down)."""
+
+    from_tier = graphene.Field(LifecycleTier, description="Null when the customer had no tier before.")
+    to_tier = graphene.Field(LifecycleTier, description="Null when the customer dropped out of every tier.")
     occurred_at = graphene.DateTime(required=True)
     recorded_at = graphene.DateTime(required=True)
     reason = graphene.Field(LifecycleTransitionReason, required=True)
@@ -379,7 +460,7 @@ class LifecycleStageCount(graphene.ObjectType):
 
 
 class LifecycleTierCount(graphene.ObjectType):
-    tier = graphene.String(description="A tier code; null counts the customers below every tier.")
+    tier = graphene.Field(LifecycleTier, description="Null counts the customers below every tier.")
     count = graphene.Int(required=True)
 
 
@@ -478,13 +559,26 @@ class LifecycleStageDefinition(graphene.ObjectType):
 
 
 class LifecycleTierDefinition(graphene.ObjectType):
-    code = graphene.String(required=True)
+    """A tier in force and the spend that reaches it."""
+
+    code = graphene.Field(LifecycleTierCode, required=True)
+    key = graphene.String(required=True, description="The tier's code in the settings, e.g. `gold`.")
+    label = graphene.String(required=True)
     rank = graphene.Int(required=True, description="0 for the lowest tier.")
     thresholds = graphene.List(
         graphene.NonNull(LifecycleMoney),
         required=True,
         description="Spend in the tier window that reaches the tier, per currency (any one suffices).",
     )
+
+    # Built with key, rank and thresholds (see LifecycleConfiguration.resolve_tiers).
+    @staticmethod
+    def resolve_code(definition: Any, info: Any) -> str:
+        return tier_code(definition.key)
+
+    @staticmethod
+    def resolve_label(definition: Any, info: Any) -> str:
+        return tier_label(definition.key)
 
 
 class LifecycleConfiguration(graphene.ObjectType):
@@ -505,7 +599,7 @@ class LifecycleConfiguration(graphene.ObjectType):
     @staticmethod
     def resolve_tiers(config: LifecycleConfig, info: Any) -> list[LifecycleTierDefinition]:
         return [
-            LifecycleTierDefinition(code=tier.code, rank=rank, thresholds=money_list(dict(tier.thresholds)))
+            LifecycleTierDefinition(key=tier.code, rank=rank, thresholds=money_list(dict(tier.thresholds)))
             for rank, tier in enumerate(config.tiers)
         ]
 
@@ -574,7 +668,12 @@ class LifecycleDateTimeRangeInput(graphene.InputObjectType):
 
 class LifecycleCustomerFilterInput(graphene.InputObjectType):
     stages = graphene.List(graphene.NonNull(LifecycleStageCode), description="Any of these stages.")
-    tiers = graphene.List(graphene.NonNull(graphene.String), description="Any of these tier codes.")
+    tiers = graphene.List(
+        graphene.NonNull(LifecycleTierCode), description="Any of these tiers; CUSTOM: any tier that is not a default."
+    )
+    tier_keys = graphene.List(
+        graphene.NonNull(graphene.String), description="Any of these tiers by their code in the settings, e.g. `vip`."
+    )
     has_tier = graphene.Boolean(description="True: in some tier; false: below every tier.")
     has_account = graphene.Boolean(description="True: registered customers; false: guests.")
     stage_since = graphene.Field(LifecycleDateTimeRangeInput, description="When they entered their stage.")

@@ -132,7 +132,7 @@ GRAPHIQL_PAGE = """<!doctype html>
         defaultEditorToolsVisibility: "headers",
         defaultQuery: "# Put a token in the Headers tab below, then run:\\n" +
           "query {{\\n  myLifecycle {{\\n    stage {{ code label since }}\\n    tier {{ code }}\\n" +
-          "    tierProgress {{ nextTier remaining {{ amount currency }} }}\\n  }}\\n}}\\n",
+          "    tierProgress {{ nextTier {{ code label }} remaining {{ amount currency }} }}\\n  }}\\n}}\\n",
       }})
     );
   </script>

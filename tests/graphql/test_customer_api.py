@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.core import signing
@@ -11,8 +14,10 @@ from django.test import Client
 from lifecycle_plugin.graphql import sandbox_auth
 from lifecycle_plugin.graphql.viewer import Viewer
 from lifecycle_plugin.models import CustomerProfile
+from lifecycle_plugin.rules import LifecycleConfig, Tier
 
-from .conftest import T0, codes, customer_viewer, global_id
+from ..engine.memory_host import MemoryHost
+from .conftest import T0, Store, codes, customer_viewer, global_id
 
 pytestmark = pytest.mark.django_db
 
@@ -22,8 +27,8 @@ query {
     userId
     email
     stage { code key label since }
-    tier { code rank since }
-    tierProgress { currency nextTier spend { amount currency } remaining { amount currency } }
+    tier { code key label rank since }
+    tierProgress { currency nextTier { code key rank } spend { amount currency } remaining { amount currency } }
     ordersCount
     ordersByCurrency { currency count }
     lifetimeSpend { currency amount }
@@ -48,23 +53,25 @@ def test_customer_sees_their_own_stage_tier_progress_and_counters(store, ann, bo
         "since": (T0 + timedelta(days=30)).isoformat(),
     }
     # 550 USD in the window: silver (500) reached, gold (1500) is 950 away; EUR: 80 of bronze's 100.
-    assert mine["tier"] == {"code": "silver", "rank": 1, "since": (T0 + timedelta(days=30)).isoformat()}
+    assert mine["tier"] == {
+        "code": "SILVER", "key": "silver", "label": "Silver", "rank": 1, "since": (T0 + timedelta(days=30)).isoformat()
+    }
     assert mine["tierProgress"] == [
         {
             "currency": "EUR",
-            "nextTier": "gold",
+            "nextTier": {"code": "GOLD", "key": "gold", "rank": 2},
             "spend": {"amount": 80.0, "currency": "EUR"},
             "remaining": {"amount": 1420.0, "currency": "EUR"},
         },
         {
             "currency": "PLN",
-            "nextTier": "gold",
+            "nextTier": {"code": "GOLD", "key": "gold", "rank": 2},
             "spend": {"amount": 0.0, "currency": "PLN"},
             "remaining": {"amount": 6000.0, "currency": "PLN"},
         },
         {
             "currency": "USD",
-            "nextTier": "gold",
+            "nextTier": {"code": "GOLD", "key": "gold", "rank": 2},
             "spend": {"amount": 550.0, "currency": "USD"},
             "remaining": {"amount": 950.0, "currency": "USD"},
         },
@@ -142,7 +149,7 @@ def test_end_to_end_with_a_sandbox_token(ann, bob):
     )
     assert response.status_code == 200
     assert response.json() == {
-        "data": {"myLifecycle": {"email": "ann@example.com", "stage": {"code": "REPEAT"}, "tier": {"code": "silver"}}}
+        "data": {"myLifecycle": {"email": "ann@example.com", "stage": {"code": "REPEAT"}, "tier": {"code": "SILVER"}}}
     }
 
 
@@ -204,6 +211,31 @@ def test_graphiql_page_and_cors_preflight():
     assert preflight.status_code == 204
     assert preflight["Access-Control-Allow-Origin"] == "*"
     assert "Authorization" in preflight["Access-Control-Allow-Headers"]
+
+
+def test_the_graphiql_starter_query_runs_on_the_schema(ann):
+    page = Client().get("/graphql/", HTTP_ACCEPT="text/html").content.decode()
+    script = page.split("defaultQuery:")[1].split("}),")[0]
+    query = "".join(json.loads(literal) for literal in re.findall(r'"(?:[^"\\]|\\.)*"', script))
+    assert "myLifecycle" in query
+    body = post(Client(), query, sandbox_auth.issue_sandbox_token(ann)).json()
+    assert "errors" not in body and body["data"]["myLifecycle"]["tier"] == {"code": "SILVER"}
+
+
+def test_a_tier_the_owner_named_is_custom_with_its_key(clock):
+    store = Store(MemoryHost(), clock, LifecycleConfig(tiers=(
+        Tier("member", {"USD": Decimal("10")}), Tier("vip", {"USD": Decimal("100")}))))
+    cy = store.account("cy@example.com")
+    store.order("cy@example.com", total="150")
+    store.process("cy@example.com")
+
+    mine = store.run("{ myLifecycle { tier { code key label rank } } }", customer_viewer(cy))
+    assert mine == {"data": {"myLifecycle": {"tier": {"code": "CUSTOM", "key": "vip", "label": "Vip", "rank": 1}}}}
+    staff = Viewer.app(can_manage_users=True)
+    listed = store.run("{ lifecycleCustomers(filter: {tiers: [CUSTOM]}) { edges { node { email } } } }", staff)
+    assert listed["data"]["lifecycleCustomers"]["edges"] == [{"node": {"email": "cy@example.com"}}]
+    listed = store.run("{ lifecycleCustomers(filter: {tiers: [GOLD]}) { edges { node { email } } } }", staff)
+    assert listed["data"]["lifecycleCustomers"]["edges"] == []
 
 
 def test_reading_writes_nothing_and_reads_only_own_tables(store, ann):

@@ -76,7 +76,7 @@ def test_a_customer_resolves_only_themselves(store, ann, bob):
     assert own == {
         "__typename": "User",
         "id": global_id(ann.pk),
-        "lifecycle": {"email": "ann@example.com", "stage": {"code": "REPEAT"}, "tier": {"code": "silver"}},
+        "lifecycle": {"email": "ann@example.com", "stage": {"code": "REPEAT"}, "tier": {"code": "SILVER"}},
     }
     assert other is None  # never another customer's data
     [error] = response["errors"]

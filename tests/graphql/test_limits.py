@@ -119,15 +119,15 @@ query($first: Int) {
       node {
         userId email
         stage { code key label description since }
-        tier { code rank since }
-        tierProgress { currency nextTier spend { amount } remaining { amount currency } }
+        tier { code key label rank since }
+        tierProgress { currency nextTier { code key label rank } spend { amount } remaining { amount currency } }
         ordersCount ordersByCurrency { currency count }
         lifetimeSpend { currency amount } tierWindowSpend { currency amount }
         firstOrderAt lastOrderAt stageRule decidedAt nextCheckAt extraFacts
         history {
           fromStage { code key label } toStage { code key label } occurredAt recordedAt reason event rule facts
         }
-        tierHistory { fromTier toTier occurredAt reason tierWindowSpend { currency amount } }
+        tierHistory { fromTier { code key rank } toTier { code key rank } occurredAt reason tierWindowSpend { currency amount } }
       }
     }
   }

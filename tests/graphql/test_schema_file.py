@@ -66,3 +66,22 @@ def test_the_examples_in_the_docs_fit_the_schema():
     assert len(queries) >= 6
     for query in queries:
         assert validate(schema, parse(query)) == [], query
+
+
+def test_stage_and_tier_codes_are_enums_with_a_value_for_each_default():
+    from graphql.type.definition import GraphQLEnumType
+
+    from lifecycle_plugin.graphql.schema import schema
+    from lifecycle_plugin.rules import DEFAULT_TIERS, Stage
+
+    def code_type(type_name):
+        return schema.get_type(type_name).fields["code"].type.of_type
+
+    for type_name in ("LifecycleStage", "LifecycleCustomerStage", "LifecycleStageDefinition"):
+        assert code_type(type_name).name == "LifecycleStageCode"
+    for type_name in ("LifecycleTier", "LifecycleCustomerTier", "LifecycleTierDefinition"):
+        assert code_type(type_name).name == "LifecycleTierCode"
+    stages, tiers = schema.get_type("LifecycleStageCode"), schema.get_type("LifecycleTierCode")
+    assert isinstance(stages, GraphQLEnumType) and isinstance(tiers, GraphQLEnumType)
+    assert [v.name for v in stages.values] == [s.name for s in Stage] + ["CUSTOM"]
+    assert [v.name for v in tiers.values] == [t.code.upper() for t in DEFAULT_TIERS] + ["CUSTOM"]

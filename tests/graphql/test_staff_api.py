@@ -28,7 +28,7 @@ query($id: ID, $email: String) {
     stageRule
     nextCheckAt
     history { fromStage { code key } toStage { code key label } occurredAt reason rule facts event }
-    tierHistory { fromTier toTier reason tierWindowSpend { currency amount } }
+    tierHistory { fromTier { key } toTier { code key } reason tierWindowSpend { currency amount } }
   }
 }
 """
@@ -62,7 +62,10 @@ def test_staff_with_manage_users_reads_a_customer_with_history(store, ann, admin
             "event": "test",
         },
     ]
-    assert [(t["fromTier"], t["toTier"]) for t in customer["tierHistory"]] == [(None, "bronze"), ("bronze", "silver")]
+    assert [(t["fromTier"], t["toTier"]) for t in customer["tierHistory"]] == [
+        (None, {"code": "BRONZE", "key": "bronze"}),
+        ({"key": "bronze"}, {"code": "SILVER", "key": "silver"}),
+    ]
 
 
 def test_an_app_with_manage_users_reads_by_email_in_any_case(store, ann):
@@ -155,7 +158,9 @@ def test_customers_filtered_by_stage_tier_and_dates(store, clock, admin):
 
     assert emails(stages=["LAPSED", "AT_RISK"]) == ["lapsed@example.com", "risky@example.com"]
     assert emails(stages=["LEAD", "PROSPECT"]) == ["admin@example.com", "lead@example.com", "prospect@example.com"]
-    assert emails(tiers=["gold"]) == ["lapsed@example.com", "loyal@example.com"]  # spend in the last 365 days
+    assert emails(tiers=["GOLD"]) == ["lapsed@example.com", "loyal@example.com"]  # spend in the last 365 days
+    assert emails(tierKeys=["gold", "silver"]) == ["lapsed@example.com", "loyal@example.com"]
+    assert emails(tiers=["CUSTOM"]) == []  # every tier is a default one here
     assert emails(hasTier=True) == ["lapsed@example.com", "loyal@example.com", "risky@example.com"]
     assert emails(hasAccount=True) == ["admin@example.com", "lead@example.com"]
     assert emails(lastOrderAt={"gte": (T0 + timedelta(days=185)).isoformat()}) == [
@@ -249,9 +254,14 @@ def test_stage_counts_agree_with_the_history(store, clock, admin):
         moment = T0 + timedelta(days=days)
         assert counts(moment.isoformat()) == last_stage_per_profile(moment), days
 
-    tiers = store.run("{ lifecycleTierCounts { tier count } }", staff)["data"]["lifecycleTierCounts"]
-    assert [row["tier"] for row in tiers] == ["bronze", "silver", "gold", None]
-    assert {row["tier"]: row["count"] for row in tiers} == {
+    tiers = store.run("{ lifecycleTierCounts { tier { code key rank } count } }", staff)["data"]["lifecycleTierCounts"]
+    assert [row["tier"] for row in tiers] == [
+        {"code": "BRONZE", "key": "bronze", "rank": 0},
+        {"code": "SILVER", "key": "silver", "rank": 1},
+        {"code": "GOLD", "key": "gold", "rank": 2},
+        None,
+    ]
+    assert {(row["tier"] or {}).get("key"): row["count"] for row in tiers} == {
         **{tier: 0 for tier in ("bronze", "silver", "gold")},
         **Counter(CustomerProfile.objects.values_list("tier", flat=True)),
     }
@@ -324,7 +334,7 @@ def test_stage_definitions_show_the_thresholds_in_force(store, admin):
     response = store.run(
         "{ lifecycleStages { code label description thresholds { name label value } }"
         "  lifecycleConfig { atRiskDays personalGapMultiplier countOnlyPaid"
-        "    tiers { code rank thresholds { currency amount } } } }",
+        "    tiers { code key label rank thresholds { currency amount } } } }",
         staff_viewer(admin),
     )
     stages = {stage["code"]: stage for stage in response["data"]["lifecycleStages"]}
@@ -339,7 +349,9 @@ def test_stage_definitions_show_the_thresholds_in_force(store, admin):
     config = response["data"]["lifecycleConfig"]
     assert (config["atRiskDays"], config["personalGapMultiplier"], config["countOnlyPaid"]) == (90, 2.0, False)
     assert config["tiers"][2] == {
-        "code": "gold",
+        "code": "GOLD",
+        "key": "gold",
+        "label": "Gold",
         "rank": 2,
         "thresholds": [
             {"currency": "EUR", "amount": 1500.0},
@@ -355,10 +367,10 @@ WHAT_IF = """
 query($config: LifecycleConfigInput!, $limit: Int) {
   lifecycleWhatIf(config: $config, sampleLimit: $limit) {
     customersRead customersEvaluated complete
-    config { atRiskDays lapsedDays tiers { code } }
+    config { atRiskDays lapsedDays tiers { code key } }
     stages { stage { key } count }
     currentStages { stage { key } count }
-    tiers { tier count }
+    tiers { tier { code key } count }
     stageMoves { fromStage { key } toStage { key } count }
   }
 }
@@ -389,7 +401,7 @@ def test_what_if_returns_the_distribution_and_writes_nothing(store, clock, admin
 
     result = response["data"]["lifecycleWhatIf"]
     assert (result["customersRead"], result["customersEvaluated"], result["complete"]) == (8, 8, True)
-    assert result["config"] == {"atRiskDays": 30, "lapsedDays": 60, "tiers": [{"code": "vip"}]}
+    assert result["config"] == {"atRiskDays": 30, "lapsedDays": 60, "tiers": [{"code": "CUSTOM", "key": "vip"}]}
     proposed = {row["stage"]["key"]: row["count"] for row in result["stages"] if row["count"]}
     current = {row["stage"]["key"]: row["count"] for row in result["currentStages"] if row["count"]}
     # The current distribution recomputed from the facts is what the engine stored.
@@ -397,7 +409,8 @@ def test_what_if_returns_the_distribution_and_writes_nothing(store, clock, admin
     # risky (last order 100 days ago) lapses at 60 days; loyal (20 days) stays.
     assert proposed["lapsed"] == 2 and proposed["loyal"] == 1
     assert {"fromStage": {"key": "at_risk"}, "toStage": {"key": "lapsed"}, "count": 1} in result["stageMoves"]
-    assert {row["tier"]: row["count"] for row in result["tiers"]} == {"vip": 2, None: 6}
+    assert {(row["tier"] or {}).get("key"): row["count"] for row in result["tiers"]} == {"vip": 2, None: 6}
+    assert [row["tier"] for row in result["tiers"]] == [{"code": "CUSTOM", "key": "vip"}, None]
 
 
 def test_what_if_sample_limit(store, clock, admin):
