@@ -558,6 +558,40 @@ def test_the_plugin_routes(client, lifecycle_plugin):
 # ---------------------------------------------------------------------- settings
 
 
+PLUGIN_QUERY = """
+query ($id: ID!) {
+  plugin(id: $id) {
+    name description
+    globalConfiguration { active configuration { name type label helpText value } }
+    channelConfigurations { active }
+  }
+}"""
+
+
+def test_the_dashboard_lists_the_plugin_off_by_default_with_every_setting(
+    staff_api_client, permission_manage_plugins, lifecycle_plugin
+):
+    staff_api_client.user.user_permissions.add(permission_manage_plugins)
+    lifecycle_plugin.delete()  # a fresh install: no configuration row yet
+
+    plugin = get_graphql_content(staff_api_client.post_graphql(PLUGIN_QUERY, {"id": PLUGIN_ID}))["data"]["plugin"]
+
+    assert plugin["name"] == "Customer lifecycle" and plugin["description"]
+    assert plugin["channelConfigurations"] == []  # one global configuration, not one per channel
+    config = plugin["globalConfiguration"]
+    assert config["active"] is False
+    from lifecycle_plugin import conf
+
+    fields = {item["name"]: item for item in config["configuration"]}
+    assert set(fields) == {setting.name for setting in conf.all_settings()}
+    for setting in conf.all_settings():
+        field = fields[setting.name]
+        assert field["label"] == setting.label and field["helpText"] == setting.help_text
+    assert fields["at_risk_days"]["type"] == "STRING" and fields["at_risk_days"]["value"] == "90"
+    assert fields["count_only_paid"]["type"] == "BOOLEAN" and fields["count_only_paid"]["value"] == "false"
+    assert fields["tiers"]["type"] == "MULTILINE"
+
+
 def test_plugin_update_saves_good_settings(staff_api_client, permission_manage_plugins, lifecycle_plugin):
     staff_api_client.user.user_permissions.add(permission_manage_plugins)
 
