@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from graphql import parse
 from graphql.language import ast
 from graphql.language.printer import print_ast
@@ -33,6 +35,7 @@ pytestmark = pytest.mark.django_db
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "graphql.md").read_text()
 EXAMPLES = re.findall(r"```graphql\n(.*?)```", DOC, re.S)
 NOW = datetime(2026, 3, 1, 12, tzinfo=timezone.utc)
+WRITES = ("INSERT", "UPDATE", "DELETE", "TRUNCATE")
 
 
 def is_gateway_query(example: str) -> bool:
@@ -132,3 +135,16 @@ def test_the_documented_error_is_the_one_an_anonymous_storefront_gets():
     assert response["data"] == documented["data"]
     assert (error["message"], error["path"], error["extensions"]) == (
         expected["message"], expected["path"], expected["extensions"])
+
+
+def test_the_documented_what_if_writes_nothing_on_the_sandbox_host(shop):
+    [example] = [e for e in EXAMPLES if "lifecycleWhatIf" in e]
+    token = issue_sandbox_token(shop["staff"])
+    with CaptureQueriesContext(connection) as captured:
+        body = post(example, token)
+    assert "errors" not in body, body["errors"]
+    writes = [q["sql"] for q in captured.captured_queries if q["sql"].lstrip().upper().startswith(WRITES)]
+    assert writes == []
+    result = body["data"]["lifecycleWhatIf"]
+    assert result["customersEvaluated"] >= 2 and result["complete"]
+    assert sum(row["count"] for row in result["stages"]) == result["customersEvaluated"]
