@@ -126,3 +126,12 @@ def test_the_documented_action_and_its_sandbox_test_work_as_written(
     [message] = OutboxMessage.objects.filter(action="gold_gift")
     [voucher] = Voucher.objects.all()
     assert message.subject == "Welcome to gold: 20.00 USD off" and message.text.strip() == f"Your code: {voucher.code}"
+
+
+def test_every_public_attribute_of_the_action_context_is_in_its_table():
+    from lifecycle_plugin.engine import ActionContext
+
+    table = section("ActionContext: what action hooks receive")
+    public = {name for name in dir(ActionContext) if not name.startswith("_")} | {"profile", "now"}
+    documented_names = set(re.findall(r"^\| `(\w+)", table, re.M))
+    assert public <= documented_names, public - documented_names
