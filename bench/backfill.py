@@ -1,0 +1,194 @@
+"""Backfill benchmark: the full backfill against a floor and against the naive way.
+
+    .venv/bin/python bench/backfill.py --seed 1                      # 100,000 and 1,000,000 customers
+    .venv/bin/python bench/backfill.py --sizes 100000 --repeats 3    # one size
+
+For each store size (generated from the seed by the sandbox generator, kept in
+the database `<base>_<size>` for later runs), each in a fresh child process:
+
+- backfill: the lifecycle tables emptied (not timed), then `backfill()` over every
+  customer: facts, decisions, profiles, transitions, tier changes, metadata
+  projection, committed. Peak memory: the child's ru_maxrss (os.wait4).
+- floor: one plain SQL aggregate over the same orders (per customer and currency:
+  count, net spend, first and last order; counted statuses only), fetched by the
+  client, plus one bulk write (INSERT ... SELECT) of as many profile rows as the
+  backfill wrote into a logged table with the profile table's columns, defaults
+  and indexes; committed.
+- naive: one ORM query per customer (account, orders, carts), the same rules, and
+  ORM writes (profile, transition, tier change, metadata) for a 10,000-customer
+  sample (consecutive customers in e-mail order from a seeded random start),
+  inside one transaction rolled back at the end; extrapolated per customer.
+
+Figures: medians over `--repeats` runs, and the ratios the targets are about.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+
+sys.path.insert(0, __import__("os").path.dirname(__import__("os").path.abspath(__file__)))
+
+import _common as common  # noqa: E402
+
+SCRIPT = "backfill.py"
+NAIVE_SAMPLE = 10_000
+
+
+# ---------------------------------------------------------------------------- children
+
+def child_backfill(now: str) -> None:
+    from django.db import connection
+
+    from lifecycle_plugin.engine.backfill import backfill
+
+    common.empty_lifecycle_tables()
+    engine = common.make_engine(common.parse_now(now))
+    started = time.perf_counter()
+    report = backfill(engine)
+    seconds = time.perf_counter() - started
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM lifecycle_plugin_customerprofile")
+        profiles = cursor.fetchone()[0]
+        cursor.execute("SELECT count(*) FROM lifecycle_plugin_stagetransition")
+        transitions = cursor.fetchone()[0]
+        cursor.execute("SELECT count(*) FROM lifecycle_sandbox_customermetadata")
+        metadata = cursor.fetchone()[0]
+    import resource
+
+    common.answer(seconds=seconds, customers=report.customers, profiles=profiles, transitions=transitions,
+                  tier_changes=report.tier_changes, metadata_rows=metadata, conflicts=report.conflicts,
+                  self_maxrss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+FLOOR_AGGREGATE = """
+    SELECT COALESCE(o.user_id::text, lower(trim(o.user_email))) AS customer, o.currency,
+           count(*), sum(o.total_amount - o.refunded_amount), min(o.created_at), max(o.created_at)
+    FROM lifecycle_sandbox_order o
+    WHERE o.status NOT IN ('draft', 'unconfirmed', 'canceled', 'expired')
+    GROUP BY 1, 2
+"""
+
+FLOOR_WRITE = """
+    INSERT INTO bench_floor_profile (
+        id, user_id, email, stage, stage_since, stage_rule, tier, tier_since, orders_count,
+        orders_by_currency, lifetime_spend, window_spend, first_order_at, last_order_at,
+        extra_facts, history_cutoff, decided_at, next_check_at, version, created_at, updated_at)
+    SELECT i, i, 'customer' || i || '@example.com', 'repeat', %(now)s, 'min_orders', 'bronze', %(now)s, 5,
+           '{"USD": 5}', '{"USD": "312.50"}', '{"USD": "120.00"}',
+           %(now)s - interval '900 days', %(now)s - interval '20 days', '{}', %(now)s, %(now)s,
+           %(now)s + (i %% 1000) * interval '1 hour', 1, %(now)s, %(now)s
+    FROM generate_series(1, %(rows)s) AS i
+"""
+
+
+def child_floor(now: str, rows: str) -> None:
+    from django.db import connection, transaction
+
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS bench_floor_profile")
+        cursor.execute("CREATE TABLE bench_floor_profile (LIKE lifecycle_plugin_customerprofile "
+                       "INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING CONSTRAINTS)")
+    # A plain psycopg cursor (C loaders for every column, PostgreSQL's own plan with its
+    # parallel workers): the cheapest way to get the aggregate into the client.
+    connection.ensure_connection()
+    started = time.perf_counter()
+    with transaction.atomic(), connection.connection.cursor() as cursor:
+        cursor.execute(FLOOR_AGGREGATE)
+        aggregated = cursor.fetchall()
+        aggregate_seconds = time.perf_counter() - started
+        cursor.execute(FLOOR_WRITE, {"now": common.parse_now(now), "rows": int(rows)})
+    seconds = time.perf_counter() - started
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE bench_floor_profile")
+    common.answer(seconds=seconds, aggregate_seconds=aggregate_seconds, write_seconds=seconds - aggregate_seconds,
+                  aggregate_rows=len(aggregated), rows_written=int(rows))
+
+
+def child_naive(now: str, seed: str, sample: str) -> None:
+    from django.db import transaction
+
+    from lifecycle_plugin.sandbox.host import SandboxHost
+
+    import _naive
+
+    common.empty_lifecycle_tables()
+    moment = common.parse_now(now)
+    host = SandboxHost()
+    rng = random.Random(int(seed))
+    start = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(2))
+    customers = []
+    for chunk in host.customer_chunks(2000, start_after=start):
+        customers.extend(chunk)
+        if len(customers) >= int(sample):
+            break
+    customers = customers[: int(sample)]
+    engine = common.make_engine(moment)
+    started = time.perf_counter()
+    with transaction.atomic():
+        written = _naive.naive_backfill(engine, customers, moment)
+        seconds = time.perf_counter() - started
+        transaction.set_rollback(True)
+    common.answer(seconds=seconds, customers=len(customers), profiles_written=written, start_after=start)
+
+
+# ---------------------------------------------------------------------------- orchestrator
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    common.add_common_arguments(parser)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--naive-sample", type=int, default=NAIVE_SAMPLE)
+    args = parser.parse_args()
+
+    peaks = {}
+    for size in args.sizes:
+        url = common.prepare_store(SCRIPT, args, size)
+        runs, floors, naives = [], [], []
+        for repeat in range(args.repeats):
+            common.log(f"{size:,}: backfill {repeat + 1}/{args.repeats}")
+            runs.append(common.run_child(SCRIPT, url, "backfill", args.now))
+            common.log(f"  {runs[-1]['seconds']:.1f}s, peak {runs[-1]['child_maxrss_mb']:.0f} MB")
+            floors.append(common.run_child(SCRIPT, url, "floor", args.now, str(runs[-1]["profiles"])))
+            common.log(f"  floor {floors[-1]['seconds']:.1f}s")
+            naives.append(common.run_child(SCRIPT, url, "naive", args.now, str(args.seed + repeat),
+                                           str(args.naive_sample)))
+            common.log(f"  naive {naives[-1]['seconds']:.1f}s for {naives[-1]['customers']:,}")
+        backfill_s = common.median([r["seconds"] for r in runs])
+        floor_s = common.median([f["seconds"] for f in floors])
+        customers = runs[0]["customers"]
+        per_customer_us = backfill_s / customers * 1e6
+        naive_us = common.median([n["seconds"] / n["customers"] for n in naives]) * 1e6
+        peak = max(r["child_maxrss_mb"] for r in runs)
+        peaks[size] = peak
+        common.emit(figure="backfill_seconds", customers=size, repeats=args.repeats, median=round(backfill_s, 3),
+                    runs=[round(r["seconds"], 3) for r in runs], per_customer_us=round(per_customer_us, 1),
+                    profiles=runs[0]["profiles"], transitions=runs[0]["transitions"],
+                    metadata_rows=runs[0]["metadata_rows"], conflicts=runs[0]["conflicts"])
+        common.emit(figure="floor_seconds", customers=size, repeats=args.repeats, median=round(floor_s, 3),
+                    runs=[round(f["seconds"], 3) for f in floors],
+                    aggregate_median=round(common.median([f["aggregate_seconds"] for f in floors]), 3),
+                    write_median=round(common.median([f["write_seconds"] for f in floors]), 3))
+        ratio = backfill_s / floor_s
+        common.emit(figure="backfill_vs_floor", customers=size, ratio=round(ratio, 2), target="<= 2.5",
+                    holds=ratio <= 2.5)
+        common.emit(figure="naive_per_customer_us", customers=size, sample=naives[0]["customers"],
+                    repeats=args.repeats, median=round(naive_us, 1),
+                    extrapolated_seconds=round(naive_us * customers / 1e6, 1))
+        speedup = naive_us / per_customer_us
+        common.emit(figure="backfill_speedup_vs_naive", customers=size, ratio=round(speedup, 1), target=">= 30",
+                    holds=speedup >= 30)
+        common.emit(figure="backfill_peak_rss_mb", customers=size, repeats=args.repeats, max=round(peak, 1),
+                    runs=[round(r["child_maxrss_mb"], 1) for r in runs], measured="ru_maxrss of the backfill child")
+    if 100_000 in peaks and 1_000_000 in peaks:
+        ratio = peaks[1_000_000] / peaks[100_000]
+        common.emit(figure="backfill_peak_rss_1m_vs_100k", ratio=round(ratio, 3), peak_1m_mb=round(peaks[1_000_000], 1),
+                    target="<= 1.25 and <= 400 MB", holds=ratio <= 1.25 and peaks[1_000_000] <= 400)
+
+
+if __name__ == "__main__":
+    if not common.child_main({"backfill": child_backfill, "floor": child_floor, "naive": child_naive}):
+        main()
