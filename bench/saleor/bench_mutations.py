@@ -103,7 +103,7 @@ def measure(name, lifecycle_plugin, prepare, run):
 
 
 def test_checkout_complete(lifecycle_plugin, production_celery, user_api_client, customer_user, channel_USD,
-                           product, address, checkout_delivery, transaction_item_generator,
+                           product, address, checkout_shipping, transaction_item_generator,
                            transaction_events_generator, capsys):
     variant = product.variants.first()
     Stock.objects.filter(product_variant=variant).update(quantity=100_000)
@@ -118,7 +118,7 @@ def test_checkout_complete(lifecycle_plugin, production_celery, user_api_client,
         info = fetch_checkout_info(checkout, [], get_plugins_manager(allow_replica=False))
         add_variant_to_checkout(info, variant, 1)
         checkout.save()
-        return prepare_checkout_for_test(checkout, address, address, checkout_delivery(checkout),
+        return prepare_checkout_for_test(checkout, address, address, checkout_shipping(checkout),
                                          transaction_item_generator, transaction_events_generator,
                                          user=customer_user)
 

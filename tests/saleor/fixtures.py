@@ -88,6 +88,20 @@ def notify_log(monkeypatch):
     return log
 
 
+@pytest.fixture
+def checkout_shipping(request):
+    """checkout -> what Saleor's `prepare_checkout_for_test` takes as the delivery.
+
+    3.23 takes a `CheckoutDelivery` (its `checkout_delivery` fixture is a factory);
+    3.21 and 3.22 take the shipping method itself.
+    """
+    try:
+        return request.getfixturevalue("checkout_delivery")
+    except pytest.FixtureLookupError:
+        shipping_method = request.getfixturevalue("shipping_method")
+        return lambda checkout: shipping_method
+
+
 # ---------------------------------------------------------------------- the StoreAdapter
 
 

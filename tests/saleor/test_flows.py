@@ -202,20 +202,20 @@ def staff_orders(staff_api_client, permission_group_manage_orders):
     return staff_api_client
 
 
-def paid_checkout(checkout, user, address, checkout_delivery, transaction_item_generator,
+def paid_checkout(checkout, user, address, checkout_shipping, transaction_item_generator,
                   transaction_events_generator):
     """A checkout ready to complete, fully charged through the transactions API."""
     return prepare_checkout_for_test(
-        checkout, address, address, checkout_delivery(checkout), transaction_item_generator,
+        checkout, address, address, checkout_shipping(checkout), transaction_item_generator,
         transaction_events_generator, user=user,
     )
 
 
 @pytest.fixture
-def complete_paid_checkout(user_api_client, checkout_with_item, customer_user, address, checkout_delivery,
+def complete_paid_checkout(user_api_client, checkout_with_item, customer_user, address, checkout_shipping,
                            transaction_item_generator, transaction_events_generator):
     def complete():
-        checkout = paid_checkout(checkout_with_item, customer_user, address, checkout_delivery,
+        checkout = paid_checkout(checkout_with_item, customer_user, address, checkout_shipping,
                                  transaction_item_generator, transaction_events_generator)
         data = mutate(user_api_client, CHECKOUT_COMPLETE, {"id": gid("Checkout", checkout.pk)}, "checkoutComplete")
         return Order.objects.get(pk=graphene.Node.from_global_id(data["order"]["id"])[1])
@@ -279,8 +279,9 @@ def test_a_paid_checkout_makes_a_new_customer(complete_paid_checkout, customer_u
     assert projected(customer_user) == "new"
     customer_user.refresh_from_db()
     assert '"orders": 1' in customer_user.private_metadata["lifecycle.profile"]
-    # The hooks never save the user: Saleor's pending F() on number_of_orders applied once.
-    assert customer_user.number_of_orders == 1
+    # The hooks never save the user: Saleor's pending F() on number_of_orders (3.22+) applied once.
+    if hasattr(customer_user, "number_of_orders"):
+        assert customer_user.number_of_orders == 1
     assert {"order_created", "order_fully_paid"} <= set(events(deferred))
 
 
@@ -475,16 +476,24 @@ def test_a_customer_cannot_set_their_own_stage(user_api_client, customer_user, s
 
 
 def test_a_spoofed_stage_without_a_profile_is_removed(user_api_client, customer_user, site_settings):
-    # Without the legacy flag updateMetadata fires only customer_metadata_updated.
-    site_settings.use_legacy_update_webhook_emission = False
-    site_settings.save(update_fields=["use_legacy_update_webhook_emission"])
+    # From 3.22, without the legacy flag, updateMetadata fires only customer_metadata_updated.
+    # 3.21 has no flag and always fires customer_updated as well.
+    only_metadata_hook = hasattr(site_settings, "use_legacy_update_webhook_emission")
+    if only_metadata_hook:
+        site_settings.use_legacy_update_webhook_emission = False
+        site_settings.save(update_fields=["use_legacy_update_webhook_emission"])
 
     mutate(user_api_client, UPDATE_METADATA, {
         "id": gid("User", customer_user.pk), "input": [{"key": STAGE, "value": "loyal"}],
     }, "updateMetadata")
 
-    assert not CustomerProfile.objects.exists()
-    assert projected(customer_user) is None
+    if only_metadata_hook:
+        assert not CustomerProfile.objects.exists()
+        assert projected(customer_user) is None
+    else:
+        # customer_updated has the engine decide the customer afresh: the spoof is replaced.
+        assert profile(customer_user.email).stage == "lead"
+        assert projected(customer_user) == "lead"
 
 
 # ---------------------------------------------------------------------- built-in actions on Saleor
