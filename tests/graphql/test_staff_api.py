@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from datetime import timedelta
 
@@ -81,20 +82,29 @@ def test_customer_lifecycle_errors(store, ann, admin):
     assert codes(store.run(CUSTOMER, staff, id="T3JkZXI6MQ==")) == ["BAD_USER_INPUT"]  # "Order:1"
 
 
-@pytest.mark.parametrize(
-    "query",
-    [
-        '{ customerLifecycle(email: "ann@example.com") { email } }',
-        "{ lifecycleCustomers { totalCount } }",
-        "{ lifecycleStageCounts { count } }",
-        "{ lifecycleTierCounts { count } }",
-        '{ lifecycleFunnel(since: "2025-01-01T00:00:00+00:00", until: "2027-01-01T00:00:00+00:00") { since } }',
-        "{ lifecycleStages { key } }",
-        "{ lifecycleConfig { atRiskDays } }",
-        "{ lifecycleWhatIf(config: {atRiskDays: 60}) { complete } }",
-        'mutation { lifecycleRecompute(email: "ann@example.com") { stageChanged } }',
-    ],
-)
+#: One query per field of the staff API; a test below checks none is missing.
+STAFF_QUERIES = [
+    '{ customerLifecycle(email: "ann@example.com") { email } }',
+    "{ lifecycleCustomers { totalCount } }",
+    "{ lifecycleStageCounts { count } }",
+    "{ lifecycleTierCounts { count } }",
+    '{ lifecycleFunnel(since: "2025-01-01T00:00:00+00:00", until: "2027-01-01T00:00:00+00:00") { since } }',
+    "{ lifecycleStages { key } }",
+    "{ lifecycleConfig { atRiskDays } }",
+    "{ lifecycleWhatIf(config: {atRiskDays: 60}) { complete } }",
+    'mutation { lifecycleRecompute(email: "ann@example.com") { stageChanged } }',
+]
+
+
+def test_every_field_but_the_customers_own_and_federation_is_a_staff_field_checked_here():
+    from lifecycle_plugin.graphql.schema import schema
+
+    fields = set(schema.get_query_type().fields) | set(schema.get_mutation_type().fields)
+    checked = {re.match(r"(?:mutation )?\{ (\w+)", query).group(1) for query in STAFF_QUERIES}
+    assert fields - {"myLifecycle", "_entities", "_service"} == checked
+
+
+@pytest.mark.parametrize("query", STAFF_QUERIES)
 def test_staff_api_refuses_staff_without_permission_and_anonymous(store, ann, clerk, query):
     for viewer, code in [
         (staff_viewer(clerk), "PERMISSION_DENIED"),
