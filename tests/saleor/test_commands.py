@@ -95,3 +95,24 @@ def test_sweep_command_applies_the_time_based_moves(history):
     assert output.startswith("Swept 2 due profiles: 2 stage changes")
     stages = dict(CustomerProfile.objects.values_list("email", "stage"))
     assert stages["b-new@example.com"] == stages["c-repeat@example.com"] == "at_risk"
+
+
+def test_backfill_fans_out_one_celery_task_per_chunk(history, monkeypatch):
+    from lifecycle_plugin import tasks
+
+    chunks: list[list] = []
+    run_chunk = tasks.backfill_chunk.run
+
+    def record(customers):
+        chunks.append([email for email, _ in customers])
+        return run_chunk(customers)
+
+    monkeypatch.setattr(tasks.backfill_chunk, "run", record)
+
+    # Tasks are eager under Saleor's test settings, so each chunk runs as a worker would run it.
+    output = run("lifecycle_backfill", "--fan-out", "--chunk-size", "2")
+
+    assert output.strip() == "Queued 3 backfill chunks of up to 2 customers."
+    assert chunks == [sorted(EXPECTED)[0:2], sorted(EXPECTED)[2:4], sorted(EXPECTED)[4:]]
+    assert dict(CustomerProfile.objects.values_list("email", "stage")) == EXPECTED
+    assert set(StageTransition.objects.values_list("reason", flat=True)) == {"backfill"}
