@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+import threading
 import traceback
-from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 import pluggy
+from django.db import transaction
 
 from . import hookspecs
 
@@ -45,6 +47,51 @@ def make_plugin_manager(
     for plugin in extra:
         pm.register(plugin)
     return pm
+
+
+_lazy_state = threading.local()
+
+
+@contextmanager
+def lazy_atomic(using: str | None = None) -> Iterator[None]:
+    """`transaction.atomic()` for the code inside, entered only before its first query.
+
+    The engine guards every hook implementation with a savepoint so that a failing
+    one leaves no writes behind. Most implementations write nothing on most calls
+    (an action that is switched off, a stage it does not care about), and a
+    savepoint costs two round trips to the database (SAVEPOINT, RELEASE) whether
+    anything happens inside or not. Here the atomic block is opened by an
+    execute wrapper just before the first statement the implementation sends
+    through Django's connection, and closed (released, or rolled back to on an
+    exception) at the end, exactly as the eager block would be; an implementation
+    that sends nothing costs nothing. Guards nest: the outer one always opens first.
+    Writes through a raw driver connection (not Django's cursors) are not seen and
+    so not guarded.
+    """
+    conn = transaction.get_connection(using)
+    block = None
+
+    def open_block(execute, sql, params, many, context):
+        nonlocal block
+        if block is None and not getattr(_lazy_state, "opening", False):
+            _lazy_state.opening = True  # the SAVEPOINT (or BEGIN) below passes straight through
+            try:
+                candidate = transaction.atomic(using=using)
+                candidate.__enter__()
+                block = candidate
+            finally:
+                _lazy_state.opening = False
+        return execute(sql, params, many, context)
+
+    with conn.execute_wrapper(open_block):
+        try:
+            yield
+        except BaseException as exc:
+            if block is not None:
+                block.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+    if block is not None:
+        block.__exit__(None, None, None)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from ..hooks import HookError, call_isolated, has_implementations, make_plugin_manager
+from ..hooks import HookError, call_isolated, has_implementations, lazy_atomic, make_plugin_manager
 from ..host import CustomerRef, Host, Projection
 from ..models import (
     ActionLedgerEntry,
@@ -108,6 +108,8 @@ class LifecycleEngine:
         self.settings = dict(settings or {})
         self._dispatch = dispatch_entries or self.run_entries
         self._after_commit_entries: list[int] = []
+        #: While a sweep batch runs, the projections it makes (written once at its end).
+        self._deferred_projections: list[Projection] | None = None
 
     # ------------------------------------------------------------------ decisions
 
@@ -121,7 +123,7 @@ class LifecycleEngine:
             facts=facts,
             host=self.host,
             on_error=self._record_hook_error,
-            guard=transaction.atomic,
+            guard=lazy_atomic,
         )
         for contributed in contributions:
             for customer, extra in contributed.items():
@@ -143,7 +145,7 @@ class LifecycleEngine:
                 config=self.config,
                 now=now,
                 on_error=self._record_hook_error,
-                guard=transaction.atomic,
+                guard=lazy_atomic,
             )
             if overrides and isinstance(overrides[0], Decision):
                 decision = overrides[0]
@@ -243,9 +245,15 @@ class LifecycleEngine:
         outcome.stage_changes.append(stage_change)
         if decision.tier:
             outcome.tier_changes.append(self._record_tier(profile, None, decision, now, StageTransition.REASON_EVENT))
-        self.host.write_projection([self.projection(profile)])
+        self._write_projection(profile)
         self._fire(profile, now, outcome, facts)
         return outcome
+
+    def _write_projection(self, profile: CustomerProfile) -> None:
+        if self._deferred_projections is not None:
+            self._deferred_projections.append(self.projection(profile))
+        else:
+            self.host.write_projection([self.projection(profile)])
 
     def _advance(self, profile: CustomerProfile, facts: CustomerFacts, now: datetime, *, event: str = "",
                  recompute: bool = False, force_projection: bool = False) -> Outcome:
@@ -298,7 +306,7 @@ class LifecycleEngine:
         profile.save()
         outcome.stage, outcome.tier = profile.stage, profile.tier
         if outcome.stage_changes or outcome.tier_changes or force_projection:
-            self.host.write_projection([self.projection(profile)])
+            self._write_projection(profile)
         self._fire(profile, now, outcome, facts)
         return outcome
 
@@ -373,19 +381,26 @@ class LifecycleEngine:
             self._call("lifecycle_tier_changed", context=context, change=tier_change)
 
     def _first_time(self, profile: CustomerProfile, what: str, key: str) -> bool:
-        """Mark a once-only event in the ledger; False if it was seen before."""
-        try:
-            with transaction.atomic():
-                ActionLedgerEntry.objects.create(
-                    dedupe_key=f"event:{what}:{profile.pk}:{key}", action=f"event:{what}", profile=profile,
-                    status=ActionStatus.DONE, completed_at=self.clock(),
-                )
-        except IntegrityError:
-            return False
-        return True
+        """Mark a once-only event in the ledger; False if it was seen before.
+
+        One statement (INSERT ... ON CONFLICT DO NOTHING) rather than a savepoint, an
+        INSERT and a release: every counted order of every event passes here.
+        """
+        stamp = timezone.now()  # what the model's auto_now fields would hold
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""INSERT INTO {ActionLedgerEntry._meta.db_table}
+                        (dedupe_key, action, profile_id, status, payload, result, attempts, last_error,
+                         created_at, updated_at, completed_at)
+                    VALUES (%s, %s, %s, %s, '{{}}', '{{}}', 0, '', %s, %s, %s)
+                    ON CONFLICT (dedupe_key) DO NOTHING RETURNING id""",
+                [f"event:{what}:{profile.pk}:{key}", f"event:{what}", profile.pk, ActionStatus.DONE,
+                 stamp, stamp, self.clock()],
+            )
+            return cursor.fetchone() is not None
 
     def _call(self, hook_name: str, **kwargs: Any) -> list[Any]:
-        return call_isolated(self.pm, hook_name, on_error=self._record_hook_error, guard=transaction.atomic, **kwargs)
+        return call_isolated(self.pm, hook_name, on_error=self._record_hook_error, guard=lazy_atomic, **kwargs)
 
     def _record_hook_error(self, error: HookError, profile_id: int | None = None) -> None:
         try:
@@ -469,7 +484,7 @@ class LifecycleEngine:
         context = ActionContext(self, row.profile, now)
         results = call_isolated(
             self.pm, "lifecycle_run_action", context=context, entry=entry,
-            on_error=errors.append, guard=transaction.atomic,
+            on_error=errors.append, guard=lazy_atomic,
         )
         row.attempts += 1
         for error in errors:
@@ -524,20 +539,32 @@ class LifecycleEngine:
                     break
                 customers = [CustomerRef(p.email, p.user_id) for p in due]
                 facts = self.read_facts(customers)
-                for profile, customer in zip(due, customers):
-                    outcome = self._advance_isolated(profile, facts[customer], now)
-                    report.profiles += 1
-                    if outcome:
-                        report.stage_changes += len(outcome.stage_changes)
-                        report.tier_changes += len(outcome.tier_changes)
+                # The batch's projections are written in one statement at its end, in
+                # the same transaction (the last one of a customer wins, as one by one).
+                self._deferred_projections = []
+                try:
+                    for profile, customer in zip(due, customers):
+                        outcome = self._advance_isolated(profile, facts[customer], now)
+                        report.profiles += 1
+                        if outcome:
+                            report.stage_changes += len(outcome.stage_changes)
+                            report.tier_changes += len(outcome.tier_changes)
+                    projections = self._deferred_projections
+                finally:
+                    self._deferred_projections = None
+                self.host.write_projection(projections)
                 self._register_after_commit()
         return report
 
     def _advance_isolated(self, profile: CustomerProfile, facts: CustomerFacts, now: datetime) -> Outcome | None:
+        deferred = self._deferred_projections
+        before = len(deferred) if deferred is not None else 0
         try:
             with transaction.atomic():
                 return self._advance(profile, facts, now, event="sweep")
         except Exception:
+            if deferred is not None:
+                del deferred[before:]  # rolled back with the profile's savepoint
             # One broken profile must not stop the sweep; push it back so it is retried later.
             logger.exception("lifecycle sweep failed for profile %s", profile.pk)
             CustomerProfile.objects.filter(pk=profile.pk).update(next_check_at=now + timedelta(hours=1))
