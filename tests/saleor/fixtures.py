@@ -89,6 +89,13 @@ def notify_log(monkeypatch):
 
 
 @pytest.fixture
+def staff_orders(staff_api_client, permission_group_manage_orders):
+    """A staff API client allowed to manage orders in every channel (Saleor checks channel access)."""
+    permission_group_manage_orders.user_set.add(staff_api_client.user)
+    return staff_api_client
+
+
+@pytest.fixture
 def checkout_shipping(request):
     """checkout -> what Saleor's `prepare_checkout_for_test` takes as the delivery.
 

@@ -196,12 +196,6 @@ def third_party(monkeypatch):
     return installed
 
 
-@pytest.fixture
-def staff_orders(staff_api_client, permission_group_manage_orders):
-    permission_group_manage_orders.user_set.add(staff_api_client.user)
-    return staff_api_client
-
-
 def paid_checkout(checkout, user, address, checkout_shipping, transaction_item_generator,
                   transaction_events_generator):
     """A checkout ready to complete, fully charged through the transactions API."""
