@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import threading
+
 import pytest
+from django.db import connection
 
 from lifecycle_plugin.conf import load_settings
 from lifecycle_plugin.engine import LifecycleEngine
@@ -124,3 +127,26 @@ def make_shop(host, clock, django_capture_on_commit_callbacks):
         return Shop(host, clock, django_capture_on_commit_callbacks, settings, plugins)
 
     return make
+
+
+def at_once(*jobs):
+    """Run the jobs in threads released together; re-raise the first error."""
+    start = threading.Barrier(len(jobs))
+    errors = []
+
+    def worker(job):
+        try:
+            start.wait()
+            job()
+        except Exception as exc:  # reported in the main thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(job,)) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    if errors:
+        raise errors[0]

@@ -12,11 +12,9 @@ workers would. Vouchers and messages are the sandbox's own rows (``Voucher``,
 ``OutboxMessage``), not an in-memory list.
 """
 
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 
 from lifecycle_plugin import hookimpl
 from lifecycle_plugin.host import CustomerRef
@@ -25,35 +23,12 @@ from lifecycle_plugin.sandbox.host import SandboxHost
 from lifecycle_plugin.sandbox.models import CustomerMetadata, OutboxMessage, Voucher
 from lifecycle_plugin.sandbox.store import SandboxStore
 
-from .conftest import T0, Clock, build_engine
+from .conftest import T0, Clock, at_once, build_engine
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ANN = "ann@example.com"
 SETTINGS = {"marketing_consent_key": "newsletter", "review_request_delay_days": "14"}
-
-
-def at_once(*jobs):
-    """Run the jobs in threads released together; re-raise the first error."""
-    start = threading.Barrier(len(jobs))
-    errors = []
-
-    def worker(job):
-        try:
-            start.wait()
-            job()
-        except Exception as exc:  # reported in the main thread
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(job,)) for job in jobs]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    if errors:
-        raise errors[0]
 
 
 class TwoWorkers:

@@ -4,42 +4,17 @@ These tests commit for real (`transaction=True`): each thread has its own databa
 connection, as two Celery workers would.
 """
 
-import threading
 import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 
 from lifecycle_plugin.host import CustomerRef
 from lifecycle_plugin.models import ActionLedgerEntry, ActionStatus
 
-from .conftest import T0, Clock, build_engine, buy
+from .conftest import T0, Clock, at_once, build_engine, buy
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def at_once(*jobs):
-    """Run the jobs in threads released together; re-raise the first error."""
-    start = threading.Barrier(len(jobs))
-    errors = []
-
-    def worker(job):
-        try:
-            start.wait()
-            job()
-        except Exception as exc:  # reported in the main thread
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(job,)) for job in jobs]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    if errors:
-        raise errors[0]
 
 
 def slow(host, name, seconds=0.3):
