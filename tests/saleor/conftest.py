@@ -12,7 +12,7 @@ if saleor_settings_in_use():
     import pytest
 
     # The contract is not a test module; have pytest explain its failed asserts too.
-    pytest.register_assert_rewrite("tests.contract.host_contract")
+    pytest.register_assert_rewrite("tests.contract.host_contract", "tests.contract.command_contract")
 
     import django.test
     from django.conf import settings

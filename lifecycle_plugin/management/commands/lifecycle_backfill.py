@@ -68,9 +68,13 @@ class Command(BaseCommand):
         self._print(report, dry_run)
 
     def _print(self, report: BackfillReport, dry_run: bool) -> None:
-        verb = "Would write" if dry_run else "Wrote"
-        self.stdout.write(f"{verb} {sum(report.stage_counts.values())} profiles "
-                          f"({report.created} new, {report.updated} updated, {report.conflicts} redone).")
+        profiles = sum(report.stage_counts.values())
+        if dry_run:
+            # Nothing was written, so there is no new/updated split to report.
+            self.stdout.write(f"Would write {profiles} profiles.")
+        else:
+            self.stdout.write(f"Wrote {profiles} profiles "
+                              f"({report.created} new, {report.updated} updated, {report.conflicts} redone).")
         total = sum(report.stage_counts.values()) or 1
         for stage in [*Stage, *sorted(set(report.stage_counts) - {s.value for s in Stage})]:
             code = getattr(stage, "value", stage)
