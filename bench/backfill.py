@@ -10,10 +10,11 @@ the database `<base>_<size>` for later runs), each in a fresh child process:
   customer: facts, decisions, profiles, transitions, tier changes, metadata
   projection, committed. Peak memory: the child's ru_maxrss (os.wait4).
 - floor: one plain SQL aggregate over the same orders (per customer and currency:
-  count, net spend, first and last order; counted statuses only), fetched by the
-  client, plus one bulk write (INSERT ... SELECT) of as many profile rows as the
-  backfill wrote into a logged table with the profile table's columns, defaults
-  and indexes; committed.
+  count, net spend, first and last order; counted statuses only), computed in full
+  by the server (`SELECT count(*) FROM (aggregate)`), plus one bulk write
+  (INSERT ... SELECT) of as many profile rows as the backfill wrote into a logged
+  table with the profile table's columns, defaults and indexes; committed. Also
+  reported: the same with the aggregate fetched into the client (a lenient floor).
 - naive: one ORM query per customer (account, orders, carts), the same rules, and
   ORM writes (profile, transition, tier change, metadata) for a 10,000-customer
   sample (consecutive customers in e-mail order from a seeded random start),
@@ -92,19 +93,31 @@ def child_floor(now: str, rows: str) -> None:
         cursor.execute("CREATE TABLE bench_floor_profile (LIKE lifecycle_plugin_customerprofile "
                        "INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING CONSTRAINTS)")
     # A plain psycopg cursor (C loaders for every column, PostgreSQL's own plan with its
-    # parallel workers): the cheapest way to get the aggregate into the client.
+    # parallel workers): the cheapest way to run the aggregate and get it into the client.
     connection.ensure_connection()
-    started = time.perf_counter()
-    with transaction.atomic(), connection.connection.cursor() as cursor:
+    with connection.connection.cursor() as cursor:
+        # The aggregate computed in full by the server, only its size sent back.
+        started = time.perf_counter()
+        cursor.execute(f"SELECT count(*) FROM ({FLOOR_AGGREGATE}) AS aggregate")
+        cursor.fetchone()
+        server_seconds = time.perf_counter() - started
+        connection.connection.commit()
+        # The same aggregate fetched into the client, as a program that decides from it must.
+        started = time.perf_counter()
         cursor.execute(FLOOR_AGGREGATE)
         aggregated = cursor.fetchall()
-        aggregate_seconds = time.perf_counter() - started
+        client_seconds = time.perf_counter() - started
+        connection.connection.commit()
+        del aggregated
+    started = time.perf_counter()
+    with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(FLOOR_WRITE, {"now": common.parse_now(now), "rows": int(rows)})
-    seconds = time.perf_counter() - started
+    write_seconds = time.perf_counter() - started
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE bench_floor_profile")
-    common.answer(seconds=seconds, aggregate_seconds=aggregate_seconds, write_seconds=seconds - aggregate_seconds,
-                  aggregate_rows=len(aggregated), rows_written=int(rows))
+    common.answer(seconds=server_seconds + write_seconds, client_seconds=client_seconds + write_seconds,
+                  aggregate_seconds=server_seconds, aggregate_fetch_seconds=client_seconds,
+                  write_seconds=write_seconds, rows_written=int(rows))
 
 
 def child_naive(now: str, seed: str, sample: str) -> None:
@@ -148,15 +161,19 @@ def main() -> None:
     for size in args.sizes:
         url = common.prepare_store(SCRIPT, args, size)
         runs, floors, naives = [], [], []
+        # Naive and floor first, the backfill last: each repeat leaves the store backfilled
+        # (bench/sweep.py and bench/events.py then need not backfill it again).
         for repeat in range(args.repeats):
-            common.log(f"{size:,}: backfill {repeat + 1}/{args.repeats}")
-            runs.append(common.run_child(SCRIPT, url, "backfill", args.now))
-            common.log(f"  {runs[-1]['seconds']:.1f}s, peak {runs[-1]['child_maxrss_mb']:.0f} MB")
-            floors.append(common.run_child(SCRIPT, url, "floor", args.now, str(runs[-1]["profiles"])))
-            common.log(f"  floor {floors[-1]['seconds']:.1f}s")
+            common.log(f"{size:,}: repeat {repeat + 1}/{args.repeats}")
             naives.append(common.run_child(SCRIPT, url, "naive", args.now, str(args.seed + repeat),
                                            str(args.naive_sample)))
             common.log(f"  naive {naives[-1]['seconds']:.1f}s for {naives[-1]['customers']:,}")
+            floors.append(common.run_child(SCRIPT, url, "floor", args.now, str(size)))
+            common.log(f"  floor {floors[-1]['seconds']:.1f}s")
+            runs.append(common.run_child(SCRIPT, url, "backfill", args.now))
+            common.log(f"  backfill {runs[-1]['seconds']:.1f}s, peak {runs[-1]['child_maxrss_mb']:.0f} MB")
+            if runs[-1]["profiles"] != size:
+                common.log(f"  note: {runs[-1]['profiles']:,} profiles written, the floor wrote {size:,} rows")
         backfill_s = common.median([r["seconds"] for r in runs])
         floor_s = common.median([f["seconds"] for f in floors])
         customers = runs[0]["customers"]
@@ -168,13 +185,21 @@ def main() -> None:
                     runs=[round(r["seconds"], 3) for r in runs], per_customer_us=round(per_customer_us, 1),
                     profiles=runs[0]["profiles"], transitions=runs[0]["transitions"],
                     metadata_rows=runs[0]["metadata_rows"], conflicts=runs[0]["conflicts"])
+        floor_client_s = common.median([f["client_seconds"] for f in floors])
         common.emit(figure="floor_seconds", customers=size, repeats=args.repeats, median=round(floor_s, 3),
                     runs=[round(f["seconds"], 3) for f in floors],
                     aggregate_median=round(common.median([f["aggregate_seconds"] for f in floors]), 3),
-                    write_median=round(common.median([f["write_seconds"] for f in floors]), 3))
+                    write_median=round(common.median([f["write_seconds"] for f in floors]), 3),
+                    what="aggregate computed by the server + bulk write")
+        common.emit(figure="floor_with_fetch_seconds", customers=size, repeats=args.repeats,
+                    median=round(floor_client_s, 3), runs=[round(f["client_seconds"], 3) for f in floors],
+                    aggregate_fetch_median=round(common.median([f["aggregate_fetch_seconds"] for f in floors]), 3),
+                    what="aggregate fetched into the client + bulk write")
         ratio = backfill_s / floor_s
         common.emit(figure="backfill_vs_floor", customers=size, ratio=round(ratio, 2), target="<= 2.5",
                     holds=ratio <= 2.5)
+        common.emit(figure="backfill_vs_floor_with_fetch", customers=size, ratio=round(backfill_s / floor_client_s, 2),
+                    target="<= 2.5 (the lenient reading of the floor)", holds=backfill_s / floor_client_s <= 2.5)
         common.emit(figure="naive_per_customer_us", customers=size, sample=naives[0]["customers"],
                     repeats=args.repeats, median=round(naive_us, 1),
                     extrapolated_seconds=round(naive_us * customers / 1e6, 1))

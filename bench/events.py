@@ -105,6 +105,25 @@ def child_events(now: str, seed: str, events: str, repeats: str, warmup: str, th
     counted = ActionLedgerEntry.objects.filter(action="event:order_counted").count()
     moved = StageTransition.objects.filter(reason__in=["event", "win_back"]).count()
 
+    # ---- the floor of a per-event transaction: the lock, one row read FOR UPDATE and
+    # written back, committed; nothing else. What any design that commits each event
+    # on its own pays at least, on this machine.
+    from django.db import transaction
+
+    minimal = []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id, email FROM lifecycle_plugin_customerprofile ORDER BY id LIMIT %s", [count])
+        rows = cursor.fetchall()
+    started = time.perf_counter()
+    for profile_id, email in rows:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"lifecycle:{email}"])
+            cursor.execute("SELECT version FROM lifecycle_plugin_customerprofile WHERE id = %s FOR UPDATE",
+                           [profile_id])
+            cursor.execute("UPDATE lifecycle_plugin_customerprofile SET version = version WHERE id = %s",
+                           [profile_id])
+    minimal.append(len(rows) / (time.perf_counter() - started))
+
     # ---- concurrency: one customer, `concurrent` events from `threads` threads at once
     (user_id, email), = _pick(int(seed) + 1, 1, exclude={u for u, _ in picked})
     customer = CustomerRef(email, user_id)
@@ -142,7 +161,7 @@ def child_events(now: str, seed: str, events: str, repeats: str, warmup: str, th
         "version": before.version + events_done - after.version,
         "ledger_order_counted": ledger_before + events_done - ledger_after,
     }
-    common.answer(rates=rates, events=count, counted_ledger_rows=counted, event_transitions=moved,
+    common.answer(rates=rates, minimal_rates=minimal, events=count, counted_ledger_rows=counted, event_transitions=moved,
                   concurrent_events=events_done, threads=int(threads), concurrent_seconds=concurrent_seconds,
                   lost=lost, errors=[repr(e) for e in errors])
 
@@ -171,6 +190,9 @@ def main() -> None:
                 median=round(rate, 1), runs=[round(r, 1) for r in result["rates"]],
                 per_event_ms=round(1000 / rate, 3), order_counted_ledger_rows=result["counted_ledger_rows"],
                 target=">= 1000 per worker process", holds=rate >= 1000)
+    common.emit(figure="minimal_transaction_per_second", customers=args.customers, transactions=args.events,
+                median=round(common.median(result["minimal_rates"]), 1),
+                what="lock + SELECT FOR UPDATE + UPDATE + COMMIT per event, nothing else (a reference, no target)")
     lost = sum(abs(v) for v in result["lost"].values())
     common.emit(figure="concurrent_same_customer", customers=args.customers, events=result["concurrent_events"],
                 threads=result["threads"], seconds=round(result["concurrent_seconds"], 3), lost=result["lost"],
