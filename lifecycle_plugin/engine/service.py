@@ -400,7 +400,14 @@ class LifecycleEngine:
             return cursor.fetchone() is not None
 
     def _call(self, hook_name: str, **kwargs: Any) -> list[Any]:
-        return call_isolated(self.pm, hook_name, on_error=self._record_hook_error, guard=lazy_atomic, **kwargs)
+        # Every customer hook gets a context: a failure is recorded against that customer.
+        context = kwargs.get("context")
+        profile_id = context.profile.id if context is not None else None
+
+        def record(error: HookError) -> None:
+            self._record_hook_error(error, profile_id)
+
+        return call_isolated(self.pm, hook_name, on_error=record, guard=lazy_atomic, **kwargs)
 
     def _record_hook_error(self, error: HookError, profile_id: int | None = None) -> None:
         try:

@@ -213,6 +213,7 @@ def test_a_raising_hook_is_isolated(host, clock, recorder):
     assert any(c[0] == "stage" for c in recorder.calls)  # the other plugin still ran
     failure = HookFailure.objects.get()
     assert failure.hook == "lifecycle_stage_changed" and "boom" in failure.error
+    assert failure.profile_id == CustomerProfile.objects.get(email="ann@example.com").pk  # whose event failed
     assert not ActionLedgerEntry.objects.filter(action="should_be_rolled_back").exists()
 
 
