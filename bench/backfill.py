@@ -4,7 +4,8 @@
     .venv/bin/python bench/backfill.py --sizes 100000 --repeats 3    # one size
 
 For each store size (generated from the seed by the sandbox generator, kept in
-the database `<base>_<size>` for later runs), each in a fresh child process:
+the database `<base>_<size>` for later runs), each repeat runs naive, floor and
+backfill in that order, each in a fresh child process (the store is left backfilled):
 
 - backfill: the lifecycle tables emptied (not timed), then `backfill()` over every
   customer: facts, decisions, profiles, transitions, tier changes, metadata

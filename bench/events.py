@@ -17,6 +17,9 @@ DATABASE ... TEMPLATE) for each run, so the kept store is never changed.
   with the built-in actions as configured by default), committed. Median of
   `--repeats` runs over distinct customers (the first `--warmup` events of the
   first run are not timed).
+- reference: the same number of bare per-event transactions (the customer lock, the
+  profile row read FOR UPDATE and written back, committed), what any design that
+  commits each event on its own pays at least.
 - concurrency: one customer; `--threads` threads (each with its own database
   connection) start together and each places and then processes
   `200 / threads` orders for that customer. Afterwards the profile must count 200
