@@ -1,6 +1,6 @@
 """`lifecycle-sandbox`: a synthetic store to try the lifecycle engine on, no Saleor needed.
 
-    lifecycle-sandbox demo                    # store of 20,000 customers, backfill, last 30 days live
+    lifecycle-sandbox demo                    # store of 20,000 customers, backfill, last 14 days live
     lifecycle-sandbox replay --days 120       # watch stages move day by day over 120 days
     lifecycle-sandbox generate --customers 100000 --reset
     lifecycle-sandbox backfill | sweep | stats | reset --yes
@@ -94,6 +94,8 @@ DEMO_ACTION_SETTINGS = {
     "repeat_purchase_enabled": "true",
     "tier_upgrade_enabled": "true",
     "review_request_enabled": "true",
+    # A week rather than the default fortnight, so the replayed days see requests fall due.
+    "review_request_delay_days": "7",
     "winback_reminder_enabled": "true",
 }
 
@@ -474,8 +476,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="Generate a store, backfill it, replay the last days, show the stages.")
     store_options(demo, 20_000)
     demo.add_argument("--chunk-size", type=int, default=2000, help="Backfill chunk size (default 2000).")
-    demo.add_argument("--live-days", type=int, default=30,
-                      help="Backfill as of this many days ago, then replay those days live (default 30; 0: backfill now).")
+    # Two weeks: every kind of move and every action shows, and the demo stays near a minute.
+    demo.add_argument("--live-days", type=int, default=14,
+                      help="Backfill as of this many days ago, then replay those days live (default 14; 0: backfill now).")
     demo.add_argument("--transitions", type=int, default=30, help="Kinds of transitions to list (default 30).")
     demo.set_defaults(handler=cmd_demo)
 
