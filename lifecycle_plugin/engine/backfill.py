@@ -20,6 +20,7 @@ hooks: installing the plugin must not message every existing customer.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from collections import Counter
@@ -27,12 +28,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 
 from ..host import CustomerRef, Projection
 from ..models import CustomerProfile, StageTransition
 from .bulk import JSON, bulk_cursor, json_text
 from .service import LifecycleEngine, money_json, stage_code
+
+logger = logging.getLogger(__name__)
 
 PROFILE_TABLE = CustomerProfile._meta.db_table
 TRANSITION_TABLE = StageTransition._meta.db_table
@@ -83,7 +86,24 @@ def backfill(
         report.add(chunk)
         if progress is not None:
             progress(len(customers), customers[-1].email)
+    if not dry_run and report.created + report.updated:
+        _analyze()
     return report
+
+
+def _analyze() -> None:
+    """Fresh planner statistics for the tables a backfill has just filled.
+
+    Until autovacuum gets to them, PostgreSQL plans with the statistics of the empty
+    tables: the sweep's `next_check_at <= now` then looks like a tenth of the table and
+    is planned as a sequential scan and a sort (8 ms at 20,000 profiles, over 100 ms at
+    a million) instead of an index range scan that finds nothing in a millisecond.
+    """
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {PROFILE_TABLE}, {TRANSITION_TABLE}, {TIER_TABLE}")
+    except DatabaseError:  # not the tables' owner: autovacuum will do it later
+        logger.warning("could not ANALYZE the lifecycle tables after the backfill", exc_info=True)
 
 
 def backfill_chunk(engine: LifecycleEngine, customers: Sequence[CustomerRef], *, dry_run: bool = False) -> BackfillReport:
