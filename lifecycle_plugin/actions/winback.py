@@ -60,9 +60,14 @@ def lifecycle_stage_changed(context, change):
 
 @hookimpl
 def lifecycle_order_counted(context, order, win_back):
-    # Any order ends the silence: stop the reminders even if the action was switched off meanwhile.
+    # Only a series' customer is at risk or lapsed, so only a win-back order can end one; for
+    # every other order (the great majority) this costs no query. A reminder that still falls
+    # due after an order is skipped when it is run (_still_silent).
+    if not win_back:
+        return
+    # Stop the reminders even if the action was switched off meanwhile.
     cancelled = context.cancel_scheduled(WINBACK_REMINDER)
-    if not win_back or not is_enabled(context, WINBACK_REMINDER):
+    if not is_enabled(context, WINBACK_REMINDER):
         return
     series = (
         ScheduledAction.objects.filter(profile_id=context.profile.id, action=WINBACK_REMINDER)
