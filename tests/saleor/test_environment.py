@@ -15,3 +15,23 @@ def test_saleor_discovers_the_plugin_through_its_entry_point():
 
     assert "lifecycle_plugin" in settings.INSTALLED_APPS
     assert "lifecycle_plugin.plugin.LifecyclePlugin" in settings.EXTERNAL_PLUGINS
+
+
+def test_the_periodic_jobs_are_in_saleors_beat_schedule():
+    pytest.importorskip("saleor", reason=NO_SALEOR)
+    if not saleor_settings_in_use():
+        pytest.skip(NOT_SALEOR_SETTINGS)
+    from django.conf import settings
+    from saleor.celeryconf import app
+
+    from lifecycle_plugin.apps import beat_schedule
+
+    app.loader.import_default_modules()  # what a worker and beat do at start: autodiscovery
+    for name, entry in beat_schedule().items():
+        # Registered by the app's ready() in the dict Saleor's beat reads ...
+        assert settings.CELERY_BEAT_SCHEDULE[name]["task"] == entry["task"]
+        assert app.conf.beat_schedule[name]["task"] == entry["task"]
+        # ... naming a task that Saleor's worker knows.
+        assert entry["task"] in app.tasks
+    # Saleor's own entries are still there.
+    assert "expire-orders" in settings.CELERY_BEAT_SCHEDULE
