@@ -47,10 +47,15 @@ def is_enabled(host: Host) -> bool:
     return switch() if switch is not None else True
 
 
-def get_engine(host: Host | None = None, **engine_options: Any) -> LifecycleEngine:
-    """An engine for this process's host with the owner's current settings."""
+def get_engine(host: Host | None = None, *, defaults: Mapping[str, Any] | None = None,
+               **engine_options: Any) -> LifecycleEngine:
+    """An engine for this process's host with the owner's current settings.
+
+    `defaults` stand in for settings the owner has not given (the sandbox demo uses it
+    to switch the actions on).
+    """
     host = host or get_host()
-    loaded = load_settings(owner_settings(host))
+    loaded = load_settings({**(defaults or {}), **owner_settings(host)})
     return LifecycleEngine(host, loaded.config, settings=loaded.values, **engine_options)
 
 

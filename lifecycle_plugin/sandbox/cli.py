@@ -102,15 +102,9 @@ DEMO_ACTION_SETTINGS = {
 
 def make_engine(host, clock, *, demo_actions: bool = False):
     """An engine with the owner's settings (LIFECYCLE_SETTINGS); `demo_actions` switches the actions on first."""
-    from ..conf import load_settings
-    from ..engine import LifecycleEngine
-    from ..runtime import owner_settings
+    from ..runtime import get_engine
 
-    raw = dict(owner_settings(host))
-    if demo_actions:
-        raw = {**DEMO_ACTION_SETTINGS, **raw}
-    loaded = load_settings(raw)
-    return LifecycleEngine(host, loaded.config, settings=loaded.values, clock=clock)
+    return get_engine(host, defaults=DEMO_ACTION_SETTINGS if demo_actions else None, clock=clock)
 
 
 # ---------------------------------------------------------------------------- steps
