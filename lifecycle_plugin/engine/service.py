@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -35,6 +35,7 @@ from ..models import (
 )
 from ..rules import CustomerFacts, Decision, LifecycleConfig, counts, decide, is_win_back
 from .context import ActionContext, ActionEntry, StageChange, TierChange, is_skip
+from .plans import Plan, mark_once_only, once_only_key, projection_of, write_plans
 
 logger = logging.getLogger(__name__)
 
@@ -108,8 +109,6 @@ class LifecycleEngine:
         self.settings = dict(settings or {})
         self._dispatch = dispatch_entries or self.run_entries
         self._after_commit_entries: list[int] = []
-        #: While a sweep batch runs, the projections it makes (written once at its end).
-        self._deferred_projections: list[Projection] | None = None
 
     # ------------------------------------------------------------------ decisions
 
@@ -155,34 +154,45 @@ class LifecycleEngine:
             decision = dataclasses.replace(decision, next_change_at=None)
         return decision
 
-    # ------------------------------------------------------------------ one customer
+    # ------------------------------------------------------------------ customers
 
     def process(self, customer: CustomerRef, *, event: str = "", recompute: bool = False,
                 force_projection: bool = False) -> Outcome | None:
         """Bring one customer's profile up to date with the host's facts and the clock.
 
-        Every event (account, checkout, order) ends here. Returns None when the host
-        knows nothing about the customer (no account, order or cart).
+        Every event (account, checkout, order) ends here or in `process_many`. Returns
+        None when the host knows nothing about the customer (no account, order or cart).
         """
+        return self.process_many([(customer, event)], recompute=recompute, force_projection=force_projection)[0]
+
+    def process_many(self, events: Iterable[tuple[CustomerRef, str]], *, recompute: bool = False,
+                     force_projection: bool = False) -> list[Outcome | None]:
+        """`process` for many customers in one transaction: what a worker draining the event inbox runs.
+
+        The customers' locks are taken together (in one order, so two workers never
+        deadlock), their facts and profiles are read with one query per kind, the rules
+        run for each, what changed is written with one statement per table, and then
+        the hooks of each customer are called in turn. A customer named twice is
+        processed once, since facts are re-read anyway; both items get that outcome.
+        Returns one outcome per item, in order.
+        """
+        items = [(customer, event or "") for customer, event in events]
+        if not items:
+            return []
+        merged: dict[str, tuple[CustomerRef, str]] = {}
+        for customer, event in items:
+            known = merged.get(customer.email)
+            if known is not None:
+                customer = CustomerRef(customer.email, customer.user_id or known[0].user_id)
+                event = event or known[1]
+            merged[customer.email] = (customer, event)
         self._after_commit_entries = []
         with transaction.atomic():
-            self._lock(customer.email)
-            facts = self.read_facts([customer])[customer]
-            user_id = customer.user_id or facts.user_id
-            profile = self._find_profile(CustomerRef(customer.email, user_id))
-            now = self.clock()
-            if profile is None:
-                if not facts.known:
-                    return None
-                outcome = self._create(CustomerRef(customer.email, user_id), facts, now, event)
-            else:
-                if user_id and profile.user_id != user_id:
-                    profile.user_id = user_id
-                profile.email = customer.email
-                outcome = self._advance(profile, facts, now, event=event, recompute=recompute,
-                                        force_projection=force_projection)
+            self._lock(list(merged))
+            outcomes = self._process_locked(list(merged.values()), recompute=recompute,
+                                            force_projection=force_projection)
             self._register_after_commit()
-        return outcome
+        return [outcomes[customer.email] for customer, _ in items]
 
     def forget(self, customer: CustomerRef) -> int:
         """Delete everything kept about a customer (GDPR): profile, history, ledger, schedule."""
@@ -190,19 +200,80 @@ class LifecycleEngine:
         if customer.user_id:
             condition |= Q(user_id=customer.user_id)
         with transaction.atomic():
-            self._lock(customer.email)
+            self._lock([customer.email])
             deleted, _ = CustomerProfile.objects.filter(condition).delete()
         return deleted
 
-    def _lock(self, email: str) -> None:
+    def _lock(self, emails: Sequence[str]) -> None:
+        """Transaction-scoped advisory locks on the customers' e-mails, taken in key order."""
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"lifecycle:{email}"])
+            if len(emails) == 1:
+                cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"lifecycle:{emails[0]}"])
+                return
+            # OFFSET 0 keeps the sorted subquery from being flattened: the locks are
+            # taken in key order, whatever order the batch came in.
+            cursor.execute(
+                """SELECT count(pg_advisory_xact_lock(key)) FROM (
+                       SELECT DISTINCT hashtextextended('lifecycle:' || email, 0) AS key
+                       FROM unnest(%s::text[]) AS email ORDER BY 1 OFFSET 0) AS ordered""",
+                [list(emails)],
+            )
 
-    def _find_profile(self, customer: CustomerRef) -> CustomerProfile | None:
-        condition = Q(email=customer.email)
-        if customer.user_id:
-            condition |= Q(user_id=customer.user_id)
-        found = list(CustomerProfile.objects.select_for_update().filter(condition).order_by("id"))
+    def _process_locked(self, pairs: Sequence[tuple[CustomerRef, str]], *, recompute: bool,
+                        force_projection: bool) -> dict[str, Outcome | None]:
+        customers = [customer for customer, _ in pairs]
+        facts = self.read_facts(customers)
+        now = self.clock()
+        refs = [CustomerRef(c.email, c.user_id or facts[c].user_id) for c in customers]
+        claimed: set[int] = set()
+        plans: list[Plan] = []
+        later: list[tuple[CustomerRef, str]] = []
+        outcomes: dict[str, Outcome | None] = {}
+        for (customer, event), ref, matches in zip(pairs, refs, self._find_profiles(refs)):
+            if any(found.pk in claimed for found in matches):
+                # The profile is also another customer's of this batch (an e-mail that
+                # moved between accounts): decided after that one is written.
+                later.append((ref, event))
+                continue
+            claimed.update(found.pk for found in matches)
+            profile = self._keep_one(ref, matches)
+            customer_facts = facts[customer]
+            if profile is None:
+                if customer_facts.known:
+                    plans.append(self._plan_new(ref, customer_facts, now, event))
+                else:
+                    outcomes[customer.email] = None
+                continue
+            if ref.user_id and profile.user_id != ref.user_id:
+                profile.user_id = ref.user_id
+            profile.email = ref.email
+            plans.append(self._plan_advance(profile, customer_facts, now, event=event, recompute=recompute,
+                                            force_projection=force_projection))
+        self._carry_out(plans, now)
+        outcomes.update((plan.customer.email, plan.outcome) for plan in plans)
+        if later:
+            outcomes.update(self._process_locked(later, recompute=recompute, force_projection=force_projection))
+        return outcomes
+
+    def _find_profiles(self, customers: Sequence[CustomerRef]) -> list[list[CustomerProfile]]:
+        """Each customer's profiles (by e-mail and by account; two when they have to merge), locked."""
+        condition = Q(email__in=[c.email for c in customers])
+        user_ids = [c.user_id for c in customers if c.user_id]
+        if user_ids:
+            condition |= Q(user_id__in=user_ids)
+        rows = list(CustomerProfile.objects.select_for_update().filter(condition).order_by("id"))
+        by_email = {row.email: row for row in rows}
+        by_user = {row.user_id: row for row in rows if row.user_id}
+        found = []
+        for customer in customers:
+            matches = [row for row in (by_user.get(customer.user_id) if customer.user_id else None,
+                                       by_email.get(customer.email)) if row is not None]
+            if len(matches) == 2 and matches[0].pk == matches[1].pk:
+                matches = matches[:1]
+            found.append(sorted(matches, key=lambda row: row.pk))
+        return found
+
+    def _keep_one(self, customer: CustomerRef, found: list[CustomerProfile]) -> CustomerProfile | None:
         if len(found) <= 1:
             return found[0] if found else None
         # An account took the e-mail of a guest profile (or changed e-mail): keep the
@@ -226,7 +297,9 @@ class LifecycleEngine:
         keep.history_cutoff = min(keep.history_cutoff, other.history_cutoff)
         other.delete()
 
-    def _create(self, customer: CustomerRef, facts: CustomerFacts, now: datetime, event: str) -> Outcome:
+    # ------------------------------------------------------------------ deciding (nothing written)
+
+    def _plan_new(self, customer: CustomerRef, facts: CustomerFacts, now: datetime, event: str) -> Plan:
         decision = self.decide(facts, now)
         profile = CustomerProfile(
             user_id=customer.user_id,
@@ -239,26 +312,21 @@ class LifecycleEngine:
         self._apply(profile, decision, facts, now)
         profile.stage = stage_code(decision.stage)
         profile.tier = decision.tier
-        profile.save()
-        outcome = Outcome(profile.pk, profile.stage, profile.tier, created=True)
-        stage_change = self._record_stage(profile, None, decision, now, StageTransition.REASON_EVENT, event)
-        outcome.stage_changes.append(stage_change)
+        plan = Plan(customer, profile, facts, Outcome(None, profile.stage, profile.tier, created=True),
+                     created=True, project=True)
+        plan.outcome.stage_changes.append(
+            self._record_stage(plan, None, decision, now, StageTransition.REASON_EVENT, event))
         if decision.tier:
-            outcome.tier_changes.append(self._record_tier(profile, None, decision, now, StageTransition.REASON_EVENT))
-        self._write_projection(profile)
-        self._fire(profile, now, outcome, facts)
-        return outcome
+            plan.outcome.tier_changes.append(
+                self._record_tier(plan, None, decision, now, StageTransition.REASON_EVENT))
+        return plan
 
-    def _write_projection(self, profile: CustomerProfile) -> None:
-        if self._deferred_projections is not None:
-            self._deferred_projections.append(self.projection(profile))
-        else:
-            self.host.write_projection([self.projection(profile)])
-
-    def _advance(self, profile: CustomerProfile, facts: CustomerFacts, now: datetime, *, event: str = "",
-                 recompute: bool = False, force_projection: bool = False) -> Outcome:
+    def _plan_advance(self, profile: CustomerProfile, facts: CustomerFacts, now: datetime, *, event: str = "",
+                      recompute: bool = False, force_projection: bool = False) -> Plan:
         """Replay time-based moves at the exact moments they took effect, then decide for now."""
-        outcome = Outcome(profile.pk, profile.stage, profile.tier)
+        plan = Plan(CustomerRef(profile.email, profile.user_id), profile, facts,
+                     Outcome(profile.pk, profile.stage, profile.tier))
+        outcome = plan.outcome
         stage, tier = profile.stage, profile.tier
         moment = profile.next_check_at
         # An order the profile has not seen yet may be reported after a check fell due.
@@ -276,11 +344,11 @@ class LifecycleEngine:
             replayed = self.decide(facts.as_of(moment), moment)
             if stage_code(replayed.stage) != stage:
                 outcome.stage_changes.append(
-                    self._record_stage(profile, stage, replayed, moment, StageTransition.REASON_TIME, "")
-                )
+                    self._record_stage(plan, stage, replayed, moment, StageTransition.REASON_TIME, ""))
                 stage = stage_code(replayed.stage)
             if replayed.tier != tier:
-                outcome.tier_changes.append(self._record_tier(profile, tier, replayed, moment, StageTransition.REASON_TIME))
+                outcome.tier_changes.append(
+                    self._record_tier(plan, tier, replayed, moment, StageTransition.REASON_TIME))
                 tier = replayed.tier
             moment = replayed.next_change_at
 
@@ -292,10 +360,10 @@ class LifecycleEngine:
                 reason = StageTransition.REASON_RECOMPUTE
             else:
                 reason = StageTransition.REASON_EVENT
-            outcome.stage_changes.append(self._record_stage(profile, stage, decision, now, reason, event))
+            outcome.stage_changes.append(self._record_stage(plan, stage, decision, now, reason, event))
         if decision.tier != tier:
             reason = StageTransition.REASON_RECOMPUTE if recompute else StageTransition.REASON_EVENT
-            outcome.tier_changes.append(self._record_tier(profile, tier, decision, now, reason))
+            outcome.tier_changes.append(self._record_tier(plan, tier, decision, now, reason))
 
         for change in outcome.stage_changes:
             profile.stage, profile.stage_since = change.to_stage, change.occurred_at
@@ -303,12 +371,9 @@ class LifecycleEngine:
             profile.tier, profile.tier_since = tier_change.to_tier, tier_change.occurred_at
         self._apply(profile, decision, facts, now)
         profile.version += 1
-        profile.save()
         outcome.stage, outcome.tier = profile.stage, profile.tier
-        if outcome.stage_changes or outcome.tier_changes or force_projection:
-            self._write_projection(profile)
-        self._fire(profile, now, outcome, facts)
-        return outcome
+        plan.project = bool(outcome.stage_changes or outcome.tier_changes or force_projection)
+        return plan
 
     def _apply(self, profile: CustomerProfile, decision: Decision, facts: CustomerFacts, now: datetime) -> None:
         summary = decision.summary
@@ -323,81 +388,58 @@ class LifecycleEngine:
         profile.decided_at = now
         profile.next_check_at = decision.next_change_at
 
-    def _record_stage(self, profile, from_stage, decision: Decision, at: datetime, reason: str, event: str) -> StageChange:
+    def _record_stage(self, plan: Plan, from_stage, decision: Decision, at: datetime, reason: str,
+                      event: str) -> StageChange:
         to_stage = stage_code(decision.stage)
-        StageTransition.objects.create(
-            profile=profile, from_stage=from_stage, to_stage=to_stage, occurred_at=at,
+        plan.transitions.append(StageTransition(
+            profile=plan.profile, from_stage=from_stage, to_stage=to_stage, occurred_at=at,
             reason=reason, event=event[:64], rule=decision.rule, facts=dict(decision.facts),
-        )
+        ))
         return StageChange(from_stage, to_stage, at, reason, decision.rule, event)
 
-    def _record_tier(self, profile, from_tier, decision: Decision, at: datetime, reason: str) -> TierChange:
+    def _record_tier(self, plan: Plan, from_tier, decision: Decision, at: datetime, reason: str) -> TierChange:
         spend = money_json(decision.summary.window_spend)
-        TierChangeRow.objects.create(
-            profile=profile, from_tier=from_tier, to_tier=decision.tier, occurred_at=at, reason=reason,
+        plan.tier_changes.append(TierChangeRow(
+            profile=plan.profile, from_tier=from_tier, to_tier=decision.tier, occurred_at=at, reason=reason,
             window_spend=spend,
-        )
+        ))
         upgrade = tier_rank(self.config, decision.tier) > tier_rank(self.config, from_tier)
         return TierChange(from_tier, decision.tier, at, upgrade, spend)
 
     def projection(self, profile: CustomerProfile) -> Projection:
-        return Projection(
-            customer=CustomerRef(profile.email, profile.user_id),
-            stage=profile.stage,
-            tier=profile.tier,
-            profile={
-                "stage": profile.stage,
-                "stage_since": profile.stage_since.isoformat(),
-                "tier": profile.tier,
-                "orders": profile.orders_count,
-                "lifetime_spend": profile.lifetime_spend,
-                "window_spend": profile.window_spend,
-                "first_order_at": profile.first_order_at.isoformat() if profile.first_order_at else None,
-                "last_order_at": profile.last_order_at.isoformat() if profile.last_order_at else None,
-                "next_check_at": profile.next_check_at.isoformat() if profile.next_check_at else None,
-            },
-        )
+        return projection_of(profile)
 
-    # ------------------------------------------------------------------ hooks
+    # ------------------------------------------------------------------ writing, then the hooks
 
-    def _fire(self, profile: CustomerProfile, now: datetime, outcome: Outcome, facts: CustomerFacts) -> None:
+    def _carry_out(self, plans: Sequence[Plan], now: datetime) -> None:
+        """Write the plans with one statement per table, then call each customer's hooks.
+
+        Hooks run after every row is written, so an implementation that reads the
+        profile, its history or the ledger from the database sees this decision.
+        """
+        if not plans:
+            return
+        write_plans(plans, self.host)
+        first_times = mark_once_only(plans, self.config, self.clock())
+        for plan in plans:
+            self._fire(plan, now, first_times)
+
+    def _fire(self, plan: Plan, now: datetime, first_times: set[str]) -> None:
+        profile, outcome = plan.profile, plan.outcome
         context = ActionContext(self, profile, now)
         won_back = any(c.reason == StageTransition.REASON_WIN_BACK for c in outcome.stage_changes)
-        counted = sorted(
-            (o for o in facts.orders if counts(o, self.config) and o.placed_at > profile.history_cutoff),
-            key=lambda o: o.placed_at,
-        )
+        counted = plan.counted
         for order in counted:
-            if self._first_time(profile, "order_counted", order.order_id):
+            if once_only_key("order_counted", profile.pk, order.order_id) in first_times:
                 is_latest = order is counted[-1]
                 self._call("lifecycle_order_counted", context=context, order=order, win_back=won_back and is_latest)
         for order in counted:
-            if order.fulfilled_at and order.fulfilled_at > profile.history_cutoff:
-                if self._first_time(profile, "order_fulfilled", order.order_id):
-                    self._call("lifecycle_order_fulfilled", context=context, order=order)
+            if once_only_key("order_fulfilled", profile.pk, order.order_id) in first_times:
+                self._call("lifecycle_order_fulfilled", context=context, order=order)
         for change in outcome.stage_changes:
             self._call("lifecycle_stage_changed", context=context, change=change)
         for tier_change in outcome.tier_changes:
             self._call("lifecycle_tier_changed", context=context, change=tier_change)
-
-    def _first_time(self, profile: CustomerProfile, what: str, key: str) -> bool:
-        """Mark a once-only event in the ledger; False if it was seen before.
-
-        One statement (INSERT ... ON CONFLICT DO NOTHING) rather than a savepoint, an
-        INSERT and a release: every counted order of every event passes here.
-        """
-        stamp = timezone.now()  # what the model's auto_now fields would hold
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"""INSERT INTO {ActionLedgerEntry._meta.db_table}
-                        (dedupe_key, action, profile_id, status, payload, result, attempts, last_error,
-                         created_at, updated_at, completed_at)
-                    VALUES (%s, %s, %s, %s, '{{}}', '{{}}', 0, '', %s, %s, %s)
-                    ON CONFLICT (dedupe_key) DO NOTHING RETURNING id""",
-                [f"event:{what}:{profile.pk}:{key}", f"event:{what}", profile.pk, ActionStatus.DONE,
-                 stamp, stamp, self.clock()],
-            )
-            return cursor.fetchone() is not None
 
     def _call(self, hook_name: str, **kwargs: Any) -> list[Any]:
         # Every customer hook gets a context: a failure is recorded against that customer.
@@ -546,36 +588,51 @@ class LifecycleEngine:
                     break
                 customers = [CustomerRef(p.email, p.user_id) for p in due]
                 facts = self.read_facts(customers)
-                # The batch's projections are written in one statement at its end, in
-                # the same transaction (the last one of a customer wins, as one by one).
-                self._deferred_projections = []
-                try:
-                    for profile, customer in zip(due, customers):
-                        outcome = self._advance_isolated(profile, facts[customer], now)
-                        report.profiles += 1
-                        if outcome:
-                            report.stage_changes += len(outcome.stage_changes)
-                            report.tier_changes += len(outcome.tier_changes)
-                    projections = self._deferred_projections
-                finally:
-                    self._deferred_projections = None
-                self.host.write_projection(projections)
+                plans = []
+                for profile, customer in zip(due, customers):
+                    try:
+                        plans.append(self._plan_advance(profile, facts[customer], now, event="sweep"))
+                    except Exception:
+                        self._push_back(profile, now)
+                report.profiles += len(due)
+                for plan in self._carry_out_isolated(plans, now):
+                    report.stage_changes += len(plan.outcome.stage_changes)
+                    report.tier_changes += len(plan.outcome.tier_changes)
                 self._register_after_commit()
         return report
 
-    def _advance_isolated(self, profile: CustomerProfile, facts: CustomerFacts, now: datetime) -> Outcome | None:
-        deferred = self._deferred_projections
-        before = len(deferred) if deferred is not None else 0
+    def _carry_out_isolated(self, plans: Sequence[Plan], now: datetime) -> list[Plan]:
+        """A sweep batch's writes and hooks; if they fail, each profile on its own.
+
+        One broken profile must not stop the sweep: it is pushed back an hour and
+        retried then, and the rest of its batch is written without it.
+        """
+        queued = len(self._after_commit_entries)
         try:
             with transaction.atomic():
-                return self._advance(profile, facts, now, event="sweep")
+                self._carry_out(plans, now)
+            return list(plans)
         except Exception:
-            if deferred is not None:
-                del deferred[before:]  # rolled back with the profile's savepoint
-            # One broken profile must not stop the sweep; push it back so it is retried later.
-            logger.exception("lifecycle sweep failed for profile %s", profile.pk)
-            CustomerProfile.objects.filter(pk=profile.pk).update(next_check_at=now + timedelta(hours=1))
-            return None
+            del self._after_commit_entries[queued:]  # their ledger rows were rolled back
+            if len(plans) == 1:
+                self._push_back(plans[0].profile, now)
+                return []
+        done = []
+        for plan in plans:
+            plan.forget_written()
+            queued = len(self._after_commit_entries)
+            try:
+                with transaction.atomic():
+                    self._carry_out([plan], now)
+                done.append(plan)
+            except Exception:
+                del self._after_commit_entries[queued:]
+                self._push_back(plan.profile, now)
+        return done
+
+    def _push_back(self, profile: CustomerProfile, now: datetime) -> None:
+        logger.exception("lifecycle sweep failed for profile %s", profile.pk)
+        CustomerProfile.objects.filter(pk=profile.pk).update(next_check_at=now + timedelta(hours=1))
 
     def daily_tick(self, today: date | None = None, batch_size: int = 1000) -> int:
         """Call `lifecycle_daily_tick` once per profile for `today` (only if a plugin implements it)."""

@@ -1,0 +1,169 @@
+"""Decisions waiting to be written, and the set-based statements that write them.
+
+The engine decides every customer of a batch first (a `Plan` each: the profile as
+it will be, its new history rows, whether the projection changes), then writes
+the whole batch with one statement per table, then calls the hooks. An event
+for one customer is a batch of one; a drained inbox or a sweep batch holds
+hundreds, and costs the same number of statements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from django.utils import timezone
+
+from ..host import CustomerRef, Host, Projection
+from ..models import ActionLedgerEntry, ActionStatus, CustomerProfile, StageTransition, TierChange
+from ..rules import CustomerFacts, LifecycleConfig, OrderFact, counts
+from .bulk import JSON, bulk_cursor, json_text
+
+if TYPE_CHECKING:
+    from .service import Outcome
+
+
+@dataclass
+class Plan:
+    """One customer's decision, before anything is written."""
+
+    customer: CustomerRef
+    profile: CustomerProfile
+    facts: CustomerFacts
+    outcome: Outcome
+    created: bool = False
+    #: Write the metadata projection (the stage or tier changed, or asked for).
+    project: bool = False
+    transitions: list[StageTransition] = field(default_factory=list)
+    tier_changes: list[TierChange] = field(default_factory=list)
+    #: The counted orders that may fire order hooks, oldest first (set when written).
+    counted: list[OrderFact] = field(default_factory=list)
+
+    def forget_written(self) -> None:
+        """Undo the ids a rolled-back write left on the rows, before writing them again."""
+        for row in (*self.transitions, *self.tier_changes):
+            row.pk = None
+        if self.created:
+            self.profile.pk = None
+
+
+def write_plans(plans: Sequence[Plan], host: Host) -> None:
+    """New profiles, changed profiles, transitions, tier changes and projections: a statement each."""
+    new = [plan.profile for plan in plans if plan.created]
+    if new:
+        CustomerProfile.objects.bulk_create(new)
+    changed = [plan.profile for plan in plans if not plan.created]
+    if changed:
+        _update_profiles(changed)
+    for plan in plans:
+        plan.outcome.profile_id = plan.profile.pk
+    transitions = [row for plan in plans for row in plan.transitions]
+    if transitions:
+        StageTransition.objects.bulk_create(transitions)
+    tier_changes = [row for plan in plans for row in plan.tier_changes]
+    if tier_changes:
+        TierChange.objects.bulk_create(tier_changes)
+    projections = [plan.profile for plan in plans if plan.project]
+    if projections:
+        host.write_projection([projection_of(profile) for profile in projections])
+
+
+def projection_of(profile: CustomerProfile) -> Projection:
+    """What the host keeps on the customer for storefronts: stage, tier and a summary."""
+    return Projection(
+        customer=CustomerRef(profile.email, profile.user_id),
+        stage=profile.stage,
+        tier=profile.tier,
+        profile={
+            "stage": profile.stage,
+            "stage_since": profile.stage_since.isoformat(),
+            "tier": profile.tier,
+            "orders": profile.orders_count,
+            "lifetime_spend": profile.lifetime_spend,
+            "window_spend": profile.window_spend,
+            "first_order_at": profile.first_order_at.isoformat() if profile.first_order_at else None,
+            "last_order_at": profile.last_order_at.isoformat() if profile.last_order_at else None,
+            "next_check_at": profile.next_check_at.isoformat() if profile.next_check_at else None,
+        },
+    )
+
+
+_PROFILE = CustomerProfile._meta.db_table
+_UPDATE_COLUMNS = (
+    ("id", "bigint"), ("user_id", "bigint"), ("email", "text"), ("stage", "text"), ("stage_since", "timestamptz"),
+    ("stage_rule", "text"), ("tier", "text"), ("tier_since", "timestamptz"), ("orders_count", "integer"),
+    ("orders_by_currency", "jsonb"), ("lifetime_spend", "jsonb"), ("window_spend", "jsonb"),
+    ("first_order_at", "timestamptz"), ("last_order_at", "timestamptz"), ("extra_facts", "jsonb"),
+    ("history_cutoff", "timestamptz"), ("decided_at", "timestamptz"), ("next_check_at", "timestamptz"),
+    ("version", "integer"),
+)
+_JSON_COLUMNS = {name for name, kind in _UPDATE_COLUMNS if kind == "jsonb"}
+_UPDATE_SQL = f"""
+    UPDATE {_PROFILE} AS p SET {", ".join(f"{name} = v.{name}" for name, _ in _UPDATE_COLUMNS[1:])},
+           updated_at = %(now)b
+    FROM unnest({", ".join(f"%(c{i})b::{'text' if kind == 'jsonb' else kind}[]" for i, (_, kind) in enumerate(_UPDATE_COLUMNS))})
+         AS raw({", ".join(name for name, _ in _UPDATE_COLUMNS)}),
+         LATERAL (SELECT {", ".join(f"raw.{name}::jsonb AS {name}" if name in _JSON_COLUMNS else f"raw.{name}"
+                                    for name, _ in _UPDATE_COLUMNS)}) AS v
+    WHERE p.id = v.id
+"""
+
+
+def _update_profiles(profiles: Sequence[CustomerProfile]) -> None:
+    """The profiles as decided, in one UPDATE (their rows are locked by the caller)."""
+    stamp = timezone.now()  # what `auto_now` would have written
+    columns: list[list] = [[] for _ in _UPDATE_COLUMNS]
+    for profile in profiles:
+        profile.updated_at = stamp
+        for column, (name, _) in zip(columns, _UPDATE_COLUMNS):
+            value = getattr(profile, "pk" if name == "id" else name)
+            if name in _JSON_COLUMNS:
+                value = json_text(value) if name != "extra_facts" else JSON.encode(value)
+            column.append(value)
+    with bulk_cursor() as cursor:
+        cursor.execute(_UPDATE_SQL, {"now": stamp, **{f"c{i}": column for i, column in enumerate(columns)}})
+
+
+def once_only_key(what: str, profile_id: int, key: str) -> str:
+    return f"event:{what}:{profile_id}:{key}"
+
+
+def mark_once_only(plans: Sequence[Plan], config: LifecycleConfig, now: datetime) -> set[str]:
+    """Ledger marks for the orders each plan's hooks are about; the keys that are new.
+
+    Each counted order fires `lifecycle_order_counted` once, and once fulfilled,
+    `lifecycle_order_fulfilled` once, however often its events arrive: one
+    ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` for the whole batch tells which
+    of them are seen for the first time.
+    """
+    keys: list[str] = []
+    actions: list[str] = []
+    profile_ids: list[int] = []
+    for plan in plans:
+        cutoff = plan.profile.history_cutoff
+        plan.counted = sorted((o for o in plan.facts.orders if counts(o, config) and o.placed_at > cutoff),
+                              key=lambda o: o.placed_at)
+        for order in plan.counted:
+            for what, applies in (("order_counted", True),
+                                  ("order_fulfilled", order.fulfilled_at is not None and order.fulfilled_at > cutoff)):
+                if applies:
+                    keys.append(once_only_key(what, plan.profile.pk, order.order_id))
+                    actions.append(f"event:{what}")
+                    profile_ids.append(plan.profile.pk)
+    if not keys:
+        return set()
+    stamp = timezone.now()  # what the model's auto_now fields would hold
+    with bulk_cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO {ActionLedgerEntry._meta.db_table}
+                    (dedupe_key, action, profile_id, status, payload, result, attempts, last_error,
+                     created_at, updated_at, completed_at)
+                SELECT v.key, v.action, v.profile_id, %(done)b, '{{}}', '{{}}', 0, '', %(stamp)b, %(stamp)b, %(now)b
+                FROM unnest(%(keys)b::text[], %(actions)b::text[], %(profiles)b::bigint[]) AS v(key, action, profile_id)
+                ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key""",
+            {"done": str(ActionStatus.DONE), "stamp": stamp, "now": now, "keys": keys, "actions": actions,
+             "profiles": profile_ids},
+        )
+        return {key for (key,) in cursor.fetchall()}
