@@ -8,6 +8,13 @@ def beat_schedule() -> dict:
     from celery.schedules import crontab
 
     return {
+        # Normally the event that raises the inbox's flag queues the drain; this
+        # catches what that misses (a broker hiccup, the race in engine/inbox.py).
+        "lifecycle-drain-events": {
+            "task": "lifecycle_plugin.drain_events",
+            "schedule": timedelta(minutes=1),
+            "options": {"expires": 60},
+        },
         "lifecycle-sweep": {
             "task": "lifecycle_plugin.sweep",
             "schedule": timedelta(minutes=10),

@@ -180,3 +180,36 @@ class BackfillRun(models.Model):
 
     class Meta:
         ordering = ["-started_at"]
+
+
+class PendingEvent(models.Model):
+    """An account, checkout or order event waiting for a worker: the event inbox.
+
+    Saleor's hooks add a row once the request's transaction has committed; a
+    `drain_events` task takes hundreds at once and processes their customers in
+    one transaction (`lifecycle_plugin.engine.inbox`). No foreign key to the
+    account, which may be deleted before the event is taken.
+    """
+
+    email = models.CharField(max_length=254, help_text="Lower-cased, trimmed e-mail.")
+    user_id = models.BigIntegerField(null=True, blank=True)
+    event = models.CharField(max_length=64, blank=True)
+    #: Write the metadata projection even if nothing changed (a customer overwrote it).
+    force_projection = models.BooleanField(default=False)
+    queued_at = models.DateTimeField()
+    #: Not taken before this: the events of a customer whose processing failed wait,
+    #: with a growing delay, so one broken customer does not hold up the rest.
+    available_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+
+class InboxState(models.Model):
+    """A single row: whether a drain of the event inbox is already queued.
+
+    Only the event that raises the flag queues a `drain_events` task, so a burst of
+    events costs one task, not one per event.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    drain_requested = models.BooleanField(default=False)

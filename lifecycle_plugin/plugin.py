@@ -49,6 +49,17 @@ def _defer(task, *args: Any, **kwargs: Any) -> None:
     transaction.on_commit(lambda: task.delay(*args, **kwargs), robust=True)
 
 
+def _queue(customers, event: str) -> None:
+    """Add the event of (e-mail, account id) pairs to the inbox once the current
+    transaction commits (at once outside one), in one statement; the drain that
+    processes it runs on a worker. robust=True as in `_defer`."""
+    from .tasks import queue_events
+
+    events = [(email, user_id, event) for email, user_id in customers if email]
+    if events:
+        transaction.on_commit(lambda: queue_events(events), robust=True)
+
+
 def _guarded(hook):
     """A hook that raises would turn Saleor's committed order into an error and skip
     its later events, so every hook logs its failure and returns previous_value."""
@@ -187,10 +198,7 @@ class LifecyclePlugin(BasePlugin):
 
     @_guarded
     def order_bulk_created(self, orders):
-        from .tasks import process_customers
-
-        customers = {(_email_of(o), o.user_id) for o in orders}
-        _defer(process_customers, [[email, user_id] for email, user_id in customers if email], "order_bulk_created")
+        _queue({(_email_of(o), o.user_id) for o in orders}, "order_bulk_created")
 
     # ------------------------------------------------------------------ HTTP
 
@@ -206,10 +214,8 @@ class LifecyclePlugin(BasePlugin):
     # ------------------------------------------------------------------ helpers
 
     def _customer_changed(self, user, event: str) -> None:
-        from .tasks import process_customer
-
         if user.email and not user.is_staff:
-            _defer(process_customer, user.email, user.pk, event)
+            _queue([(user.email, user.pk)], event)
 
     def _forget(self, user) -> None:
         from .tasks import forget_customer
@@ -218,15 +224,7 @@ class LifecyclePlugin(BasePlugin):
             _defer(forget_customer, user.email, user.pk)
 
     def _checkout_changed(self, checkout, event: str) -> None:
-        from .tasks import process_customer
-
-        email = _email_of(checkout)
-        if email:
-            _defer(process_customer, email, checkout.user_id, event)
+        _queue([(_email_of(checkout), checkout.user_id)], event)
 
     def _order_changed(self, order, event: str) -> None:
-        from .tasks import process_customer
-
-        email = _email_of(order)
-        if email:
-            _defer(process_customer, email, order.user_id, event)
+        _queue([(_email_of(order), order.user_id)], event)

@@ -42,10 +42,40 @@ def _skip_when_disabled(task_function):
     return wrapper
 
 
+@shared_task(name="lifecycle_plugin.drain_events", acks_late=True)
+@_skip_when_disabled
+def drain_events(max_batches: int = 20):
+    """Process the event inbox, `inbox.BATCH_SIZE` events per transaction.
+
+    Queued by the event that raised the inbox's drain flag, and every minute by beat.
+    After `max_batches` batches with events left it queues itself again and returns,
+    so that under a steady stream of events one task does not run for ever and other
+    tasks get their turn on the worker.
+    """
+    from .engine.inbox import drain
+
+    with allow_writer():
+        report = drain(_engine(), max_batches=max_batches)
+    if report.more:
+        drain_events.delay(max_batches)
+    return {"events": report.events, "batches": report.batches, "failed": report.failed, "more": report.more}
+
+
+def queue_events(events, *, force_projection: bool = False) -> None:
+    """Add (e-mail, account id, event) triples to the inbox; queue a drain if none is queued."""
+    from .engine.inbox import queue_events as add
+
+    with allow_writer():
+        raised = add(events, force_projection=force_projection)
+    if raised:
+        drain_events.delay()
+
+
 @shared_task(name="lifecycle_plugin.process_customer", acks_late=True)
 @_skip_when_disabled
 def process_customer(email: str, user_id: int | None = None, event: str = "", force_projection: bool = False):
-    """Bring one customer up to date after an account, checkout or order event."""
+    """Bring one customer up to date at once (events go through the inbox; this is for
+    callers that want one customer now, and tasks queued by versions before the inbox)."""
     with allow_writer():
         outcome = _engine().process(CustomerRef.of(email, user_id), event=event, force_projection=force_projection)
     return outcome.stage if outcome else None
@@ -54,13 +84,16 @@ def process_customer(email: str, user_id: int | None = None, event: str = "", fo
 @shared_task(name="lifecycle_plugin.process_customers", acks_late=True)
 @_skip_when_disabled
 def process_customers(customers: list[list], event: str = ""):
-    """Several customers at once (a bulk order import)."""
+    """Several customers at once, in transactions of `inbox.BATCH_SIZE` customers."""
+    from .engine.inbox import BATCH_SIZE
+
     # _engine() reads the plugin's settings row: inside allow_writer() too, or Saleor's
     # writer guard refuses the query (and the whole import is never processed).
     with allow_writer():
         engine = _engine()
-        for email, user_id in customers:
-            engine.process(CustomerRef.of(email, user_id), event=event)
+        refs = [(CustomerRef.of(email, user_id), event) for email, user_id in customers]
+        for start in range(0, len(refs), BATCH_SIZE):
+            engine.process_many(refs[start:start + BATCH_SIZE])
     return len(customers)
 
 
