@@ -182,6 +182,7 @@ def child_store(customers: str, seed: str, years: str, now: str) -> None:
 LIFECYCLE_TABLES = (
     "lifecycle_plugin_customerprofile",  # CASCADE: transitions, tier changes, ledger, schedule, failures
     "lifecycle_plugin_backfillrun",
+    "lifecycle_plugin_pendingevent",
     "lifecycle_sandbox_customermetadata",
     "lifecycle_sandbox_outboxmessage",
     "lifecycle_sandbox_voucher",

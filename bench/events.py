@@ -10,26 +10,34 @@ DATABASE ... TEMPLATE) for each run, so the kept store is never changed.
 
 - throughput: `--events` accounts with a profile, picked at random from the seed,
   each get one new paid order (placed a minute after `now`, inserted and committed
-  beforehand, not timed). Then one process handles the `order_created` event of
-  each, one after the other, as a Celery worker would: `engine.process()` in its
-  own transaction (lock, facts, decision, profile, transition, tier change,
-  metadata projection, the once-only `order_counted` ledger row and the hooks,
-  with the built-in actions as configured by default), committed. Median of
-  `--repeats` runs over distinct customers (the first `--warmup` events of the
-  first run are not timed).
+  beforehand, not timed). Each order's `order_created` event is queued in the event
+  inbox with its own statement, as Saleor's hook does (timed apart: the
+  `event_queue_statement_ms` figure). Then one process drains the backlog as the
+  `drain_events` task does on a worker: `inbox.drain()`, batches of 500 events, each
+  batch one transaction through `engine.process_many` (locks, facts, decisions,
+  profiles, transitions, tier changes, metadata projection, the once-only
+  `order_counted` ledger rows and the hooks, with the built-in actions as configured
+  by default). Median of `--repeats` runs over distinct customers, after a warm-up of
+  `--warmup` events.
+- sustained: another process queues `--rate` events a second for `--seconds` while
+  this one drains them as a worker would (a drain, and a 10 ms pause when the inbox
+  was empty). It holds when every event was processed, none is left, and the worker
+  was busy for less than the whole time (its capacity is events / busy seconds).
 - reference: the same number of bare per-event transactions (the customer lock, the
   profile row read FOR UPDATE and written back, committed), what any design that
   commits each event on its own pays at least.
 - concurrency: one customer; `--threads` threads (each with its own database
-  connection) start together and each places and then processes
-  `200 / threads` orders for that customer. Afterwards the profile must count 200
-  more orders, its version must have moved once per event, and the ledger must
-  hold one `order_counted` row per new order: anything else is a lost update.
+  connection) start together and each places `200 / threads` orders for that
+  customer and queues each order's event, while two more threads drain the inbox
+  with small batches. Afterwards the profile must count 200 more orders, its version
+  must have moved, and the ledger must hold one `order_counted` row per new order:
+  anything else is a lost update.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import threading
@@ -78,9 +86,81 @@ def _place_orders(user_ids, at) -> None:
         cursor.execute(INSERT_ORDERS, {"ids": list(user_ids), "at": at})
 
 
-def child_events(now: str, seed: str, events: str, repeats: str, warmup: str, threads: str, concurrent: str) -> None:
+def _queue_each(customers) -> float:
+    """Queue one event per customer, each with its own statement as Saleor's hook does; the seconds taken."""
+    from lifecycle_plugin.engine import inbox
+
+    started = time.perf_counter()
+    for customer in customers:
+        inbox.queue_events([(customer.email, customer.user_id, "order_created")])
+    return time.perf_counter() - started
+
+
+def child_produce(path: str, rate: str, seconds: str) -> None:
+    """Queue the events of the customers listed in `path` at `rate` per second, as a web process would."""
+    from lifecycle_plugin.engine import inbox
+
+    with open(path) as file:
+        customers = json.load(file)
+    interval = 1 / float(rate)
+    started = time.perf_counter()
+    queued = 0
+    for index, (email, user_id) in enumerate(customers[: int(float(rate) * float(seconds))]):
+        due = started + index * interval
+        pause = due - time.perf_counter()
+        if pause > 0:
+            time.sleep(pause)
+        inbox.queue_events([(email, user_id, "order_created")])
+        queued += 1
+    common.answer(queued=queued, seconds=time.perf_counter() - started)
+
+
+def _sustained(engine, customers, rate: float, seconds: float) -> dict:
+    """A producer process queues `rate` events a second for `seconds`; this process drains as a worker."""
+    import subprocess
+    import tempfile
+
     from django.db import connection
 
+    from lifecycle_plugin.engine import inbox
+
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as file:
+        json.dump([[c.email, c.user_id] for c in customers], file)
+    command = [sys.executable, os.path.abspath(__file__), "--child", "produce", file.name, str(rate), str(seconds)]
+    producer = subprocess.Popen(command, env=dict(os.environ, PYTHONUNBUFFERED="1"), stdout=subprocess.PIPE,
+                                cwd=common.ROOT)
+    busy = processed = 0.0
+    batches, largest = 0, 0
+    started = time.perf_counter()
+    while True:
+        finished = producer.poll() is not None
+        began = time.perf_counter()
+        report = inbox.drain(engine)
+        if report.events:
+            busy += time.perf_counter() - began
+            processed += report.events
+            batches += report.batches
+            largest = max(largest, report.events if report.batches == 1 else inbox.BATCH_SIZE)
+        elif finished:
+            break
+        else:
+            time.sleep(0.01)  # what a worker does between drains: wait for the next task
+    wall = time.perf_counter() - started
+    produced = json.loads(producer.stdout.read().decode().strip().splitlines()[-1])
+    os.unlink(file.name)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM lifecycle_plugin_pendingevent")
+        left = cursor.fetchone()[0]
+    return {"offered_rate": rate, "seconds": seconds, "queued": produced["queued"],
+            "producer_seconds": produced["seconds"], "processed": int(processed), "left": left,
+            "worker_busy_seconds": busy, "wall_seconds": wall, "batches": batches, "largest_batch": largest}
+
+
+def child_events(now: str, seed: str, events: str, repeats: str, warmup: str, threads: str, concurrent: str,
+                 rate: str, seconds: str) -> None:
+    from django.db import connection
+
+    from lifecycle_plugin.engine import inbox
     from lifecycle_plugin.host import CustomerRef
     from lifecycle_plugin.models import ActionLedgerEntry, CustomerProfile, StageTransition
 
@@ -90,23 +170,28 @@ def child_events(now: str, seed: str, events: str, repeats: str, warmup: str, th
     engine = common.make_engine(moment)
     engine.clock = lambda: clock["now"]
 
-    # ---- throughput
-    count, runs = int(events), int(repeats)
-    picked = _pick(int(seed), int(warmup) + count * runs)
+    # ---- throughput: a backlog of events, drained by one process
+    count, runs, sustained_count = int(events), int(repeats), int(float(rate) * float(seconds))
+    picked = _pick(int(seed), int(warmup) + count * runs + sustained_count)
     _place_orders([user_id for user_id, _ in picked], placed_at)
     customers = [CustomerRef(email, user_id) for user_id, email in picked]
-    for customer in customers[: int(warmup)]:
-        engine.process(customer, event="order_created")
-    rates = []
+    _queue_each(customers[: int(warmup)])
+    inbox.drain(engine)
+    rates, queue_seconds, batches = [], [], []
     for run in range(runs):
         batch = customers[int(warmup) + run * count: int(warmup) + (run + 1) * count]
+        queue_seconds.append(_queue_each(batch))
         started = time.perf_counter()
-        for customer in batch:
-            engine.process(customer, event="order_created")
-        seconds = time.perf_counter() - started
-        rates.append(len(batch) / seconds)
+        report = inbox.drain(engine)
+        seconds_taken = time.perf_counter() - started
+        if report.events != len(batch) or report.failed:
+            raise SystemExit(f"the drain took {report.events} of {len(batch)} events ({report.failed} failed)")
+        rates.append(len(batch) / seconds_taken)
+        batches.append(report.batches)
     counted = ActionLedgerEntry.objects.filter(action="event:order_counted").count()
-    moved = StageTransition.objects.filter(reason__in=["event", "win_back"]).count()
+
+    # ---- sustained: events arrive at `rate` a second from another process while this one drains
+    sustained = _sustained(engine, customers[int(warmup) + count * runs:], float(rate), float(seconds))
 
     # ---- the floor of a per-event transaction: the lock, one row read FOR UPDATE and
     # written back, committed; nothing else. What any design that commits each event
@@ -127,44 +212,63 @@ def child_events(now: str, seed: str, events: str, repeats: str, warmup: str, th
                            [profile_id])
     minimal.append(len(rows) / (time.perf_counter() - started))
 
-    # ---- concurrency: one customer, `concurrent` events from `threads` threads at once
+    # ---- concurrency: one customer; `threads` threads place an order and queue its event,
+    # `concurrent` in all, while two more threads drain the inbox
     (user_id, email), = _pick(int(seed) + 1, 1, exclude={u for u, _ in picked})
-    customer = CustomerRef(email, user_id)
     before = CustomerProfile.objects.get(user_id=user_id)
     ledger_before = ActionLedgerEntry.objects.filter(profile=before, action="event:order_counted").count()
     per_thread = int(concurrent) // int(threads)
-    barrier = threading.Barrier(int(threads))
+    barrier = threading.Barrier(int(threads) + 2)
+    producing = threading.Event()
+    producing.set()
     errors: list[BaseException] = []
     from lifecycle_plugin.sandbox.store import SandboxStore
 
-    def work() -> None:
+    def produce() -> None:
         try:
             store = SandboxStore(engine=None)
             barrier.wait()
             for _ in range(per_thread):
                 store.place_order(user_id, Decimal("25.00"), at=placed_at, notify=False)
-                engine.process(customer, event="order_created")
+                inbox.queue_events([(email, user_id, "order_created")])
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
         finally:
             connection.close()
 
-    workers = [threading.Thread(target=work) for _ in range(int(threads))]
+    def consume() -> None:
+        try:
+            barrier.wait()
+            while producing.is_set():
+                inbox.drain(engine, batch_size=20)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    producers = [threading.Thread(target=produce) for _ in range(int(threads))]
+    consumers = [threading.Thread(target=consume) for _ in range(2)]
     started = time.perf_counter()
-    for worker in workers:
+    for worker in producers + consumers:
         worker.start()
-    for worker in workers:
+    for worker in producers:
         worker.join()
+    producing.clear()
+    for worker in consumers:
+        worker.join()
+    inbox.drain(engine)
     concurrent_seconds = time.perf_counter() - started
     after = CustomerProfile.objects.get(user_id=user_id)
     ledger_after = ActionLedgerEntry.objects.filter(profile=after, action="event:order_counted").count()
     events_done = per_thread * int(threads)
     lost = {
         "orders_count": before.orders_count + events_done - after.orders_count,
-        "version": before.version + events_done - after.version,
         "ledger_order_counted": ledger_before + events_done - ledger_after,
+        "version_moved": after.version > before.version,
     }
-    common.answer(rates=rates, minimal_rates=minimal, events=count, counted_ledger_rows=counted, event_transitions=moved,
+    moved = StageTransition.objects.filter(reason__in=["event", "win_back"]).count()
+    common.answer(rates=rates, queue_seconds=queue_seconds, batches=batches, minimal_rates=minimal, events=count,
+                  counted_ledger_rows=counted, event_transitions=moved, sustained=sustained,
                   concurrent_events=events_done, threads=int(threads), concurrent_seconds=concurrent_seconds,
                   lost=lost, errors=[repr(e) for e in errors])
 
@@ -173,9 +277,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     common.add_common_arguments(parser)
     parser.add_argument("--customers", type=int, default=100_000, help="Store size (default 100,000).")
-    parser.add_argument("--events", type=int, default=2000, help="Events per timed run (default 2000).")
+    parser.add_argument("--events", type=int, default=5000, help="Events per timed run (default 5000).")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--warmup", type=int, default=100)
+    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--rate", type=float, default=1000, help="Sustained run: events per second offered (1000).")
+    parser.add_argument("--seconds", type=float, default=10, help="Sustained run: how long (default 10 s).")
     parser.add_argument("--threads", type=int, default=20)
     parser.add_argument("--concurrent", type=int, default=200)
     args = parser.parse_args()
@@ -187,21 +293,38 @@ def main() -> None:
     common.ensure_database(scratch, template=url, fresh=True)
     common.log(f"events on a copy ({scratch.rsplit('/', 1)[-1]})")
     result = common.run_child(SCRIPT, scratch, "events", args.now, str(args.seed), str(args.events),
-                              str(args.repeats), str(args.warmup), str(args.threads), str(args.concurrent))
+                              str(args.repeats), str(args.warmup), str(args.threads), str(args.concurrent),
+                              str(args.rate), str(args.seconds))
     rate = common.median(result["rates"])
     common.emit(figure="events_per_second", customers=args.customers, events=args.events, repeats=args.repeats,
                 median=round(rate, 1), runs=[round(r, 1) for r in result["rates"]],
-                per_event_ms=round(1000 / rate, 3), order_counted_ledger_rows=result["counted_ledger_rows"],
+                per_event_ms=round(1000 / rate, 3), batches_per_run=result["batches"],
+                order_counted_ledger_rows=result["counted_ledger_rows"],
+                what="one worker process draining a backlog of order events (inbox -> process_many, 500 a batch)",
                 target=">= 1000 per worker process", holds=rate >= 1000)
+    sustained = result["sustained"]
+    busy = sustained["worker_busy_seconds"] / sustained["wall_seconds"]
+    common.emit(figure="events_sustained", customers=args.customers, offered_per_second=sustained["offered_rate"],
+                seconds=sustained["seconds"], queued=sustained["queued"], processed=sustained["processed"],
+                left_in_inbox=sustained["left"], worker_busy_fraction=round(busy, 3),
+                capacity_per_second=round(sustained["processed"] / sustained["worker_busy_seconds"], 1),
+                batches=sustained["batches"],
+                what="another process queues events at the offered rate while one worker drains",
+                holds=sustained["left"] == 0 and sustained["processed"] == sustained["queued"] and busy < 1)
+    common.emit(figure="event_queue_statement_ms", customers=args.customers,
+                median=round(1000 * common.median(result["queue_seconds"]) / args.events, 3),
+                what="what a Saleor hook pays per event: one INSERT into the inbox (autocommit), no target")
     common.emit(figure="minimal_transaction_per_second", customers=args.customers, transactions=args.events,
                 median=round(common.median(result["minimal_rates"]), 1),
                 what="lock + SELECT FOR UPDATE + UPDATE + COMMIT per event, nothing else (a reference, no target)")
-    lost = sum(abs(v) for v in result["lost"].values())
+    lost = result["lost"]
     common.emit(figure="concurrent_same_customer", customers=args.customers, events=result["concurrent_events"],
-                threads=result["threads"], seconds=round(result["concurrent_seconds"], 3), lost=result["lost"],
-                errors=result["errors"], target="no lost update", holds=lost == 0 and not result["errors"])
+                threads=result["threads"], drainers=2, seconds=round(result["concurrent_seconds"], 3), lost=lost,
+                errors=result["errors"], target="no lost update",
+                holds=lost["orders_count"] == 0 and lost["ledger_order_counted"] == 0 and lost["version_moved"]
+                and not result["errors"])
 
 
 if __name__ == "__main__":
-    if not common.child_main({"prepare": child_prepare, "events": child_events}):
+    if not common.child_main({"prepare": child_prepare, "events": child_events, "produce": child_produce}):
         main()

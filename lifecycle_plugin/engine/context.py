@@ -157,10 +157,18 @@ class ActionContext:
                 )
         except IntegrityError:
             return False
+        self._engine._note_scheduled(self.profile.id, action)
         return True
 
     def cancel_scheduled(self, action: str) -> int:
-        """Cancel this customer's pending scheduled `action`s (for example reminders after an order)."""
+        """Cancel this customer's pending scheduled `action`s (for example reminders after an order).
+
+        While the engine calls the hooks of a batch of customers it knows, from one
+        query for the whole batch, which of them have pending actions (plus what was
+        scheduled through `schedule` since); for the others this sends no query.
+        """
+        if not self._engine._may_have_scheduled(self.profile.id, action):
+            return 0
         return ScheduledAction.objects.filter(
             profile_id=self.profile.id, action=action, status=ActionStatus.PENDING
         ).update(status=ActionStatus.CANCELLED, updated_at=self.now)

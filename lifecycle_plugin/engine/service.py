@@ -20,6 +20,7 @@ from typing import Any
 import pluggy
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from ..hooks import HookError, call_isolated, has_implementations, lazy_atomic, make_plugin_manager
@@ -109,6 +110,10 @@ class LifecycleEngine:
         self.settings = dict(settings or {})
         self._dispatch = dispatch_entries or self.run_entries
         self._after_commit_entries: list[int] = []
+        #: While the hooks of a batch run: its profile ids, and (loaded on first use)
+        #: which of them have pending scheduled actions, as (profile id, action).
+        self._batch_profiles: set[int] | None = None
+        self._batch_scheduled: set[tuple[int, str]] | None = None
 
     # ------------------------------------------------------------------ decisions
 
@@ -257,11 +262,12 @@ class LifecycleEngine:
 
     def _find_profiles(self, customers: Sequence[CustomerRef]) -> list[list[CustomerProfile]]:
         """Each customer's profiles (by e-mail and by account; two when they have to merge), locked."""
-        condition = Q(email__in=[c.email for c in customers])
-        user_ids = [c.user_id for c in customers if c.user_id]
-        if user_ids:
-            condition |= Q(user_id__in=user_ids)
-        rows = list(CustomerProfile.objects.select_for_update().filter(condition).order_by("id"))
+        # Two array parameters rather than IN lists of hundreds of placeholders.
+        matching = RawSQL(
+            f"SELECT id FROM {CustomerProfile._meta.db_table} WHERE email = ANY(%s::text[]) OR user_id = ANY(%s::bigint[])",
+            [[c.email for c in customers], [c.user_id for c in customers if c.user_id]],
+        )
+        rows = list(CustomerProfile.objects.select_for_update().filter(id__in=matching).order_by("id"))
         by_email = {row.email: row for row in rows}
         by_user = {row.user_id: row for row in rows if row.user_id}
         found = []
@@ -421,8 +427,27 @@ class LifecycleEngine:
             return
         write_plans(plans, self.host)
         first_times = mark_once_only(plans, self.config, self.clock())
-        for plan in plans:
-            self._fire(plan, now, first_times)
+        self._batch_profiles, self._batch_scheduled = {plan.profile.pk for plan in plans}, None
+        try:
+            for plan in plans:
+                self._fire(plan, now, first_times)
+        finally:
+            self._batch_profiles = self._batch_scheduled = None
+
+    def _may_have_scheduled(self, profile_id: int, action: str) -> bool:
+        """False only when the profile certainly has no pending scheduled `action` (see `ActionContext.cancel_scheduled`)."""
+        if self._batch_profiles is None or profile_id not in self._batch_profiles:
+            return True
+        if self._batch_scheduled is None:
+            self._batch_scheduled = set(
+                ScheduledAction.objects.filter(status=ActionStatus.PENDING, profile_id__in=self._batch_profiles)
+                .values_list("profile_id", "action").distinct()
+            )
+        return (profile_id, action) in self._batch_scheduled
+
+    def _note_scheduled(self, profile_id: int, action: str) -> None:
+        if self._batch_scheduled is not None:
+            self._batch_scheduled.add((profile_id, action))
 
     def _fire(self, plan: Plan, now: datetime, first_times: set[str]) -> None:
         profile, outcome = plan.profile, plan.outcome

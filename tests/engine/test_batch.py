@@ -6,8 +6,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from lifecycle_plugin import hookimpl
 from lifecycle_plugin.host import CustomerRef
-from lifecycle_plugin.models import ActionLedgerEntry, CustomerProfile, StageTransition, TierChange
+from lifecycle_plugin.models import ActionLedgerEntry, CustomerProfile, ScheduledAction, StageTransition, TierChange
 
 from .test_engine import T0, Clock, Recorder, account, make_engine, stages
 from .memory_host import MemoryHost
@@ -145,3 +146,41 @@ def test_an_empty_batch_does_nothing(host, clock):
     with CaptureQueriesContext(connection) as queries:
         assert make_engine(host, clock).process_many([]) == []
     assert len(queries) == 0
+
+
+class Canceller:
+    """Cancels a customer's pending reminders on every counted order, as the win-back action does."""
+
+    def __init__(self, schedule_first=()):
+        self.cancelled = {}
+        self.schedule_first = set(schedule_first)
+
+    @hookimpl
+    def lifecycle_order_counted(self, context, order):
+        if context.profile.customer.email in self.schedule_first:
+            context.schedule("reminder", key="now", due_at=context.now + timedelta(days=1))
+        self.cancelled[context.profile.customer.email] = context.cancel_scheduled("reminder")
+
+
+def test_cancelling_in_a_batch_asks_once_and_only_touches_customers_with_pending_actions(host, clock):
+    refs = shop_of(host, 3)
+    engine = make_engine(host, clock)
+    engine.process_many([(ref, "order_created") for ref in refs])
+    first = CustomerProfile.objects.get(email=refs[0].email)
+    ScheduledAction.objects.create(profile=first, action="reminder", dedupe_key="reminder:1", due_at=T0)
+    ScheduledAction.objects.create(profile=first, action="other", dedupe_key="other:1", due_at=T0)
+    for ref in refs:
+        host.order(ref.email, T0 + timedelta(hours=1))
+    clock.advance(hours=2)
+    canceller = Canceller(schedule_first={refs[2].email})
+    engine = make_engine(host, clock, canceller)
+
+    with CaptureQueriesContext(connection) as queries:
+        engine.process_many([(ref, "order_created") for ref in refs])
+
+    assert canceller.cancelled == {refs[0].email: 1, refs[1].email: 0, refs[2].email: 1}
+    assert set(ScheduledAction.objects.values_list("action", "status")) == {
+        ("reminder", "cancelled"), ("other", "pending")}
+    scheduled_sql = [q["sql"] for q in queries if ScheduledAction._meta.db_table in q["sql"]]
+    # one look for the batch, an UPDATE for refs[0], none for refs[1], the new reminder and its UPDATE for refs[2]
+    assert [sql.split()[0] for sql in scheduled_sql] == ["SELECT", "UPDATE", "INSERT", "UPDATE"]
