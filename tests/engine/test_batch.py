@@ -184,3 +184,55 @@ def test_cancelling_in_a_batch_asks_once_and_only_touches_customers_with_pending
     scheduled_sql = [q["sql"] for q in queries if ScheduledAction._meta.db_table in q["sql"]]
     # one look for the batch, an UPDATE for refs[0], none for refs[1], the new reminder and its UPDATE for refs[2]
     assert [sql.split()[0] for sql in scheduled_sql] == ["SELECT", "UPDATE", "INSERT", "UPDATE"]
+
+
+def sweep_ready(host, clock, count):
+    refs = [CustomerRef(f"s{index}@example.com") for index in range(count)]
+    for ref in refs:
+        host.order(ref.email, T0 - timedelta(days=10))
+    engine = make_engine(host, clock)
+    engine.process_many([(ref, "order_created") for ref in refs])
+    clock.advance(days=120)  # every one of them is due: at risk since day 90
+    return engine, refs
+
+
+def test_a_sweep_pushes_back_a_profile_it_cannot_decide_and_advances_the_rest(host, clock, monkeypatch):
+    engine, refs = sweep_ready(host, clock, 4)
+    broken = refs[2].email
+    decide = engine.decide
+
+    def decide_or_fail(facts, now):
+        if facts.email == broken:
+            raise ValueError("bad data")
+        return decide(facts, now)
+
+    monkeypatch.setattr(engine, "decide", decide_or_fail)
+    report = engine.sweep()
+
+    assert (report.profiles, report.stage_changes) == (4, 3)
+    stuck = CustomerProfile.objects.get(email=broken)
+    assert stuck.stage != "at_risk" and stuck.next_check_at == clock.now + timedelta(hours=1)
+    assert set(CustomerProfile.objects.exclude(email=broken).values_list("stage", flat=True)) == {"at_risk"}
+
+
+def test_a_sweep_batch_whose_writes_fail_is_written_profile_by_profile(host, clock, monkeypatch):
+    from django.db import IntegrityError
+
+    from lifecycle_plugin.engine import plans
+
+    engine, refs = sweep_ready(host, clock, 4)
+    broken = CustomerProfile.objects.get(email=refs[1].email).pk
+    update = plans._update_profiles
+
+    def update_or_fail(profiles):
+        if any(profile.pk == broken for profile in profiles):
+            raise IntegrityError("a constraint the database refuses")
+        return update(profiles)
+
+    monkeypatch.setattr(plans, "_update_profiles", update_or_fail)
+    report = engine.sweep()
+
+    assert (report.profiles, report.stage_changes) == (4, 3)
+    assert CustomerProfile.objects.get(pk=broken).next_check_at == clock.now + timedelta(hours=1)
+    moved = StageTransition.objects.filter(to_stage="at_risk")
+    assert sorted(moved.values_list("profile__email", flat=True)) == sorted(r.email for r in refs if r is not refs[1])
