@@ -1,5 +1,5 @@
 """Fixtures for the Saleor tests: the plugin switched on, notify capture, task failures,
-and the Saleor `StoreAdapter` of the host contract.
+the event inbox with its drain held back, and the Saleor `StoreAdapter` of the host contract.
 
 Loaded through `pytest_plugins` in conftest.py, only under Saleor's test settings.
 """
@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import pytest
 from celery import signals
+from django.test import TestCase
 from django.utils import timezone
 from saleor.account.models import User
 from saleor.checkout.models import Checkout, CheckoutLine
@@ -20,6 +21,8 @@ from saleor.payment.models import TransactionItem
 from saleor.plugins.manager import PluginsManager
 from saleor.plugins.models import PluginConfiguration
 
+from lifecycle_plugin import tasks
+from lifecycle_plugin.models import InboxState, PendingEvent
 from lifecycle_plugin.plugin import PLUGIN_ID, LifecyclePlugin
 
 PLUGIN_PATH = "lifecycle_plugin.plugin.LifecyclePlugin"
@@ -107,6 +110,52 @@ def checkout_shipping(request):
     except pytest.FixtureLookupError:
         shipping_method = request.getfixturevalue("shipping_method")
         return lambda checkout: shipping_method
+
+
+# ---------------------------------------------------------------------- the event inbox
+
+
+class HeldInbox:
+    """The plugin's event inbox as Saleor's hooks leave it, with the drain held back.
+
+    Saleor's tests run Celery eagerly, so without this the drain that the first event
+    of a burst queues would run at once and empty the inbox before a test can look.
+    Here `drains` records each `drain_events` task queued (its arguments) instead;
+    `drain()` then runs the real task, as a worker takes it.
+    """
+
+    def __init__(self):
+        self.drains: list[tuple] = []
+
+    def rows(self) -> list[tuple[str, int | None, str]]:
+        """(e-mail, account id, event) of every waiting event, oldest first."""
+        return list(PendingEvent.objects.order_by("id").values_list("email", "user_id", "event"))
+
+    def events(self) -> list[str]:
+        return [event for _, _, event in self.rows()]
+
+    def flag_raised(self) -> bool:
+        return InboxState.objects.get(pk=1).drain_requested
+
+    def drain(self):
+        """Run `drain_events` as a worker does: through Saleor's task class and its writer
+        guard, and with what it defers to after its commit (the actions) run too; the
+        test's own transaction never commits."""
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            return tasks.drain_events.apply().get()
+
+
+@pytest.fixture
+def inbox(monkeypatch):
+    """The event inbox with `drain_events.delay` recorded, not run (see HeldInbox)."""
+    # Migration 0003 inserts the flag's row; a flushed test database (a transaction=True
+    # test, or `flush`) has lost it, and then no event ever queues a drain.
+    assert InboxState.objects.filter(pk=1).exists(), (
+        "the inbox's flag row (lifecycle_plugin_inboxstate id=1) is missing: run once with --create-db"
+    )
+    held = HeldInbox()
+    monkeypatch.setattr(tasks.drain_events, "delay", lambda *args, **kwargs: held.drains.append(args))
+    return held
 
 
 # ---------------------------------------------------------------------- the StoreAdapter
