@@ -10,20 +10,9 @@ from lifecycle_plugin import hookimpl
 from lifecycle_plugin.host import CustomerRef
 from lifecycle_plugin.models import ActionLedgerEntry, CustomerProfile, ScheduledAction, StageTransition, TierChange
 
-from .test_engine import T0, Clock, Recorder, account, make_engine, stages
-from .memory_host import MemoryHost
+from .test_engine import T0, Recorder, account, clock, host, make_engine, stages  # noqa: F401 - clock, host: fixtures
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def clock():
-    return Clock(T0)
-
-
-@pytest.fixture
-def host():
-    return MemoryHost()
 
 
 def shop_of(host, count, *, start=0):
