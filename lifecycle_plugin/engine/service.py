@@ -231,16 +231,19 @@ class LifecycleEngine:
         now = self.clock()
         refs = [CustomerRef(c.email, c.user_id or facts[c].user_id) for c in customers]
         claimed: set[int] = set()
+        accounts: set[int] = set()
         plans: list[Plan] = []
         later: list[tuple[CustomerRef, str]] = []
         outcomes: dict[str, Outcome | None] = {}
         for (customer, event), ref, matches in zip(pairs, refs, self._find_profiles(refs)):
-            if any(found.pk in claimed for found in matches):
-                # The profile is also another customer's of this batch (an e-mail that
-                # moved between accounts): decided after that one is written.
+            if any(found.pk in claimed for found in matches) or ref.user_id in accounts:
+                # The profile or the account is also another customer's of this batch (an
+                # account that changed its e-mail): decided after that one is written.
                 later.append((ref, event))
                 continue
             claimed.update(found.pk for found in matches)
+            if ref.user_id:
+                accounts.add(ref.user_id)
             profile = self._keep_one(ref, matches)
             customer_facts = facts[customer]
             if profile is None:

@@ -225,3 +225,15 @@ def test_a_sweep_batch_whose_writes_fail_is_written_profile_by_profile(host, clo
     assert CustomerProfile.objects.get(pk=broken).next_check_at == clock.now + timedelta(hours=1)
     moved = StageTransition.objects.filter(to_stage="at_risk")
     assert sorted(moved.values_list("profile__email", flat=True)) == sorted(r.email for r in refs if r is not refs[1])
+
+
+def test_two_addresses_of_one_new_account_in_a_batch_make_one_profile(host, clock):
+    """Events under the old and the new e-mail of an account the engine has not seen yet."""
+    user = account("new@example.com")
+    host.register("new@example.com", user.pk, T0)
+    host.order("old@example.com", T0 - timedelta(days=3))
+    engine = make_engine(host, clock)
+    engine.process_many([(CustomerRef("old@example.com", user.pk), "order_created"),
+                         (CustomerRef("new@example.com", user.pk), "customer_updated")])
+    profile = CustomerProfile.objects.get()  # not two profiles for one account (nor a failed batch)
+    assert (profile.user_id, profile.email, profile.version) == (user.pk, "new@example.com", 2)
