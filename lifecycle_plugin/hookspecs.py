@@ -12,7 +12,9 @@ entry-point group::
 An implementation only declares the arguments it uses (pluggy passes those by
 name). A hook implementation that raises is isolated: the error is logged and
 recorded (``HookFailure``), its own database writes are rolled back, and the
-other implementations still run. See ``docs/plugin-authors.md`` for examples.
+other implementations still run. A customer hook (stage, tier, order and daily
+hooks) that raised is called again later, that implementation only, up to five
+calls in all. See ``docs/plugin-authors.md`` for examples.
 """
 
 from __future__ import annotations

@@ -157,7 +157,12 @@ class ScheduledAction(models.Model):
 
 
 class HookFailure(models.Model):
-    """A third-party hook implementation raised; recorded so it can be seen and retried."""
+    """A third-party hook implementation raised; recorded so it can be seen and retried.
+
+    A customer hook (stage, tier, order and daily hooks) is called again, that one
+    implementation only, with growing delays (`LifecycleEngine.retry_hook_failures`).
+    Decision hooks are not: the customer's next decision calls them anyway.
+    """
 
     hook = models.CharField(max_length=64)
     plugin = models.CharField(max_length=255)
@@ -167,6 +172,18 @@ class HookFailure(models.Model):
     error = models.TextField()
     traceback = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    #: What calling the hook again needs (the change, the order id, the day).
+    arguments = models.JSONField(default=dict, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=1)
+    #: When it is called again; None: not retried (a decision hook, or given up).
+    retry_at = models.DateTimeField(null=True, blank=True)
+    #: When a retry succeeded.
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["retry_at"], name="lifecycle_hookfail_retry_idx", condition=Q(retry_at__isnull=False))
+        ]
 
 
 class BackfillRun(models.Model):

@@ -124,10 +124,12 @@ def sweep():
 @shared_task(name="lifecycle_plugin.run_due_actions", expires=300)
 @_skip_when_disabled
 def run_due_actions():
-    """Scheduled actions that are due, then ledger entries left pending or failed."""
+    """Scheduled actions that are due, then ledger entries left pending or failed, then
+    customer-hook implementations that raised and are due to be called again."""
     with allow_writer():  # _engine() queries the default database as well
         engine = _engine()
-        return {"scheduled": engine.run_due_actions(), "retried": engine.retry_failed_entries()}
+        return {"scheduled": engine.run_due_actions(), "retried": engine.retry_failed_entries(),
+                "hooks_retried": engine.retry_hook_failures()}
 
 
 @shared_task(name="lifecycle_plugin.daily_tick", expires=6 * 3600)

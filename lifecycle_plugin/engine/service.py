@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -35,7 +36,7 @@ from ..models import (
     TierChange as TierChangeRow,
 )
 from ..rules import CustomerFacts, Decision, LifecycleConfig, counts, decide, is_win_back
-from .context import ActionContext, ActionEntry, StageChange, TierChange, is_skip
+from .context import ActionContext, ActionEntry, StageChange, TierChange, call_arguments, is_skip, retry_arguments
 from .plans import Plan, mark_once_only, once_only_key, projection_of, write_plans
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,9 @@ FIRST_SIGHT_GRACE = timedelta(days=1)
 MAX_ACTION_ATTEMPTS = 5
 #: A replay walk never takes more steps than this (hooks could report bad times).
 MAX_REPLAY_STEPS = 64
+#: A failed customer-hook implementation is called again after this, then after twice
+#: as long each time, up to MAX_ACTION_ATTEMPTS calls in all.
+HOOK_RETRY_DELAY = timedelta(minutes=5)
 
 
 def stage_code(stage: Any) -> str:
@@ -470,24 +474,83 @@ class LifecycleEngine:
             self._call("lifecycle_tier_changed", context=context, change=tier_change)
 
     def _call(self, hook_name: str, **kwargs: Any) -> list[Any]:
-        # Every customer hook gets a context: a failure is recorded against that customer.
+        # Every customer hook gets a context: a failure is recorded against that customer,
+        # with what calling that implementation again needs.
         context = kwargs.get("context")
         profile_id = context.profile.id if context is not None else None
 
         def record(error: HookError) -> None:
-            self._record_hook_error(error, profile_id)
+            self._record_hook_error(error, profile_id, retry=retry_arguments(hook_name, kwargs))
 
         return call_isolated(self.pm, hook_name, on_error=record, guard=lazy_atomic, **kwargs)
 
-    def _record_hook_error(self, error: HookError, profile_id: int | None = None) -> None:
+    def _record_hook_error(self, error: HookError, profile_id: int | None = None,
+                           retry: dict[str, Any] | None = None) -> None:
+        retry_at = self.clock() + HOOK_RETRY_DELAY if retry is not None and profile_id else None
         try:
             with transaction.atomic():
                 HookFailure.objects.create(
                     hook=error.hook, plugin=error.plugin[:255], profile_id=profile_id,
                     error=f"{type(error.error).__name__}: {error.error}", traceback=error.traceback,
+                    arguments=retry or {}, retry_at=retry_at,
                 )
         except Exception:  # recording must never turn an isolated failure into a crash
             logger.exception("could not record the failure of hook %s", error.hook)
+
+    def retry_hook_failures(self, limit: int = 100) -> int:
+        """Call failed customer-hook implementations again; how many succeeded this time.
+
+        Only the implementation that raised is called, each in its own transaction under
+        the customer's lock, with a context of the customer as they are now. One that
+        keeps failing is tried `MAX_ACTION_ATTEMPTS` times in all, with growing delays.
+        """
+        now = self.clock()
+        due = list(
+            HookFailure.objects.filter(retry_at__lte=now, resolved_at__isnull=True, profile__isnull=False)
+            .order_by("retry_at").values_list("pk", "profile__email")[:limit]
+        )
+        succeeded = 0
+        for failure_id, email in due:
+            self._after_commit_entries = []
+            with transaction.atomic():
+                self._lock([email])
+                failure = (HookFailure.objects.select_for_update(skip_locked=True, of=("self",))
+                           .select_related("profile").filter(pk=failure_id, retry_at__lte=now).first())
+                if failure is None:
+                    continue  # another worker has it, or it is done
+                succeeded += self._retry_hook(failure, now)
+                self._register_after_commit()
+        return succeeded
+
+    def _retry_hook(self, failure: HookFailure, now: datetime) -> int:
+        implementation = next(
+            (impl for impl in getattr(self.pm.hook, failure.hook).get_hookimpls()
+             if (self.pm.get_name(impl.plugin) or repr(impl.plugin))[:255] == failure.plugin),
+            None,
+        )
+        context = ActionContext(self, failure.profile, now)
+        arguments = call_arguments(failure.hook, failure.arguments, context, self.read_facts)
+        if implementation is None or arguments is None:
+            # The plugin is gone, or what the call was about (an order) is.
+            failure.retry_at = None
+            failure.save(update_fields=["retry_at"])
+            return 0
+        try:
+            with transaction.atomic():
+                implementation.function(**{name: arguments[name] for name in implementation.argnames
+                                           if name in arguments})
+        except Exception as error:  # isolated as in the first call
+            logger.exception("lifecycle hook %s of %s raised again", failure.hook, failure.plugin)
+            failure.attempts += 1
+            failure.error = f"{type(error).__name__}: {error}"
+            failure.traceback = traceback.format_exc()
+            failure.retry_at = (now + HOOK_RETRY_DELAY * 2 ** (failure.attempts - 1)
+                                if failure.attempts < MAX_ACTION_ATTEMPTS else None)
+            failure.save()
+            return 0
+        failure.resolved_at, failure.retry_at = now, None
+        failure.save(update_fields=["resolved_at", "retry_at"])
+        return 1
 
     def _register_after_commit(self) -> None:
         entries = list(self._after_commit_entries)
