@@ -535,11 +535,13 @@ class LifecycleEngine:
             failure.retry_at = None
             failure.save(update_fields=["retry_at"])
             return 0
+        queued = len(self._after_commit_entries)
         try:
             with transaction.atomic():
                 implementation.function(**{name: arguments[name] for name in implementation.argnames
                                            if name in arguments})
         except Exception as error:  # isolated as in the first call
+            del self._after_commit_entries[queued:]  # their ledger rows were rolled back
             logger.exception("lifecycle hook %s of %s raised again", failure.hook, failure.plugin)
             failure.attempts += 1
             failure.error = f"{type(error).__name__}: {error}"
