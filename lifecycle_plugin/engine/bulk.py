@@ -20,20 +20,25 @@ from django.db import connection
 JSON = json.JSONEncoder(default=str)
 
 
+#: Arrays from this length on may pass PostgreSQL's JIT thresholds (see `bulk_cursor`).
+JIT_ROWS = 200
+
+
 @contextmanager
-def bulk_cursor() -> Iterator[Any]:
+def bulk_cursor(rows: int = JIT_ROWS) -> Iterator[Any]:
     """A Django-wrapped cursor (errors, logging) whose parameters are bound on the server.
 
-    Use `%b` placeholders for arrays. PostgreSQL's JIT is switched off for the
-    current transaction: at a million rows the planner's estimates for 2,000-element
-    arrays pass the JIT thresholds, and compiling costs more than running the query.
+    Use `%b` placeholders for arrays. For `rows` of `JIT_ROWS` or more, PostgreSQL's
+    JIT is switched off for the current transaction: at a million rows the planner's
+    estimates for 2,000-element arrays pass the JIT thresholds, and compiling costs
+    more than running the query. A small batch (one event) spares that round trip.
     """
     import psycopg
 
     connection.ensure_connection()
     raw = psycopg.Cursor(connection.connection)
     with connection._prepare_cursor(raw) as cursor:
-        if connection.in_atomic_block:
+        if connection.in_atomic_block and rows >= JIT_ROWS:
             cursor.execute("SET LOCAL jit = off")
         yield cursor
 

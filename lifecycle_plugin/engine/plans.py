@@ -100,13 +100,16 @@ _UPDATE_COLUMNS = (
     ("version", "integer"),
 )
 _JSON_COLUMNS = {name for name, kind in _UPDATE_COLUMNS if kind == "jsonb"}
+# JSON goes as text and is cast in the SET list: binding jsonb arrays would need the
+# texts wrapped one by one.
 _UPDATE_SQL = f"""
-    UPDATE {_PROFILE} AS p SET {", ".join(f"{name} = v.{name}" for name, _ in _UPDATE_COLUMNS[1:])},
-           updated_at = %(now)b
-    FROM unnest({", ".join(f"%(c{i})b::{'text' if kind == 'jsonb' else kind}[]" for i, (_, kind) in enumerate(_UPDATE_COLUMNS))})
-         AS raw({", ".join(name for name, _ in _UPDATE_COLUMNS)}),
-         LATERAL (SELECT {", ".join(f"raw.{name}::jsonb AS {name}" if name in _JSON_COLUMNS else f"raw.{name}"
-                                    for name, _ in _UPDATE_COLUMNS)}) AS v
+    UPDATE {_PROFILE} AS p SET
+        {", ".join(f"{name} = v.{name}::jsonb" if name in _JSON_COLUMNS else f"{name} = v.{name}"
+                   for name, _ in _UPDATE_COLUMNS[1:])},
+        updated_at = %(now)b
+    FROM unnest({", ".join(f"%(c{i})b::{'text' if kind == 'jsonb' else kind}[]"
+                           for i, (_, kind) in enumerate(_UPDATE_COLUMNS))})
+         AS v({", ".join(name for name, _ in _UPDATE_COLUMNS)})
     WHERE p.id = v.id
 """
 
@@ -122,7 +125,7 @@ def _update_profiles(profiles: Sequence[CustomerProfile]) -> None:
             if name in _JSON_COLUMNS:
                 value = json_text(value) if name != "extra_facts" else JSON.encode(value)
             column.append(value)
-    with bulk_cursor() as cursor:
+    with bulk_cursor(len(profiles)) as cursor:
         cursor.execute(_UPDATE_SQL, {"now": stamp, **{f"c{i}": column for i, column in enumerate(columns)}})
 
 
@@ -155,7 +158,7 @@ def mark_once_only(plans: Sequence[Plan], config: LifecycleConfig, now: datetime
     if not keys:
         return set()
     stamp = timezone.now()  # what the model's auto_now fields would hold
-    with bulk_cursor() as cursor:
+    with bulk_cursor(len(keys)) as cursor:
         cursor.execute(
             f"""INSERT INTO {ActionLedgerEntry._meta.db_table}
                     (dedupe_key, action, profile_id, status, payload, result, attempts, last_error,

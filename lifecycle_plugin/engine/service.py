@@ -21,7 +21,6 @@ from typing import Any
 import pluggy
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
-from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from ..hooks import HookError, call_isolated, has_implementations, lazy_atomic, make_plugin_manager
@@ -270,11 +269,11 @@ class LifecycleEngine:
     def _find_profiles(self, customers: Sequence[CustomerRef]) -> list[list[CustomerProfile]]:
         """Each customer's profiles (by e-mail and by account; two when they have to merge), locked."""
         # Two array parameters rather than IN lists of hundreds of placeholders.
-        matching = RawSQL(
-            f"SELECT id FROM {CustomerProfile._meta.db_table} WHERE email = ANY(%s::text[]) OR user_id = ANY(%s::bigint[])",
+        rows = list(CustomerProfile.objects.raw(
+            f"""SELECT * FROM {CustomerProfile._meta.db_table}
+                WHERE email = ANY(%s::text[]) OR user_id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE""",
             [[c.email for c in customers], [c.user_id for c in customers if c.user_id]],
-        )
-        rows = list(CustomerProfile.objects.select_for_update().filter(id__in=matching).order_by("id"))
+        ))
         by_email = {row.email: row for row in rows}
         by_user = {row.user_id: row for row in rows if row.user_id}
         found = []
