@@ -185,17 +185,10 @@ def sweep_ready(host, clock, count):
     return engine, refs
 
 
-def test_a_sweep_pushes_back_a_profile_it_cannot_decide_and_advances_the_rest(host, clock, monkeypatch):
+def test_a_sweep_pushes_back_a_profile_it_cannot_decide_and_advances_the_rest(host, clock, break_decisions):
     engine, refs = sweep_ready(host, clock, 4)
     broken = refs[2].email
-    decide = engine.decide
-
-    def decide_or_fail(facts, now):
-        if facts.email == broken:
-            raise ValueError("bad data")
-        return decide(facts, now)
-
-    monkeypatch.setattr(engine, "decide", decide_or_fail)
+    break_decisions(engine, broken)
     report = engine.sweep()
 
     assert (report.profiles, report.stage_changes) == (4, 3)
