@@ -131,6 +131,10 @@ def _claim(now, limit: int, ids: Sequence[int] | None = None) -> list[_Taken]:
 def _process(engine, taken: Sequence[_Taken]) -> None:
     plain = [(t.customer, t.event) for t in taken if not t.force_projection]
     forced = [(t.customer, t.event) for t in taken if t.force_projection]
+    if plain and forced:
+        # Every lock of the batch at once, in key order, before the two calls take theirs
+        # again: taken call by call, two drains could each hold a lock the other waits for.
+        engine._lock(sorted({t.customer.email for t in taken}))
     if plain:
         engine.process_many(plain)
     if forced:

@@ -232,7 +232,9 @@ class LifecycleEngine:
         customers = [customer for customer, _ in pairs]
         facts = self.read_facts(customers)
         now = self.clock()
-        refs = [CustomerRef(c.email, c.user_id or facts[c].user_id) for c in customers]
+        # The account is the one the host found: an event can name an account deleted
+        # since it was queued (its profile went with it), which must not come back.
+        refs = [CustomerRef(c.email, facts[c].user_id if facts[c].has_account else None) for c in customers]
         claimed: set[int] = set()
         accounts: set[int] = set()
         plans: list[Plan] = []
@@ -441,7 +443,11 @@ class LifecycleEngine:
             self._batch_profiles = self._batch_scheduled = None
 
     def _may_have_scheduled(self, profile_id: int, action: str) -> bool:
-        """False only when the profile certainly has no pending scheduled `action` (see `ActionContext.cancel_scheduled`)."""
+        """False when the profile had no pending scheduled `action` at the batch's look, and
+        none was scheduled through `ActionContext.schedule` since. Every writer of scheduled
+        actions holds the customer's lock or profile row but the daily tick, which could
+        add one meanwhile; a reminder it adds is still skipped when it runs if the customer
+        is no longer silent (see `ActionContext.cancel_scheduled`)."""
         if self._batch_profiles is None or profile_id not in self._batch_profiles:
             return True
         if self._batch_scheduled is None:
@@ -517,7 +523,16 @@ class LifecycleEngine:
                            .select_related("profile").filter(pk=failure_id, retry_at__lte=now).first())
                 if failure is None:
                     continue  # another worker has it, or it is done
-                succeeded += self._retry_hook(failure, now)
+                try:
+                    with transaction.atomic():
+                        succeeded += self._retry_hook(failure, now)
+                except Exception:
+                    # A row this version cannot call again (arguments of another version, a
+                    # hook that no longer exists): give it up rather than stop every retry.
+                    logger.exception("lifecycle: cannot retry hook failure %s; given up", failure.pk)
+                    del self._after_commit_entries[:]
+                    HookFailure.objects.filter(pk=failure.pk).update(retry_at=None)
+                    continue
                 self._register_after_commit()
         return succeeded
 

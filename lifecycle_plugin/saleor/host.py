@@ -121,17 +121,40 @@ class SaleorHost:
     # ------------------------------------------------------------------ facts
 
     def read_facts(self, customers: Sequence[CustomerRef]) -> dict[CustomerRef, CustomerFacts]:
-        emails = sorted({c.email for c in customers})
-        user_ids = sorted({c.user_id for c in customers if c.user_id})
-        patterns = [_like_exact(e) for e in emails]
+        refs = list(dict.fromkeys(customers))
+        emails = sorted({c.email for c in refs})
+        user_ids = sorted({c.user_id for c in refs if c.user_id})
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT id, lower(trim(email)), date_joined FROM account_user "
                 "WHERE id = ANY(%s) OR email ILIKE ANY(%s)",
-                [user_ids, patterns],
+                [user_ids, [_like_exact(e) for e in emails]],
             )
             accounts = cursor.fetchall()
-            account_ids = sorted({row[0] for row in accounts} | set(user_ids))
+
+        # Each customer's account (by id, else by e-mail) and whose orders and checkouts
+        # are theirs: an account's rows belong to that account only, guest rows to the
+        # e-mail, the account's own e-mail included. Two customers of one batch can share
+        # an account (an e-mail that changed): both get its rows, as each would alone.
+        account_by_id = {row[0]: row for row in accounts}
+        account_by_email: dict[str, tuple] = {}
+        for row in accounts:
+            account_by_email.setdefault(row[1], row)
+        resolved: dict[CustomerRef, tuple | None] = {}
+        owners_by_user: dict[int, list[CustomerRef]] = {}
+        owners_by_email: dict[str, list[CustomerRef]] = {}
+        for customer in refs:
+            account = account_by_id.get(customer.user_id) or account_by_email.get(customer.email)
+            resolved[customer] = account
+            owners_by_email.setdefault(customer.email, []).append(customer)
+            if account is not None:
+                owners_by_user.setdefault(account[0], []).append(customer)
+                if account[1] != customer.email:
+                    owners_by_email.setdefault(account[1], []).append(customer)
+        account_ids = sorted(owners_by_user)
+        patterns = [_like_exact(e) for e in sorted(owners_by_email)]
+
+        with connection.cursor() as cursor:
             cursor.execute(
                 """
                 SELECT o.id, o.user_id, lower(trim(o.user_email)), o.created_at, o.currency,
@@ -164,59 +187,45 @@ class SaleorHost:
             )
             checkouts = cursor.fetchall()
 
-        account_by_id = {row[0]: row for row in accounts}
-        account_by_email = {row[1]: row for row in accounts}
+        def owners(user_id, email) -> list[CustomerRef]:
+            if user_id is not None:
+                return owners_by_user.get(user_id, [])
+            return owners_by_email.get(email, [])
+
+        orders_of: dict[CustomerRef, list[OrderFact]] = {}
+        for (order_id, user_id, email, created_at, currency, total, status, charge, channel, refunded,
+             fulfilled_at) in orders:
+            fact = OrderFact(
+                order_id=str(order_id),
+                placed_at=created_at,
+                currency=currency,
+                total=total,
+                state=_STATES.get(status, OrderState.PLACED),
+                paid=charge in _PAID,
+                refunded=Decimal(refunded),
+                channel=channel,
+                fulfilled_at=fulfilled_at,
+            )
+            for customer in owners(user_id, email):
+                orders_of.setdefault(customer, []).append(fact)
+        lines_of: dict[CustomerRef, int] = {}
+        checkouts_of: dict[CustomerRef, int] = {}
+        for user_id, email, lines in checkouts:  # one row per checkout, empty ones included
+            for customer in owners(user_id, email):
+                lines_of[customer] = lines_of.get(customer, 0) + lines
+                checkouts_of[customer] = checkouts_of.get(customer, 0) + 1
         facts: dict[CustomerRef, CustomerFacts] = {}
-        key_of: dict[object, CustomerRef] = {}
-        for customer in customers:
-            account = account_by_id.get(customer.user_id) or account_by_email.get(customer.email)
+        for customer in refs:
+            account = resolved[customer]
             facts[customer] = CustomerFacts(
                 email=customer.email,
                 has_account=account is not None,
                 user_id=account[0] if account else None,
                 account_created_at=account[2] if account else None,
+                orders=tuple(orders_of.get(customer, ())),
+                open_cart_lines=lines_of.get(customer, 0),
+                checkouts=checkouts_of.get(customer, 0),
             )
-            key_of[customer.email] = customer
-            if account:
-                key_of[account[0]] = customer
-
-        orders_of: dict[CustomerRef, list[OrderFact]] = {}
-        for (order_id, user_id, email, created_at, currency, total, status, charge, channel, refunded,
-             fulfilled_at) in orders:
-            customer = key_of.get(user_id) or key_of.get(email)
-            if customer is None:
-                continue
-            orders_of.setdefault(customer, []).append(
-                OrderFact(
-                    order_id=str(order_id),
-                    placed_at=created_at,
-                    currency=currency,
-                    total=total,
-                    state=_STATES.get(status, OrderState.PLACED),
-                    paid=charge in _PAID,
-                    refunded=Decimal(refunded),
-                    channel=channel,
-                    fulfilled_at=fulfilled_at,
-                )
-            )
-        lines_of: dict[CustomerRef, int] = {}
-        checkouts_of: dict[CustomerRef, int] = {}
-        for user_id, email, lines in checkouts:  # one row per checkout, empty ones included
-            customer = key_of.get(user_id) or key_of.get(email)
-            if customer is not None:
-                lines_of[customer] = lines_of.get(customer, 0) + lines
-                checkouts_of[customer] = checkouts_of.get(customer, 0) + 1
-        for customer, current in facts.items():
-            if customer in orders_of or customer in checkouts_of:
-                facts[customer] = CustomerFacts(
-                    email=current.email,
-                    has_account=current.has_account,
-                    user_id=current.user_id,
-                    account_created_at=current.account_created_at,
-                    orders=tuple(orders_of.get(customer, ())),
-                    open_cart_lines=lines_of.get(customer, 0),
-                    checkouts=checkouts_of.get(customer, 0),
-                )
         return facts
 
     # ------------------------------------------------------------------ projection

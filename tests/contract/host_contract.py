@@ -88,6 +88,28 @@ class HostContract:
         facts = host.read_facts([ref])[ref]
         assert len(facts.orders) == 2
 
+    def test_a_batch_reads_each_customer_as_alone(self, host, store):
+        """Two customers of one read sharing an account (its old and new e-mail), a guest
+        whose e-mail another account ordered with, and an unrelated customer."""
+        user_id = store.account("new@example.com")
+        store.order("old@example.com", user_id=user_id, placed_at=NOW - timedelta(days=9))
+        store.order("new@example.com", user_id=user_id, placed_at=NOW - timedelta(days=5))
+        store.order("new@example.com", placed_at=NOW - timedelta(days=40))  # a guest order before sign-up
+        other = store.account("other@example.com")
+        store.order("guest@example.com", user_id=other, placed_at=NOW - timedelta(days=3))
+        store.order("guest@example.com", placed_at=NOW - timedelta(days=4))
+        batch = [CustomerRef("old@example.com", user_id), CustomerRef("new@example.com", user_id),
+                 CustomerRef("guest@example.com"), CustomerRef("other@example.com", other)]
+
+        together = host.read_facts(batch)
+
+        for ref in batch:
+            alone = host.read_facts([ref])[ref]
+            assert sorted(o.order_id for o in together[ref].orders) == sorted(o.order_id for o in alone.orders), ref
+            assert (together[ref].has_account, together[ref].user_id) == (alone.has_account, alone.user_id)
+        assert len(together[batch[0]].orders) == 3  # the account's two orders and its e-mail's guest order
+        assert len(together[batch[2]].orders) == 1  # another account's order is that account's only
+
     def test_order_facts(self, host, store):
         placed = NOW - timedelta(days=3)
         fulfilled = NOW - timedelta(days=1)

@@ -64,8 +64,18 @@ class MemoryHost:
             yield [CustomerRef(e, self.customers[e].user_id) for e in emails[i : i + chunk_size]]
 
     def read_facts(self, customers):
+        """Facts by e-mail; like the real hosts, an account named by id is found whatever its e-mail."""
         self.fact_reads += 1
-        return {c: self.customers.get(c.email, CustomerFacts(email=c.email)) for c in customers}
+        accounts = {f.user_id: f for f in self.customers.values() if f.has_account}
+        found = {}
+        for c in customers:
+            facts = self.customers.get(c.email, CustomerFacts(email=c.email))
+            account = accounts.get(c.user_id) if c.user_id else None
+            if account is not None and not facts.has_account:
+                facts = replace(facts, has_account=True, user_id=account.user_id,
+                                account_created_at=account.account_created_at)
+            found[c] = facts
+        return found
 
     def write_projection(self, projections):
         self.projections.extend(projections)

@@ -230,3 +230,12 @@ def test_two_addresses_of_one_new_account_in_a_batch_make_one_profile(host, cloc
                          (CustomerRef("new@example.com", user.pk), "customer_updated")])
     profile = CustomerProfile.objects.get()  # not two profiles for one account (nor a failed batch)
     assert (profile.user_id, profile.email, profile.version) == (user.pk, "new@example.com", 2)
+
+
+def test_an_event_naming_an_account_deleted_since_makes_a_guest_profile(host, clock):
+    """The account the event named is gone (its profile with it): the host's answer counts, not the event's."""
+    host.order("gone@example.com", T0 - timedelta(days=3))
+    (outcome,) = make_engine(host, clock).process_many([(CustomerRef("gone@example.com", 987654), "order_created")])
+    profile = CustomerProfile.objects.get()
+    assert (profile.pk, profile.user_id, profile.stage) == (outcome.profile_id, None, "new")
+    connection.check_constraints()  # what the commit would check: no profile of a missing account

@@ -149,3 +149,20 @@ def test_a_retried_hook_that_acts_has_its_entry_run_after_the_commit(host, clock
     from lifecycle_plugin.models import ActionLedgerEntry
 
     assert ActionLedgerEntry.objects.get(action="thanks").status == "done"
+
+
+def test_a_failure_that_cannot_be_called_again_does_not_stop_the_others(host, clock):
+    flaky = Flaky()
+    host.order("ann@example.com", T0)
+    engine = make_engine(host, clock, flaky)
+    engine.process(CustomerRef("ann@example.com"))
+    stage = HookFailure.objects.get(hook="lifecycle_stage_changed")
+    # written by another version: a field this one's StageChange does not have, and due first
+    HookFailure.objects.filter(pk=stage.pk).update(
+        arguments={"change": {**stage.arguments["change"], "colour": "red"}}, retry_at=T0)
+    clock.advance(minutes=5)
+
+    assert engine.retry_hook_failures() == 1  # the order hook behind it
+    stage.refresh_from_db()
+    assert (stage.retry_at, stage.resolved_at) == (None, None)
+    assert HookFailure.objects.get(hook="lifecycle_order_counted").resolved_at == clock.now
