@@ -8,7 +8,7 @@ both, so the engine cannot tell them apart.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -32,6 +32,65 @@ class CustomerRef:
     @classmethod
     def of(cls, email: str, user_id: int | None = None) -> CustomerRef:
         return cls(normalise_email(email), user_id)
+
+
+class Owners:
+    """Whose rows are whose in one read of many customers' facts (used by both hosts).
+
+    Each customer's account is found by id, else by e-mail. An account's orders and
+    checkouts belong to the customers on that account only; guest rows belong to the
+    customers of their e-mail, the account's own e-mail included. Two customers of one
+    read can share an account (an e-mail that changed): both get its rows, as each
+    would if read alone.
+
+    :param customers: the customers asked about, without repeats.
+    :param accounts: the rows (id, normalised e-mail, joined at) found for them.
+    """
+
+    def __init__(self, customers: Sequence[CustomerRef], accounts: Iterable[tuple]):
+        by_id: dict[int, tuple] = {}
+        by_email: dict[str, tuple] = {}
+        for row in accounts:
+            by_id[row[0]] = row
+            by_email.setdefault(row[1], row)
+        self.account: dict[CustomerRef, tuple | None] = {}
+        self._by_user: dict[int, list[CustomerRef]] = {}
+        self._by_email: dict[str, list[CustomerRef]] = {}
+        for customer in customers:
+            account = (by_id.get(customer.user_id) if customer.user_id else None) or by_email.get(customer.email)
+            self.account[customer] = account
+            self._by_email.setdefault(customer.email, []).append(customer)
+            if account is not None:
+                self._by_user.setdefault(account[0], []).append(customer)
+                if account[1] != customer.email:
+                    self._by_email.setdefault(account[1], []).append(customer)
+
+    @property
+    def user_ids(self) -> list[int]:
+        """The accounts whose orders and checkouts to read."""
+        return list(self._by_user)
+
+    @property
+    def emails(self) -> list[str]:
+        """The e-mails whose guest orders and checkouts to read."""
+        return list(self._by_email)
+
+    def of(self, user_id: int | None, email: str) -> list[CustomerRef]:
+        """The customers an order or checkout row (its account id, its normalised e-mail) belongs to."""
+        if user_id is not None:
+            return self._by_user.get(user_id, [])
+        return self._by_email.get(email, [])
+
+    def facts(self, customer: CustomerRef, **rows: Any) -> CustomerFacts:
+        """The customer's facts: their account, and the `rows` (orders, carts) read for them."""
+        account = self.account[customer]
+        return CustomerFacts(
+            email=customer.email,
+            has_account=account is not None,
+            user_id=account[0] if account is not None else None,
+            account_created_at=account[2] if account is not None else None,
+            **rows,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ from ..host import (
     IssuedVoucher,
     Message,
     OrderProduct,
+    Owners,
     Projection,
     VoucherRequest,
 )
@@ -132,27 +133,9 @@ class SaleorHost:
             )
             accounts = cursor.fetchall()
 
-        # Each customer's account (by id, else by e-mail) and whose orders and checkouts
-        # are theirs: an account's rows belong to that account only, guest rows to the
-        # e-mail, the account's own e-mail included. Two customers of one batch can share
-        # an account (an e-mail that changed): both get its rows, as each would alone.
-        account_by_id = {row[0]: row for row in accounts}
-        account_by_email: dict[str, tuple] = {}
-        for row in accounts:
-            account_by_email.setdefault(row[1], row)
-        resolved: dict[CustomerRef, tuple | None] = {}
-        owners_by_user: dict[int, list[CustomerRef]] = {}
-        owners_by_email: dict[str, list[CustomerRef]] = {}
-        for customer in refs:
-            account = account_by_id.get(customer.user_id) or account_by_email.get(customer.email)
-            resolved[customer] = account
-            owners_by_email.setdefault(customer.email, []).append(customer)
-            if account is not None:
-                owners_by_user.setdefault(account[0], []).append(customer)
-                if account[1] != customer.email:
-                    owners_by_email.setdefault(account[1], []).append(customer)
-        account_ids = sorted(owners_by_user)
-        patterns = [_like_exact(e) for e in sorted(owners_by_email)]
+        owners = Owners(refs, accounts)
+        account_ids = owners.user_ids
+        patterns = [_like_exact(e) for e in owners.emails]
 
         with connection.cursor() as cursor:
             cursor.execute(
@@ -187,12 +170,7 @@ class SaleorHost:
             )
             checkouts = cursor.fetchall()
 
-        def owners(user_id, email) -> list[CustomerRef]:
-            if user_id is not None:
-                return owners_by_user.get(user_id, [])
-            return owners_by_email.get(email, [])
-
-        orders_of: dict[CustomerRef, list[OrderFact]] = {}
+        orders_of: dict[CustomerRef, list[OrderFact]] = {ref: [] for ref in refs}
         for (order_id, user_id, email, created_at, currency, total, status, charge, channel, refunded,
              fulfilled_at) in orders:
             fact = OrderFact(
@@ -206,27 +184,19 @@ class SaleorHost:
                 channel=channel,
                 fulfilled_at=fulfilled_at,
             )
-            for customer in owners(user_id, email):
-                orders_of.setdefault(customer, []).append(fact)
-        lines_of: dict[CustomerRef, int] = {}
-        checkouts_of: dict[CustomerRef, int] = {}
+            for customer in owners.of(user_id, email):
+                orders_of[customer].append(fact)
+        lines_of = dict.fromkeys(refs, 0)
+        checkouts_of = dict.fromkeys(refs, 0)
         for user_id, email, lines in checkouts:  # one row per checkout, empty ones included
-            for customer in owners(user_id, email):
-                lines_of[customer] = lines_of.get(customer, 0) + lines
-                checkouts_of[customer] = checkouts_of.get(customer, 0) + 1
-        facts: dict[CustomerRef, CustomerFacts] = {}
-        for customer in refs:
-            account = resolved[customer]
-            facts[customer] = CustomerFacts(
-                email=customer.email,
-                has_account=account is not None,
-                user_id=account[0] if account else None,
-                account_created_at=account[2] if account else None,
-                orders=tuple(orders_of.get(customer, ())),
-                open_cart_lines=lines_of.get(customer, 0),
-                checkouts=checkouts_of.get(customer, 0),
-            )
-        return facts
+            for customer in owners.of(user_id, email):
+                lines_of[customer] += lines
+                checkouts_of[customer] += 1
+        return {
+            customer: owners.facts(customer, orders=tuple(orders_of[customer]), open_cart_lines=lines_of[customer],
+                                   checkouts=checkouts_of[customer])
+            for customer in refs
+        }
 
     # ------------------------------------------------------------------ projection
 

@@ -36,6 +36,7 @@ from ..host import (
     IssuedVoucher,
     Message,
     OrderProduct,
+    Owners,
     Projection,
     VoucherRequest,
 )
@@ -239,34 +240,14 @@ class SandboxHost:
                 {"ids": asked_ids, "emails": emails, "cutoff": cutoff},
             )
             accounts = cursor.fetchall()
-        by_id = {row[0]: row for row in accounts}
-        by_email = {}
-        for row in accounts:
-            by_email.setdefault(row[1], row)
-
-        # For each asked customer: their account (by id, else by e-mail) and the
-        # e-mails whose guest orders and checkouts are theirs.
-        resolved = []
-        owners_by_user: dict[int, list[int]] = {}
-        owners_by_email: dict[str, list[int]] = {}
-        for index, ref in enumerate(refs):
-            account = by_id.get(ref.user_id) if ref.user_id else None
-            account = account or by_email.get(ref.email)
-            resolved.append(account)
-            owners_by_email.setdefault(ref.email, []).append(index)
-            if account is not None:
-                owners_by_user.setdefault(account[0], []).append(index)
-                if account[1] != ref.email:
-                    owners_by_email.setdefault(account[1], []).append(index)
-        user_ids = list(owners_by_user)
-        all_emails = list(owners_by_email)
+        owners = Owners(refs, accounts)
 
         # Rows with an account belong to that account only: an account's order whose
         # e-mail matches another customer is fetched (no "user_id IS NULL" in SQL: it
         # makes PostgreSQL AND in a bitmap of every guest order) and dropped below.
         # As of a cutoff: orders and carts created later are hidden, and so is a
         # fulfilment that happened later.
-        params = {"ids": user_ids, "emails": all_emails, "cutoff": cutoff}
+        params = {"ids": owners.user_ids, "emails": owners.emails, "cutoff": cutoff}
         time_filter = "AND {alias}.created_at <= %(cutoff)s" if cutoff else ""
         fulfilled = "CASE WHEN o.fulfilled_at <= %(cutoff)s THEN o.fulfilled_at END" if cutoff else "o.fulfilled_at"
         with _cursor() as cursor:
@@ -287,40 +268,30 @@ class SandboxHost:
             )
             checkout_rows = cursor.fetchall()
 
-        orders: list[list[OrderFact]] = [[] for _ in refs]
+        orders: dict[CustomerRef, list[OrderFact]] = {ref: [] for ref in refs}
         placed, paid_statuses, state_of = OrderState.PLACED, PAID_CHARGE_STATUSES, STATE_OF_STATUS
-        no_owner: list[int] = []
         for (order_id, user_id, email, created_at, currency, total, status, charge, refunded, fulfilled_at,
              channel) in order_rows:
-            owners = owners_by_user.get(user_id, no_owner) if user_id is not None else owners_by_email.get(email, no_owner)
-            if not owners:
+            owning = owners.of(user_id, email)
+            if not owning:
                 continue
             fact = OrderFact(order_id, created_at, currency, total, state_of.get(status, placed),
                              charge in paid_statuses, refunded, channel, fulfilled_at)
-            for index in owners:
-                orders[index].append(fact)
+            for ref in owning:
+                orders[ref].append(fact)
 
-        cart_lines = [0] * len(refs)
-        checkouts = [0] * len(refs)
+        cart_lines = dict.fromkeys(refs, 0)
+        checkouts = dict.fromkeys(refs, 0)
         for user_id, email, lines in checkout_rows:
-            owners = owners_by_user.get(user_id, no_owner) if user_id is not None else owners_by_email.get(email, no_owner)
-            for index in owners:
-                cart_lines[index] += lines
-                checkouts[index] += 1
+            for ref in owners.of(user_id, email):
+                cart_lines[ref] += lines
+                checkouts[ref] += 1
 
-        result = {}
-        for index, ref in enumerate(refs):
-            account = resolved[index]
-            result[ref] = CustomerFacts(
-                email=ref.email,
-                has_account=account is not None,
-                user_id=account[0] if account is not None else None,
-                account_created_at=account[2] if account is not None else None,
-                orders=tuple(orders[index]),
-                open_cart_lines=cart_lines[index],
-                checkouts=checkouts[index],
-            )
-        return result
+        return {
+            ref: owners.facts(ref, orders=tuple(orders[ref]), open_cart_lines=cart_lines[ref],
+                              checkouts=checkouts[ref])
+            for ref in refs
+        }
 
     # ------------------------------------------------------------------ projection
 
