@@ -27,13 +27,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.db import connection, transaction
 from django.utils import timezone
 
 from ..host import CustomerRef
 from ..models import InboxState, PendingEvent
+from .service import retry_delay
 
 logger = logging.getLogger(__name__)
 
@@ -189,7 +189,7 @@ def _postpone(email: str, items: Sequence[_Taken], error: Exception, now) -> Non
         logger.warning("lifecycle inbox: events of %s failed (attempt %s), retried later: %s", email, attempts, message)
         cursor.execute(
             f"UPDATE {PENDING} SET attempts = %s, available_at = %s, last_error = %s WHERE id = ANY(%s)",
-            [attempts, now + timedelta(minutes=2 ** attempts), message, ids],
+            [attempts, now + retry_delay(attempts), message, ids],
         )
 
 

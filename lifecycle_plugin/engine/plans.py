@@ -33,13 +33,17 @@ class Plan:
     profile: CustomerProfile
     facts: CustomerFacts
     outcome: Outcome
-    created: bool = False
     #: Write the metadata projection (the stage or tier changed, or asked for).
     project: bool = False
     transitions: list[StageTransition] = field(default_factory=list)
     tier_changes: list[TierChange] = field(default_factory=list)
     #: The counted orders that may fire order hooks, oldest first (set when written).
     counted: list[OrderFact] = field(default_factory=list)
+
+    @property
+    def created(self) -> bool:
+        """A new profile (inserted, not updated)."""
+        return self.outcome.created
 
     def forget_written(self) -> None:
         """Undo the ids a rolled-back write left on the rows, before writing them again."""

@@ -24,7 +24,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from ..hooks import HookError, call_isolated, has_implementations, lazy_atomic, make_plugin_manager
-from ..host import CustomerRef, Host, Projection
+from ..host import CustomerRef, Host
 from ..models import (
     ActionLedgerEntry,
     ActionStatus,
@@ -36,7 +36,7 @@ from ..models import (
 )
 from ..rules import CustomerFacts, Decision, LifecycleConfig, counts, decide, is_win_back
 from .context import ActionContext, ActionEntry, StageChange, TierChange, call_arguments, is_skip, retry_arguments
-from .plans import Plan, mark_once_only, once_only_key, projection_of, write_plans
+from .plans import Plan, mark_once_only, once_only_key, write_plans
 
 logger = logging.getLogger(__name__)
 
@@ -47,9 +47,14 @@ FIRST_SIGHT_GRACE = timedelta(days=1)
 MAX_ACTION_ATTEMPTS = 5
 #: A replay walk never takes more steps than this (hooks could report bad times).
 MAX_REPLAY_STEPS = 64
-#: A failed customer-hook implementation is called again after this, then after twice
-#: as long each time, up to MAX_ACTION_ATTEMPTS calls in all.
-HOOK_RETRY_DELAY = timedelta(minutes=5)
+#: Something that failed (a scheduled action, a hook implementation, a customer's
+#: inbox events) is tried again after this, then after twice as long each time.
+RETRY_DELAY = timedelta(minutes=5)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """How long to wait after the `attempts`-th failed try: 5, 10, 20, 40 minutes..."""
+    return RETRY_DELAY * 2 ** (attempts - 1)
 
 
 def stage_code(stage: Any) -> str:
@@ -327,7 +332,7 @@ class LifecycleEngine:
         profile.stage = stage_code(decision.stage)
         profile.tier = decision.tier
         plan = Plan(customer, profile, facts, Outcome(None, profile.stage, profile.tier, created=True),
-                     created=True, project=True)
+                     project=True)
         plan.outcome.stage_changes.append(
             self._record_stage(plan, None, decision, now, StageTransition.REASON_EVENT, event))
         if decision.tier:
@@ -420,9 +425,6 @@ class LifecycleEngine:
         upgrade = tier_rank(self.config, decision.tier) > tier_rank(self.config, from_tier)
         return TierChange(from_tier, decision.tier, at, upgrade, spend)
 
-    def projection(self, profile: CustomerProfile) -> Projection:
-        return projection_of(profile)
-
     # ------------------------------------------------------------------ writing, then the hooks
 
     def _carry_out(self, plans: Sequence[Plan], now: datetime) -> None:
@@ -491,7 +493,7 @@ class LifecycleEngine:
 
     def _record_hook_error(self, error: HookError, profile_id: int | None = None,
                            retry: dict[str, Any] | None = None) -> None:
-        retry_at = self.clock() + HOOK_RETRY_DELAY if retry is not None and profile_id else None
+        retry_at = self.clock() + retry_delay(1) if retry is not None and profile_id else None
         try:
             with transaction.atomic():
                 HookFailure.objects.create(
@@ -542,9 +544,11 @@ class LifecycleEngine:
              if (self.pm.get_name(impl.plugin) or repr(impl.plugin))[:255] == failure.plugin),
             None,
         )
-        context = ActionContext(self, failure.profile, now)
-        arguments = call_arguments(failure.hook, failure.arguments, context, self.read_facts)
-        if implementation is None or arguments is None:
+        arguments = None
+        if implementation is not None:
+            context = ActionContext(self, failure.profile, now)
+            arguments = call_arguments(failure.hook, failure.arguments, context, self.read_facts)
+        if arguments is None:
             # The plugin is gone, or what the call was about (an order) is.
             failure.retry_at = None
             failure.save(update_fields=["retry_at"])
@@ -560,8 +564,7 @@ class LifecycleEngine:
             failure.attempts += 1
             failure.error = f"{type(error).__name__}: {error}"
             failure.traceback = traceback.format_exc()
-            failure.retry_at = (now + HOOK_RETRY_DELAY * 2 ** (failure.attempts - 1)
-                                if failure.attempts < MAX_ACTION_ATTEMPTS else None)
+            failure.retry_at = now + retry_delay(failure.attempts) if failure.attempts < MAX_ACTION_ATTEMPTS else None
             failure.save()
             return 0
         failure.resolved_at, failure.retry_at = now, None
@@ -654,7 +657,7 @@ class LifecycleEngine:
                 if row.attempts >= MAX_ACTION_ATTEMPTS:
                     row.status = ActionStatus.FAILED
                 else:  # try again later with a growing delay
-                    row.due_at = now + timedelta(minutes=5 * 2 ** row.attempts)
+                    row.due_at = now + retry_delay(row.attempts)
             else:
                 row.status = ActionStatus.FAILED
             row.save()

@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from lifecycle_plugin import hookimpl
-from lifecycle_plugin.engine.service import HOOK_RETRY_DELAY, MAX_ACTION_ATTEMPTS
+from lifecycle_plugin.engine.service import RETRY_DELAY, MAX_ACTION_ATTEMPTS
 from lifecycle_plugin.host import CustomerRef
 from lifecycle_plugin.models import HookFailure
 
@@ -42,7 +42,7 @@ def test_a_failed_stage_hook_is_called_again_with_the_same_change(host, clock):
     engine.process(CustomerRef("ann@example.com"), event="order_created")
 
     stage_failure = HookFailure.objects.get(hook="lifecycle_stage_changed")
-    assert stage_failure.retry_at == T0 + HOOK_RETRY_DELAY
+    assert stage_failure.retry_at == T0 + RETRY_DELAY
     assert stage_failure.arguments["change"]["to_stage"] == "new"
     assert engine.retry_hook_failures() == 0  # not due yet
 
@@ -84,7 +84,7 @@ def test_the_delay_doubles_from_one_attempt_to_the_next(host, clock):
         engine.retry_hook_failures()
         failure.refresh_from_db()
         delays.append(failure.retry_at - clock.now)
-    assert delays == [HOOK_RETRY_DELAY * 2, HOOK_RETRY_DELAY * 4, HOOK_RETRY_DELAY * 8]
+    assert delays == [RETRY_DELAY * 2, RETRY_DELAY * 4, RETRY_DELAY * 8]
 
 
 def test_an_order_hook_is_not_retried_once_the_order_is_gone(host, clock):
