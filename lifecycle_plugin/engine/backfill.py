@@ -32,7 +32,7 @@ from django.db import DatabaseError, connection, transaction
 
 from ..host import CustomerRef, Projection
 from ..models import CustomerProfile, StageTransition
-from .bulk import JSON, bulk_cursor, json_text
+from .bulk import JSON, bulk_cursor, column_params, json_text, unnest_rows
 from .service import LifecycleEngine, money_json, stage_code
 
 logger = logging.getLogger(__name__)
@@ -318,16 +318,6 @@ def _backfill_chunk(engine: LifecycleEngine, customers: Sequence[CustomerRef], e
 
 # ---------------------------------------------------------------------------- writing
 
-def _values(columns) -> str:
-    """A numbered row source over the column arrays (`v.position` keeps the chunk's order).
-
-    Array `i` is the parameter named `c<i>`, bound in binary (see `_run`).
-    """
-    arrays = ", ".join(f"%(c{index})b::{kind}[]" for index, (_, kind) in enumerate(columns))
-    names = ", ".join(name for name, _ in columns)
-    return f"SELECT * FROM unnest({arrays}) WITH ORDINALITY AS v({names}, position)"
-
-
 def _insert(rows: _Rows, now: datetime) -> set[str]:
     """New profiles, each with its first transition (and tier change when it has a tier).
 
@@ -337,7 +327,7 @@ def _insert(rows: _Rows, now: datetime) -> set[str]:
     if not rows:
         return set()
     sql = f"""
-        WITH v AS MATERIALIZED ({_values(_PROFILE_COLUMNS)}),
+        WITH v AS MATERIALIZED ({unnest_rows(_PROFILE_COLUMNS)}),
         inserted AS (
             INSERT INTO {PROFILE_TABLE} (
                 user_id, email, stage, stage_since, stage_rule, tier, tier_since, orders_count,
@@ -374,7 +364,7 @@ def _update(rows: _Rows, now: datetime) -> set[str]:
     if not rows:
         return set()
     sql = f"""
-        WITH v AS MATERIALIZED ({_values(_UPDATE_COLUMNS)}),
+        WITH v AS MATERIALIZED ({unnest_rows(_UPDATE_COLUMNS)}),
         updated AS (
             UPDATE {PROFILE_TABLE} AS p SET
                 user_id = COALESCE(v.user_id, p.user_id),
@@ -416,7 +406,6 @@ def _update(rows: _Rows, now: datetime) -> set[str]:
 
 
 def _run(sql: str, rows: _Rows, now: datetime) -> set[str]:
-    arrays = {f"c{index}": column for index, column in enumerate(rows.columns)}
     with bulk_cursor() as cursor:
-        cursor.execute(sql, {"now": now, "reason": StageTransition.REASON_BACKFILL, **arrays})
+        cursor.execute(sql, {"now": now, "reason": StageTransition.REASON_BACKFILL, **column_params(rows.columns)})
         return {email for (email,) in cursor.fetchall()}

@@ -9,7 +9,7 @@ placeholders, on the same connection and inside the same transaction as the ORM.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -41,6 +41,22 @@ def bulk_cursor(rows: int = JIT_ROWS) -> Iterator[Any]:
         if connection.in_atomic_block and rows >= JIT_ROWS:
             cursor.execute("SET LOCAL jit = off")
         yield cursor
+
+
+def unnest_rows(columns: Sequence[tuple[str, str]]) -> str:
+    """A numbered row source over column arrays: ``SELECT * FROM unnest(...) WITH ORDINALITY``.
+
+    `columns` are (name, SQL type) pairs; array `i` is the parameter named `c<i>`
+    (see `column_params`), bound in binary, and `position` keeps the rows' order.
+    """
+    arrays = ", ".join(f"%(c{index})b::{kind}[]" for index, (_, kind) in enumerate(columns))
+    names = ", ".join(name for name, _ in columns)
+    return f"SELECT * FROM unnest({arrays}) WITH ORDINALITY AS v({names}, position)"
+
+
+def column_params(columns: Sequence[list]) -> dict[str, list]:
+    """The column arrays as the parameters `unnest_rows` names."""
+    return {f"c{index}": column for index, column in enumerate(columns)}
 
 
 def _plain(key: str) -> bool:

@@ -19,7 +19,7 @@ from django.utils import timezone
 from ..host import CustomerRef, Host, Projection
 from ..models import ActionLedgerEntry, ActionStatus, CustomerProfile, StageTransition, TierChange
 from ..rules import CustomerFacts, LifecycleConfig, OrderFact, counts
-from .bulk import JSON, bulk_cursor, json_text
+from .bulk import JSON, bulk_cursor, column_params, json_text, unnest_rows
 
 if TYPE_CHECKING:
     from .service import Outcome
@@ -95,25 +95,23 @@ def projection_of(profile: CustomerProfile) -> Projection:
 
 
 _PROFILE = CustomerProfile._meta.db_table
+# JSON goes as text and is cast in the SET list: binding jsonb arrays would need the
+# texts wrapped one by one.
+_JSON_COLUMNS = frozenset({"orders_by_currency", "lifetime_spend", "window_spend", "extra_facts"})
 _UPDATE_COLUMNS = (
     ("id", "bigint"), ("user_id", "bigint"), ("email", "text"), ("stage", "text"), ("stage_since", "timestamptz"),
     ("stage_rule", "text"), ("tier", "text"), ("tier_since", "timestamptz"), ("orders_count", "integer"),
-    ("orders_by_currency", "jsonb"), ("lifetime_spend", "jsonb"), ("window_spend", "jsonb"),
-    ("first_order_at", "timestamptz"), ("last_order_at", "timestamptz"), ("extra_facts", "jsonb"),
+    ("orders_by_currency", "text"), ("lifetime_spend", "text"), ("window_spend", "text"),
+    ("first_order_at", "timestamptz"), ("last_order_at", "timestamptz"), ("extra_facts", "text"),
     ("history_cutoff", "timestamptz"), ("decided_at", "timestamptz"), ("next_check_at", "timestamptz"),
     ("version", "integer"),
 )
-_JSON_COLUMNS = {name for name, kind in _UPDATE_COLUMNS if kind == "jsonb"}
-# JSON goes as text and is cast in the SET list: binding jsonb arrays would need the
-# texts wrapped one by one.
 _UPDATE_SQL = f"""
     UPDATE {_PROFILE} AS p SET
         {", ".join(f"{name} = v.{name}::jsonb" if name in _JSON_COLUMNS else f"{name} = v.{name}"
                    for name, _ in _UPDATE_COLUMNS[1:])},
         updated_at = %(now)b
-    FROM unnest({", ".join(f"%(c{i})b::{'text' if kind == 'jsonb' else kind}[]"
-                           for i, (_, kind) in enumerate(_UPDATE_COLUMNS))})
-         AS v({", ".join(name for name, _ in _UPDATE_COLUMNS)})
+    FROM ({unnest_rows(_UPDATE_COLUMNS)}) AS v
     WHERE p.id = v.id
 """
 
@@ -130,7 +128,7 @@ def _update_profiles(profiles: Sequence[CustomerProfile]) -> None:
                 value = json_text(value) if name != "extra_facts" else JSON.encode(value)
             column.append(value)
     with bulk_cursor(len(profiles)) as cursor:
-        cursor.execute(_UPDATE_SQL, {"now": stamp, **{f"c{i}": column for i, column in enumerate(columns)}})
+        cursor.execute(_UPDATE_SQL, {"now": stamp, **column_params(columns)})
 
 
 def once_only_key(what: str, profile_id: int, key: str) -> str:
