@@ -99,6 +99,23 @@ class CommandContract:
         stages = dict(CustomerProfile.objects.values_list("email", "stage"))
         assert stages["b-new@example.com"] == stages["c-repeat@example.com"] == "at_risk"
 
+    def test_sweep_command_also_calls_failed_hooks_again_as_the_periodic_task_does(self, history, monkeypatch):
+        from lifecycle_plugin.engine import LifecycleEngine
+
+        retried = []
+        retry = LifecycleEngine.retry_hook_failures
+
+        def spy(engine, *args, **kwargs):
+            retried.append(retry(engine, *args, **kwargs))
+            return 2
+
+        monkeypatch.setattr(LifecycleEngine, "retry_hook_failures", spy)
+
+        output = run("lifecycle_sweep")
+        assert retried == [0] and "; 2 failed hook calls retried." in output
+        run("lifecycle_sweep", "--no-actions")
+        assert retried == [0]
+
 
     def test_backfill_fans_out_one_celery_task_per_chunk(self, history, monkeypatch):
         chunks: list[list] = []

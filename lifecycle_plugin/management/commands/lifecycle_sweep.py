@@ -1,4 +1,6 @@
-"""Advance every profile whose next-check time has passed, then run due actions."""
+"""Advance every profile whose next-check time has passed, then run what the periodic
+task `run_due_actions` runs: due scheduled actions, ledger entries to retry, and hook
+implementations that raised and are due to be called again."""
 
 from django.core.management.base import BaseCommand
 
@@ -10,14 +12,17 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--batch-size", type=int, default=500)
-        parser.add_argument("--no-actions", action="store_true", help="Do not run due scheduled actions.")
+        parser.add_argument("--no-actions", action="store_true", help="Do not run due scheduled actions, action retries or hook retries.")
 
     def handle(self, *args, batch_size, no_actions, **options):
         engine = get_engine()
         with allow_writer():
             report = engine.sweep(batch_size=batch_size)
-            actions = 0 if no_actions else engine.run_due_actions() + engine.retry_failed_entries()
+            actions = hooks = 0
+            if not no_actions:
+                actions = engine.run_due_actions() + engine.retry_failed_entries()
+                hooks = engine.retry_hook_failures()
         self.stdout.write(
             f"Swept {report.profiles} due profiles: {report.stage_changes} stage changes, "
-            f"{report.tier_changes} tier changes; {actions} actions run."
+            f"{report.tier_changes} tier changes; {actions} actions run; {hooks} failed hook calls retried."
         )
