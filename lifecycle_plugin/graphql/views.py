@@ -81,16 +81,23 @@ def _error_response(status: int, message: str, **headers: str) -> JsonResponse:
     return response
 
 
+def allowed_origins() -> list[str]:
+    """The origins of ``ALLOWED_GRAPHQL_ORIGINS`` (a list, or a comma-separated text)."""
+    allowed: Any = getattr(settings, "ALLOWED_GRAPHQL_ORIGINS", "*")
+    if isinstance(allowed, str):
+        allowed = allowed.split(",")
+    return [origin.strip() for origin in allowed if origin.strip()]
+
+
 def _cors(request: HttpRequest, response: HttpResponse) -> HttpResponse:
     """Let browser storefronts on other origins call the endpoint.
 
     Uses Saleor's own ``ALLOWED_GRAPHQL_ORIGINS`` setting (default "*"), so this
     endpoint answers the same origins as Saleor's API. Credentials travel in the
-    Authorization header, never in cookies, so "*" does not expose a session.
+    Authorization header, never in cookies, so "*" does not expose a session. The
+    sandbox's settings allow no other origin unless ``serve --cors-origin`` names one.
     """
-    allowed: Any = getattr(settings, "ALLOWED_GRAPHQL_ORIGINS", "*")
-    if isinstance(allowed, str):
-        allowed = [origin.strip() for origin in allowed.split(",") if origin.strip()]
+    allowed = allowed_origins()
     origin = request.headers.get("Origin")
     if "*" in allowed:
         response["Access-Control-Allow-Origin"] = "*"
