@@ -6,7 +6,8 @@ HTTP status: every well-formed GraphQL request is answered ``200`` with
 GraphQL-over-HTTP convention for ``application/json`` and lets a federation gateway
 pass the coded error on next to Saleor's data instead of failing the whole
 query on a transport error. Only a request that is not GraphQL at all gets a 4xx
-(unsupported method 405, body not JSON 400, wrong content type 415).
+(unsupported method 405, body not JSON 400, wrong content type 415; the sandbox's
+view also refuses a POST from another origin with 403, see sandbox_auth.py).
 """
 
 from __future__ import annotations
