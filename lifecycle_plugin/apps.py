@@ -4,27 +4,25 @@ from django.apps import AppConfig
 from django.conf import settings
 
 
+#: A periodic run that waited this share of its period in the broker is dropped when a
+#: worker finally takes it: while workers are down the runs would otherwise pile up (one
+#: drain a minute), and a late run does nothing the next one on its way does not do.
+EXPIRES_SHARE = 0.9
+
+
+def _every(task: str, period: timedelta) -> dict:
+    return {"task": task, "schedule": period, "options": {"expires": period.total_seconds() * EXPIRES_SHARE}}
+
+
 def beat_schedule() -> dict:
     from celery.schedules import crontab
 
     return {
         # Normally the event that raises the inbox's flag queues the drain; this
         # catches what that misses (a broker hiccup, the race in engine/inbox.py).
-        "lifecycle-drain-events": {
-            "task": "lifecycle_plugin.drain_events",
-            "schedule": timedelta(minutes=1),
-            "options": {"expires": 60},
-        },
-        "lifecycle-sweep": {
-            "task": "lifecycle_plugin.sweep",
-            "schedule": timedelta(minutes=10),
-            "options": {"expires": 600},
-        },
-        "lifecycle-due-actions": {
-            "task": "lifecycle_plugin.run_due_actions",
-            "schedule": timedelta(minutes=5),
-            "options": {"expires": 300},
-        },
+        "lifecycle-drain-events": _every("lifecycle_plugin.drain_events", timedelta(minutes=1)),
+        "lifecycle-sweep": _every("lifecycle_plugin.sweep", timedelta(minutes=10)),
+        "lifecycle-due-actions": _every("lifecycle_plugin.run_due_actions", timedelta(minutes=5)),
         "lifecycle-daily-tick": {
             "task": "lifecycle_plugin.daily_tick",
             "schedule": crontab(hour=3, minute=30),

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .rules import ConfigError, LifecycleConfig
-from .rules.config import format_tiers
+from .rules.config import MAX_AMOUNT, MAX_DAYS, MAX_MULTIPLIER, MAX_ORDERS, format_tiers
 
 # Saleor's ConfigurationTypeField values, repeated so this module needs no Saleor.
 STRING = "String"
@@ -36,31 +36,37 @@ class Setting:
 _DEFAULTS = LifecycleConfig()
 
 #: Stage rules and tiers; their validation lives in LifecycleConfig.
+_LABELS = LifecycleConfig.FIELD_LABELS
+
 RULE_SETTINGS = [
-    Setting("at_risk_days", str(_DEFAULTS.at_risk_days), STRING, "At risk after (days)",
-            "A buyer with no order for this many days is at risk. Must be fewer than 'Lapsed after'."),
-    Setting("lapsed_days", str(_DEFAULTS.lapsed_days), STRING, "Lapsed after (days)",
-            "A buyer with no order for this many days has lapsed."),
-    Setting("loyal_min_orders", str(_DEFAULTS.loyal_min_orders), STRING, "Loyal: minimum orders",
-            "Orders needed inside the loyalty window to count as loyal (at least 2)."),
-    Setting("loyal_window_days", str(_DEFAULTS.loyal_window_days), STRING, "Loyal: window (days)",
-            "The trailing window, in days, in which loyal customers place their orders."),
+    Setting("at_risk_days", str(_DEFAULTS.at_risk_days), STRING, _LABELS["at_risk_days"],
+            f"A buyer with no order for this many days is at risk (1 to {MAX_DAYS}). Must be fewer than "
+            "'Lapsed after'."),
+    Setting("lapsed_days", str(_DEFAULTS.lapsed_days), STRING, _LABELS["lapsed_days"],
+            f"A buyer with no order for this many days has lapsed (2 to {MAX_DAYS})."),
+    Setting("loyal_min_orders", str(_DEFAULTS.loyal_min_orders), STRING, _LABELS["loyal_min_orders"],
+            f"Orders needed inside the loyalty window to count as loyal (2 to {MAX_ORDERS})."),
+    Setting("loyal_window_days", str(_DEFAULTS.loyal_window_days), STRING, _LABELS["loyal_window_days"],
+            f"The trailing window, in days, in which loyal customers place their orders (1 to {MAX_DAYS})."),
     Setting("personal_gap_min_orders", str(_DEFAULTS.personal_gap_min_orders), STRING,
-            "Personal rhythm: minimum orders",
-            "From this many orders on, a customer is also at risk when overdue on their own rhythm."),
+            _LABELS["personal_gap_min_orders"],
+            "From this many orders on, a customer is also at risk when overdue on their own rhythm "
+            f"(2 to {MAX_ORDERS})."),
     Setting("personal_gap_multiplier", str(_DEFAULTS.personal_gap_multiplier), STRING,
-            "Personal rhythm: multiplier",
-            "At risk after this many times the customer's median gap between orders (e.g. 2 or 1.5)."),
+            _LABELS["personal_gap_multiplier"],
+            "At risk after this many times the customer's median gap between orders (e.g. 2 or 1.5; "
+            f"more than 0, at most {MAX_MULTIPLIER})."),
     Setting("personal_gap_floor_days", str(_DEFAULTS.personal_gap_floor_days), STRING,
-            "Personal rhythm: minimum days",
-            "The personal at-risk threshold is never shorter than this many days."),
-    Setting("count_only_paid", "false", BOOLEAN, "Count only paid orders",
+            _LABELS["personal_gap_floor_days"],
+            "The personal at-risk threshold is never shorter than this many days (1 to 'At risk after')."),
+    Setting("count_only_paid", "false", BOOLEAN, _LABELS["count_only_paid"],
             "When on, an order counts as a purchase only once it is fully paid."),
-    Setting("tier_window_days", str(_DEFAULTS.tier_window_days), STRING, "Tier spend window (days)",
-            "Loyalty tiers are reached by spend in this trailing window."),
-    Setting("tiers", format_tiers(_DEFAULTS.tiers), MULTILINE, "Loyalty tiers",
+    Setting("tier_window_days", str(_DEFAULTS.tier_window_days), STRING, _LABELS["tier_window_days"],
+            f"Loyalty tiers are reached by spend in this trailing window (1 to {MAX_DAYS} days)."),
+    Setting("tiers", format_tiers(_DEFAULTS.tiers), MULTILINE, _LABELS["tiers"],
             "One tier per line, lowest first: 'name: USD 100, EUR 100'. A tier is reached by spending "
-            "at least its threshold in any one currency; amounts in different currencies never add up."),
+            "at least its threshold in any one currency; amounts in different currencies never add up. "
+            f"Thresholds: more than 0, at most {MAX_AMOUNT:,}."),
 ]
 
 #: Settings of the built-in actions; the actions package appends its own here.
@@ -80,7 +86,8 @@ _OFF_BY_DEFAULT = (
 )
 _DISCOUNT_HELP = (
     "A percentage of the whole order such as '15%' (1 to 100), or fixed amounts per currency such as "
-    "'USD 10, EUR 10, PLN 40' (a channel whose currency is not listed gets no voucher)."
+    f"'USD 10, EUR 10, PLN 40', each more than 0 and at most {MAX_AMOUNT:,} (a channel whose currency is "
+    "not listed gets no voucher)."
 )
 
 ACTION_SETTINGS.extend([
@@ -108,7 +115,7 @@ ACTION_SETTINGS.extend([
     Setting("repeat_purchase_discount", "10%", STRING, "Repeat-purchase discount: discount",
             _DISCOUNT_HELP, _actions.parse_discount),
     Setting("repeat_purchase_valid_days", "30", STRING, "Repeat-purchase discount: valid for (days)",
-            "The voucher expires this many days after it is issued (at least 1).", _actions.parse_days),
+            f"The voucher expires this many days after it is issued (1 to {MAX_DAYS}).", _actions.parse_days),
     # Loyalty tiers.
     Setting("tier_upgrade_enabled", "false", BOOLEAN, "Tier upgrade: on",
             "Tell customers when they reach a higher loyalty tier (at most once per tier per tier "
@@ -119,14 +126,14 @@ ACTION_SETTINGS.extend([
     Setting("tier_upgrade_discount", "10%", STRING, "Tier upgrade: voucher discount",
             _DISCOUNT_HELP, _actions.parse_discount),
     Setting("tier_upgrade_valid_days", "30", STRING, "Tier upgrade: voucher valid for (days)",
-            "The voucher expires this many days after it is issued (at least 1).", _actions.parse_days),
+            f"The voucher expires this many days after it is issued (1 to {MAX_DAYS}).", _actions.parse_days),
     # Review requests.
     Setting("review_request_enabled", "false", BOOLEAN, "Review request: on",
             "Ask customers to review the products of an order some days after it was fulfilled; "
             "once per order, never for a cancelled or refunded one." + _OFF_BY_DEFAULT,
             _actions.parse_switch),
     Setting("review_request_delay_days", "14", STRING, "Review request: days after fulfilment",
-            "How many days after an order is fulfilled the request is sent (at least 1).", _actions.parse_days),
+            f"How many days after an order is fulfilled the request is sent (1 to {MAX_DAYS}).", _actions.parse_days),
     # Win-back reminders.
     Setting("winback_reminder_enabled", "false", BOOLEAN, "Win-back reminders: on",
             "Remind customers who stopped ordering, at an interval, until they order again or the "
@@ -137,7 +144,7 @@ ACTION_SETTINGS.extend([
             "series per silence).",
             _actions.stage_list_parser(_actions.DORMANT_STAGES, "reminders are for customers who stopped ordering")),
     Setting("winback_reminder_interval_days", "14", STRING, "Win-back reminders: days between reminders",
-            "Days from one reminder to the next (at least 1).", _actions.parse_days),
+            f"Days from one reminder to the next (1 to {MAX_DAYS}).", _actions.parse_days),
     Setting("winback_reminder_max_count", "3", STRING, "Win-back reminders: how many",
             f"Reminders at most per silence, from 1 to {_actions.MAX_REMINDERS}.", _actions.parse_reminder_count),
     Setting("winback_reminder_voucher", "false", BOOLEAN, "Win-back reminders: include a voucher",
@@ -145,7 +152,7 @@ ACTION_SETTINGS.extend([
     Setting("winback_reminder_discount", "10%", STRING, "Win-back reminders: voucher discount",
             _DISCOUNT_HELP, _actions.parse_discount),
     Setting("winback_reminder_valid_days", "30", STRING, "Win-back reminders: voucher valid for (days)",
-            "The voucher expires this many days after it is issued (at least 1).", _actions.parse_days),
+            f"The voucher expires this many days after it is issued (1 to {MAX_DAYS}).", _actions.parse_days),
 ])
 
 _ACTION_LABELS = {
@@ -212,6 +219,11 @@ def load_settings(values: Mapping[str, Any]) -> LoadedSettings:
 def normalise_dashboard_values(values: Mapping[str, Any]) -> dict[str, Any]:
     """The Dashboard stores Boolean fields as booleans; the parsers take strings."""
     return {name: ("true" if value is True else "false" if value is False else value) for name, value in values.items()}
+
+
+def dashboard_messages(exc: ConfigError) -> dict[str, str]:
+    """Each bad field's message as the Dashboard shows it: opening with the field's label."""
+    return {name: f"{label_of(name)}: {message}" for name, message in exc.errors.items()}
 
 
 def label_of(name: str) -> str:

@@ -114,8 +114,8 @@ class LifecyclePlugin(BasePlugin):
         except ConfigError as exc:
             raise ValidationError(
                 {
-                    name: ValidationError(f"{conf.label_of(name)}: {message}", code=PluginErrorCode.INVALID.value)
-                    for name, message in exc.errors.items()
+                    name: ValidationError(message, code=PluginErrorCode.INVALID.value)
+                    for name, message in conf.dashboard_messages(exc).items()
                 }
             ) from exc
 

@@ -42,7 +42,13 @@ def _skip_when_disabled(task_function):
     return wrapper
 
 
-@shared_task(name="lifecycle_plugin.drain_events", acks_late=True)
+#: A drain queued by an event or by a drain with events left, and still in the broker
+#: after this many seconds, is dropped: while workers are down, queued drains would pile
+#: up, and the events wait in the table for beat's drain (every minute) either way.
+DRAIN_EXPIRES = 50
+
+
+@shared_task(name="lifecycle_plugin.drain_events", acks_late=True, expires=DRAIN_EXPIRES)
 @_skip_when_disabled
 def drain_events(max_batches: int = 20):
     """Process the event inbox, `inbox.BATCH_SIZE` events per transaction.

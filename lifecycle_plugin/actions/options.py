@@ -19,7 +19,7 @@ from typing import Any
 from django.template import TemplateSyntaxError
 
 from ..rules import Stage
-from ..rules.config import parse_bool
+from ..rules.config import MAX_AMOUNT, MAX_DAYS, parse_bool
 from ..rules.currencies import is_currency_code
 from .rendering import compile_template
 
@@ -30,7 +30,6 @@ DELIVERY_EMAIL = "email"
 DELIVERY_NOTIFY = "notify"
 DELIVERY_CHANNELS = (DELIVERY_EMAIL, DELIVERY_NOTIFY)
 
-MAX_DAYS = 3650
 MAX_REMINDERS = 12
 
 #: Stages of customers who bought something: the only ones with an order whose
@@ -122,6 +121,8 @@ def parse_discount(raw: Any) -> Discount:
             raise ValueError(f"{currency!r} is not an ISO 4217 currency code such as USD or EUR")
         if amount <= 0:
             raise ValueError(f"the {currency} amount must be greater than 0, got {pieces[1]}")
+        if amount > MAX_AMOUNT:
+            raise ValueError(f"the {currency} amount must be at most {MAX_AMOUNT:,}, got {pieces[1]}")
         if currency in amounts:
             raise ValueError(f"currency {currency} is given twice")
         amounts[currency] = amount

@@ -1,7 +1,9 @@
 """The sandbox's authentication: signed bearer tokens for sandbox accounts.
 
 Saleor issues JWTs; the sandbox has no token endpoint, so it signs the account's id
-with Django's ``SECRET_KEY`` (``django.core.signing``, which also timestamps it)::
+with Django's ``SECRET_KEY`` (``django.core.signing``, which also timestamps it), a
+random key kept per data folder (sandbox/secret_key.py). Tokens are made only by code
+on the machine (`lifecycle-sandbox serve` prints two), never over HTTP::
 
     Authorization: Bearer <issue_sandbox_token(user)>
 
@@ -21,8 +23,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from .errors import PERMISSION_DENIED, request_error
 from .viewer import AuthError, Viewer
 
 TOKEN_SALT = "lifecycle_plugin.graphql.sandbox_token"
@@ -65,7 +68,23 @@ def authenticate_sandbox_request(request: HttpRequest) -> Viewer:
 
 
 def sandbox_graphql_view(request: HttpRequest) -> HttpResponse:
-    """The sandbox's GraphQL endpoint, with GraphiQL for a browser's GET."""
-    from .views import graphql_view
+    """The sandbox's GraphQL endpoint, with GraphiQL for a browser's GET.
 
+    A POST from a page of another origin is refused before anything runs, unless
+    that origin is allowed (``serve --cors-origin``). Browsers send ``Origin`` with
+    every cross-origin POST, a plain form's too; a client outside a browser sends
+    none and is let through (it can read the answer anyway).
+    """
+    from .views import allowed_origins, graphql_view
+
+    origin = request.headers.get("Origin")
+    if request.method == "POST" and origin is not None and not _same_origin(request, origin):
+        if origin not in allowed_origins():
+            message = f"Requests from pages on {origin} are not allowed; see lifecycle-sandbox serve --cors-origin."
+            return JsonResponse({"errors": [request_error(PERMISSION_DENIED, message)]}, status=403)
     return graphql_view(request, authenticate_sandbox_request, graphiql=True)
+
+
+def _same_origin(request: HttpRequest, origin: str) -> bool:
+    # get_host() checks the Host header against ALLOWED_HOSTS (a bad one is a 400).
+    return origin == f"{request.scheme}://{request.get_host()}"

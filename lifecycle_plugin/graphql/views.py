@@ -6,7 +6,8 @@ HTTP status: every well-formed GraphQL request is answered ``200`` with
 GraphQL-over-HTTP convention for ``application/json`` and lets a federation gateway
 pass the coded error on next to Saleor's data instead of failing the whole
 query on a transport error. Only a request that is not GraphQL at all gets a 4xx
-(unsupported method 405, body not JSON 400, wrong content type 415).
+(unsupported method 405, body not JSON 400, wrong content type 415; the sandbox's
+view also refuses a POST from another origin with 403, see sandbox_auth.py).
 """
 
 from __future__ import annotations
@@ -81,16 +82,23 @@ def _error_response(status: int, message: str, **headers: str) -> JsonResponse:
     return response
 
 
+def allowed_origins() -> list[str]:
+    """The origins of ``ALLOWED_GRAPHQL_ORIGINS`` (a list, or a comma-separated text)."""
+    allowed: Any = getattr(settings, "ALLOWED_GRAPHQL_ORIGINS", "*")
+    if isinstance(allowed, str):
+        allowed = allowed.split(",")
+    return [origin.strip() for origin in allowed if origin.strip()]
+
+
 def _cors(request: HttpRequest, response: HttpResponse) -> HttpResponse:
     """Let browser storefronts on other origins call the endpoint.
 
     Uses Saleor's own ``ALLOWED_GRAPHQL_ORIGINS`` setting (default "*"), so this
     endpoint answers the same origins as Saleor's API. Credentials travel in the
-    Authorization header, never in cookies, so "*" does not expose a session.
+    Authorization header, never in cookies, so "*" does not expose a session. The
+    sandbox's settings allow no other origin unless ``serve --cors-origin`` names one.
     """
-    allowed: Any = getattr(settings, "ALLOWED_GRAPHQL_ORIGINS", "*")
-    if isinstance(allowed, str):
-        allowed = [origin.strip() for origin in allowed.split(",") if origin.strip()]
+    allowed = allowed_origins()
     origin = request.headers.get("Origin")
     if "*" in allowed:
         response["Access-Control-Allow-Origin"] = "*"

@@ -34,6 +34,15 @@ class Tier:
 
 TIER_CODE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
+#: Bounds of the numeric settings. Ten years is longer than any window a shop means and
+#: keeps every date the rules compute near the dates they start from; counts and the
+#: multiplier stay where a customer's history can still reach them.
+MAX_DAYS = 3650
+MAX_ORDERS = 1000
+MAX_MULTIPLIER = Decimal(100)
+#: The largest amount in any currency (tier thresholds, fixed discounts): a billion.
+MAX_AMOUNT = Decimal(10**9)
+
 DEFAULT_TIERS = (
     Tier("bronze", {"USD": Decimal("100"), "EUR": Decimal("100"), "PLN": Decimal("400")}),
     Tier("silver", {"USD": Decimal("500"), "EUR": Decimal("500"), "PLN": Decimal("2000")}),
@@ -61,12 +70,12 @@ class LifecycleConfig:
     tiers: tuple[Tier, ...] = field(default=DEFAULT_TIERS)
 
     FIELD_LABELS = {
-        "at_risk_days": "At-risk after (days)",
+        "at_risk_days": "At risk after (days)",
         "lapsed_days": "Lapsed after (days)",
         "loyal_min_orders": "Loyal: minimum orders",
         "loyal_window_days": "Loyal: window (days)",
         "personal_gap_min_orders": "Personal rhythm: minimum orders",
-        "personal_gap_multiplier": "Personal rhythm: multiplier of the median gap",
+        "personal_gap_multiplier": "Personal rhythm: multiplier",
         "personal_gap_floor_days": "Personal rhythm: minimum days",
         "count_only_paid": "Count only paid orders",
         "tier_window_days": "Tier spend window (days)",
@@ -82,33 +91,38 @@ class LifecycleConfig:
         """
         errors: dict[str, str] = {}
 
-        def positive(name: str, value: Any, minimum: int = 1) -> bool:
+        def whole(name: str, value: Any, minimum: int = 1, maximum: int = MAX_DAYS) -> bool:
             if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
                 errors[name] = f"must be a whole number of at least {minimum}, got {value!r}"
                 return False
+            if value > maximum:
+                errors[name] = f"must be a whole number of at most {maximum}, got {value!r}"
+                return False
             return name not in unparsed
 
-        ok_risk = positive("at_risk_days", self.at_risk_days)
-        ok_lapsed = positive("lapsed_days", self.lapsed_days)
+        ok_risk = whole("at_risk_days", self.at_risk_days)
+        ok_lapsed = whole("lapsed_days", self.lapsed_days)
         if ok_risk and ok_lapsed and self.at_risk_days >= self.lapsed_days:
             errors["at_risk_days"] = (
                 f"must be fewer than lapsed_days ({self.lapsed_days}): a customer is at risk "
                 f"before they lapse, got {self.at_risk_days}"
             )
-        positive("loyal_min_orders", self.loyal_min_orders, minimum=2)  # loyal means more than one order
-        positive("loyal_window_days", self.loyal_window_days)
-        positive("personal_gap_min_orders", self.personal_gap_min_orders, minimum=2)  # a gap needs two orders
+        whole("loyal_min_orders", self.loyal_min_orders, minimum=2, maximum=MAX_ORDERS)  # loyal: more than one order
+        whole("loyal_window_days", self.loyal_window_days)
+        whole("personal_gap_min_orders", self.personal_gap_min_orders, minimum=2, maximum=MAX_ORDERS)  # a gap: two
         multiplier = self.personal_gap_multiplier
         if not isinstance(multiplier, Decimal) or not multiplier.is_finite() or multiplier <= 0:
             errors["personal_gap_multiplier"] = f"must be a number greater than 0, got {multiplier!r}"
-        if positive("personal_gap_floor_days", self.personal_gap_floor_days) and ok_risk:
+        elif multiplier > MAX_MULTIPLIER:
+            errors["personal_gap_multiplier"] = f"must be a number of at most {MAX_MULTIPLIER}, got {multiplier}"
+        if whole("personal_gap_floor_days", self.personal_gap_floor_days) and ok_risk:
             if self.personal_gap_floor_days > self.at_risk_days:
                 errors["personal_gap_floor_days"] = (
                     f"must not exceed at_risk_days ({self.at_risk_days}), got {self.personal_gap_floor_days}"
                 )
         if not isinstance(self.count_only_paid, bool):
             errors["count_only_paid"] = f"must be true or false, got {self.count_only_paid!r}"
-        positive("tier_window_days", self.tier_window_days)
+        whole("tier_window_days", self.tier_window_days)
         tier_error = _tier_problem(self.tiers)
         if tier_error:
             errors["tiers"] = tier_error
@@ -253,6 +267,8 @@ def _tier_problem(tiers: tuple[Tier, ...]) -> str | None:
                 return f"tier {tier.code!r}: {currency!r} is not an ISO 4217 currency code"
             if not amount.is_finite() or amount <= 0:
                 return f"tier {tier.code!r}: the {currency} threshold must be greater than 0, got {amount}"
+            if amount > MAX_AMOUNT:
+                return f"tier {tier.code!r}: the {currency} threshold must be at most {MAX_AMOUNT:,}, got {amount}"
             if currency in previous and amount <= previous[currency][1]:
                 lower_code, lower_amount = previous[currency]
                 return (

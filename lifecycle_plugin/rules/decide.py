@@ -72,18 +72,13 @@ def decide(facts: CustomerFacts, config: LifecycleConfig, now: datetime) -> Deci
     orders = sorted((o for o in facts.orders if counts(o, config)), key=_placed_at)
     nets = [o.net_amount for o in orders]
     tier_window = _days(config.tier_window_days)
-    window_start = now - tier_window
+    window_start = _earlier(now, tier_window)
     first_in_window = _first_after(orders, window_start)
     window_spend = _spend(orders, nets, first_in_window)
     summary = _summarise(orders, nets, window_spend)
     stage, rule, used, stage_change = _stage(facts, orders, config, now)
     tier, tier_change = _tier(orders, nets, first_in_window, dict(window_spend), tier_window, config)
-    if stage_change is None:
-        next_change_at = tier_change
-    elif tier_change is None:
-        next_change_at = stage_change
-    else:
-        next_change_at = min(stage_change, tier_change)
+    next_change_at = _earliest(stage_change, tier_change)
     return Decision(
         stage=stage,
         tier=tier,
@@ -101,8 +96,10 @@ def _placed_at(order: OrderFact) -> datetime:
 _ZERO = Decimal(0)
 
 
-def _first_after(orders: list[OrderFact], moment: datetime) -> int:
-    """The index of the first order (sorted by time) placed strictly after `moment`."""
+def _first_after(orders: list[OrderFact], moment: datetime | None) -> int:
+    """The index of the first order (sorted by time) placed strictly after `moment` (None: before all time)."""
+    if moment is None:
+        return 0
     for index, order in enumerate(orders):
         if order.placed_at > moment:
             return index
@@ -111,6 +108,35 @@ def _first_after(orders: list[OrderFact], moment: datetime) -> int:
 
 def _days(n: int) -> timedelta:
     return timedelta(days=n)
+
+
+# The settings keep every window to ten years, but a host may hand over any datetime:
+# near datetime.min or .max, `moment -/+ window` leaves the calendar. Such a window
+# starts before all time, and such a change comes never.
+
+def _earlier(moment: datetime, delta: timedelta) -> datetime | None:
+    """`moment - delta`, or None when that is before the first representable moment."""
+    try:
+        return moment - delta
+    except OverflowError:
+        return None
+
+
+def _later(moment: datetime, delta: timedelta) -> datetime | None:
+    """`moment + delta`, or None (never) when that is after the last representable moment."""
+    try:
+        return moment + delta
+    except OverflowError:
+        return None
+
+
+def _earliest(first: datetime | None, second: datetime | None) -> datetime | None:
+    """The earlier of two moments that may never come (None)."""
+    if first is None:
+        return second
+    if second is None:
+        return first
+    return min(first, second)
 
 
 def at_risk_after(orders: list[OrderFact], config: LifecycleConfig) -> tuple[timedelta, str, Any]:
@@ -169,18 +195,18 @@ def _stage(
         used = {**base, "at_risk_after_days": _as_days(risk_after)}
         if median_gap is not None:
             used["median_gap_days"] = _as_days(median_gap)
-        return Stage.AT_RISK, risk_rule, used, last + lapsed_after
+        return Stage.AT_RISK, risk_rule, used, _later(last, lapsed_after)
 
-    at_risk_at = last + risk_after
-    window_start = now - _days(config.loyal_window_days)
+    at_risk_at = _later(last, risk_after)
+    window_start = _earlier(now, _days(config.loyal_window_days))
     # Orders strictly inside (now - window, ...]; an order exactly `window` old has left.
     placed = [o.placed_at for o in orders]
-    in_window = placed[bisect_right(placed, window_start):]
+    in_window = placed if window_start is None else placed[bisect_right(placed, window_start):]
     if len(in_window) >= config.loyal_min_orders:
         # The window count drops below the minimum when this order leaves it.
-        loyal_until = in_window[len(in_window) - config.loyal_min_orders] + _days(config.loyal_window_days)
+        loyal_until = _later(in_window[len(in_window) - config.loyal_min_orders], _days(config.loyal_window_days))
         used = {**base, "orders_in_window": len(in_window), "loyal_window_days": config.loyal_window_days}
-        return Stage.LOYAL, Rule.LOYAL, used, min(loyal_until, at_risk_at)
+        return Stage.LOYAL, Rule.LOYAL, used, _earliest(loyal_until, at_risk_at)
     if len(orders) >= 2:
         return Stage.REPEAT, Rule.REPEAT, base, at_risk_at
     return Stage.NEW, Rule.NEW, base, at_risk_at
@@ -216,7 +242,7 @@ def _tier(orders: list[OrderFact], nets: list[Decimal], first_in_window: int, sp
         spend[order.currency] -= nets[index]
         if index == last or orders[index + 1].placed_at != order.placed_at:
             if tier_for(spend, config.tiers) != tier:
-                return tier, order.placed_at + window
+                return tier, _later(order.placed_at, window)
     raise AssertionError("with every order gone from the window no tier can be reached")
 
 

@@ -23,6 +23,11 @@ class OrderState(str, enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class OrderFact:
+    """One order. Amounts are as a store keeps them: finite, with at most 17 digits before
+    the point and 3 after (Saleor's numeric(20, 3)), so sums over a history stay exact in
+    Decimal's 28 digits. Any aware datetime will do: a window or change that would leave
+    the calendar starts before all time or comes never."""
+
     order_id: str
     placed_at: datetime
     currency: str

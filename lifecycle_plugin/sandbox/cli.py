@@ -12,12 +12,14 @@ The database is DATABASE_URL when set, otherwise an embedded PostgreSQL server
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import sys
 import time
 from collections import Counter
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
+from urllib.parse import urlsplit
 
 SETTINGS_MODULE = "lifecycle_plugin.sandbox.settings"
 
@@ -441,9 +443,36 @@ def explorer_tokens() -> dict[str, str]:
     return tokens
 
 
+def parse_origin(text: str) -> str:
+    """An exact web origin, ``scheme://host[:port]``, as browsers send it in ``Origin``."""
+    parts = urlsplit(text.strip())
+    if text.strip() in ("*", "null") or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an origin such as http://localhost:3000")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:
+        raise argparse.ArgumentTypeError(f"{text!r}: an origin is only scheme://host[:port], without a path")
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name other than localhost may resolve to anything
+
+
 def cmd_serve(args, out: Out) -> int:
+    from django.conf import settings
     from django.core.management import call_command
 
+    if not is_loopback(args.host):
+        print(f"lifecycle-sandbox: WARNING: --host {args.host} is not a loopback address: anyone who can reach "
+              "it can call the GraphQL API, and the printed tokens give a staff member's access to every "
+              "customer. The sandbox is meant for 127.0.0.1.", file=sys.stderr, flush=True)
+    # Read per request by the GraphQL view (graphql/views.py): the server's own pages,
+    # and only these other origins, may read its answers.
+    settings.ALLOWED_GRAPHQL_ORIGINS = list(args.cors_origin)
     migrate()
     address = f"{args.host}:{args.port}"
     out(f"GraphiQL: http://{address}/graphql/  (put a header {{\"Authorization\": \"Bearer <token>\"}})")
@@ -505,6 +534,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="Serve the lifecycle GraphQL API with GraphiQL on this machine.")
     serve.add_argument("--host", default="127.0.0.1", help="Address to listen on (default 127.0.0.1).")
     serve.add_argument("--port", type=int, default=8000, help="Port (default 8000).")
+    serve.add_argument("--cors-origin", action="append", default=[], type=parse_origin, metavar="ORIGIN",
+                       help="Let pages of this origin (e.g. http://localhost:3000) call the API from a browser; "
+                            "repeatable. Default: only the server's own pages.")
     serve.set_defaults(handler=cmd_serve)
 
     reset = commands.add_parser("reset", help="Empty the sandbox store and the lifecycle tables.")

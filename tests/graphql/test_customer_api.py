@@ -203,10 +203,12 @@ def test_http_protocol_errors():
     assert codes(no_query.json()) == ["BAD_REQUEST"]
 
 
-def test_graphiql_page_and_cors_preflight():
+def test_graphiql_page_and_cors_preflight(settings):
     client = Client()
     page = client.get("/graphql/", HTTP_ACCEPT="text/html")
     assert page.status_code == 200 and b"graphiql" in page.content and b'url: "/graphql/"' in page.content
+    # Saleor's ALLOWED_GRAPHQL_ORIGINS defaults to "*" (the sandbox's to none: tests/sandbox/test_serve_security.py).
+    settings.ALLOWED_GRAPHQL_ORIGINS = "*"
     preflight = client.options("/graphql/", HTTP_ORIGIN="https://shop.example.com")
     assert preflight.status_code == 204
     assert preflight["Access-Control-Allow-Origin"] == "*"

@@ -438,7 +438,11 @@ def test_what_if_sample_limit(store, clock, admin):
     [
         ({"atRiskDays": 200}, "atRiskDays", "fewer than lapsed_days"),
         ({"loyalMinOrders": 1}, "loyalMinOrders", "at least 2"),
+        # used to validate, then the what-if answered INTERNAL_SERVER_ERROR (OverflowError)
+        ({"tierWindowDays": 999_999_999}, "tierWindowDays", "at most 3650"),
+        ({"loyalWindowDays": 999_999_999}, "loyalWindowDays", "at most 3650"),
         ({"personalGapMultiplier": -1}, "personalGapMultiplier", "greater than 0"),
+        ({"personalGapMultiplier": 1e300}, "personalGapMultiplier", "at most 100"),
         ({"tiers": [{"code": "Gold!", "thresholds": [{"currency": "USD", "amount": 1}]}]}, "tiers", "tier name"),
         (
             {

@@ -652,7 +652,9 @@ def test_plugin_update_saves_good_settings(staff_api_client, permission_manage_p
 @pytest.mark.parametrize(
     "name, value, words",
     [("at_risk_days", "soon", "At risk after (days)"), ("at_risk_days", "365", "fewer than lapsed_days"),
-     ("tiers", "gold: XYZ 12", "Loyalty tiers")],
+     ("tiers", "gold: XYZ 12", "Loyalty tiers"),
+     # validated once, then every decision raised OverflowError
+     ("tier_window_days", "999999999", "Tier spend window (days): must be a whole number of at most 3650")],
 )
 def test_plugin_update_refuses_bad_settings(staff_api_client, permission_manage_plugins, lifecycle_plugin,
                                             name, value, words):

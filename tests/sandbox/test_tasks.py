@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from lifecycle_plugin import tasks
 from lifecycle_plugin.apps import beat_schedule
-from lifecycle_plugin.models import CustomerProfile, HookFailure, StageTransition
+from lifecycle_plugin.models import CustomerProfile, HookFailure, InboxState, StageTransition
 from lifecycle_plugin.sandbox.celery import app as sandbox_app
 from lifecycle_plugin.sandbox.store import SandboxStore
 
@@ -93,3 +93,47 @@ def test_a_backfill_chunk_backfills_its_customers(shop):
     assert dict(CustomerProfile.objects.values_list("email", "stage")) == {
         "c1@example.com": "new", "c2@example.com": "lead",
     }
+
+
+# --------------------------------------------------------------------------- expiry
+
+
+def test_every_repeating_beat_entry_expires_before_its_next_run():
+    # While workers are down, beat keeps queueing: a run still waiting when the next
+    # one is queued must be dropped, or a drain a minute piles up in the broker.
+    schedule = beat_schedule()
+    for name in ("lifecycle-drain-events", "lifecycle-sweep", "lifecycle-due-actions"):
+        period = schedule[name]["schedule"].total_seconds()
+        assert 0 < schedule[name]["options"]["expires"] < period, name
+    assert schedule["lifecycle-daily-tick"]["options"]["expires"] < 24 * 3600
+
+
+@pytest.fixture
+def published(monkeypatch):
+    """What the tasks publish to the broker (name and options), with the app not eager."""
+    sent = []
+    monkeypatch.setitem(sandbox_app.conf, "task_always_eager", False)
+    monkeypatch.setattr(sandbox_app, "send_task", lambda name, args=None, kwargs=None, **options: sent.append((name, options)))
+    return sent
+
+
+def test_a_drain_queued_by_an_event_expires_before_beats_next_drain(published):
+    beat_period = beat_schedule()["lifecycle-drain-events"]["schedule"].total_seconds()
+
+    InboxState.objects.update_or_create(id=1, defaults={"drain_requested": False})
+
+    tasks.queue_events([("ann@example.com", None, "order_created")])  # raises the inbox's flag
+
+    assert [name for name, _ in published] == ["lifecycle_plugin.drain_events"]
+    assert 0 < published[0][1]["expires"] < beat_period
+
+
+def test_a_drain_that_queues_itself_again_expires_too(published, monkeypatch):
+    from lifecycle_plugin.engine import inbox
+
+    monkeypatch.setattr(inbox, "drain", lambda engine, max_batches: inbox.DrainReport(events=5, batches=1, failed=0, more=True))
+
+    tasks.drain_events.apply()  # run here, as a worker would
+
+    assert [name for name, _ in published] == ["lifecycle_plugin.drain_events"]
+    assert published[0][1]["expires"] == tasks.DRAIN_EXPIRES
