@@ -6,7 +6,8 @@ Two forms from one printer:
   of this endpoint sees;
 - the federation v1 subgraph SDL served by ``_service { sdl }``: without the
   federation plumbing (``_Any``, ``_Entity``, ``_Service``, ``_entities``, ``_service``)
-  and with Saleor's User written as an extension of the entity keyed by ``id``.
+  and with Saleor's User written as an extension of the entity keyed by ``id`` (its
+  fields described, the extension itself not: the spec has no description on extensions).
 """
 
 from __future__ import annotations
@@ -107,8 +108,10 @@ def _print_type(graphql_type: Any, schema: Any, federation: bool) -> str:
         return f"{head}scalar {name}"
     if isinstance(graphql_type, GraphQLObjectType):
         if federation and name == SALEOR_USER_TYPE:
+            # The spec allows no description before an extension (graphql-js and so every
+            # Apollo gateway refuse to parse one); User is described by Saleor, its owner.
             fields = _fields(graphql_type, external=EXTERNAL_USER_FIELDS)
-            return f'{head}extend type {name} @key(fields: "id") {{\n{fields}\n}}'
+            return f'extend type {name} @key(fields: "id") {{\n{fields}\n}}'
         skip = FEDERATION_QUERY_FIELDS if federation and graphql_type is schema.get_query_type() else frozenset()
         interfaces = graphql_type.interfaces
         implements = f" implements {' & '.join(i.name for i in interfaces)}" if interfaces else ""

@@ -38,7 +38,10 @@ def test_service_sdl_declares_the_user_extension(store):
     for plumbing in ("_entities", "_service", "scalar _Any", "union _Entity", "type _Service"):
         assert plumbing not in sdl
     assert "type Query {" in sdl and "myLifecycle: CustomerLifecycle" in sdl
-    # It parses as GraphQL (graphql-core 2 cannot read descriptions; drop them first).
+    # The spec allows descriptions on definitions only: none on an extension, its fields may have them.
+    assert not re.search(r'"""\n\s*extend ', sdl), sdl
+    # It parses as GraphQL (graphql-core 2 cannot read descriptions; drop them first). graphql-js,
+    # which every Apollo gateway parses with, reads them: tests/federation composes this SDL.
     parse(re.sub(r'^\s*"""(?:.|\n)*?"""\n', "", sdl, flags=re.M))
 
 
