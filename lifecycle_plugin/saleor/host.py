@@ -50,8 +50,9 @@ _PAID = ("full", "overcharged")
 #: give 60 bits, drawn with `secrets`.
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 _CODE_LENGTH = 12
-#: The voucher's owner, in the voucher's metadata (staff-only in Saleor): the e-mail,
-#: and the account id when the customer has an account.
+#: The voucher's owner, in the voucher's private metadata: the e-mail, and the account
+#: id when the customer has an account. Not in public metadata, which Saleor shows to
+#: whoever placed an order with the voucher (`Order.voucher` has no permission).
 VOUCHER_OWNER_KEY, VOUCHER_OWNER_ID_KEY = "lifecycle.customer", "lifecycle.customer_id"
 
 
@@ -251,7 +252,7 @@ class SaleorHost:
                 single_use=True,
                 usage_limit=1,
                 end_date=request.valid_until,
-                metadata=owner,
+                private_metadata=owner,
             )
             VoucherCode.objects.create(voucher=voucher, code=code)
             VoucherChannelListing.objects.create(
@@ -402,7 +403,8 @@ __all__ = ["SaleorHost", "notify_payload", "restore_projection"]
 
 def voucher_owner(voucher) -> CustomerRef | None:
     """The customer a voucher was issued to; None for a voucher the plugin did not issue."""
-    metadata = voucher.metadata or {}
+    # Vouchers issued before the owner moved to private metadata have it in public metadata.
+    metadata = voucher.private_metadata or voucher.metadata or {}
     email, user_id = metadata.get(VOUCHER_OWNER_KEY) or "", metadata.get(VOUCHER_OWNER_ID_KEY)
     if not email and not user_id:
         return None

@@ -166,11 +166,34 @@ def test_the_owner_keeps_their_voucher_after_changing_their_e_mail(shop, owners_
     assert order_of(data).voucher_code == owners_code
 
 
-def test_the_voucher_records_its_owner(owners_code, customer_user):
-    metadata = code_row(owners_code).voucher.metadata
-    assert metadata == {
+def test_the_voucher_records_its_owner_where_only_staff_can_read_it(owners_code, customer_user):
+    voucher = code_row(owners_code).voucher
+    assert voucher.private_metadata == {
         "lifecycle.customer": customer_user.email.lower(), "lifecycle.customer_id": str(customer_user.pk),
     }
+    assert voucher.metadata == {}
+
+
+def test_a_voucher_issued_before_keeps_its_owner_in_public_metadata(shop, owners_code, customer_user2,
+                                                                   user2_api_client):
+    voucher = code_row(owners_code).voucher
+    voucher.metadata, voucher.private_metadata = voucher.private_metadata, {}
+    voucher.save(update_fields=["metadata", "private_metadata"])
+    checkout = shop.checkout_with_code(user2_api_client, owners_code)
+    shop.pay(checkout, customer_user2, "transaction")
+
+    assert shop.complete(user2_api_client, checkout)["errors"][0]["message"] == VOUCHER_NOT_YOURS
+
+
+def test_a_deleted_customers_voucher_is_nobodys(shop, owners_code, customer_user2, user2_api_client):
+    """Deleting a customer takes their e-mail off the voucher; the account id still binds it."""
+    voucher = code_row(owners_code).voucher
+    del voucher.private_metadata["lifecycle.customer"]
+    voucher.save(update_fields=["private_metadata"])
+    checkout = shop.checkout_with_code(user2_api_client, owners_code)
+    shop.pay(checkout, customer_user2, "transaction")
+
+    assert shop.complete(user2_api_client, checkout)["errors"][0]["message"] == VOUCHER_NOT_YOURS
 
 
 def test_other_vouchers_are_left_alone(shop, voucher, customer_user2, user2_api_client):
