@@ -142,6 +142,29 @@ def test_only_the_owner_can_redeem_their_voucher(flow, shopper, shop, owners_cod
     assert code_row(owners_code).is_active is False
 
 
+ORDER_CREATE_FROM_CHECKOUT = """
+mutation ($id: ID!) {
+  orderCreateFromCheckout(id: $id) { errors { field code message } order { id } }
+}"""
+
+
+def test_an_app_cannot_turn_another_shoppers_checkout_into_an_order(shop, owners_code, customer_user2,
+                                                                    user2_api_client, app_api_client,
+                                                                    permission_handle_checkouts):
+    checkout = shop.checkout_with_code(user2_api_client, owners_code)
+    shop.pay(checkout, customer_user2, "transaction")
+
+    response = app_api_client.post_graphql(ORDER_CREATE_FROM_CHECKOUT, {"id": gid("Checkout", checkout.pk)},
+                                           permissions=[permission_handle_checkouts])
+    data = get_graphql_content(response)["data"]["orderCreateFromCheckout"]
+
+    assert data["order"] is None
+    assert [(e["field"], e["code"], e["message"]) for e in data["errors"]] == [
+        ("voucherCode", "VOUCHER_NOT_APPLICABLE", VOUCHER_NOT_YOURS)
+    ]
+    assert (code_row(owners_code).is_active, code_row(owners_code).used) == (True, 0)
+
+
 @pytest.mark.parametrize("flow", ["transaction", "payment"])
 def test_the_owner_may_check_out_as_a_guest_with_their_e_mail(flow, shop, owners_code, customer_user, api_client):
     checkout = shop.checkout_with_code(api_client, owners_code, customer_user.email.upper())
