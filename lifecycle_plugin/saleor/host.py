@@ -21,10 +21,10 @@ from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from ..host import (
+    VOUCHER_NOT_YOURS,
     CustomerName,
     CustomerRef,
     DeliveryReceipt,
-    VOUCHER_NOT_YOURS,
     IssuedVoucher,
     Message,
     OrderProduct,
@@ -398,17 +398,14 @@ def restore_projection(user) -> None:
             user.metadata.update({STAGE_KEY: profile["stage"], TIER_KEY: profile["tier"] or ""})
 
 
-__all__ = ["SaleorHost", "notify_payload", "restore_projection"]
-
-
 def voucher_owner(voucher) -> CustomerRef | None:
     """The customer a voucher was issued to; None for a voucher the plugin did not issue."""
     # Vouchers issued before the owner moved to private metadata have it in public metadata.
-    metadata = voucher.private_metadata or voucher.metadata or {}
-    email, user_id = metadata.get(VOUCHER_OWNER_KEY) or "", metadata.get(VOUCHER_OWNER_ID_KEY)
-    if not email and not user_id:
-        return None
-    return CustomerRef.of(email, int(user_id) if user_id else None)
+    for metadata in (voucher.private_metadata or {}, voucher.metadata or {}):
+        email, user_id = metadata.get(VOUCHER_OWNER_KEY) or "", metadata.get(VOUCHER_OWNER_ID_KEY)
+        if email or user_id:
+            return CustomerRef.of(email, int(user_id) if user_id else None)
+    return None
 
 
 def refuse_another_customers_voucher(checkout_info) -> None:
@@ -458,3 +455,8 @@ def _give_back_usage(checkout_info) -> None:
     )
     checkout.is_voucher_usage_increased = False
     checkout.save(update_fields=["is_voucher_usage_increased"])
+
+
+__all__ = [
+    "SaleorHost", "notify_payload", "refuse_another_customers_voucher", "restore_projection", "voucher_owner",
+]
