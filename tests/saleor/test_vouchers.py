@@ -197,6 +197,23 @@ def test_the_voucher_records_its_owner_where_only_staff_can_read_it(owners_code,
     assert voucher.metadata == {}
 
 
+MY_ORDER_VOUCHERS = """{ me { orders(first: 5) { edges { node {
+  voucherCode voucher { metadata { key value } }
+} } } } }"""
+
+
+def test_whoever_ordered_with_the_voucher_cannot_read_its_owner(shop, owners_code, customer_user, user_api_client):
+    """Saleor's Order.voucher needs no permission: its public metadata is anyone's who placed
+    the order (with the plugin switched off, that can be someone else), so no owner there."""
+    checkout = shop.checkout_with_code(user_api_client, owners_code)
+    shop.pay(checkout, customer_user, "transaction")
+    assert not shop.complete(user_api_client, checkout)["errors"]
+
+    data = get_graphql_content(user_api_client.post_graphql(MY_ORDER_VOUCHERS))["data"]
+    (order,) = [edge["node"] for edge in data["me"]["orders"]["edges"]]
+    assert order["voucherCode"] == owners_code and order["voucher"]["metadata"] == []
+
+
 def test_a_voucher_issued_before_keeps_its_owner_in_public_metadata(shop, owners_code, customer_user2,
                                                                    user2_api_client):
     voucher = code_row(owners_code).voucher
