@@ -200,6 +200,28 @@ class LifecyclePlugin(BasePlugin):
     def order_bulk_created(self, orders):
         _queue({(_email_of(o), o.user_id) for o in orders}, "order_bulk_created")
 
+    # ------------------------------------------------------------------ vouchers
+
+    def preprocess_order_creation(self, checkout_info, lines=None, previous_value=None):
+        """Refuse a checkout that redeems a voucher the plugin issued to another customer.
+
+        Saleor calls this right before it turns a checkout into an order, so the
+        refusal reaches the shopper as a checkoutComplete error. That ValidationError
+        is the only one the hook lets through: if the check itself fails, it is logged
+        and the checkout goes on, as with every other hook.
+        """
+        if not self.active:
+            return previous_value
+        from .saleor.host import refuse_another_customers_voucher
+
+        try:
+            refuse_another_customers_voucher(checkout_info)
+        except ValidationError:
+            raise
+        except Exception:
+            logger.exception("lifecycle plugin hook preprocess_order_creation failed")
+        return previous_value
+
     # ------------------------------------------------------------------ HTTP
 
     def webhook(self, request, path, previous_value):

@@ -21,6 +21,7 @@ from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from ..host import (
+    VOUCHER_NOT_YOURS,
     CustomerName,
     CustomerRef,
     DeliveryReceipt,
@@ -30,6 +31,7 @@ from ..host import (
     Owners,
     Projection,
     VoucherRequest,
+    is_voucher_owner,
 )
 from ..rules import CustomerFacts, OrderFact, OrderState
 
@@ -44,8 +46,14 @@ _STATES = {
 }
 _FULFILLED = ("fulfilled", "partially_returned", "returned")
 _PAID = ("full", "overcharged")
-#: Letters and digits that cannot be misread; 12 of them give about 62 bits.
+#: 32 letters and digits (no 0/O, no 1/I): 5 bits a character, so the 12 of a code
+#: give 60 bits, drawn with `secrets`.
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+_CODE_LENGTH = 12
+#: The voucher's owner, in the voucher's private metadata: the e-mail, and the account
+#: id when the customer has an account. Not in public metadata, which Saleor shows to
+#: whoever placed an order with the voucher (`Order.voucher` has no permission).
+VOUCHER_OWNER_KEY, VOUCHER_OWNER_ID_KEY = "lifecycle.customer", "lifecycle.customer_id"
 
 
 def _like_exact(email: str) -> str:
@@ -232,7 +240,10 @@ class SaleorHost:
             raise ValueError(f"a percentage voucher needs a value from 0 to 100, got {request.value}")
         if value_type == DiscountValueType.FIXED and request.currency and request.currency != channel.currency_code:
             raise ValueError(f"channel {channel.slug} sells in {channel.currency_code}, not {request.currency}")
-        code = "LC-" + "".join(secrets.choice(_CODE_ALPHABET) for _ in range(12))
+        code = "LC-" + "".join(secrets.choice(_CODE_ALPHABET) for _ in range(_CODE_LENGTH))
+        owner = {VOUCHER_OWNER_KEY: request.customer.email}
+        if request.customer.user_id is not None:
+            owner[VOUCHER_OWNER_ID_KEY] = str(request.customer.user_id)
         with transaction.atomic():
             voucher = Voucher.objects.create(
                 name=request.name[:255],
@@ -241,7 +252,7 @@ class SaleorHost:
                 single_use=True,
                 usage_limit=1,
                 end_date=request.valid_until,
-                metadata={"lifecycle.customer": request.customer.email},
+                private_metadata=owner,
             )
             VoucherCode.objects.create(voucher=voucher, code=code)
             VoucherChannelListing.objects.create(
@@ -387,4 +398,65 @@ def restore_projection(user) -> None:
             user.metadata.update({STAGE_KEY: profile["stage"], TIER_KEY: profile["tier"] or ""})
 
 
-__all__ = ["SaleorHost", "notify_payload", "restore_projection"]
+def voucher_owner(voucher) -> CustomerRef | None:
+    """The customer a voucher was issued to; None for a voucher the plugin did not issue."""
+    # Vouchers issued before the owner moved to private metadata have it in public metadata.
+    for metadata in (voucher.private_metadata or {}, voucher.metadata or {}):
+        email, user_id = metadata.get(VOUCHER_OWNER_KEY) or "", metadata.get(VOUCHER_OWNER_ID_KEY)
+        if email or user_id:
+            return CustomerRef.of(email, int(user_id) if user_id else None)
+    return None
+
+
+def refuse_another_customers_voucher(checkout_info) -> None:
+    """Raise a ValidationError when the checkout redeems a voucher issued to someone else.
+
+    Saleor (3.21 to 3.23) has no field that ties a voucher to a customer, so the
+    plugin checks the owner in `preprocess_order_creation`, which every way of turning
+    a checkout into an order calls (checkoutComplete with transactions or with a
+    payment, orderCreateFromCheckout). The checkout's customer is the one Saleor counts
+    voucher usage for: the signed-in account, else the checkout's e-mail.
+    """
+    from django.core.exceptions import ValidationError
+    from saleor.checkout.error_codes import CheckoutErrorCode
+
+    voucher = checkout_info.voucher
+    owner = voucher_owner(voucher) if voucher is not None else None
+    if owner is None:
+        return
+    user = checkout_info.user
+    if user is not None:
+        redeemer = CustomerRef.of(user.email or "", user.pk)
+    else:
+        redeemer = CustomerRef.of(checkout_info.checkout.email or "")
+    if is_voucher_owner(owner, redeemer):
+        return
+    _give_back_usage(checkout_info)
+    raise ValidationError(
+        {"voucher_code": ValidationError(VOUCHER_NOT_YOURS, code=CheckoutErrorCode.VOUCHER_NOT_APPLICABLE.value)}
+    )
+
+
+def _give_back_usage(checkout_info) -> None:
+    """Undo the use Saleor already counted, so that the refusal does not burn the owner's code.
+
+    With a payment (the older payments API) Saleor counts the use (a single-use code
+    is deactivated, the checkout flagged) before it asks the plugins, gives it back
+    only when a plugin raises a tax error, and commits on errors. With transactions,
+    and in orderCreateFromCheckout, nothing has been counted yet.
+    """
+    from saleor.discount.utils.voucher import get_customer_email_for_voucher_usage, release_voucher_code_usage
+
+    checkout = checkout_info.checkout
+    if not checkout.is_voucher_usage_increased:
+        return
+    release_voucher_code_usage(
+        checkout_info.voucher_code, checkout_info.voucher, get_customer_email_for_voucher_usage(checkout_info)
+    )
+    checkout.is_voucher_usage_increased = False
+    checkout.save(update_fields=["is_voucher_usage_increased"])
+
+
+__all__ = [
+    "SaleorHost", "notify_payload", "refuse_another_customers_voucher", "restore_projection", "voucher_owner",
+]

@@ -342,7 +342,8 @@ class SandboxHost:
     # ------------------------------------------------------------------ services
 
     def issue_voucher(self, request: VoucherRequest) -> IssuedVoucher:
-        """A personal, single-use voucher whose code comes from `secrets`."""
+        """A personal, single-use voucher whose code comes from `secrets`; the store's
+        `place_order` refuses it to anyone but `request.customer`."""
         if request.discount_type not in (Voucher.PERCENTAGE, Voucher.FIXED):
             raise ValueError(f"discount_type must be 'percentage' or 'fixed', got {request.discount_type!r}")
         if request.discount_type == Voucher.FIXED and not request.currency:
@@ -360,6 +361,7 @@ class SandboxHost:
                         valid_until=request.valid_until,
                         single_use=True,
                         customer_email=request.customer.email,
+                        customer_user_id=request.customer.user_id,
                         name=request.name[:255],
                     )
             except IntegrityError:  # a code collision: astronomically rare; draw again

@@ -64,6 +64,9 @@ class Order(models.Model):
     status = models.CharField(max_length=32, choices=OrderStatus.choices, default=OrderStatus.UNFULFILLED)
     charge_status = models.CharField(max_length=32, choices=ChargeStatus.choices, default=ChargeStatus.NONE)
     refunded_amount = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    #: The voucher code the order redeemed, as Saleor's `Order.voucher_code` (a database
+    #: default too: the generator writes orders with COPY).
+    voucher_code = models.CharField(max_length=255, blank=True, default="", db_default="")
     #: The purchase time; settable so generated history can lie in the past.
     created_at = models.DateTimeField(default=timezone.now)
     fulfilled_at = models.DateTimeField(null=True, blank=True)
@@ -130,7 +133,9 @@ class Voucher(models.Model):
     valid_until = models.DateTimeField()
     single_use = models.BooleanField(default=True)
     used = models.BooleanField(default=False)
+    #: The owner: only an order by this e-mail or this account may redeem the code.
     customer_email = models.EmailField(blank=True, default="", db_index=True)
+    customer_user_id = models.BigIntegerField(null=True, blank=True)
     name = models.CharField(max_length=255, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
 

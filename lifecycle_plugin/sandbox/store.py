@@ -21,9 +21,9 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 
-from ..host import CustomerRef
+from ..host import VOUCHER_NOT_YOURS, CustomerRef, is_voucher_owner
 from .host import DEFAULT_CHANNEL
-from .models import ChargeStatus, Channel, Checkout, Order, OrderLine, OrderStatus
+from .models import ChargeStatus, Channel, Checkout, Order, OrderLine, OrderStatus, Voucher
 
 DEFAULT_CHANNELS = (
     # slug, name, currency
@@ -44,6 +44,10 @@ def next_order_number() -> int:
     with connection.cursor() as cursor:
         cursor.execute("SELECT nextval('lifecycle_sandbox_order_number_seq')")
         return cursor.fetchone()[0]
+
+
+class VoucherRefused(ValueError):
+    """The order cannot redeem this voucher code (Saleor: a checkoutComplete error); nothing was placed."""
 
 
 class SandboxStore:
@@ -134,11 +138,15 @@ class SandboxStore:
         paid: bool = True,
         lines: Sequence[tuple[str, int, Decimal]] | None = None,
         checkout: Checkout | None = None,
+        voucher: str | None = None,
         notify: bool = True,
     ) -> Order:
         """Place an order for an account (User or id) or a guest (an e-mail string).
 
         Completing `checkout` deletes it, as Saleor does. The currency is the channel's.
+        `voucher` is a code the order redeems (the total is taken as already discounted);
+        VoucherRefused when it is unknown, of another channel, used, expired or issued
+        to another customer.
         """
         if isinstance(customer, str):
             user, email = None, customer.strip()
@@ -148,11 +156,16 @@ class SandboxStore:
         ensure_channels()
         channel_row = Channel.objects.get(slug=channel)
         total = Decimal(total).quantize(Decimal("0.01"))
+        placed_at = at or self.now()
         with transaction.atomic():
+            if voucher is not None:
+                customer_ref = CustomerRef.of(email, user.pk if user else None)
+                self._redeem(voucher, customer_ref, channel_row, placed_at)
             order = Order.objects.create(
                 number=next_order_number(), user=user, user_email=email, channel=channel_row,
                 currency=channel_row.currency_code, total_amount=total, status=status,
-                charge_status=ChargeStatus.FULL if paid else ChargeStatus.NONE, created_at=at or self.now(),
+                charge_status=ChargeStatus.FULL if paid else ChargeStatus.NONE, created_at=placed_at,
+                voucher_code=voucher or "",
             )
             for name, quantity, unit_price in lines or [("Sandbox product", 1, total)]:
                 OrderLine.objects.create(order=order, product_name=name, sku=name.upper().replace(" ", "-")[:255],
@@ -162,6 +175,23 @@ class SandboxStore:
         if notify:
             self.notify(self.customer_of_order(order), "order_created")
         return order
+
+    @staticmethod
+    def _redeem(code: str, customer: CustomerRef, channel: Channel, at: datetime) -> None:
+        """Use up a voucher code for `customer`'s order, as Saleor's checkout does, or refuse it."""
+        row = Voucher.objects.select_for_update().filter(code=code.strip()).first()
+        if row is None or row.channel_id != channel.pk:
+            raise VoucherRefused(f"no voucher {code!r} in channel {channel.slug}")
+        if row.single_use and row.used:
+            raise VoucherRefused(f"voucher {code!r} has been used")
+        if row.valid_until <= at:
+            raise VoucherRefused(f"voucher {code!r} expired on {row.valid_until:%Y-%m-%d}")
+        owner = CustomerRef.of(row.customer_email, row.customer_user_id)
+        if (owner.email or owner.user_id is not None) and not is_voucher_owner(owner, customer):
+            raise VoucherRefused(VOUCHER_NOT_YOURS)
+        if row.single_use:
+            row.used = True
+            row.save(update_fields=["used"])
 
     def _change(self, order: Order, event: str, **fields) -> Order:
         for name, value in fields.items():
