@@ -7,6 +7,9 @@ GraphQL-over-HTTP convention for ``application/json`` and lets a federation gate
 pass the coded error on next to Saleor's data instead of failing the whole
 query on a transport error. Only a request that is not GraphQL at all gets a 4xx
 (unsupported method 405, body not JSON 400, wrong content type 415).
+
+GraphiQL is served on GET only where `graphiql` is set: the sandbox. Saleor's route
+does not serve it (its GET is a 405 like any other method but POST).
 """
 
 from __future__ import annotations
@@ -49,11 +52,11 @@ def graphql_view(
     if request.method == "GET":
         if graphiql:
             return _cors(request, HttpResponse(graphiql_page(request.path), content_type="text/html; charset=utf-8"))
-        return _cors(request, _error_response(405, "Send GraphQL requests with POST.", Allow="POST, OPTIONS"))
+        message = "Send GraphQL requests with POST; this endpoint serves no GraphiQL page."
+        return _cors(request, _error_response(405, message, Allow="POST, OPTIONS"))
     if request.method != "POST":
-        return _cors(
-            request, _error_response(405, f"{request.method} is not supported; use POST.", Allow=ALLOWED_METHODS)
-        )
+        allow = "GET, POST, OPTIONS" if graphiql else "POST, OPTIONS"
+        return _cors(request, _error_response(405, f"{request.method} is not supported; use POST.", Allow=allow))
 
     content_type = request.content_type or ""
     if content_type != "application/json":
@@ -62,6 +65,8 @@ def graphql_view(
         body = json.loads(request.body or b"null")
     except (ValueError, UnicodeDecodeError):
         return _cors(request, _error_response(400, "The request body is not valid JSON."))
+    except RecursionError:  # the json module recurses into nested arrays and objects
+        return _cors(request, _error_response(400, "The request body nests too deep."))
 
     try:
         viewer = authenticate(request)
