@@ -319,3 +319,21 @@ def test_entities_are_limited_per_request_across_aliases(store, admin, django_as
     assert response["data"]["b"] == response["data"]["c"] == [None] * 100
     assert codes(response) == ["PAGE_TOO_LARGE", "PAGE_TOO_LARGE"]
     assert [error["path"] for error in response["errors"]] == [["b"], ["c"]]
+
+
+def test_the_documented_limits_are_the_limits_in_force():
+    from pathlib import Path
+
+    from lifecycle_plugin.graphql import federation, resolvers
+
+    docs = (Path(__file__).parents[2] / "docs" / "graphql.md").read_text()
+    table = docs.split("## Limits")[1].split("**Variables**")[0]
+    rows = {row.split("|")[1].strip(): row.split("|")[2].strip() for row in table.splitlines() if row.startswith("| ")}
+    assert rows["query text"].startswith(f"{execution.MAX_QUERY_LENGTH:,} characters")
+    assert rows[next(name for name in rows if name.startswith("selections"))].startswith(f"{execution.MAX_SELECTIONS} ")
+    assert rows["aliases per operation, fragments inlined"] == str(execution.MAX_ALIASES)
+    assert rows["field nesting"] == str(execution.MAX_QUERY_DEPTH)
+    assert rows["introspection nesting (`__schema`, `__type`)"].startswith(f"{execution.MAX_INTROSPECTION_DEPTH},")
+    assert rows["fragments (named or inline) nested in one another"] == str(execution.MAX_FRAGMENT_NESTING)
+    assert rows["`first` / `last`"].startswith(f"{resolvers.MAX_PAGE_SIZE},")
+    assert rows[next(name for name in rows if name.startswith("`_entities`"))] == str(federation.MAX_ENTITIES)
