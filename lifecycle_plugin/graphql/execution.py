@@ -148,28 +148,36 @@ def execute_graphql(
 
 # ---------------------------------------------------------------------- variables
 
-#: The spec's input coercion of the built-in scalars. graphql-core 2 is looser: it
-#: truncates 2.5 to the Int 2, reads "7" as an Int, "false" as the Boolean true,
-#: and raises a bare Exception for an Int over 32 bits.
-_SCALAR_INPUTS = {
-    "Int": (
-        lambda value: not isinstance(value, bool)
-        and (isinstance(value, int) or (isinstance(value, float) and value.is_integer()))
-        and -(2**31) <= value < 2**31,
-        "an Int is a whole number from -2147483648 to 2147483647",
-    ),
-    "Float": (
-        lambda value: not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value),
-        "a Float is a finite number",
-    ),
-    "String": (lambda value: isinstance(value, str), "a String is a JSON string"),
-    "Boolean": (lambda value: isinstance(value, bool), "a Boolean is true or false"),
-    "ID": (lambda value: isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)),
-           "an ID is a string or an integer"),
-}
+def _scalar_problem(type_name: str, value: Any) -> str | None:
+    """What the spec's input coercion of a built-in scalar refuses in `value`, or None.
+
+    graphql-core 2 is looser: it truncates 2.5 to the Int 2, reads "7" as an Int and
+    "false" as the Boolean true, and raises a bare Exception for an Int over 32 bits.
+    """
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if type_name == "Int":
+        whole = number and (isinstance(value, int) or value.is_integer())
+        if not (whole and -(2**31) <= value < 2**31):
+            return "an Int is a whole number from -2147483648 to 2147483647"
+    elif type_name == "Float":
+        try:
+            finite = number and math.isfinite(value)
+        except OverflowError:  # JSON integers have no size limit
+            finite = False
+        if not finite:
+            return "a Float is a finite number"
+    elif type_name == "String" and not isinstance(value, str):
+        return "a String is a JSON string"
+    elif type_name == "Boolean" and not isinstance(value, bool):
+        return "a Boolean is true or false"
+    elif type_name == "ID" and not (isinstance(value, str) or (number and isinstance(value, int))):
+        return "an ID is a string or an integer"
+    return None
 
 
-def variable_errors(document: ast.Document, operation_name: str | None, variables: Mapping[str, Any]) -> list[GraphQLError]:
+def variable_errors(
+    document: ast.Document, operation_name: str | None, variables: Mapping[str, Any]
+) -> list[GraphQLError]:
     """BAD_USER_INPUT errors for variables whose built-in scalars do not meet the spec's input coercion.
 
     Everything else about variables (missing, null in a non-null, unknown input
@@ -224,10 +232,8 @@ def _input_problem(value: Any, input_type: Any) -> str | None:
             if problem:
                 return f"at {field_name}, {problem}"
         return None
-    if isinstance(input_type, GraphQLScalarType) and input_type.name in _SCALAR_INPUTS:
-        accepts, rule = _SCALAR_INPUTS[input_type.name]
-        if not accepts(value):
-            return rule
+    if isinstance(input_type, GraphQLScalarType):
+        return _scalar_problem(input_type.name, value)
     return None
 
 
@@ -269,9 +275,7 @@ class QueryLimits:
     @classmethod
     def in_force(cls, **changes: int) -> QueryLimits:
         """The module's limits, read at call time (tests patch them), with `changes`."""
-        limits = cls(
-            MAX_QUERY_DEPTH, MAX_INTROSPECTION_DEPTH, MAX_SELECTIONS, MAX_ALIASES, MAX_FRAGMENT_NESTING
-        )
+        limits = cls(MAX_QUERY_DEPTH, MAX_INTROSPECTION_DEPTH, MAX_SELECTIONS, MAX_ALIASES, MAX_FRAGMENT_NESTING)
         return replace(limits, **changes)
 
 
@@ -434,7 +438,8 @@ class _Measure:
 
     def check_depth(self, depth: int) -> None:
         if depth > self.limits.depth:
-            raise _OverLimit(f"nests fields more than {self.limits.depth} deep.", QUERY_TOO_DEEP, maxDepth=self.limits.depth)
+            limit = self.limits.depth
+            raise _OverLimit(f"nests fields more than {limit} deep.", QUERY_TOO_DEEP, maxDepth=limit)
 
     def check_introspection_depth(self, depth: int) -> None:
         if depth > self.limits.introspection_depth:

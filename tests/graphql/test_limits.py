@@ -222,7 +222,8 @@ def test_fragments_are_measured_once_each_whatever_they_expand_to():
 def test_a_reused_fragment_is_checked_where_each_spread_puts_it():
     deep = "fragment Deep on T { b { c { d } } }"
     assert depth_of("{ a { ...Deep } x { ...Deep } }" + deep) == []
-    assert depth_of("{ a { ...Deep } x { y { z { ...Deep } } } }" + deep) == ["The query nests fields more than 5 deep."]
+    too_deep = depth_of("{ a { ...Deep } x { y { z { ...Deep } } } }" + deep)
+    assert too_deep == ["The query nests fields more than 5 deep."]
     types = "fragment Types on __Schema { types { name } }"
     assert depth_of("{ __schema { ...Types } }" + types) == []
     # Fine under `types`, not again under `types { fields { type` (measured once, checked twice).
@@ -337,3 +338,14 @@ def test_the_documented_limits_are_the_limits_in_force():
     assert rows["fragments (named or inline) nested in one another"] == str(execution.MAX_FRAGMENT_NESTING)
     assert rows["`first` / `last`"].startswith(f"{resolvers.MAX_PAGE_SIZE},")
     assert rows[next(name for name in rows if name.startswith("`_entities`"))] == str(federation.MAX_ENTITIES)
+
+
+def test_an_exception_escaping_the_executor_is_a_logged_graphql_error(monkeypatch, caplog):
+    def broken_executor(*args, **kwargs):
+        raise RuntimeError("graphql-core bug with postgres://secret@db")
+
+    monkeypatch.setattr(execution, "execute", broken_executor)
+    response = execute_graphql({"query": "{ __typename }"}, APP)
+    assert codes(response) == ["INTERNAL_SERVER_ERROR"]
+    assert "secret" not in response["errors"][0]["message"]
+    assert [record.exc_info[0] for record in caplog.records if record.name == execution.__name__] == [RuntimeError]

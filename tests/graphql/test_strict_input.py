@@ -30,7 +30,10 @@ def encoded(text: str) -> str:
 @pytest.mark.parametrize("pk", ["²", "٣", "1" * 19, "-1", " 1"])
 def test_an_entity_id_that_is_not_ascii_digits_fails_alone(store, ann, pk):
     # "²".isdigit() is True and int("²") raises: that used to null the whole list.
-    representations = [{"__typename": "User", "id": encoded(f"User:{pk}")}, {"__typename": "User", "id": global_id(ann.pk)}]
+    representations = [
+        {"__typename": "User", "id": encoded(f"User:{pk}")},
+        {"__typename": "User", "id": global_id(ann.pk)},
+    ]
     response = store.run(ENTITIES, customer_viewer(ann), representations=representations)
     assert response["data"]["_entities"] == [None, {"id": global_id(ann.pk)}]
     assert [(error["extensions"]["code"], error["path"]) for error in response["errors"]] == [
@@ -49,7 +52,7 @@ def test_user_ids_and_cursors_with_other_digits_are_bad_input(store, ann):
 INT_QUERY = "query($n: Int) { lifecycleCustomers(first: $n) { totalCount } }"
 
 
-@pytest.mark.parametrize("value", [2.5, 10**12, -(2**31) - 1, "7", True])
+@pytest.mark.parametrize("value", [2.5, 10**12, 10**400, -(2**31) - 1, "7", True])
 def test_a_value_that_is_not_a_32_bit_int_is_refused(store, value):
     response = store.run(INT_QUERY, APP, n=value)
     assert "data" not in response  # refused before execution, never truncated to first: 2
@@ -75,5 +78,7 @@ def test_scalars_inside_input_objects_and_lists_are_checked_too(store):
     assert "at tiers, at [0], at thresholds, at [0], at amount, a Float is a finite number" in (
         response["errors"][0]["message"]
     )
+    tiers[0]["thresholds"][0]["amount"] = 10**400  # an integer too large for a float
+    assert codes(store.run(query, APP, c={"tiers": tiers})) == ["BAD_USER_INPUT"]
     tiers[0]["thresholds"][0]["amount"] = 1000
     assert "errors" not in store.run(query, APP, c={"tiers": tiers, "personalGapMultiplier": 2})
