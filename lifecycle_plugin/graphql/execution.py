@@ -254,6 +254,10 @@ MAX_SELECTIONS = 500
 #: resolution of a field; without a limit one request can ask for the same expensive
 #: field hundreds of times.
 MAX_ALIASES = 30
+#: The most introspection fields (``__schema``, ``__type``) per operation, fragments
+#: inlined. Each resolves the whole schema: GraphiQL's query takes about 80 ms and
+#: needs one; thirty aliased copies of it took seconds without a token.
+MAX_INTROSPECTIONS = 3
 #: How deep fragments (spread or inline) may nest in one another. They add no field
 #: depth, so this is what bounds the measuring walk's recursion, and graphql-core's.
 MAX_FRAGMENT_NESTING = 30
@@ -270,12 +274,20 @@ class QueryLimits:
     introspection_depth: int
     selections: int
     aliases: int
+    introspections: int
     fragment_nesting: int
 
     @classmethod
     def in_force(cls, **changes: int) -> QueryLimits:
         """The module's limits, read at call time (tests patch them), with `changes`."""
-        limits = cls(MAX_QUERY_DEPTH, MAX_INTROSPECTION_DEPTH, MAX_SELECTIONS, MAX_ALIASES, MAX_FRAGMENT_NESTING)
+        limits = cls(
+            depth=MAX_QUERY_DEPTH,
+            introspection_depth=MAX_INTROSPECTION_DEPTH,
+            selections=MAX_SELECTIONS,
+            aliases=MAX_ALIASES,
+            introspections=MAX_INTROSPECTIONS,
+            fragment_nesting=MAX_FRAGMENT_NESTING,
+        )
         return replace(limits, **changes)
 
 
@@ -329,6 +341,8 @@ class _Shape:
 
     selections: int = 0
     aliases: int = 0
+    #: ``__schema`` and ``__type`` fields (each starts an introspection path).
+    introspections: int = 0
     #: Schema fields nested below (introspection not counted).
     depth: int = 0
     #: The longest introspection path below: inside introspection relative to the
@@ -359,7 +373,7 @@ class _Measure:
 
     def selection_set(self, selection_set: ast.SelectionSet | None, depth: int, path: tuple | None) -> _Shape:
         """Measure `selection_set` below `depth` schema fields; `path` is the introspection path, or None."""
-        selections = aliases = deepest = introspection_deepest = 0
+        selections = aliases = introspections = deepest = introspection_deepest = 0
         names: frozenset[str] = frozenset()
         for selection in selection_set.selections if selection_set else ():
             if isinstance(selection, ast.Field):
@@ -371,11 +385,12 @@ class _Measure:
                 shape = self.spread(selection.name.value, depth, path)
             selections += 1 + shape.selections
             aliases += shape.aliases
+            introspections += shape.introspections
             deepest = max(deepest, shape.depth)
             introspection_deepest = max(introspection_deepest, shape.introspection_depth)
             names |= shape.names
-            self.check_counts(selections, aliases)
-        return _Shape(selections, aliases, deepest, introspection_deepest, names)
+            self.check_counts(selections, aliases, introspections)
+        return _Shape(selections, aliases, introspections, deepest, introspection_deepest, names)
 
     def field(self, field: ast.Field, depth: int, path: tuple | None) -> _Shape:
         name = field.name.value
@@ -387,14 +402,16 @@ class _Measure:
             below = self.selection_set(field.selection_set, depth + 1, None)
             return replace(below, aliases=below.aliases + aliases, depth=below.depth + 1)
         # Introspection: __schema or __type starts a path, every field below extends it.
+        starts = path is None
         if path and name != "ofType" and name in path:
             raise _OverLimit(f"nests the introspection field {name!r} inside itself.", QUERY_TOO_DEEP)
-        path = (*(path or ()), name)
+        path = (name,) if starts else (*path, name)
         self.check_introspection_depth(len(path))
         below = self.selection_set(field.selection_set, depth, path)
         return _Shape(
             selections=below.selections,
             aliases=below.aliases + aliases,
+            introspections=1 if starts else 0,
             introspection_depth=below.introspection_depth + 1,
             names=below.names | {name} if name != "ofType" else below.names,
         )
@@ -450,7 +467,7 @@ class _Measure:
                 maxIntrospectionDepth=self.limits.introspection_depth,
             )
 
-    def check_counts(self, selections: int, aliases: int) -> None:
+    def check_counts(self, selections: int, aliases: int, introspections: int) -> None:
         if selections > self.limits.selections:
             raise _OverLimit(
                 f"makes more than {self.limits.selections} selections (fields and fragments, fragments inlined).",
@@ -462,4 +479,10 @@ class _Measure:
                 f"uses more than {self.limits.aliases} aliases (fragments inlined).",
                 QUERY_TOO_COMPLEX,
                 maxAliases=self.limits.aliases,
+            )
+        if introspections > self.limits.introspections:
+            raise _OverLimit(
+                f"asks for __schema or __type more than {self.limits.introspections} times (fragments inlined).",
+                QUERY_TOO_COMPLEX,
+                maxIntrospections=self.limits.introspections,
             )

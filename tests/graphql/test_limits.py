@@ -248,6 +248,14 @@ def test_300_aliased_schema_fields_are_refused_without_a_token(client):
     assert response.status_code == 200
     assert "data" not in response.json()
     assert codes(response.json()) == ["QUERY_TOO_COMPLEX"]
+    assert response.json()["errors"][0]["extensions"] == {
+        "code": "QUERY_TOO_COMPLEX",
+        "maxIntrospections": execution.MAX_INTROSPECTIONS,
+    }
+    # Aliases of any other field are limited too.
+    query = "{ %s }" % " ".join(f"s{n}: _service {{ sdl }}" for n in range(300))
+    response = client.post("/graphql/", {"query": query}, content_type="application/json")
+    assert codes(response.json()) == ["QUERY_TOO_COMPLEX"]
     assert response.json()["errors"][0]["extensions"]["maxAliases"] == execution.MAX_ALIASES
 
 
@@ -258,6 +266,17 @@ def test_aliases_are_counted_with_fragments_inlined(store):
     assert codes(store.run("{ ...Half ... on Query { ...Half } }" + half, Viewer.anonymous())) == [
         "QUERY_TOO_COMPLEX"
     ]
+
+
+def test_introspection_fields_are_limited_per_operation(store):
+    # Each resolves the whole schema: 16 aliased copies of a broad one took a second, anonymously.
+    limit = execution.MAX_INTROSPECTIONS
+    types = " ".join(f'q{n}: __type(name: "Query") {{ name }}' for n in range(limit - 1))
+    schema_types = "fragment Types on Query { __schema { types { name } } }"
+    assert "errors" not in store.run("{ %s ...Types }" % types + schema_types, Viewer.anonymous())
+    response = store.run("{ %s ...Types ... on Query { ...Types } }" % types + schema_types, Viewer.anonymous())
+    assert codes(response) == ["QUERY_TOO_COMPLEX"]
+    assert response["errors"][0]["extensions"]["maxIntrospections"] == limit
 
 
 def test_many_same_named_fields_are_refused_before_validation_compares_them():
@@ -336,6 +355,7 @@ def test_the_documented_limits_are_the_limits_in_force():
     assert rows["field nesting"] == str(execution.MAX_QUERY_DEPTH)
     assert rows["introspection nesting (`__schema`, `__type`)"].startswith(f"{execution.MAX_INTROSPECTION_DEPTH},")
     assert rows["fragments (named or inline) nested in one another"] == str(execution.MAX_FRAGMENT_NESTING)
+    assert rows["`__schema` and `__type` fields per operation, fragments inlined"] == str(execution.MAX_INTROSPECTIONS)
     assert rows["`first` / `last`"].startswith(f"{resolvers.MAX_PAGE_SIZE},")
     assert rows[next(name for name in rows if name.startswith("`_entities`"))] == str(federation.MAX_ENTITIES)
 
