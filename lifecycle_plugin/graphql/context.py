@@ -62,6 +62,8 @@ class GraphQLContext:
         #: Errors the schema raised on purpose (LifecycleError), reported next to the
         #: executor's own; see `ExpectedErrors` in execution.py.
         self.errors: list[GraphQLError] = []
+        #: ``_entities`` representations resolved so far; their limit is per request.
+        self.entities_asked = 0
         self.transitions = RowsByProfile(StageTransition)
         self.tier_changes = RowsByProfile(TierChange)
 

@@ -9,7 +9,8 @@ PERMISSION_DENIED   authenticated, but not allowed (e.g. no MANAGE_USERS)
 NOT_FOUND           the customer asked for has no lifecycle profile
 BAD_USER_INPUT      an argument is malformed (an ID, a cursor, a date range)
 INVALID_CONFIG      candidate thresholds (what-if) or the plugin settings are invalid
-QUERY_TOO_DEEP      the query nests deeper than `MAX_QUERY_DEPTH`
+QUERY_TOO_DEEP      fields or fragments nest deeper than the limits (execution.py)
+QUERY_TOO_COMPLEX   too many selections or aliases, or too long a query (execution.py)
 PAGE_TOO_LARGE      `first`/`last` or the number of entities is over the limit
 BAD_REQUEST         the HTTP body is not a GraphQL request
 GRAPHQL_PARSE_FAILED       the query is not valid GraphQL syntax
@@ -32,6 +33,7 @@ NOT_FOUND = "NOT_FOUND"
 BAD_USER_INPUT = "BAD_USER_INPUT"
 INVALID_CONFIG = "INVALID_CONFIG"
 QUERY_TOO_DEEP = "QUERY_TOO_DEEP"
+QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 PAGE_TOO_LARGE = "PAGE_TOO_LARGE"
 BAD_REQUEST = "BAD_REQUEST"
 GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"

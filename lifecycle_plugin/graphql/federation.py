@@ -30,7 +30,8 @@ from .errors import PAGE_TOO_LARGE, LifecycleError, bad_input, permission_denied
 from .resolvers import decode_user_id, profiles_of_users
 from .types import SALEOR_USER_TYPE, CustomerLifecycle
 
-#: Like Saleor's FEDERATED_QUERY_MAX_ENTITIES: the most representations per request.
+#: Like Saleor's FEDERATED_QUERY_MAX_ENTITIES: the most representations per request,
+#: counted over every ``_entities`` field of it (aliases are no way around it).
 MAX_ENTITIES = 100
 
 
@@ -121,16 +122,19 @@ class FederationQuery(graphene.ObjectType):
         themselves, MANAGE_USERS staff and apps anyone. All profiles load in one query.
         """
         context = info.context
-        if len(representations) > MAX_ENTITIES:
+        asked = context.entities_asked + len(representations)
+        if asked > MAX_ENTITIES:
             context.add_error(
                 LifecycleError(
                     PAGE_TOO_LARGE,
-                    f"At most {MAX_ENTITIES} representations per request, got {len(representations)}.",
+                    f"At most {MAX_ENTITIES} representations per request, got {asked} "
+                    "(counting every _entities field of the request).",
                     {"maxEntities": MAX_ENTITIES},
                 ),
                 info,
             )
             return [None] * len(representations)
+        context.entities_asked = asked
 
         viewer = context.viewer
         wanted: dict[int, tuple[str, int]] = {}

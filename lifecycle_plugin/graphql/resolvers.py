@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import re
 from collections import Counter
 from datetime import datetime
 from datetime import timezone as dt_timezone
@@ -51,6 +52,15 @@ DEFAULT_PAGE_SIZE = 20
 #: Customers read from the host per round trip in the what-if.
 WHAT_IF_CHUNK_SIZE = 500
 CURSOR_PREFIX = "LifecycleCustomer:"
+#: A primary key inside an ID or a cursor: ASCII digits that fit a bigint. Not
+#: ``str.isdigit``, which also accepts "²" (that int() then refuses) and other
+#: scripts' digits.
+_PK = re.compile(r"[0-9]{1,18}")
+
+
+def parse_pk(text: str) -> int | None:
+    """The primary key `text` spells, or None."""
+    return int(text) if _PK.fullmatch(text) else None
 
 
 # ---------------------------------------------------------------------- finding customers
@@ -62,9 +72,10 @@ def decode_user_id(global_id: str, argument: str = "userId") -> int:
         type_name, pk = from_global_id(global_id)
     except (binascii.Error, UnicodeDecodeError, ValueError, TypeError):
         type_name, pk = "", ""
-    if type_name != SALEOR_USER_TYPE or not pk.isdigit():
+    number = parse_pk(pk) if type_name == SALEOR_USER_TYPE else None
+    if number is None:
         raise bad_input(f"{argument} must be a Saleor User ID (base64 of 'User:<pk>'), got {global_id!r}.")
-    return int(pk)
+    return number
 
 
 def own_profile(user_id: int) -> CustomerProfile | None:
@@ -153,9 +164,10 @@ def decode_cursor(cursor: str, argument: str) -> int:
         text = base64.b64decode(cursor.encode(), validate=True).decode()
     except (binascii.Error, UnicodeError):
         text = ""
-    if not text.startswith(CURSOR_PREFIX) or not text[len(CURSOR_PREFIX) :].isdigit():
+    profile_id = parse_pk(text[len(CURSOR_PREFIX) :]) if text.startswith(CURSOR_PREFIX) else None
+    if profile_id is None:
         raise bad_input(f"{argument} is not a cursor of lifecycleCustomers.")
-    return int(text[len(CURSOR_PREFIX) :])
+    return profile_id
 
 
 def page_size(first: int | None, last: int | None) -> int:

@@ -8,6 +8,9 @@ pass the coded error on next to Saleor's data instead of failing the whole
 query on a transport error. Only a request that is not GraphQL at all gets a 4xx
 (unsupported method 405, body not JSON 400, wrong content type 415; the sandbox's
 view also refuses a POST from another origin with 403, see sandbox_auth.py).
+
+GraphiQL is served on GET only where `graphiql` is set: the sandbox. Saleor's route
+does not serve it (its GET is a 405 like any other method but POST).
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from .errors import BAD_REQUEST, request_error
 from .execution import execute_graphql
 from .viewer import Authenticate, AuthError
 
-ALLOWED_METHODS = "GET, POST, OPTIONS"
+#: What a cross-origin page may send: GraphQL goes by POST (GraphiQL's GET is same-origin).
+ALLOWED_METHODS = "POST, OPTIONS"
 #: Request headers a browser storefront may send (Saleor's own API accepts the same).
 ALLOWED_HEADERS = "Origin, Content-Type, Accept, Authorization, Authorization-Bearer"
 
@@ -50,11 +54,11 @@ def graphql_view(
     if request.method == "GET":
         if graphiql:
             return _cors(request, HttpResponse(graphiql_page(request.path), content_type="text/html; charset=utf-8"))
-        return _cors(request, _error_response(405, "Send GraphQL requests with POST.", Allow="POST, OPTIONS"))
+        message = "Send GraphQL requests with POST; this endpoint serves no GraphiQL page."
+        return _cors(request, _error_response(405, message, Allow="POST, OPTIONS"))
     if request.method != "POST":
-        return _cors(
-            request, _error_response(405, f"{request.method} is not supported; use POST.", Allow=ALLOWED_METHODS)
-        )
+        allow = "GET, POST, OPTIONS" if graphiql else "POST, OPTIONS"
+        return _cors(request, _error_response(405, f"{request.method} is not supported; use POST.", Allow=allow))
 
     content_type = request.content_type or ""
     if content_type != "application/json":
@@ -63,6 +67,8 @@ def graphql_view(
         body = json.loads(request.body or b"null")
     except (ValueError, UnicodeDecodeError):
         return _cors(request, _error_response(400, "The request body is not valid JSON."))
+    except RecursionError:  # the json module recurses into nested arrays and objects
+        return _cors(request, _error_response(400, "The request body nests too deep."))
 
     try:
         viewer = authenticate(request)

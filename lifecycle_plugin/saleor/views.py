@@ -7,7 +7,12 @@ from .auth import authenticate
 
 
 def handle_request(request, path: str, previous_value):
-    """``/graphql/`` serves the lifecycle API; any other path is Saleor's 404."""
+    """``/graphql/`` serves the lifecycle API; any other path is Saleor's 404.
+
+    No GraphiQL page here (a GET is a 405): it would run a CDN's scripts on the
+    shop's API origin and keep the tokens pasted into it in that origin's storage.
+    The sandbox serves one.
+    """
     if path.rstrip("/") == "/graphql":
-        return graphql_view(request, authenticate, graphiql=True)
+        return graphql_view(request, authenticate)
     return previous_value

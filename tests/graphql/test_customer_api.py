@@ -213,6 +213,8 @@ def test_graphiql_page_and_cors_preflight(settings):
     assert preflight.status_code == 204
     assert preflight["Access-Control-Allow-Origin"] == "*"
     assert "Authorization" in preflight["Access-Control-Allow-Headers"]
+    # Another origin may POST; GraphiQL's GET is for the server's own pages only.
+    assert preflight["Access-Control-Allow-Methods"] == "POST, OPTIONS"
 
 
 def test_the_graphiql_starter_query_runs_on_the_schema(ann):
