@@ -218,3 +218,13 @@ class Host(Protocol):
     def order_products(self, order_ids: Sequence[str]) -> dict[str, list[OrderProduct]]:
         """Optional. The products of each order (for review requests); unknown orders may be left out."""
         ...
+
+    def forget_customer(self, customer: CustomerRef) -> None:
+        """Optional. Remove what the host keeps for the plugin about a deleted customer
+        (Saleor: their e-mail in the metadata of the vouchers issued to them)."""
+        ...
+
+    def account_order_emails(self, user_id: int) -> list[str]:
+        """Optional. The e-mails on an account's orders other than its own that no other
+        account has, read before the account is deleted so that they are forgotten too."""
+        ...

@@ -20,7 +20,6 @@ from typing import Any
 
 import pluggy
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from ..hooks import HookError, call_isolated, has_implementations, lazy_atomic, make_plugin_manager
@@ -36,6 +35,7 @@ from ..models import (
 )
 from ..rules import CustomerFacts, Decision, LifecycleConfig, counts, decide, is_win_back
 from .context import ActionContext, ActionEntry, StageChange, TierChange, call_arguments, is_skip, retry_arguments
+from .deletion import apply_tombstones, forget
 from .plans import Plan, mark_once_only, once_only_key, write_plans
 
 logger = logging.getLogger(__name__)
@@ -126,8 +126,9 @@ class LifecycleEngine:
     # ------------------------------------------------------------------ decisions
 
     def read_facts(self, customers: Sequence[CustomerRef]) -> dict[CustomerRef, CustomerFacts]:
-        """The host's facts plus what `lifecycle_collect_facts` implementations add."""
-        facts = self.host.read_facts(customers)
+        """The host's facts, without what predates a customer's deletion (`deletion.since_deletion`),
+        plus what `lifecycle_collect_facts` implementations add."""
+        facts = apply_tombstones(self.host.read_facts(customers))
         contributions = call_isolated(
             self.pm,
             "lifecycle_collect_facts",
@@ -208,14 +209,9 @@ class LifecycleEngine:
         return [outcomes[customer.email] for customer, _ in items]
 
     def forget(self, customer: CustomerRef) -> int:
-        """Delete everything kept about a customer (GDPR): profile, history, ledger, schedule."""
-        condition = Q(email=customer.email)
-        if customer.user_id:
-            condition |= Q(user_id=customer.user_id)
-        with transaction.atomic():
-            self._lock([customer.email])
-            deleted, _ = CustomerProfile.objects.filter(condition).delete()
-        return deleted
+        """Delete everything kept about a customer (GDPR) and keep them from coming back
+        (`deletion.forget`)."""
+        return forget(customer, host=self.host)
 
     def _lock(self, emails: Sequence[str]) -> None:
         """Transaction-scoped advisory locks on the customers' e-mails, taken in key order."""

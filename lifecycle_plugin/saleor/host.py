@@ -35,6 +35,8 @@ from ..rules import CustomerFacts, OrderFact, OrderState
 
 PLUGIN_ID = "saleor.lifecycle"
 STAGE_KEY, TIER_KEY, PROFILE_KEY = "lifecycle.stage", "lifecycle.tier", "lifecycle.profile"
+#: The voucher's metadata key naming the customer it was issued to.
+VOUCHER_CUSTOMER_KEY = "lifecycle.customer"
 
 _STATES = {
     "draft": OrderState.DRAFT,
@@ -241,7 +243,7 @@ class SaleorHost:
                 single_use=True,
                 usage_limit=1,
                 end_date=request.valid_until,
-                metadata={"lifecycle.customer": request.customer.email},
+                metadata={VOUCHER_CUSTOMER_KEY: request.customer.email},
             )
             VoucherCode.objects.create(voucher=voucher, code=code)
             VoucherChannelListing.objects.create(
@@ -258,6 +260,28 @@ class SaleorHost:
         manager = get_plugins_manager(allow_replica=False)
         manager.notify(event, payload_func=lambda: payload, channel_slug=message.channel)
         return DeliveryReceipt("notify", event)
+
+    def forget_customer(self, customer: CustomerRef) -> None:
+        """Take a deleted customer's e-mail off the vouchers issued to them (their metadata
+        note); the vouchers themselves stay valid until they expire."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE discount_voucher SET metadata = metadata - %s WHERE metadata ->> %s = %s",
+                [VOUCHER_CUSTOMER_KEY, VOUCHER_CUSTOMER_KEY, customer.email],
+            )
+
+    def account_order_emails(self, user_id: int) -> list[str]:
+        """The e-mails on an account's orders other than its own that no other account has
+        (the account changed e-mail): deleting it must forget them too."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """SELECT DISTINCT lower(trim(o.user_email)) FROM order_order o JOIN account_user u ON u.id = o.user_id
+                    WHERE o.user_id = %s AND o.user_email <> '' AND lower(trim(o.user_email)) <> lower(trim(u.email))
+                      AND NOT EXISTS (SELECT 1 FROM account_user a
+                                       WHERE a.id <> u.id AND lower(trim(a.email)) = lower(trim(o.user_email)))""",
+                [user_id],
+            )
+            return [email for (email,) in cursor.fetchall()]
 
     def marketing_consent(self, customers: Sequence[CustomerRef], key: str) -> dict[CustomerRef, bool]:
         """Consent is the value under `key` in the user's public or private metadata."""

@@ -391,6 +391,26 @@ class SandboxHost:
         )
         return DeliveryReceipt("outbox", str(row.pk))
 
+    def forget_customer(self, customer: CustomerRef) -> None:
+        """A deleted customer's e-mail leaves the vouchers issued to them, and the outbox
+        (the sandbox's record of the messages sent to them) forgets them."""
+        Voucher.objects.filter(customer_email__iexact=customer.email).update(customer_email="")
+        OutboxMessage.objects.filter(email__iexact=customer.email).delete()
+
+    def account_order_emails(self, user_id: int) -> list[str]:
+        """The e-mails on an account's orders other than its own that no other account has."""
+        t = self._t
+        with _cursor() as cursor:
+            cursor.execute(
+                f"""SELECT DISTINCT lower(trim(o.user_email)) FROM {t['order']} o JOIN {t['user']} u ON u.id = o.user_id
+                    WHERE o.user_id = %(id)s AND o.user_email <> ''
+                      AND lower(trim(o.user_email)) <> lower(trim(u.email))
+                      AND NOT EXISTS (SELECT 1 FROM {t['user']} a
+                                       WHERE a.id <> u.id AND lower(trim(a.email)) = lower(trim(o.user_email)))""",
+                {"id": user_id},
+            )
+            return [email for (email,) in cursor.fetchall()]
+
     def marketing_consent(self, customers: Sequence[CustomerRef], key: str) -> dict[CustomerRef, bool]:
         """Consent to marketing: the value under `key` in the account's private metadata,
         else its public metadata (CustomerMetadata), as the Saleor host reads it.
