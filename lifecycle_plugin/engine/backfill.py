@@ -256,6 +256,7 @@ def _backfill_chunk(engine: LifecycleEngine, customers: Sequence[CustomerRef], e
     inserts = _Rows(name for name, _ in _PROFILE_COLUMNS)
     updates = _Rows(name for name, _ in _UPDATE_COLUMNS)
     projections: list[Projection] = []
+    handed_over: list[CustomerRef] = []
     stage_counts, tier_counts = report.stage_counts, report.tier_counts
     encode = JSON.encode
 
@@ -263,14 +264,19 @@ def _backfill_chunk(engine: LifecycleEngine, customers: Sequence[CustomerRef], e
         customer_facts = facts[customer]
         if not customer_facts.known:
             continue
+        user_id = customer.user_id or customer_facts.user_id
+        current = existing.get(("user", user_id)) if user_id else None
+        current = current or existing.get(("email", customer.email))
+        if current is not None and user_id and current[_USER_ID] != user_id and not customer_facts.account_confirmed:
+            # An unconfirmed account has no claim on the guest profile of its e-mail: the
+            # single-customer path decides whose profile it is (`_as_profile_owners`).
+            handed_over.append(customer)
+            continue
         decision = decide(customer_facts, now)
         stage = stage_code(decision.stage)
         tier = decision.tier
         stage_counts[stage] += 1
         tier_counts[tier or ""] += 1
-        user_id = customer.user_id or customer_facts.user_id
-        current = existing.get(("user", user_id)) if user_id else None
-        current = current or existing.get(("email", customer.email))
         stage_changed = current is None or current[_STAGE] != stage
         tier_changed = (current[_TIER] if current else None) != tier
 
@@ -332,11 +338,10 @@ def _backfill_chunk(engine: LifecycleEngine, customers: Sequence[CustomerRef], e
 
     # Rows an event touched since we read them are redone one by one, under the lock.
     conflicted = [email for email in (*inserts.emails, *updates.emails) if email not in written]
-    if conflicted:
-        by_email = {c.email: c for c in customers}
-        for email in conflicted:
-            engine.process(by_email[email], event="backfill", recompute=True)
-    report.conflicts = len(conflicted)
+    by_email = {c.email: c for c in customers}
+    for email in [*conflicted, *(c.email for c in handed_over if c.email not in gone)]:
+        engine.process(by_email[email], event="backfill", recompute=True)
+    report.conflicts = len(conflicted) + len(handed_over)
     return report
 
 

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
@@ -128,10 +129,15 @@ class SaleorHost:
         emails = sorted({c.email for c in refs})
         user_ids = sorted({c.user_id for c in refs if c.user_id})
         with connection.cursor() as cursor:
+            # Confirmed: Saleor's flag, or a store that does not ask for confirmation (then
+            # accountRegister still leaves is_confirmed false for good, and Saleor lets
+            # the account log in as if confirmed: `User.can_login`).
             cursor.execute(
-                "SELECT id, lower(trim(email)), date_joined FROM account_user "
-                "WHERE id = ANY(%s) OR email ILIKE ANY(%s)",
-                [user_ids, [_like_exact(e) for e in emails]],
+                """SELECT id, lower(trim(email)), date_joined,
+                          is_confirmed OR NOT COALESCE((SELECT enable_account_confirmation_by_email
+                                                          FROM site_sitesettings WHERE site_id = %s), true)
+                     FROM account_user WHERE id = ANY(%s) OR email ILIKE ANY(%s)""",
+                [settings.SITE_ID, user_ids, [_like_exact(e) for e in emails]],
             )
             accounts = cursor.fetchall()
 

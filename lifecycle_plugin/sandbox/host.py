@@ -41,7 +41,7 @@ from ..host import (
     VoucherRequest,
 )
 from ..rules import CustomerFacts, OrderFact, OrderState
-from .models import Channel, Checkout, CustomerMetadata, Order, OrderLine, OutboxMessage, Voucher
+from .models import Channel, Checkout, CustomerMetadata, Order, OrderLine, OutboxMessage, UnconfirmedAccount, Voucher
 
 #: Saleor order statuses that are not (yet, or any more) a placed order.
 STATE_OF_STATUS = {
@@ -76,6 +76,7 @@ def _tables() -> dict[str, str]:
         "channel": Channel._meta.db_table,
         "metadata": CustomerMetadata._meta.db_table,
         "line": OrderLine._meta.db_table,
+        "unconfirmed": UnconfirmedAccount._meta.db_table,
     }
 
 
@@ -234,7 +235,9 @@ class SandboxHost:
 
         with _cursor() as cursor:
             cursor.execute(
-                f"""SELECT id, lower(trim(email)), date_joined FROM {t['user']}
+                f"""SELECT id, lower(trim(email)), date_joined,
+                           NOT EXISTS (SELECT 1 FROM {t['unconfirmed']} c WHERE c.user_id = u.id)
+                    FROM {t['user']} u
                     WHERE NOT is_staff AND (id = ANY(%(ids)b::bigint[]) OR lower(trim(email)) = ANY(%(emails)b::text[]))
                     {"AND date_joined <= %(cutoff)s" if cutoff else ""}""",
                 {"ids": asked_ids, "emails": emails, "cutoff": cutoff},
