@@ -137,7 +137,9 @@ def record(email: str | None, user_id: int | None, at: datetime | None = None) -
     with connection.cursor() as cursor:
         cursor.execute(
             f"""INSERT INTO {DeletedCustomer._meta.db_table} (digest, deleted_at)
-                SELECT unnest(%s::text[]), %s ON CONFLICT (digest) DO NOTHING""",
+                SELECT unnest(%s::text[]), %s
+                ON CONFLICT (digest) DO UPDATE SET deleted_at = greatest(EXCLUDED.deleted_at,
+                                                                        {DeletedCustomer._meta.db_table}.deleted_at)""",
             [rows, at],
         )
     events = Q(email=normalise_email(email)) if email else Q()

@@ -301,7 +301,8 @@ class LifecycleEngine:
             for index, ref in enumerate(chosen):
                 if ref in reread:
                     customer_facts = reread[ref]
-                    chosen[index] = CustomerRef(ref.email, customer_facts.user_id if customer_facts.has_account else None)
+                    owner = customer_facts.user_id if customer_facts.has_account else None
+                    chosen[index] = CustomerRef(ref.email, owner)
                     facts_of[chosen[index]] = customer_facts
         return chosen, facts_of
 

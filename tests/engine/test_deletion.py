@@ -137,6 +137,11 @@ def test_a_new_account_after_the_deletion_starts_afresh(shop, engine):
     assert Voucher.objects.filter(customer_email=ANN).count() == 1
     assert OutboxMessage.objects.filter(email=ANN).count() == 1
 
+    # Deleted again: the second deletion is the one that counts.
+    again.delete()
+    report(engine, (ANN, None, "order_fulfilled"))
+    assert not CustomerProfile.objects.exists()
+
 
 def test_a_guest_order_placed_after_the_deletion_is_a_new_customer(shop, engine):
     user, _ = customer_with_an_order(shop, engine)
