@@ -17,6 +17,7 @@ the deletion itself fail: errors are logged and the task still does the whole jo
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 
 from django.db import transaction
 
@@ -66,3 +67,20 @@ def connect() -> None:
     user_model = get_user_model()
     pre_delete.connect(before_user_deleted, sender=user_model, dispatch_uid="lifecycle_before_user_deleted")
     post_delete.connect(user_deleted, sender=user_model, dispatch_uid="lifecycle_user_deleted")
+
+
+@contextmanager
+def accounts_removed_without_forgetting():
+    """Delete accounts that are not customers leaving (the sandbox emptying its store to
+    generate another): no tombstones, which would hide the new store's customers who
+    happen to have the same e-mails. Process-wide while it lasts."""
+    from django.contrib.auth import get_user_model
+    from django.db.models.signals import post_delete, pre_delete
+
+    user_model = get_user_model()
+    pre_delete.disconnect(sender=user_model, dispatch_uid="lifecycle_before_user_deleted")
+    post_delete.disconnect(sender=user_model, dispatch_uid="lifecycle_user_deleted")
+    try:
+        yield
+    finally:
+        connect()
