@@ -27,7 +27,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
-import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
@@ -39,8 +38,6 @@ from django.utils import timezone
 from ..host import CustomerRef, normalise_email
 from ..models import BackfillRun, CustomerProfile, DeletedCustomer, HookFailure, PendingEvent
 from ..rules import CustomerFacts
-
-logger = logging.getLogger(__name__)
 
 #: The advisory lock a backfill chunk holds shared while it writes, and `forget` exclusively.
 DELETION_LOCK = "lifecycle:deletions"

@@ -7,7 +7,14 @@ import pytest
 from django.contrib.auth.models import User
 
 from lifecycle_plugin.sandbox.host import SandboxHost
-from lifecycle_plugin.sandbox.models import Checkout, CustomerMetadata, Order, OutboxMessage, UnconfirmedAccount, Voucher
+from lifecycle_plugin.sandbox.models import (
+    Checkout,
+    CustomerMetadata,
+    Order,
+    OutboxMessage,
+    UnconfirmedAccount,
+    Voucher,
+)
 from lifecycle_plugin.sandbox.store import ensure_channels, next_order_number
 
 from .host_contract import HostContract
