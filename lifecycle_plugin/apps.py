@@ -38,6 +38,11 @@ class LifecycleConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from . import signals
+
+        # Account deletions are handled by a signal, not a plugin hook: Saleor does not
+        # call the hooks of a plugin that is switched off.
+        signals.connect()
         # Saleor's beat reads CELERY_BEAT_SCHEDULE lazily (and its DatabaseScheduler
         # upserts entries by name), so adding ours here registers the periodic jobs
         # in every process that loads the app: web, worker and beat.

@@ -43,8 +43,14 @@ class Owners:
     read can share an account (an e-mail that changed): both get its rows, as each
     would if read alone.
 
+    An account whose e-mail is not confirmed has no claim on that e-mail yet: it is found
+    by its id only, and owns only the rows that carry its id. Until it is confirmed, a
+    customer asked about by e-mail alone is the guest of that e-mail, so whoever
+    registers someone else's address cannot read that person's guest purchases.
+
     :param customers: the customers asked about, without repeats.
-    :param accounts: the rows (id, normalised e-mail, joined at) found for them.
+    :param accounts: the rows (id, normalised e-mail, joined at[, confirmed]) found for
+        them; an account without the fourth column is confirmed.
     """
 
     def __init__(self, customers: Sequence[CustomerRef], accounts: Iterable[tuple]):
@@ -52,17 +58,19 @@ class Owners:
         by_email: dict[str, tuple] = {}
         for row in accounts:
             by_id[row[0]] = row
-            by_email.setdefault(row[1], row)
+            if _confirmed(row):
+                by_email.setdefault(row[1], row)
         self.account: dict[CustomerRef, tuple | None] = {}
         self._by_user: dict[int, list[CustomerRef]] = {}
         self._by_email: dict[str, list[CustomerRef]] = {}
         for customer in customers:
             account = (by_id.get(customer.user_id) if customer.user_id else None) or by_email.get(customer.email)
             self.account[customer] = account
-            self._by_email.setdefault(customer.email, []).append(customer)
+            if account is None or _confirmed(account):
+                self._by_email.setdefault(customer.email, []).append(customer)
             if account is not None:
                 self._by_user.setdefault(account[0], []).append(customer)
-                if account[1] != customer.email:
+                if account[1] != customer.email and _confirmed(account):
                     self._by_email.setdefault(account[1], []).append(customer)
 
     @property
@@ -89,8 +97,13 @@ class Owners:
             has_account=account is not None,
             user_id=account[0] if account is not None else None,
             account_created_at=account[2] if account is not None else None,
+            account_confirmed=account is None or _confirmed(account),
             **rows,
         )
+
+
+def _confirmed(account: tuple) -> bool:
+    return len(account) < 4 or bool(account[3])
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,4 +253,14 @@ class Host(Protocol):
 
     def order_products(self, order_ids: Sequence[str]) -> dict[str, list[OrderProduct]]:
         """Optional. The products of each order (for review requests); unknown orders may be left out."""
+        ...
+
+    def forget_customer(self, customer: CustomerRef) -> None:
+        """Optional. Remove what the host keeps for the plugin about a deleted customer
+        (Saleor: their e-mail in the metadata of the vouchers issued to them)."""
+        ...
+
+    def account_order_emails(self, user_id: int) -> list[str]:
+        """Optional. The e-mails on an account's orders other than its own that no other
+        account has, read before the account is deleted so that they are forgotten too."""
         ...

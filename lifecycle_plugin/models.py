@@ -230,3 +230,16 @@ class InboxState(models.Model):
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     drain_requested = models.BooleanField(default=False)
+
+
+class DeletedCustomer(models.Model):
+    """A deleted customer's tombstone: the engine never decides or profiles them again.
+
+    One row per identity of the deleted customer (their normalised e-mail, their account
+    id), each stored as a keyed hash (HMAC-SHA256 with the site's SECRET_KEY, see
+    `lifecycle_plugin.engine.deletion`), so the table holds nothing readable: it can only
+    answer "was this e-mail or account deleted, and when?" for someone who already knows it.
+    """
+
+    digest = models.CharField(max_length=64, unique=True)
+    deleted_at = models.DateTimeField()

@@ -39,20 +39,15 @@ def _dashboard_value(setting: conf.Setting) -> Any:
     return setting.default
 
 
-def _defer(task, *args: Any, **kwargs: Any) -> None:
-    """Queue a task once the current transaction commits (at once outside one).
-
-    robust=True: when the hook ran inside Saleor's atomic block, the queueing runs
-    later at the commit, outside the hook's own guard, and a failure there (the
-    broker unreachable) would still reach Saleor's request. Django logs it instead.
-    """
-    transaction.on_commit(lambda: task.delay(*args, **kwargs), robust=True)
-
-
 def _queue(customers, event: str) -> None:
     """Add the event of (e-mail, account id) pairs to the inbox once the current
     transaction commits (at once outside one), in one statement; the drain that
-    processes it runs on a worker. robust=True as in `_defer`."""
+    processes it runs on a worker.
+
+    robust=True: when the hook ran inside Saleor's atomic block, the queueing runs
+    later at the commit, outside the hook's own guard, and a failure there (the
+    database unreachable) would still reach Saleor's request. Django logs it instead.
+    """
     from .tasks import queue_events
 
     events = [(email, user_id, event) for email, user_id in customers if email]
@@ -120,6 +115,8 @@ class LifecyclePlugin(BasePlugin):
             ) from exc
 
     # ------------------------------------------------------------------ accounts
+    # Deleted accounts are not a hook: `lifecycle_plugin.signals` handles them, so that
+    # a deletion is carried out while the plugin is switched off too.
 
     @_guarded
     def customer_created(self, customer):
@@ -132,14 +129,6 @@ class LifecyclePlugin(BasePlugin):
     @_guarded
     def account_confirmed(self, user):
         self._customer_changed(user, "account_confirmed")
-
-    @_guarded
-    def customer_deleted(self, customer, webhooks=None):
-        self._forget(customer)
-
-    @_guarded
-    def account_deleted(self, user):
-        self._forget(user)
 
     @_guarded
     def customer_metadata_updated(self, customer, webhooks=None):
@@ -238,12 +227,6 @@ class LifecyclePlugin(BasePlugin):
     def _customer_changed(self, user, event: str) -> None:
         if user.email and not user.is_staff:
             _queue([(user.email, user.pk)], event)
-
-    def _forget(self, user) -> None:
-        from .tasks import forget_customer
-
-        if user.email:
-            _defer(forget_customer, user.email, user.pk)
 
     def _checkout_changed(self, checkout, event: str) -> None:
         _queue([(_email_of(checkout), checkout.user_id)], event)

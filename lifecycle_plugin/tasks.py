@@ -104,11 +104,14 @@ def process_customers(customers: list[list], event: str = ""):
 
 
 @shared_task(name="lifecycle_plugin.forget_customer")
-@_skip_when_disabled
-def forget_customer(email: str, user_id: int | None = None):
-    """Delete a customer's profile, history and ledger (account deleted)."""
+def forget_customer(email: str, user_id: int | None = None, also_emails: list[str] | None = None):
+    """Delete everything kept about a deleted customer and leave their tombstone
+    (`engine.deletion.forget`). Runs whether the plugin is switched on or not: a
+    deletion never waits for it."""
+    from .engine.deletion import forget
+
     with allow_writer():
-        return _engine().forget(CustomerRef.of(email, user_id))
+        return forget(CustomerRef.of(email, user_id), host=get_host(), also_emails=also_emails or ())
 
 
 @shared_task(name="lifecycle_plugin.run_action_entries", acks_late=True)

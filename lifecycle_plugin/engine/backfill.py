@@ -26,13 +26,15 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
 
 from ..host import CustomerRef, Projection
 from ..models import CustomerProfile, StageTransition
 from .bulk import JSON, bulk_cursor, column_params, json_text, unnest_rows
+from .deletion import hold_off_deletions
 from .service import LifecycleEngine, money_json, stage_code
 
 logger = logging.getLogger(__name__)
@@ -40,6 +42,7 @@ logger = logging.getLogger(__name__)
 PROFILE_TABLE = CustomerProfile._meta.db_table
 TRANSITION_TABLE = StageTransition._meta.db_table
 TIER_TABLE = "lifecycle_plugin_tierchange"
+DELETION_CLOCK_MARGIN = timedelta(minutes=1)
 
 
 @dataclass
@@ -81,11 +84,13 @@ def backfill(
         read_ahead = not connection.in_atomic_block
     read = _read_ahead if read_ahead else _read_in_turn
     report = BackfillReport()
-    for customers, existing, facts in read(engine, chunk_size, start_after):
-        chunk = _backfill_chunk(engine, customers, existing, facts, dry_run=dry_run)
+    for customers, existing, facts, read_at in read(engine, chunk_size, start_after):
+        chunk = _backfill_chunk(engine, customers, existing, facts, read_at, dry_run=dry_run)
         report.add(chunk)
         if progress is not None:
-            progress(len(customers), customers[-1].email)
+            # The resume cursor: the chunk's last customer that was not deleted (None: keep
+            # the previous one), so it never names a deleted customer.
+            progress(len(customers), chunk.last_email)
     if not dry_run and report.created + report.updated:
         _analyze()
     return report
@@ -110,8 +115,7 @@ def backfill_chunk(engine: LifecycleEngine, customers: Sequence[CustomerRef], *,
     """One chunk of customers (a fanned-out backfill's task)."""
     if not customers:
         return BackfillReport()
-    existing, facts = _read_chunk(engine, customers)
-    return _backfill_chunk(engine, customers, existing, facts, dry_run=dry_run)
+    return _backfill_chunk(engine, customers, *_read_chunk(engine, customers), dry_run=dry_run)
 
 
 # ---------------------------------------------------------------------------- reading
@@ -119,8 +123,9 @@ def backfill_chunk(engine: LifecycleEngine, customers: Sequence[CustomerRef], *,
 def _read_chunk(engine: LifecycleEngine, customers: Sequence[CustomerRef]):
     # Profiles first: an event that changes a profile after this read bumps its
     # version, so the write below notices it even if the facts read missed the event.
+    read_at = timezone.now()
     existing = _existing_profiles(customers)
-    return existing, engine.read_facts(customers)
+    return existing, engine.read_facts(customers), read_at
 
 
 def _read_in_turn(engine: LifecycleEngine, chunk_size: int, start_after: str | None) -> Iterator[tuple]:
@@ -211,6 +216,14 @@ class _Rows:
     def __len__(self) -> int:
         return len(self.emails)
 
+    def without(self, emails: set[str]) -> _Rows:
+        """These rows but those of `emails`."""
+        kept = _Rows(self.names)
+        for position, email in enumerate(self.emails):
+            if email not in emails:
+                kept.add(*(column[position] for column in self.columns))
+        return kept
+
 
 # Columns shared by new and updated profiles, then what the history rows need.
 _PROFILE_COLUMNS = (
@@ -234,6 +247,7 @@ _UPDATE_COLUMNS = (("id", "bigint"), ("version", "integer"), ("from_stage", "tex
 
 
 def _backfill_chunk(engine: LifecycleEngine, customers: Sequence[CustomerRef], existing: dict, facts: dict,
+                    read_at: datetime,
                     *, dry_run: bool = False) -> BackfillReport:
     report = BackfillReport(customers=len(customers), last_email=customers[-1].email if customers else None)
     now = engine.clock()
@@ -242,6 +256,7 @@ def _backfill_chunk(engine: LifecycleEngine, customers: Sequence[CustomerRef], e
     inserts = _Rows(name for name, _ in _PROFILE_COLUMNS)
     updates = _Rows(name for name, _ in _UPDATE_COLUMNS)
     projections: list[Projection] = []
+    handed_over: list[CustomerRef] = []
     stage_counts, tier_counts = report.stage_counts, report.tier_counts
     encode = JSON.encode
 
@@ -249,14 +264,19 @@ def _backfill_chunk(engine: LifecycleEngine, customers: Sequence[CustomerRef], e
         customer_facts = facts[customer]
         if not customer_facts.known:
             continue
+        user_id = customer.user_id or customer_facts.user_id
+        current = existing.get(("user", user_id)) if user_id else None
+        current = current or existing.get(("email", customer.email))
+        if current is not None and user_id and current[_USER_ID] != user_id and not customer_facts.account_confirmed:
+            # An unconfirmed account has no claim on the guest profile of its e-mail: the
+            # single-customer path decides whose profile it is (`_as_profile_owners`).
+            handed_over.append(customer)
+            continue
         decision = decide(customer_facts, now)
         stage = stage_code(decision.stage)
         tier = decision.tier
         stage_counts[stage] += 1
         tier_counts[tier or ""] += 1
-        user_id = customer.user_id or customer_facts.user_id
-        current = existing.get(("user", user_id)) if user_id else None
-        current = current or existing.get(("email", customer.email))
         stage_changed = current is None or current[_STAGE] != stage
         tier_changed = (current[_TIER] if current else None) != tier
 
@@ -299,6 +319,16 @@ def _backfill_chunk(engine: LifecycleEngine, customers: Sequence[CustomerRef], e
         return report
 
     with transaction.atomic():
+        # A customer deleted since this chunk was read must not be written back (a minute
+        # early, for clocks that differ between processes).
+        deleted = hold_off_deletions(customers)
+        gone = {email for email, at in deleted.items() if at > read_at - DELETION_CLOCK_MARGIN}
+        if gone:
+            inserts, updates = inserts.without(gone), updates.without(gone)
+            projections = [p for p in projections if p.customer.email not in gone]
+        # The resume cursor never names a deleted customer (unless the e-mail is a customer again).
+        report.last_email = next((c.email for c in reversed(customers)
+                                  if c.email not in deleted or (c.email not in gone and facts[c].known)), None)
         updated = _update(updates, now)
         inserted = _insert(inserts, now)
         written = updated | inserted
@@ -308,11 +338,10 @@ def _backfill_chunk(engine: LifecycleEngine, customers: Sequence[CustomerRef], e
 
     # Rows an event touched since we read them are redone one by one, under the lock.
     conflicted = [email for email in (*inserts.emails, *updates.emails) if email not in written]
-    if conflicted:
-        by_email = {c.email: c for c in customers}
-        for email in conflicted:
-            engine.process(by_email[email], event="backfill", recompute=True)
-    report.conflicts = len(conflicted)
+    by_email = {c.email: c for c in customers}
+    for email in [*conflicted, *(c.email for c in handed_over if c.email not in gone)]:
+        engine.process(by_email[email], event="backfill", recompute=True)
+    report.conflicts = len(conflicted) + len(handed_over)
     return report
 
 

@@ -20,7 +20,6 @@ from typing import Any
 
 import pluggy
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from ..hooks import HookError, call_isolated, has_implementations, lazy_atomic, make_plugin_manager
@@ -36,6 +35,7 @@ from ..models import (
 )
 from ..rules import CustomerFacts, Decision, LifecycleConfig, counts, decide, is_win_back
 from .context import ActionContext, ActionEntry, StageChange, TierChange, call_arguments, is_skip, retry_arguments
+from .deletion import apply_tombstones, forget
 from .plans import Plan, mark_once_only, once_only_key, write_plans
 
 logger = logging.getLogger(__name__)
@@ -126,8 +126,9 @@ class LifecycleEngine:
     # ------------------------------------------------------------------ decisions
 
     def read_facts(self, customers: Sequence[CustomerRef]) -> dict[CustomerRef, CustomerFacts]:
-        """The host's facts plus what `lifecycle_collect_facts` implementations add."""
-        facts = self.host.read_facts(customers)
+        """The host's facts, without what predates a customer's deletion (`deletion.since_deletion`),
+        plus what `lifecycle_collect_facts` implementations add."""
+        facts = apply_tombstones(self.host.read_facts(customers))
         contributions = call_isolated(
             self.pm,
             "lifecycle_collect_facts",
@@ -208,14 +209,9 @@ class LifecycleEngine:
         return [outcomes[customer.email] for customer, _ in items]
 
     def forget(self, customer: CustomerRef) -> int:
-        """Delete everything kept about a customer (GDPR): profile, history, ledger, schedule."""
-        condition = Q(email=customer.email)
-        if customer.user_id:
-            condition |= Q(user_id=customer.user_id)
-        with transaction.atomic():
-            self._lock([customer.email])
-            deleted, _ = CustomerProfile.objects.filter(condition).delete()
-        return deleted
+        """Delete everything kept about a customer (GDPR) and keep them from coming back
+        (`deletion.forget`)."""
+        return forget(customer, host=self.host)
 
     def _lock(self, emails: Sequence[str]) -> None:
         """Transaction-scoped advisory locks on the customers' e-mails, taken in key order."""
@@ -240,38 +236,80 @@ class LifecycleEngine:
         # The account is the one the host found: an event can name an account deleted
         # since it was queued (its profile went with it), which must not come back.
         refs = [CustomerRef(c.email, facts[c].user_id if facts[c].has_account else None) for c in customers]
+        profiles = self._find_profiles(refs)
+        refs, facts_of = self._as_profile_owners(refs, [facts[c] for c in customers], profiles)
         claimed: set[int] = set()
         accounts: set[int] = set()
         plans: list[Plan] = []
         later: list[tuple[CustomerRef, str]] = []
         outcomes: dict[str, Outcome | None] = {}
-        for (customer, event), ref, matches in zip(pairs, refs, self._find_profiles(refs)):
+        for (customer, event), ref, matches in zip(pairs, refs, profiles):
             if any(found.pk in claimed for found in matches) or ref.user_id in accounts:
                 # The profile or the account is also another customer's of this batch (an
                 # account that changed its e-mail): decided after that one is written.
                 later.append((ref, event))
                 continue
             claimed.update(found.pk for found in matches)
+            customer_facts = facts_of[ref]
             if ref.user_id:
                 accounts.add(ref.user_id)
+                if not customer_facts.account_confirmed:
+                    # Not confirmed: its own profile only; a guest's is not merged into it.
+                    matches = [found for found in matches if found.user_id == ref.user_id]
             profile = self._keep_one(ref, matches)
-            customer_facts = facts[customer]
             if profile is None:
                 if customer_facts.known:
                     plans.append(self._plan_new(ref, customer_facts, now, event))
                 else:
                     outcomes[customer.email] = None
                 continue
-            if ref.user_id and profile.user_id != ref.user_id:
+            linked = bool(ref.user_id and profile.user_id != ref.user_id)
+            if linked:
                 profile.user_id = ref.user_id
-            profile.email = ref.email
+            if profile.email != ref.email and not self._email_taken(ref.email, profile):
+                profile.email = ref.email
             plans.append(self._plan_advance(profile, customer_facts, now, event=event, recompute=recompute,
-                                            force_projection=force_projection))
+                                            force_projection=force_projection or linked))
         self._carry_out(plans, now)
         outcomes.update((plan.customer.email, plan.outcome) for plan in plans)
         if later:
             outcomes.update(self._process_locked(later, recompute=recompute, force_projection=force_projection))
         return outcomes
+
+    def _as_profile_owners(self, refs: list[CustomerRef], facts: list[CustomerFacts],
+                           found: list[list[CustomerProfile]]) -> tuple[list[CustomerRef], dict]:
+        """Whom to decide each event as, and their facts: an e-mail has one profile, and
+        the event is decided as that profile's owner.
+
+        While an account is not confirmed, the host gives it only its own rows and reads
+        the e-mail alone as the guest of that e-mail (`host.Owners`). So an event of the
+        account that finds only the guest's profile is decided as the guest (the profile
+        stays the guest's until the confirmation), and a guest event that finds the
+        account's profile as that account. Both are read again, in one host read.
+        """
+        chosen = list(refs)
+        for index, (ref, customer_facts, matches) in enumerate(zip(refs, facts, found)):
+            owners = {profile.user_id for profile in matches}
+            if ref.user_id and not customer_facts.account_confirmed and ref.user_id not in owners and None in owners:
+                chosen[index] = CustomerRef(ref.email, None)
+            elif not ref.user_id and len(owners) == 1 and None not in owners:
+                chosen[index] = CustomerRef(ref.email, owners.pop())
+        facts_of = {ref: customer_facts for ref, customer_facts in zip(refs, facts)}
+        again = [ref for ref, before in zip(chosen, refs) if ref != before]
+        if again:
+            reread = self.read_facts(again)
+            for index, ref in enumerate(chosen):
+                if ref in reread:
+                    customer_facts = reread[ref]
+                    owner = customer_facts.user_id if customer_facts.has_account else None
+                    chosen[index] = CustomerRef(ref.email, owner)
+                    facts_of[chosen[index]] = customer_facts
+        return chosen, facts_of
+
+    @staticmethod
+    def _email_taken(email: str, profile: CustomerProfile) -> bool:
+        """Whether another profile has `email` (a guest's, which an unconfirmed account keeps apart)."""
+        return CustomerProfile.objects.filter(email=email).exclude(pk=profile.pk).exists()
 
     def _find_profiles(self, customers: Sequence[CustomerRef]) -> list[list[CustomerProfile]]:
         """Each customer's profiles (by e-mail and by account; two when they have to merge), locked."""

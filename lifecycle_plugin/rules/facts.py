@@ -64,6 +64,10 @@ class CustomerFacts:
     #: The account's id when there is one (the host resolves it from the e-mail too).
     user_id: int | None = None
     account_created_at: datetime | None = None
+    #: Whether the account's e-mail is confirmed (Saleor: `User.is_confirmed`, or the store
+    #: does not ask for confirmation). An unconfirmed account's facts hold only its own
+    #: orders and carts: guest ones with its e-mail join it when it is confirmed.
+    account_confirmed: bool = True
     orders: tuple[OrderFact, ...] = ()
     open_cart_lines: int = 0
     #: Checkouts the store has for this customer, with or without lines: a guest

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
@@ -37,7 +38,6 @@ from ..rules import CustomerFacts, OrderFact, OrderState
 
 PLUGIN_ID = "saleor.lifecycle"
 STAGE_KEY, TIER_KEY, PROFILE_KEY = "lifecycle.stage", "lifecycle.tier", "lifecycle.profile"
-
 _STATES = {
     "draft": OrderState.DRAFT,
     "unconfirmed": OrderState.UNCONFIRMED,
@@ -134,10 +134,15 @@ class SaleorHost:
         emails = sorted({c.email for c in refs})
         user_ids = sorted({c.user_id for c in refs if c.user_id})
         with connection.cursor() as cursor:
+            # Confirmed: Saleor's flag, or a store that does not ask for confirmation (then
+            # accountRegister still leaves is_confirmed false for good, and Saleor lets
+            # the account log in as if confirmed: `User.can_login`).
             cursor.execute(
-                "SELECT id, lower(trim(email)), date_joined FROM account_user "
-                "WHERE id = ANY(%s) OR email ILIKE ANY(%s)",
-                [user_ids, [_like_exact(e) for e in emails]],
+                """SELECT id, lower(trim(email)), date_joined,
+                          is_confirmed OR NOT COALESCE((SELECT enable_account_confirmation_by_email
+                                                          FROM site_sitesettings WHERE site_id = %s), true)
+                     FROM account_user WHERE id = ANY(%s) OR email ILIKE ANY(%s)""",
+                [settings.SITE_ID, user_ids, [_like_exact(e) for e in emails]],
             )
             accounts = cursor.fetchall()
 
@@ -269,6 +274,38 @@ class SaleorHost:
         manager = get_plugins_manager(allow_replica=False)
         manager.notify(event, payload_func=lambda: payload, channel_slug=message.channel)
         return DeliveryReceipt("notify", event)
+
+    def forget_customer(self, customer: CustomerRef) -> None:
+        """The vouchers issued to a deleted customer expire now and lose their e-mail.
+
+        Expired, because a personal voucher of nobody would be anyone's: a guest owner's
+        voucher is bound by the e-mail alone. The account id stays in the private
+        metadata (a number of a deleted account, nothing readable). Older vouchers kept
+        the owner in public metadata; both places are cleaned.
+        """
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """UPDATE discount_voucher
+                      SET metadata = metadata - %(key)s, private_metadata = private_metadata - %(key)s,
+                          end_date = LEAST(COALESCE(end_date, now()), now())
+                    WHERE private_metadata ->> %(key)s = %(email)s OR metadata ->> %(key)s = %(email)s
+                       OR (%(user_id)s::text IS NOT NULL AND private_metadata ->> %(id_key)s = %(user_id)s::text)""",
+                {"key": VOUCHER_OWNER_KEY, "id_key": VOUCHER_OWNER_ID_KEY, "email": customer.email,
+                 "user_id": None if customer.user_id is None else str(customer.user_id)},
+            )
+
+    def account_order_emails(self, user_id: int) -> list[str]:
+        """The e-mails on an account's orders other than its own that no other account has
+        (the account changed e-mail): deleting it must forget them too."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """SELECT DISTINCT lower(trim(o.user_email)) FROM order_order o JOIN account_user u ON u.id = o.user_id
+                    WHERE o.user_id = %s AND o.user_email <> '' AND lower(trim(o.user_email)) <> lower(trim(u.email))
+                      AND NOT EXISTS (SELECT 1 FROM account_user a
+                                       WHERE a.id <> u.id AND lower(trim(a.email)) = lower(trim(o.user_email)))""",
+                [user_id],
+            )
+            return [email for (email,) in cursor.fetchall()]
 
     def marketing_consent(self, customers: Sequence[CustomerRef], key: str) -> dict[CustomerRef, bool]:
         """Consent is the value under `key` in the user's public or private metadata."""

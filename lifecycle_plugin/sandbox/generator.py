@@ -41,6 +41,7 @@ from datetime import datetime, timezone
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 
+from ..signals import accounts_removed_without_forgetting
 from .models import Channel, Checkout, CustomerMetadata, Order, OrderLine, OutboxMessage, Voucher
 from .store import DEFAULT_CHANNELS
 
@@ -611,7 +612,7 @@ def reset_store(*, lifecycle: bool = True) -> None:
         m._meta.db_table
         for m in (lifecycle_models.StageTransition, lifecycle_models.TierChange, lifecycle_models.ActionLedgerEntry,
                   lifecycle_models.ScheduledAction, lifecycle_models.HookFailure, lifecycle_models.CustomerProfile,
-                  lifecycle_models.BackfillRun)
+                  lifecycle_models.BackfillRun, lifecycle_models.DeletedCustomer)
     ] if lifecycle else []
     with transaction.atomic(), connection.cursor() as cursor:
         # TRUNCATE refuses tables with foreign-key checks still pending in this transaction.
@@ -619,7 +620,8 @@ def reset_store(*, lifecycle: bool = True) -> None:
         cursor.execute("SET CONSTRAINTS ALL DEFERRED")
         cursor.execute(f"TRUNCATE {', '.join(sandbox + engine_tables)} RESTART IDENTITY")
         if User.objects.filter(is_staff=True).exists():
-            User.objects.filter(is_staff=False).delete()
+            with accounts_removed_without_forgetting():
+                User.objects.filter(is_staff=False).delete()
         else:
             user_table = User._meta.db_table
             cursor.execute(f"TRUNCATE {user_table} RESTART IDENTITY CASCADE")

@@ -41,7 +41,7 @@ from ..host import (
     VoucherRequest,
 )
 from ..rules import CustomerFacts, OrderFact, OrderState
-from .models import Channel, Checkout, CustomerMetadata, Order, OrderLine, OutboxMessage, Voucher
+from .models import Channel, Checkout, CustomerMetadata, Order, OrderLine, OutboxMessage, UnconfirmedAccount, Voucher
 
 #: Saleor order statuses that are not (yet, or any more) a placed order.
 STATE_OF_STATUS = {
@@ -76,6 +76,7 @@ def _tables() -> dict[str, str]:
         "channel": Channel._meta.db_table,
         "metadata": CustomerMetadata._meta.db_table,
         "line": OrderLine._meta.db_table,
+        "unconfirmed": UnconfirmedAccount._meta.db_table,
     }
 
 
@@ -234,7 +235,9 @@ class SandboxHost:
 
         with _cursor() as cursor:
             cursor.execute(
-                f"""SELECT id, lower(trim(email)), date_joined FROM {t['user']}
+                f"""SELECT id, lower(trim(email)), date_joined,
+                           NOT EXISTS (SELECT 1 FROM {t['unconfirmed']} c WHERE c.user_id = u.id)
+                    FROM {t['user']} u
                     WHERE NOT is_staff AND (id = ANY(%(ids)b::bigint[]) OR lower(trim(email)) = ANY(%(emails)b::text[]))
                     {"AND date_joined <= %(cutoff)s" if cutoff else ""}""",
                 {"ids": asked_ids, "emails": emails, "cutoff": cutoff},
@@ -392,6 +395,35 @@ class SandboxHost:
             channel=message.channel or "",
         )
         return DeliveryReceipt("outbox", str(row.pk))
+
+    def forget_customer(self, customer: CustomerRef) -> None:
+        """The vouchers issued to a deleted customer expire now and lose their e-mail (a
+        personal voucher of nobody would be anyone's), and the outbox (the sandbox's record
+        of the messages sent to them) forgets them."""
+        from django.db.models import Q, Value
+        from django.db.models.functions import Least
+        from django.utils import timezone
+
+        issued = Q(customer_email__iexact=customer.email)
+        if customer.user_id is not None:
+            issued |= Q(customer_user_id=customer.user_id)
+        now = self._cutoff() or timezone.now()  # the simulated clock of a replay, else the wall clock
+        Voucher.objects.filter(issued).update(customer_email="", valid_until=Least("valid_until", Value(now)))
+        OutboxMessage.objects.filter(email__iexact=customer.email).delete()
+
+    def account_order_emails(self, user_id: int) -> list[str]:
+        """The e-mails on an account's orders other than its own that no other account has."""
+        t = self._t
+        with _cursor() as cursor:
+            cursor.execute(
+                f"""SELECT DISTINCT lower(trim(o.user_email)) FROM {t['order']} o JOIN {t['user']} u ON u.id = o.user_id
+                    WHERE o.user_id = %(id)s AND o.user_email <> ''
+                      AND lower(trim(o.user_email)) <> lower(trim(u.email))
+                      AND NOT EXISTS (SELECT 1 FROM {t['user']} a
+                                       WHERE a.id <> u.id AND lower(trim(a.email)) = lower(trim(o.user_email)))""",
+                {"id": user_id},
+            )
+            return [email for (email,) in cursor.fetchall()]
 
     def marketing_consent(self, customers: Sequence[CustomerRef], key: str) -> dict[CustomerRef, bool]:
         """Consent to marketing: the value under `key` in the account's private metadata,

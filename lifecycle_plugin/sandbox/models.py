@@ -110,6 +110,15 @@ class Checkout(models.Model):
         ]
 
 
+class UnconfirmedAccount(models.Model):
+    """An account whose e-mail is not confirmed yet (Saleor's `User.is_confirmed` false,
+    with the store asking for confirmation); accounts without a row are confirmed."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="sandbox_unconfirmed"
+    )
+
+
 class CustomerMetadata(models.Model):
     """Saleor's `User.metadata` / `User.private_metadata`: the projection target."""
 

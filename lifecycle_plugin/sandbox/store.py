@@ -23,7 +23,7 @@ from django.db import connection, transaction
 
 from ..host import VOUCHER_NOT_YOURS, CustomerRef, is_voucher_owner
 from .host import DEFAULT_CHANNEL
-from .models import ChargeStatus, Channel, Checkout, Order, OrderLine, OrderStatus, Voucher
+from .models import ChargeStatus, Channel, Checkout, Order, OrderLine, OrderStatus, UnconfirmedAccount, Voucher
 
 DEFAULT_CHANNELS = (
     # slug, name, currency
@@ -88,17 +88,29 @@ class SandboxStore:
     # ------------------------------------------------------------------ accounts
 
     def register(self, email: str, *, at: datetime | None = None, first_name: str = "", last_name: str = "",
-                 notify: bool = True):
-        """Create an account (unusable password); guest history with that e-mail becomes theirs."""
+                 confirmed: bool = True, notify: bool = True):
+        """Create an account (unusable password); guest history with that e-mail becomes theirs
+        once the account is confirmed (`confirmed=False`: as Saleor's accountRegister leaves
+        it when the store asks for e-mail confirmation; see `confirm_account`)."""
         User = get_user_model()
         user = User(
             username=email.strip().lower()[:150], email=email.strip(), first_name=first_name, last_name=last_name,
             date_joined=at or self.now(),
         )
         user.set_unusable_password()
-        user.save()
+        with transaction.atomic():
+            user.save()
+            if not confirmed:
+                UnconfirmedAccount.objects.create(user=user)
         if notify:
             self.notify(CustomerRef.of(user.email, user.pk), "customer_created")
+        return user
+
+    def confirm_account(self, user, *, notify: bool = True):
+        """The customer confirms their e-mail (Saleor's confirmAccount, hook account_confirmed)."""
+        UnconfirmedAccount.objects.filter(user=user).delete()
+        if notify:
+            self.notify(CustomerRef.of(user.email, user.pk), "account_confirmed")
         return user
 
     # ------------------------------------------------------------------ checkouts

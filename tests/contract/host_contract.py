@@ -33,6 +33,10 @@ class StoreAdapter(Protocol):
 
     def account(self, email: str, joined: datetime | None = None) -> int: ...
 
+    def unconfirm(self, user_id: int) -> None:
+        """The account's e-mail is not confirmed yet (Saleor: `is_confirmed` false)."""
+        ...
+
     def order(self, email: str, *, placed_at: datetime, user_id: int | None = None, total: str = "50.00",
               currency: str = "USD", status: str = "unfulfilled", paid: bool = True, refunded: str = "0",
               fulfilled_at: datetime | None = None) -> str: ...
@@ -87,6 +91,21 @@ class HostContract:
         ref = CustomerRef("ann@example.com", user_id)
         facts = host.read_facts([ref])[ref]
         assert len(facts.orders) == 2
+
+    def test_an_unconfirmed_account_has_only_its_own_rows_and_the_email_alone_is_the_guest(self, host, store):
+        store.order("ann@example.com", placed_at=NOW - timedelta(days=30))  # a guest's
+        user_id = store.account("ann@example.com")
+        store.unconfirm(user_id)
+        store.order("ann@example.com", user_id=user_id, placed_at=NOW - timedelta(days=2))
+        account, guest = CustomerRef("ann@example.com", user_id), CustomerRef("ann@example.com")
+        for read in ([account, guest], [account], [guest]):
+            facts = host.read_facts(read)
+            if account in facts:
+                assert facts[account].has_account and not facts[account].account_confirmed
+                assert [o.placed_at.date() for o in facts[account].orders] == [(NOW - timedelta(days=2)).date()]
+            if guest in facts:
+                assert not facts[guest].has_account
+                assert [o.placed_at.date() for o in facts[guest].orders] == [(NOW - timedelta(days=30)).date()]
 
     def test_a_batch_reads_each_customer_as_alone(self, host, store):
         """Two customers of one read sharing an account (its old and new e-mail), a guest

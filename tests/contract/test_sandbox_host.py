@@ -7,7 +7,14 @@ import pytest
 from django.contrib.auth.models import User
 
 from lifecycle_plugin.sandbox.host import SandboxHost
-from lifecycle_plugin.sandbox.models import Checkout, CustomerMetadata, Order, OutboxMessage, Voucher
+from lifecycle_plugin.sandbox.models import (
+    Checkout,
+    CustomerMetadata,
+    Order,
+    OutboxMessage,
+    UnconfirmedAccount,
+    Voucher,
+)
 from lifecycle_plugin.sandbox.store import ensure_channels, next_order_number
 
 from .host_contract import HostContract
@@ -27,6 +34,9 @@ class SandboxStoreAdapter:
     def account(self, email: str, joined: datetime | None = None) -> int:
         extra = {"date_joined": joined} if joined else {}
         return User.objects.create(username=email, email=email, **extra).pk
+
+    def unconfirm(self, user_id: int) -> None:
+        UnconfirmedAccount.objects.create(user_id=user_id)
 
     def order(self, email, *, placed_at, user_id=None, total="50.00", currency="USD", status="unfulfilled",
               paid=True, refunded="0", fulfilled_at=None) -> str:

@@ -176,6 +176,9 @@ class SaleorStore:
         user = User.objects.create(email=email, date_joined=joined or timezone.now())
         return user.pk
 
+    def unconfirm(self, user_id: int) -> None:
+        User.objects.filter(pk=user_id).update(is_confirmed=False)
+
     def order(self, email: str, *, placed_at: datetime, user_id: int | None = None, total: str = "50.00",
               currency: str = "USD", status: str = "unfulfilled", paid: bool = True, refunded: str = "0",
               fulfilled_at: datetime | None = None) -> str:

@@ -6,8 +6,10 @@ import pytest
 from django.contrib.auth.models import User
 from django.db import connection
 
+from lifecycle_plugin.engine import LifecycleEngine
 from lifecycle_plugin.engine.backfill import backfill
-from lifecycle_plugin.models import CustomerProfile
+from lifecycle_plugin.hooks import make_plugin_manager
+from lifecycle_plugin.models import CustomerProfile, DeletedCustomer
 from lifecycle_plugin.rules import Stage
 from lifecycle_plugin.sandbox.generator import generate_store, reset_store
 from lifecycle_plugin.sandbox.host import SandboxHost
@@ -118,3 +120,18 @@ def test_generate_refuses_a_store_with_customers(db):
     generate_store(customers=10, seed=1, now=NOW)
     with pytest.raises(RuntimeError, match="reset"):
         generate_store(customers=10, seed=1, now=NOW)
+
+
+def test_emptying_the_store_is_not_deleting_customers(django_capture_on_commit_callbacks):
+    """With a staff account kept, reset_store deletes the customers' accounts one by one;
+    that must leave no tombstones, or the next store's customers of the same e-mails
+    (the same seed makes the same e-mails) would be hidden from the engine."""
+    User.objects.create(username="staff", email="staff@example.com", is_staff=True)
+    generate_store(customers=50, years=1, seed=3, now=NOW)
+    with django_capture_on_commit_callbacks(execute=True):
+        reset_store()
+    generate_store(customers=50, years=1, seed=3, now=NOW)
+
+    assert not DeletedCustomer.objects.exists()
+    engine = LifecycleEngine(SandboxHost(), plugin_manager=make_plugin_manager(load_entry_points=False))
+    assert backfill(engine, chunk_size=100).created == 50

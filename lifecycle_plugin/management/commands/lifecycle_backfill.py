@@ -53,11 +53,11 @@ class Command(BaseCommand):
         bar = tqdm(total=total, initial=run.customers_done if run else 0, unit="customer",
                    disable=no_progress, desc="backfill")
 
-        def progress(done: int, last_email: str) -> None:
+        def progress(done: int, last_email: str | None) -> None:
             bar.update(done)
             if run is not None:
                 run.customers_done += done
-                run.last_email = last_email
+                run.last_email = last_email or run.last_email
                 run.save(update_fields=["customers_done", "last_email"])
 
         report = backfill(engine, chunk_size=chunk_size, start_after=start_after, dry_run=dry_run, progress=progress)

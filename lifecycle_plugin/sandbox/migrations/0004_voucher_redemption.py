@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("lifecycle_sandbox", "0002_sql_helpers"),
+        ("lifecycle_sandbox", "0003_account_confirmation"),
     ]
 
     operations = [
