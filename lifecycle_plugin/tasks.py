@@ -62,11 +62,33 @@ def drain_events(max_batches: int = 20):
 
 
 def queue_events(events, *, force_projection: bool = False) -> None:
-    """Add (e-mail, account id, event) triples to the inbox; queue a drain if none is queued."""
-    from .engine.inbox import queue_events as add
+    """Add (e-mail, account id, event) triples to the inbox in the caller's transaction;
+    once it commits, raise the drain flag and queue a drain if none is queued.
+
+    Inside Saleor's atomic block the INSERT runs in a savepoint: if it fails, only the
+    savepoint is rolled back and the error reaches the caller (the hook logs it), so
+    Saleor's own transaction goes on. The event is then missing from the inbox until
+    the reconciliation (`reconcile`) finds the change it was about.
+    """
+    from django.db import transaction
+
+    from .engine.inbox import add_events
+
+    with allow_writer(), transaction.atomic():
+        added = add_events(events, force_projection=force_projection)
+    if added:
+        # robust: the flag is raised after Saleor's commit, outside the hook's guard; a
+        # failure there (the connection gone) must not reach Saleor's request. The event
+        # has committed by then and the drain beat takes it within a minute.
+        transaction.on_commit(request_drain, robust=True)
+
+
+def request_drain() -> None:
+    """Raise the inbox's drain flag; queue a drain if this call raised it."""
+    from .engine.inbox import raise_flag
 
     with allow_writer():
-        raised = add(events, force_projection=force_projection)
+        raised = raise_flag()
     if raised:
         drain_events.delay()
 
