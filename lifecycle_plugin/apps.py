@@ -15,6 +15,12 @@ def beat_schedule() -> dict:
             "schedule": timedelta(minutes=1),
             "options": {"expires": 60},
         },
+        # Changes whose event never reached the inbox (engine/reconcile.py).
+        "lifecycle-reconcile": {
+            "task": "lifecycle_plugin.reconcile",
+            "schedule": timedelta(minutes=10),
+            "options": {"expires": 600},
+        },
         "lifecycle-sweep": {
             "task": "lifecycle_plugin.sweep",
             "schedule": timedelta(minutes=10),

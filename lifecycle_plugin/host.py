@@ -183,6 +183,17 @@ class Host(Protocol):
         """
         ...
 
+    def changed_customers(self, since: datetime, until: datetime) -> list[tuple[CustomerRef, datetime]]:
+        """The customers whose account, orders or checkouts changed at `since` <= t < `until`,
+        each once, with the time of their latest change in that window.
+
+        Keyed like the hooks key their events (an account's rows by its e-mail, a
+        guest's by theirs); staff accounts' own changes and draft orders are left out.
+        An indexed range read of the store's change times: the reconciliation
+        (`engine.reconcile`) runs it every few minutes.
+        """
+        ...
+
     def write_projection(self, projections: Sequence[Projection]) -> None:
         """Show the decisions to storefronts and staff (Saleor: user metadata)."""
         ...

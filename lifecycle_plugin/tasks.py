@@ -143,6 +143,20 @@ def sweep():
     return {"profiles": report.profiles, "stage_changes": report.stage_changes, "tier_changes": report.tier_changes}
 
 
+@shared_task(name="lifecycle_plugin.reconcile", expires=600)
+@_skip_when_disabled
+def reconcile():
+    """Queue events for customers whose changes never reached the inbox (`engine.reconcile`)."""
+    from .engine.reconcile import reconcile as run
+
+    with allow_writer():
+        report = run(_engine())
+    if report.queued:
+        request_drain()
+    return {"since": report.since.isoformat() if report.since else None, "until": report.until.isoformat(),
+            "changed": report.changed, "queued": report.queued}
+
+
 @shared_task(name="lifecycle_plugin.run_due_actions", expires=300)
 @_skip_when_disabled
 def run_due_actions():

@@ -148,11 +148,12 @@ class SandboxStore:
         ensure_channels()
         channel_row = Channel.objects.get(slug=channel)
         total = Decimal(total).quantize(Decimal("0.01"))
+        placed = at or self.now()
         with transaction.atomic():
             order = Order.objects.create(
                 number=next_order_number(), user=user, user_email=email, channel=channel_row,
                 currency=channel_row.currency_code, total_amount=total, status=status,
-                charge_status=ChargeStatus.FULL if paid else ChargeStatus.NONE, created_at=at or self.now(),
+                charge_status=ChargeStatus.FULL if paid else ChargeStatus.NONE, created_at=placed, updated_at=placed,
             )
             for name, quantity, unit_price in lines or [("Sandbox product", 1, total)]:
                 OrderLine.objects.create(order=order, product_name=name, sku=name.upper().replace(" ", "-")[:255],
@@ -164,6 +165,7 @@ class SandboxStore:
         return order
 
     def _change(self, order: Order, event: str, **fields) -> Order:
+        fields["updated_at"] = self.now()
         for name, value in fields.items():
             setattr(order, name, value)
         order.save(update_fields=list(fields))
