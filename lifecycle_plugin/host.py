@@ -101,6 +101,10 @@ class Projection:
     stage: str
     tier: str | None
     profile: Mapping[str, Any]  # JSON summary kept in private metadata
+    #: When the decision was made. A host that stamps the account's change time when it
+    #: writes the projection stamps it no later than this, so that `changed_customers`
+    #: does not report the decision's own write as a change the decision has not seen.
+    decided_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

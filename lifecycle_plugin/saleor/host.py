@@ -233,17 +233,23 @@ class SaleorHost:
             return
         public = [json.dumps({STAGE_KEY: p.stage, TIER_KEY: p.tier or ""}) for p in rows]
         private = [json.dumps({PROFILE_KEY: json.dumps(dict(p.profile), default=str)}) for p in rows]
+        now = timezone.now()
+        # Saleor stamps updated_at when metadata changes, so apps that sync by it see the
+        # new stage. Stamped with the decision's time, not the write's (never moved back):
+        # the reconciliation reads updated_at as "changed since the last decision" and
+        # would otherwise queue every customer whose projection was just written.
         with connection.cursor() as cursor:
             cursor.execute(
                 """
                 UPDATE account_user AS u
                    SET metadata = COALESCE(u.metadata, '{}'::jsonb) || v.public::jsonb,
                        private_metadata = COALESCE(u.private_metadata, '{}'::jsonb) || v.private::jsonb,
-                       updated_at = %s
-                  FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS v(id, public, private)
+                       updated_at = GREATEST(u.updated_at, v.decided_at)
+                  FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::timestamptz[]) AS v(id, public, private,
+                                                                                         decided_at)
                  WHERE u.id = v.id
                 """,
-                [timezone.now(), [p.customer.user_id for p in rows], public, private],
+                [[p.customer.user_id for p in rows], public, private, [p.decided_at or now for p in rows]],
             )
 
     # ------------------------------------------------------------------ vouchers and messages
