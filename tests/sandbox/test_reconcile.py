@@ -10,6 +10,7 @@ from datetime import timedelta
 import psycopg
 import pytest
 from django.db import DatabaseError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from lifecycle_plugin import tasks
@@ -111,12 +112,16 @@ def test_a_failed_insert_inside_the_stores_transaction_leaves_that_transaction_i
 
 
 def test_the_event_commits_with_the_change_and_the_drain_is_queued_after_it(shop, drains):
-    with transaction.atomic():
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
         order = shop.place_order("ann@example.com", "40", notify=False)
-        tasks.queue_events([(order.user_email, None, "order_created")])
+        for event in ("order_created", "order_paid"):  # one request, several hooks
+            tasks.queue_events([(order.user_email, None, event)])
         assert drains == [] and not InboxState.objects.get(pk=1).drain_requested  # nothing before the commit
-    assert list(PendingEvent.objects.values_list("email", "event")) == [("ann@example.com", "order_created")]
+    assert list(PendingEvent.objects.values_list("email", "event")) == [
+        ("ann@example.com", "order_created"), ("ann@example.com", "order_paid")]
     assert drains == [()] and InboxState.objects.get(pk=1).drain_requested
+    # The flag is raised once for the transaction, not once per hook.
+    assert len([q for q in queries.captured_queries if q["sql"].startswith("UPDATE lifecycle_plugin_inboxstate")]) == 1
 
 
 def test_the_event_of_a_rolled_back_change_never_reaches_the_drain(shop, drains):
