@@ -2,8 +2,8 @@
 
 Importable only inside Saleor. Every hook does a constant, small amount of work
 (read the customer's id and e-mail off the object it is given, add one inbox row),
-never raises, and hands the rest to a Celery task after the commit. The tasks re-read the facts
-from Saleor's tables, so repeated and out-of-order events (``order_fully_paid``
+never raises, and hands the rest to a Celery task after the commit. The tasks
+re-read the facts from Saleor's tables, so repeated and out-of-order events (``order_fully_paid``
 twice, ``orderMarkAsPaid`` without ``order_paid``, bulk imports with only
 ``order_bulk_created``) converge on the same result.
 """

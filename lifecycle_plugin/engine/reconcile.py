@@ -27,11 +27,13 @@ when nothing is missing the run is the range read and one query over the profile
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
 
+from ..host import CustomerRef
 from ..models import CustomerProfile, InboxState, PendingEvent
 from .inbox import add_events
 
@@ -86,7 +88,7 @@ def reconcile(engine) -> ReconcileReport:
     return ReconcileReport(since=since, until=until, changed=len(changed), queued=len(missing))
 
 
-def _undecided(changed):
+def _undecided(changed: Sequence[tuple[CustomerRef, datetime]]) -> list[CustomerRef]:
     """The customers of `changed` [(CustomerRef, changed at)] with no decision since and no waiting event.
 
     A profile found by e-mail or by account counts: an account that changed its
