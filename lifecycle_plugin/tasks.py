@@ -78,23 +78,26 @@ def queue_events(events, *, force_projection: bool = False) -> None:
         added = add_events(events, force_projection=force_projection)
     # Once per transaction: checkoutComplete alone fires four hooks. (Outside a
     # transaction on_commit runs at once and nothing waits in run_on_commit.)
-    if added and not any(isinstance(callback, _DrainAfterCommit) and not callback.ran
+    if added and not any(getattr(callback, "lifecycle_drain_pending", False)
                          for _, callback, _ in connection.run_on_commit):
         # robust: the flag is raised after Saleor's commit, outside the hook's guard; a
         # failure there (the connection gone) must not reach Saleor's request. The event
         # has committed by then and the drain beat takes it within a minute.
-        transaction.on_commit(_DrainAfterCommit(), robust=True)
+        transaction.on_commit(_drain_after_commit(), robust=True)
 
 
-class _DrainAfterCommit:
-    """`request_drain` as an on-commit callback that knows whether it has run: Django's
-    test cases keep the callbacks they have run in `run_on_commit` (they never commit)."""
+def _drain_after_commit():
+    """`request_drain` as an on-commit callback that marks itself done when it runs:
+    Django's test cases keep the callbacks they have run in `run_on_commit` (they never
+    commit). A function, not a callable object: Django logs a failed robust callback
+    by its `__qualname__`."""
 
-    ran = False
-
-    def __call__(self) -> None:
-        self.ran = True
+    def drain_after_commit() -> None:
+        drain_after_commit.lifecycle_drain_pending = False
         request_drain()
+
+    drain_after_commit.lifecycle_drain_pending = True
+    return drain_after_commit
 
 
 def request_drain() -> None:

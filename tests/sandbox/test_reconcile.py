@@ -124,6 +124,19 @@ def test_the_event_commits_with_the_change_and_the_drain_is_queued_after_it(shop
     assert len([q for q in queries.captured_queries if q["sql"].startswith("UPDATE lifecycle_plugin_inboxstate")]) == 1
 
 
+def test_a_broker_down_after_the_commit_is_logged_and_the_event_waits(shop, monkeypatch, caplog):
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("broker unreachable")
+
+    monkeypatch.setattr(tasks.drain_events, "delay", broker_down)
+    with transaction.atomic():  # a real commit runs the after-commit callback as in production
+        order = shop.place_order("ann@example.com", "40", notify=False)
+        tasks.queue_events([(order.user_email, None, "order_created")])
+
+    assert "broker unreachable" in caplog.text
+    assert PendingEvent.objects.get().event == "order_created"  # for the drain beat
+
+
 def test_the_event_of_a_rolled_back_change_never_reaches_the_drain(shop, drains):
     with pytest.raises(RuntimeError), transaction.atomic():
         order = shop.place_order("ann@example.com", "40", notify=False)
