@@ -21,6 +21,8 @@ def beat_schedule() -> dict:
         # Normally the event that raises the inbox's flag queues the drain; this
         # catches what that misses (a broker hiccup, the race in engine/inbox.py).
         "lifecycle-drain-events": _every("lifecycle_plugin.drain_events", timedelta(minutes=1)),
+        # Changes whose event never reached the inbox (engine/reconcile.py).
+        "lifecycle-reconcile": _every("lifecycle_plugin.reconcile", timedelta(minutes=10)),
         "lifecycle-sweep": _every("lifecycle_plugin.sweep", timedelta(minutes=10)),
         "lifecycle-due-actions": _every("lifecycle_plugin.run_due_actions", timedelta(minutes=5)),
         "lifecycle-daily-tick": {

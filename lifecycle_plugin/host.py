@@ -114,6 +114,10 @@ class Projection:
     stage: str
     tier: str | None
     profile: Mapping[str, Any]  # JSON summary kept in private metadata
+    #: When the decision was made. A host that stamps the account's change time when it
+    #: writes the projection stamps it no later than this, so that `changed_customers`
+    #: does not report the decision's own write as a change the decision has not seen.
+    decided_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +215,17 @@ class Host(Protocol):
 
         Orders are matched by account or by case-insensitive e-mail, so guest orders
         placed before sign-up count. The result has an entry for every customer asked.
+        """
+        ...
+
+    def changed_customers(self, since: datetime, until: datetime) -> list[tuple[CustomerRef, datetime]]:
+        """The customers whose account, orders or checkouts changed at `since` <= t < `until`,
+        each once, with the time of their latest change in that window.
+
+        Keyed like the hooks key their events (an account's rows by its e-mail, a
+        guest's by theirs); staff accounts' own changes and draft orders are left out.
+        An indexed range read of the store's change times: the reconciliation
+        (`engine.reconcile`) runs it every few minutes.
         """
         ...
 

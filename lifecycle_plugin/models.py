@@ -202,7 +202,7 @@ class BackfillRun(models.Model):
 class PendingEvent(models.Model):
     """An account, checkout or order event waiting for a worker: the event inbox.
 
-    Saleor's hooks add a row once the request's transaction has committed; a
+    Saleor's hooks add a row in the request's transaction when one is open; a
     `drain_events` task takes hundreds at once and processes their customers in
     one transaction (`lifecycle_plugin.engine.inbox`). No foreign key to the
     account, which may be deleted before the event is taken.
@@ -222,7 +222,8 @@ class PendingEvent(models.Model):
 
 
 class InboxState(models.Model):
-    """A single row: whether a drain of the event inbox is already queued.
+    """A single row: whether a drain of the event inbox is already queued, and how far
+    the reconciliation (`lifecycle_plugin.engine.reconcile`) has looked.
 
     Only the event that raises the flag queues a `drain_events` task, so a burst of
     events costs one task, not one per event.
@@ -230,6 +231,9 @@ class InboxState(models.Model):
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     drain_requested = models.BooleanField(default=False)
+    #: Where the last reconciliation stopped: the next one looks at the store's changes
+    #: from here (less an overlap). None until its first run.
+    reconciled_until = models.DateTimeField(null=True, blank=True)
 
 
 class DeletedCustomer(models.Model):

@@ -1,9 +1,9 @@
 """The Saleor plugin: Dashboard settings, event hooks and the GraphQL endpoint.
 
 Importable only inside Saleor. Every hook does a constant, small amount of work
-(read the customer's id and e-mail off the object it is given), never raises, and
-hands the rest to a Celery task after the commit. The tasks re-read the facts
-from Saleor's tables, so repeated and out-of-order events (``order_fully_paid``
+(read the customer's id and e-mail off the object it is given, add one inbox row),
+never raises, and hands the rest to a Celery task after the commit. The tasks
+re-read the facts from Saleor's tables, so repeated and out-of-order events (``order_fully_paid``
 twice, ``orderMarkAsPaid`` without ``order_paid``, bulk imports with only
 ``order_bulk_created``) converge on the same result.
 """
@@ -14,7 +14,6 @@ import logging
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from saleor.plugins.base_plugin import BasePlugin, ConfigurationTypeField
 from saleor.plugins.error_codes import PluginErrorCode
 
@@ -40,19 +39,25 @@ def _dashboard_value(setting: conf.Setting) -> Any:
 
 
 def _queue(customers, event: str) -> None:
-    """Add the event of (e-mail, account id) pairs to the inbox once the current
-    transaction commits (at once outside one), in one statement; the drain that
-    processes it runs on a worker.
+    """Add the event of (e-mail, account id) pairs to the inbox, in one statement.
 
-    robust=True: when the hook ran inside Saleor's atomic block, the queueing runs
-    later at the commit, outside the hook's own guard, and a failure there (the
-    database unreachable) would still reach Saleor's request. Django logs it instead.
+    Inside Saleor's transaction when one is open, so the event commits with the order,
+    checkout or account it is about and the drain never sees an event of a rolled-back
+    change; the drain is queued after the commit. Saleor calls many hooks after its own
+    commit: then the row is written at once. A failed write (the connection dropped)
+    is logged and rolled back to its savepoint, Saleor's transaction goes on, and the
+    periodic reconciliation finds the change the event was about.
     """
     from .tasks import queue_events
 
     events = [(email, user_id, event) for email, user_id in customers if email]
-    if events:
-        transaction.on_commit(lambda: queue_events(events), robust=True)
+    if not events:
+        return
+    try:
+        queue_events(events)
+    except Exception:
+        logger.exception("lifecycle plugin: %s events of %s not added to the inbox; the reconciliation "
+                         "will find the change", len(events), event)
 
 
 def _guarded(hook):

@@ -68,11 +68,50 @@ def drain_events(max_batches: int = 20):
 
 
 def queue_events(events, *, force_projection: bool = False) -> None:
-    """Add (e-mail, account id, event) triples to the inbox; queue a drain if none is queued."""
-    from .engine.inbox import queue_events as add
+    """Add (e-mail, account id, event) triples to the inbox in the caller's transaction;
+    once it commits, raise the drain flag and queue a drain if none is queued.
+
+    Inside Saleor's atomic block the INSERT runs in a savepoint: if it fails, only the
+    savepoint is rolled back and the error reaches the caller (the hook logs it), so
+    Saleor's own transaction goes on. The event is then missing from the inbox until
+    the reconciliation (`reconcile`) finds the change it was about.
+    """
+    from django.db import connection, transaction
+
+    from .engine.inbox import add_events
+
+    with allow_writer(), transaction.atomic():
+        added = add_events(events, force_projection=force_projection)
+    # Once per transaction: checkoutComplete alone fires four hooks. (Outside a
+    # transaction on_commit runs at once and nothing waits in run_on_commit.)
+    if added and not any(getattr(callback, "lifecycle_drain_pending", False)
+                         for _, callback, _ in connection.run_on_commit):
+        # robust: the flag is raised after Saleor's commit, outside the hook's guard; a
+        # failure there (the connection gone) must not reach Saleor's request. The event
+        # has committed by then and the drain beat takes it within a minute.
+        transaction.on_commit(_drain_after_commit(), robust=True)
+
+
+def _drain_after_commit():
+    """`request_drain` as an on-commit callback that marks itself done when it runs:
+    Django's test cases keep the callbacks they have run in `run_on_commit` (they never
+    commit). A function, not a callable object: Django logs a failed robust callback
+    by its `__qualname__`."""
+
+    def drain_after_commit() -> None:
+        drain_after_commit.lifecycle_drain_pending = False
+        request_drain()
+
+    drain_after_commit.lifecycle_drain_pending = True
+    return drain_after_commit
+
+
+def request_drain() -> None:
+    """Raise the inbox's drain flag; queue a drain if this call raised it."""
+    from .engine.inbox import raise_flag
 
     with allow_writer():
-        raised = add(events, force_projection=force_projection)
+        raised = raise_flag()
     if raised:
         drain_events.delay()
 
@@ -128,6 +167,20 @@ def sweep():
     with allow_writer():
         report = _engine().sweep()
     return {"profiles": report.profiles, "stage_changes": report.stage_changes, "tier_changes": report.tier_changes}
+
+
+@shared_task(name="lifecycle_plugin.reconcile", expires=600)
+@_skip_when_disabled
+def reconcile():
+    """Queue events for customers whose changes never reached the inbox (`engine.reconcile`)."""
+    from .engine.reconcile import reconcile as run
+
+    with allow_writer():
+        report = run(_engine())
+    if report.queued:
+        request_drain()
+    return {"since": report.since.isoformat() if report.since else None, "until": report.until.isoformat(),
+            "changed": report.changed, "queued": report.queued}
 
 
 @shared_task(name="lifecycle_plugin.run_due_actions", expires=300)

@@ -314,6 +314,7 @@ def _backfill_chunk(engine: LifecycleEngine, customers: Sequence[CustomerRef], e
                     "next_check_at": next_at.isoformat() if next_at else None,
                     "decided_at": decided_at,
                 },
+                decided_at=now,
             ))
     if dry_run:
         return report

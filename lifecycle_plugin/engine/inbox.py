@@ -3,18 +3,19 @@
 A transaction per event costs its round trips and a WAL flush at commit whatever it
 does: on the reference machine even a lock, one row read and one row written back
 commit under 1,000 times a second. So Saleor's hooks do not queue a task per event;
-they add the event to `PendingEvent` (one statement, after the request's commit),
-and a `drain_events` task hands up to `batch_size` events at a time to
+they add the event to `PendingEvent` (one INSERT, inside the request's transaction
+when one is open, so the event commits with the order it is about), and a
+`drain_events` task hands up to `batch_size` events at a time to
 `engine.process_many`, one transaction per batch.
 
-One task per burst, not per event: the statement that adds an event also raises
-the `InboxState` flag if it was down, and only the event that raised it queues a
+One task per burst, not per event: once the event has committed, the hook raises
+the `InboxState` flag if it was down, and only the call that raised it queues a
 drain. The drain lowers the flag first, then takes events until the inbox is empty,
-so an event added meanwhile is either taken by that drain or raises the flag again.
-One narrow case is left to the periodic drain (every minute, `apps.beat_schedule`):
-an event whose statement read the flag up just before a drain lowered it, and
-committed just after that drain's last look, waits for the next event or for that
-drain.
+so an event committed meanwhile is either taken by that drain or raises the flag
+again. An event whose flag was never raised (the process died right after the
+commit) waits for the periodic drain (every minute, `apps.beat_schedule`); an event
+that never reached the inbox (the hook ran after Saleor's commit and its INSERT
+failed) is found by the reconciliation (`engine/reconcile.py`).
 
 A batch that fails is rolled back (its events stay) and redone customer by
 customer; a customer whose events still fail waits with a growing delay and is
@@ -58,28 +59,58 @@ class DrainReport:
     more: bool = False
 
 
-def queue_events(events: Iterable[tuple[str, int | None, str]], *, force_projection: bool = False) -> bool:
-    """Add (e-mail, account id, event) triples to the inbox in one statement.
-
-    Returns True when this call raised the drain flag: the caller then queues one
-    `drain_events` task. Outside a transaction the statement commits on its own.
-    """
+def _columns(events: Iterable[tuple[str, int | None, str]], force_projection: bool) -> list | None:
     rows = [(CustomerRef.of(email, user_id), event) for email, user_id, event in events if email]
     if not rows:
-        return False
+        return None
     now = timezone.now()
+    return [force_projection, now, now, [ref.email for ref, _ in rows], [ref.user_id for ref, _ in rows],
+            [event[:64] for _, event in rows]]
+
+
+_INSERT = f"""INSERT INTO {PENDING}
+        (email, user_id, event, force_projection, queued_at, available_at, attempts, last_error)
+    SELECT v.email, v.user_id, v.event, %s, %s, %s, 0, ''
+    FROM unnest(%s::text[], %s::bigint[], %s::text[]) AS v(email, user_id, event)"""
+_RAISE = f"UPDATE {STATE} SET drain_requested = true WHERE id = 1 AND NOT drain_requested RETURNING 1"
+
+
+def queue_events(events: Iterable[tuple[str, int | None, str]], *, force_projection: bool = False) -> bool:
+    """Add (e-mail, account id, event) triples to the inbox and raise the drain flag, in one statement.
+
+    Returns True when this call raised the drain flag: the caller then queues one
+    `drain_events` task. Meant for autocommit: inside a longer transaction the flag's
+    row stays locked until it commits (see `add_events`).
+    """
+    params = _columns(events, force_projection)
+    if params is None:
+        return False
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"""WITH queued AS (
-                    INSERT INTO {PENDING}
-                        (email, user_id, event, force_projection, queued_at, available_at, attempts, last_error)
-                    SELECT v.email, v.user_id, v.event, %s, %s, %s, 0, ''
-                    FROM unnest(%s::text[], %s::bigint[], %s::text[]) AS v(email, user_id, event)
-                )
-                UPDATE {STATE} SET drain_requested = true WHERE id = 1 AND NOT drain_requested RETURNING 1""",
-            [force_projection, now, now, [ref.email for ref, _ in rows], [ref.user_id for ref, _ in rows],
-             [event[:64] for _, event in rows]],
-        )
+        cursor.execute(f"WITH queued AS ({_INSERT}) {_RAISE}", params)
+        return cursor.fetchone() is not None
+
+
+def add_events(events: Iterable[tuple[str, int | None, str]], *, force_projection: bool = False) -> int:
+    """Add (e-mail, account id, event) triples to the inbox, without touching the flag.
+
+    For a hook inside Saleor's transaction: the row commits (or rolls back) with the
+    order it is about, and the statement locks nothing another transaction waits for,
+    whereas raising the flag there would hold the flag's single row until Saleor
+    commits, making every concurrent request wait on it. Raise it (`raise_flag`)
+    after the commit. Returns the number of events added.
+    """
+    params = _columns(events, force_projection)
+    if params is None:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT, params)
+        return cursor.rowcount
+
+
+def raise_flag() -> bool:
+    """Raise the drain flag; True when this call raised it (then queue one drain)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_RAISE)
         return cursor.fetchone() is not None
 
 

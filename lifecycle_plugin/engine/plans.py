@@ -91,6 +91,7 @@ def projection_of(profile: CustomerProfile) -> Projection:
             "last_order_at": profile.last_order_at.isoformat() if profile.last_order_at else None,
             "next_check_at": profile.next_check_at.isoformat() if profile.next_check_at else None,
         },
+        decided_at=profile.decided_at,
     )
 
 

@@ -15,6 +15,7 @@ import json
 import secrets
 import uuid
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
@@ -127,6 +128,32 @@ class SaleorHost:
             cursor.execute(f"SELECT count(*) FROM ({self._CUSTOMERS_SQL}) AS c", [None, None])
             return cursor.fetchone()[0]
 
+    # Saleor stamps each of these columns on save, and indexes each (order.updated_at,
+    # checkout.last_change, user.updated_at): three index range scans. The account's
+    # e-mail keys its orders and checkouts, as `plugin._email_of` does.
+    _CHANGED_SQL = """
+        SELECT email, max(user_id), max(changed_at) FROM (
+            SELECT lower(trim(u.email)) AS email, u.id AS user_id, u.updated_at AS changed_at
+              FROM account_user u
+             WHERE u.updated_at >= %(since)s AND u.updated_at < %(until)s AND NOT u.is_staff
+            UNION ALL
+            SELECT lower(trim(COALESCE(u.email, o.user_email))), o.user_id, o.updated_at
+              FROM order_order o LEFT JOIN account_user u ON u.id = o.user_id
+             WHERE o.updated_at >= %(since)s AND o.updated_at < %(until)s AND o.status <> 'draft'
+            UNION ALL
+            SELECT lower(trim(COALESCE(u.email, c.email))), c.user_id, c.last_change
+              FROM checkout_checkout c LEFT JOIN account_user u ON u.id = c.user_id
+             WHERE c.last_change >= %(since)s AND c.last_change < %(until)s
+        ) AS changed
+        WHERE email <> ''
+        GROUP BY email
+    """
+
+    def changed_customers(self, since: datetime, until: datetime) -> list[tuple[CustomerRef, datetime]]:
+        with connection.cursor() as cursor:
+            cursor.execute(self._CHANGED_SQL, {"since": since, "until": until})
+            return [(CustomerRef(email, user_id), changed_at) for email, user_id, changed_at in cursor.fetchall()]
+
     # ------------------------------------------------------------------ facts
 
     def read_facts(self, customers: Sequence[CustomerRef]) -> dict[CustomerRef, CustomerFacts]:
@@ -219,17 +246,23 @@ class SaleorHost:
             return
         public = [json.dumps({STAGE_KEY: p.stage, TIER_KEY: p.tier or ""}) for p in rows]
         private = [json.dumps({PROFILE_KEY: json.dumps(dict(p.profile), default=str)}) for p in rows]
+        now = timezone.now()
+        # Saleor stamps updated_at when metadata changes, so apps that sync by it see the
+        # new stage. Stamped with the decision's time, not the write's (never moved back):
+        # the reconciliation reads updated_at as "changed since the last decision" and
+        # would otherwise queue every customer whose projection was just written.
         with connection.cursor() as cursor:
             cursor.execute(
                 """
                 UPDATE account_user AS u
                    SET metadata = COALESCE(u.metadata, '{}'::jsonb) || v.public::jsonb,
                        private_metadata = COALESCE(u.private_metadata, '{}'::jsonb) || v.private::jsonb,
-                       updated_at = %s
-                  FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS v(id, public, private)
+                       updated_at = GREATEST(u.updated_at, v.decided_at)
+                  FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::timestamptz[]) AS v(id, public, private,
+                                                                                         decided_at)
                  WHERE u.id = v.id
                 """,
-                [timezone.now(), [p.customer.user_id for p in rows], public, private],
+                [[p.customer.user_id for p in rows], public, private, [p.decided_at or now for p in rows]],
             )
 
     # ------------------------------------------------------------------ vouchers and messages

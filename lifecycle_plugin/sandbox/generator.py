@@ -486,7 +486,8 @@ class _Rows:
                 owner = "\\N" if o.as_guest else user_id  # COPY's NULL; no backslash in f-strings before 3.12
                 orders.append(
                     f"{order_id}\t{number}\t{owner}\t{o.email}\t{channel_ids[o.channel]}\t"
-                    f"{currency}\t{o.total:.2f}\t{o.status}\t{o.charge}\t{o.refunded:.2f}\t{created}\t{fulfilled}\n"
+                    f"{currency}\t{o.total:.2f}\t{o.status}\t{o.charge}\t{o.refunded:.2f}\t{created}\t{fulfilled}\t"
+                    f"{created if o.fulfilled_days_ago is None else fulfilled}\n"
                 )
                 summary.orders += 1
                 summary.order_statuses[o.status] += 1
@@ -515,7 +516,8 @@ def _columns() -> dict[str, tuple[str, str]]:
         "user": (User._meta.db_table, "id, password, last_login, is_superuser, username, first_name, last_name, "
                                       "email, is_staff, is_active, date_joined"),
         "order": (Order._meta.db_table, "id, number, user_id, user_email, channel_id, currency, total_amount, "
-                                        "status, charge_status, refunded_amount, created_at, fulfilled_at"),
+                                        "status, charge_status, refunded_amount, created_at, fulfilled_at, "
+                                        "updated_at"),
         "line": (OrderLine._meta.db_table, "id, order_id, product_name, sku, quantity, unit_price"),
         "checkout": (Checkout._meta.db_table, "token, user_id, email, channel_id, lines_count, created_at, updated_at"),
     }

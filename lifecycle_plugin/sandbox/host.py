@@ -221,6 +221,31 @@ class SandboxHost:
             )
             return cursor.fetchone()[0]
 
+    def changed_customers(self, since: datetime, until: datetime) -> list[tuple[CustomerRef, datetime]]:
+        """Accounts by `date_joined` (the sandbox store changes an account only when it
+        makes it), orders and checkouts by `updated_at`: three index range scans."""
+        t = self._t
+        with _cursor() as cursor:
+            cursor.execute(
+                f"""SELECT email, max(user_id), max(changed_at) FROM (
+                        SELECT lower(trim(u.email)) AS email, u.id AS user_id, u.date_joined AS changed_at
+                          FROM {t['user']} u
+                         WHERE u.date_joined >= %(since)s AND u.date_joined < %(until)s AND NOT u.is_staff
+                        UNION ALL
+                        SELECT lower(trim(COALESCE(u.email, o.user_email))), o.user_id, o.updated_at
+                          FROM {t['order']} o LEFT JOIN {t['user']} u ON u.id = o.user_id
+                         WHERE o.updated_at >= %(since)s AND o.updated_at < %(until)s AND o.status <> 'draft'
+                        UNION ALL
+                        SELECT lower(trim(COALESCE(u.email, c.email))), c.user_id, c.updated_at
+                          FROM {t['checkout']} c LEFT JOIN {t['user']} u ON u.id = c.user_id
+                         WHERE c.updated_at >= %(since)s AND c.updated_at < %(until)s
+                    ) AS changed
+                    WHERE email <> ''
+                    GROUP BY email""",
+                {"since": since, "until": until},
+            )
+            return [(CustomerRef(email, user_id), changed_at) for email, user_id, changed_at in cursor.fetchall()]
+
     # ------------------------------------------------------------------ facts
 
     def read_facts(self, customers: Sequence[CustomerRef]) -> dict[CustomerRef, CustomerFacts]:

@@ -177,7 +177,7 @@ class SandboxStore:
                 number=next_order_number(), user=user, user_email=email, channel=channel_row,
                 currency=channel_row.currency_code, total_amount=total, status=status,
                 charge_status=ChargeStatus.FULL if paid else ChargeStatus.NONE, created_at=placed_at,
-                voucher_code=voucher or "",
+                updated_at=placed_at, voucher_code=voucher or "",
             )
             for name, quantity, unit_price in lines or [("Sandbox product", 1, total)]:
                 OrderLine.objects.create(order=order, product_name=name, sku=name.upper().replace(" ", "-")[:255],
@@ -206,6 +206,7 @@ class SandboxStore:
             row.save(update_fields=["used"])
 
     def _change(self, order: Order, event: str, **fields) -> Order:
+        fields["updated_at"] = self.now()
         for name, value in fields.items():
             setattr(order, name, value)
         order.save(update_fields=list(fields))

@@ -211,6 +211,27 @@ class HostContract:
         resumed = [ref for chunk in host.customer_chunks(10, start_after="bob@example.com") for ref in chunk]
         assert resumed == refs[2:]
 
+    # ------------------------------------------------------------------ changed_customers
+
+    def test_changed_customers_names_each_customer_changed_in_the_window_once(self, host, store):
+        before = datetime.now(timezone.utc) - timedelta(seconds=1)
+        ann = store.account("Ann@Example.com")
+        store.order("ann.contact@example.com", user_id=ann, placed_at=NOW - timedelta(days=40))  # the account's
+        store.order("Guest@Example.com", placed_at=NOW - timedelta(days=2))
+        store.order("guest@example.com", placed_at=NOW - timedelta(days=1))
+        store.checkout("cart@example.com", lines=2)
+        store.order("draft@example.com", placed_at=NOW, status="draft")  # no hook listens to drafts
+        after = datetime.now(timezone.utc) + timedelta(seconds=1)
+
+        changed = host.changed_customers(before, after)
+
+        assert len(changed) == 3 and {ref for ref, _ in changed} == {
+            CustomerRef("ann@example.com", ann), CustomerRef("cart@example.com"), CustomerRef("guest@example.com")}
+        # Each with the time of its change (not of the order's placing), in the window.
+        assert all(before <= at < after for _, at in changed)
+        assert host.changed_customers(before - timedelta(hours=1), before) == []
+        assert host.changed_customers(after, after + timedelta(hours=1)) == []
+
     # ------------------------------------------------------------------ projection
 
     def test_projection_merges_into_metadata(self, host, store):

@@ -35,26 +35,34 @@ class MemoryHost:
         self.private_metadata: dict[str, dict] = {}
         self.names: dict[str, CustomerName] = {}
         self.products: dict[str, list[OrderProduct]] = {}
+        #: When each customer's account, orders or checkouts last changed (changed_customers).
+        self.changed_at: dict[str, datetime] = {}
 
     # store changes, as a shop would make them
     def register(self, email: str, user_id: int, at: datetime) -> CustomerRef:
         facts = self.customers.get(email, CustomerFacts(email=email))
         self.customers[email] = replace(facts, has_account=True, user_id=user_id, account_created_at=at)
+        self.changed_at[email] = at
         return CustomerRef(email, user_id)
 
     def order(self, email: str, at: datetime, total="50", currency="USD", **fields) -> OrderFact:
         facts = self.customers.get(email, CustomerFacts(email=email))
         order = OrderFact(str(next(self._ids)), at, currency, Decimal(total), **fields)
         self.customers[email] = replace(facts, orders=facts.orders + (order,))
+        self.changed_at[email] = at
         return order
 
-    def update_order(self, email: str, order_id: str, **fields) -> None:
+    def update_order(self, email: str, order_id: str, at: datetime | None = None, **fields) -> None:
         facts = self.customers[email]
+        if at is not None:
+            self.changed_at[email] = at
         orders = tuple(replace(o, **fields) if o.order_id == order_id else o for o in facts.orders)
         self.customers[email] = replace(facts, orders=orders)
 
-    def cart(self, email: str, lines: int) -> None:
+    def cart(self, email: str, lines: int, at: datetime | None = None) -> None:
         facts = self.customers.get(email, CustomerFacts(email=email))
+        if at is not None:
+            self.changed_at[email] = at
         self.customers[email] = replace(facts, open_cart_lines=lines, checkouts=facts.checkouts + 1)
 
     # the Host interface
@@ -76,6 +84,10 @@ class MemoryHost:
                                 account_created_at=account.account_created_at)
             found[c] = facts
         return found
+
+    def changed_customers(self, since, until):
+        return [(CustomerRef(email, self.customers[email].user_id), at)
+                for email, at in self.changed_at.items() if since <= at < until]
 
     def write_projection(self, projections):
         self.projections.extend(projections)

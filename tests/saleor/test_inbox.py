@@ -17,7 +17,7 @@ from datetime import timedelta  # noqa: E402
 
 import pytest  # noqa: E402
 from django.conf import settings as django_settings  # noqa: E402
-from django.db import connections  # noqa: E402
+from django.db import connections, transaction  # noqa: E402
 from django.test import TestCase  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
@@ -28,6 +28,7 @@ from saleor.core.tasks import RestrictWriterDBTask  # noqa: E402
 from saleor.graphql.tests.utils import get_graphql_content  # noqa: E402
 from saleor.order.models import Order  # noqa: E402
 from saleor.order.tasks import expire_orders_task  # noqa: E402
+from saleor.plugins.manager import get_plugins_manager  # noqa: E402
 
 from lifecycle_plugin import tasks  # noqa: E402
 from lifecycle_plugin.apps import beat_schedule  # noqa: E402
@@ -180,6 +181,26 @@ def test_an_event_from_one_of_saleors_tasks_reaches_the_inbox(order_unconfirmed,
     assert profile(customer_user.email).stage == "lead"  # an expired order is not a purchase
 
 
+def test_a_hook_called_inside_saleors_transaction_writes_its_event_there_and_asks_for_a_drain_after_the_commit(
+        order_unconfirmed, customer_user, inbox):
+    # Saleor's mutations mostly call hooks after their commit (call_event defers them with
+    # on_commit: draftOrderComplete, checkoutComplete); a hook called inside an atomic block
+    # writes its event in that transaction, so it commits, or rolls back, with the order.
+    manager = get_plugins_manager(allow_replica=False)
+    with TestCase.captureOnCommitCallbacks() as after_commit, transaction.atomic():
+        manager.order_confirmed(order_unconfirmed)
+        assert inbox.rows() == [(customer_user.email, customer_user.pk, "order_confirmed")]
+    assert inbox.drains == [] and not inbox.flag_raised()  # nothing before the commit
+    assert len(after_commit) == 1  # one drain request for the transaction
+    after_commit[0]()
+    assert inbox.drains == [()] and inbox.flag_raised()
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        manager.order_cancelled(order_unconfirmed)
+        raise RuntimeError("the mutation fails after the hook")
+    assert inbox.events() == ["order_confirmed"]  # the event of the rolled-back change is gone
+
+
 # ---------------------------------------------------------------------- the plugin switched off
 
 
@@ -290,7 +311,11 @@ def test_the_guard_check_sees_an_inbox_write_outside_allow_writer(production_req
     post(staff_orders, DRAFT_ORDER_COMPLETE, {"id": gid("Order", draft_order.pk)}, "draftOrderComplete")
 
     logged = production_request()
-    assert len(logged) == 2 and all("INSERT INTO lifecycle_plugin_pendingevent" in message for message in logged)
+    inserts = [message for message in logged if "INSERT INTO lifecycle_plugin_pendingevent" in message]
+    assert len(inserts) == 2
+    # The rest: the savepoint around each INSERT, and the drain flag raised after the commit.
+    assert all(any(statement in message for statement in ("SAVEPOINT", "UPDATE lifecycle_plugin_inboxstate"))
+               for message in logged if message not in inserts)
     assert len(inbox.rows()) == 2  # production's guard only logs
 
 
