@@ -119,6 +119,9 @@ def parse_hook_timeout(raw: Any) -> float:
 #: SQLSTATE query_canceled: PostgreSQL stopped a statement at its statement_timeout.
 _QUERY_CANCELED = "57014"
 _warned_off_main_thread = False
+#: How many limits of this thread are cleaning up (closing a savepoint, putting the
+#: statement limit back): a signal then waits a little instead of raising into that.
+_cleaning = threading.local()
 
 
 @contextmanager
@@ -153,10 +156,12 @@ def time_limit(seconds: float | None, what: str, guard: Callable[[], AbstractCon
     deadline = time.monotonic() + seconds
     conn = transaction.get_connection(using)
     state = {"active": False, "in_query": False, "expired": False, "restore": None}
+    outer = signal.getitimer(signal.ITIMER_REAL)[0] if threading.current_thread() is threading.main_thread() else 0
+    limit = f"{seconds:g} s" if not 0 < outer < seconds else f"the {outer:.3g} s left of an outer limit"
 
     def timed_out() -> HookTimeout:
         state["active"] = False  # raised once; the unwinding (a savepoint rollback) runs freely
-        return HookTimeout(f"{what} took longer than {seconds:g} s")
+        return HookTimeout(f"{what} took longer than {limit}")
 
     def limit_statements(execute, sql, params, many, context):
         if not state["active"] or state["in_query"]:  # outside the code, or a statement sent from one
@@ -184,10 +189,13 @@ def time_limit(seconds: float | None, what: str, guard: Callable[[], AbstractCon
 
     def on_alarm(signum, frame):
         state["expired"] = True
-        if state["active"] and not state["in_query"]:
+        if getattr(_cleaning, "depth", 0):
+            # An inner limit is closing its savepoint: ring again once it is done.
+            signal.setitimer(signal.ITIMER_REAL, 0.01)
+        elif state["active"] and not state["in_query"]:
             raise timed_out()
 
-    failed = False
+    failed = cleaning = False
     with conn.execute_wrapper(limit_statements):
         try:
             with guard():
@@ -197,17 +205,23 @@ def time_limit(seconds: float | None, what: str, guard: Callable[[], AbstractCon
                         yield
                     finally:
                         state["active"] = False
+                        _cleaning.depth = getattr(_cleaning, "depth", 0) + 1
+                        cleaning = True
         except BaseException:
             failed = True
             raise
         finally:
-            restore, state["restore"] = state["restore"], None
-            # Inside a transaction a failure's savepoint rollback has undone the SET
-            # already (and an aborted transaction takes no statement); a session-wide
-            # one (autocommit) is always put back.
-            if restore is not None and not (failed and restore[1]):
-                with conn.cursor() as cursor:
-                    cursor.execute("SELECT set_config('statement_timeout', %s, %s)", list(restore))
+            try:
+                restore, state["restore"] = state["restore"], None
+                # Inside a transaction a failure's savepoint rollback has undone the SET
+                # already (and an aborted transaction takes no statement); a session-wide
+                # one (autocommit) is always put back.
+                if restore is not None and not (failed and restore[1]):
+                    with conn.cursor() as cursor:
+                        cursor.execute("SELECT set_config('statement_timeout', %s, %s)", list(restore))
+            finally:
+                if cleaning:
+                    _cleaning.depth -= 1
 
 
 @contextmanager

@@ -17,7 +17,11 @@ class Command(BaseCommand):
         with allow_writer():
             report = engine.sweep(batch_size=batch_size)
             actions = 0 if no_actions else engine.run_due_actions() + engine.retry_failed_entries()
+            unsure = engine.unsure_deliveries().count()
         self.stdout.write(
             f"Swept {report.profiles} due profiles: {report.stage_changes} stage changes, "
             f"{report.tier_changes} tier changes; {actions} actions run."
         )
+        if unsure:
+            self.stdout.write(f"{unsure} message(s) may or may not have been delivered and are not sent "
+                              "again: see lifecycle_deliveries.")
