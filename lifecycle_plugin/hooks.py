@@ -119,9 +119,30 @@ def parse_hook_timeout(raw: Any) -> float:
 #: SQLSTATE query_canceled: PostgreSQL stopped a statement at its statement_timeout.
 _QUERY_CANCELED = "57014"
 _warned_off_main_thread = False
+#: The main thread's running limits' alarm handlers, innermost last.
+_alarm_handlers: list[Callable] = []
+#: What SIGALRM did before a limit installed `_on_sigalrm`; used whenever no limit runs.
+_handler_before: Any = signal.SIG_DFL
 #: How many limits of this thread are cleaning up (closing a savepoint, putting the
 #: statement limit back): a signal then waits a little instead of raising into that.
 _cleaning = threading.local()
+
+
+def _on_sigalrm(signum, frame):
+    """The SIGALRM handler: the innermost running limit's, else whatever was there before.
+
+    Installed once and left in place (installing and restoring a handler on every hook
+    call would cost more than the rest of the call); with no limit running it does what
+    the previous handler did, so for everyone else SIGALRM behaves as before. A handler
+    someone installs later is kept the same way by the next limit.
+    """
+    if _alarm_handlers:
+        _alarm_handlers[-1](signum, frame)
+    elif callable(_handler_before):
+        _handler_before(signum, frame)
+    elif _handler_before != signal.SIG_IGN:  # the default action (the process ends), as without us
+        signal.signal(signum, signal.SIG_DFL)
+        signal.raise_signal(signum)
 
 
 @contextmanager
@@ -147,21 +168,22 @@ def time_limit(seconds: float | None, what: str, guard: Callable[[], AbstractCon
     runs its tasks there); in any other thread (the threads or gevent pool, a web
     server's executor) only the SQL limit holds, which is logged once per process.
     A statement sent through a raw driver connection or another database alias is
-    not limited. Nested limits keep the outer deadline.
+    not limited. Nested limits keep the outer deadline; a timer that was running
+    before is put back with the time it had left.
     """
     if not seconds or seconds <= 0:
         with guard():
             yield
         return
-    deadline = time.monotonic() + seconds
+    global _warned_off_main_thread, _handler_before
+    started = time.monotonic()
+    deadline = started + seconds
     conn = transaction.get_connection(using)
-    state = {"active": False, "in_query": False, "expired": False, "restore": None}
-    outer = signal.getitimer(signal.ITIMER_REAL)[0] if threading.current_thread() is threading.main_thread() else 0
-    limit = f"{seconds:g} s" if not 0 < outer < seconds else f"the {outer:.3g} s left of an outer limit"
+    state = {"active": False, "in_query": False, "expired": False, "restore": None, "limit": f"{seconds:g} s"}
 
     def timed_out() -> HookTimeout:
         state["active"] = False  # raised once; the unwinding (a savepoint rollback) runs freely
-        return HookTimeout(f"{what} took longer than {limit}")
+        return HookTimeout(f"{what} took longer than {state['limit']}")
 
     def limit_statements(execute, sql, params, many, context):
         if not state["active"] or state["in_query"]:  # outside the code, or a statement sent from one
@@ -190,66 +212,59 @@ def time_limit(seconds: float | None, what: str, guard: Callable[[], AbstractCon
     def on_alarm(signum, frame):
         state["expired"] = True
         if getattr(_cleaning, "depth", 0):
-            # An inner limit is closing its savepoint: ring again once it is done.
+            # A limit is closing its savepoint: ring again once it is done.
             signal.setitimer(signal.ITIMER_REAL, 0.01)
         elif state["active"] and not state["in_query"]:
             raise timed_out()
 
+    timer = threading.current_thread() is threading.main_thread()
+    if not timer and not _warned_off_main_thread:
+        _warned_off_main_thread = True
+        logger.warning("lifecycle: hooks run outside the main thread here; hook_timeout_seconds "
+                       "limits their SQL only (no timer signal in this thread)")
     failed = cleaning = False
-    with conn.execute_wrapper(limit_statements):
-        try:
-            with guard():
-                with _alarm(deadline, on_alarm):
-                    state["active"] = True
-                    try:
-                        yield
-                    finally:
-                        state["active"] = False
-                        _cleaning.depth = getattr(_cleaning, "depth", 0) + 1
-                        cleaning = True
-        except BaseException:
-            failed = True
-            raise
-        finally:
-            try:
-                restore, state["restore"] = state["restore"], None
-                # Inside a transaction a failure's savepoint rollback has undone the SET
-                # already (and an aborted transaction takes no statement); a session-wide
-                # one (autocommit) is always put back.
-                if restore is not None and not (failed and restore[1]):
-                    with conn.cursor() as cursor:
-                        cursor.execute("SELECT set_config('statement_timeout', %s, %s)", list(restore))
-            finally:
-                if cleaning:
-                    _cleaning.depth -= 1
-
-
-@contextmanager
-def _alarm(deadline: float, handler: Callable) -> Iterator[None]:
-    """SIGALRM at `deadline` (monotonic) calls `handler`; the previous handler and timer come back after."""
-    global _warned_off_main_thread
-    if threading.current_thread() is not threading.main_thread():
-        if not _warned_off_main_thread:
-            _warned_off_main_thread = True
-            logger.warning("lifecycle: hooks run outside the main thread here; hook_timeout_seconds "
-                           "limits their SQL only (no timer signal in this thread)")
-        yield
-        return
-    started = time.monotonic()
-    previous_handler = signal.signal(signal.SIGALRM, handler)
-    previous_delay, previous_interval = signal.setitimer(signal.ITIMER_REAL, 0)
-    delay = max(deadline - started, 1e-6)
-    if previous_delay:
-        delay = min(delay, previous_delay)  # an outer limit ends sooner: keep it
-    signal.setitimer(signal.ITIMER_REAL, delay)
+    outer_delay = outer_interval = 0.0
+    # What `conn.execute_wrapper` does, without its generator: this runs for every hook call.
+    conn.execute_wrappers.append(limit_statements)
     try:
-        yield
+        with guard():
+            if timer:
+                if not _alarm_handlers and signal.getsignal(signal.SIGALRM) is not _on_sigalrm:
+                    _handler_before = signal.signal(signal.SIGALRM, _on_sigalrm)
+                _alarm_handlers.append(on_alarm)
+                outer_delay, outer_interval = signal.setitimer(signal.ITIMER_REAL, seconds)
+                if 0 < outer_delay < seconds:  # an outer limit ends sooner: keep it
+                    signal.setitimer(signal.ITIMER_REAL, outer_delay)
+                    state["limit"] = f"the {outer_delay:.3g} s left of an outer limit"
+            state["active"] = True
+            try:
+                yield
+            finally:
+                state["active"] = False
+                _cleaning.depth = getattr(_cleaning, "depth", 0) + 1
+                cleaning = True
+                if timer:
+                    signal.setitimer(signal.ITIMER_REAL, 0)
+                    _alarm_handlers.remove(on_alarm)
+                    if outer_delay:
+                        left = outer_delay - (time.monotonic() - started)
+                        signal.setitimer(signal.ITIMER_REAL, max(left, 1e-6), outer_interval)
+    except BaseException:
+        failed = True
+        raise
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous_handler)
-        if previous_delay:
-            left = previous_delay - (time.monotonic() - started)
-            signal.setitimer(signal.ITIMER_REAL, max(left, 1e-6), previous_interval)
+        try:
+            restore, state["restore"] = state["restore"], None
+            # Inside a transaction a failure's savepoint rollback has undone the SET
+            # already (and an aborted transaction takes no statement); a session-wide
+            # one (autocommit) is always put back.
+            if restore is not None and not (failed and restore[1]):
+                with conn.cursor() as cursor:
+                    cursor.execute("SELECT set_config('statement_timeout', %s, %s)", list(restore))
+        finally:
+            conn.execute_wrappers.remove(limit_statements)
+            if cleaning:
+                _cleaning.depth -= 1
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ And the mail connection has a time limit: a mail server that stops answering fai
 the delivery (or leaves it in doubt) instead of holding the worker.
 """
 
+import logging
 import socket
 import threading
 import time
@@ -20,6 +21,7 @@ from lifecycle_plugin import hookimpl
 from lifecycle_plugin.actions import delivery
 from lifecycle_plugin.host import CustomerRef
 from lifecycle_plugin.models import ActionLedgerEntry, ActionStatus, HookFailure
+from lifecycle_plugin.tasks import report_unsure_deliveries
 
 from .conftest import T0, buy, build_engine, only
 
@@ -44,7 +46,7 @@ def accept_then_die(monkeypatch):
 
 
 def test_a_worker_that_dies_after_the_mail_server_took_the_message_never_sends_it_again(
-        make_shop, host, monkeypatch, capsys):
+        make_shop, host, monkeypatch, capsys, caplog):
     shop = make_shop(only("repeat_purchase", delivery_channel="email"))
     buy(host, ANN, T0)
     accept_then_die(monkeypatch)
@@ -63,8 +65,12 @@ def test_a_worker_that_dies_after_the_mail_server_took_the_message_never_sends_i
     assert shop.retry() == 0  # nor does the retry task, however old it is
     assert len(mail.outbox) == 1
 
-    # Reported once it is clearly not in flight any more.
+    # Reported once it is clearly not in flight any more: by the periodic task's log, and the command.
     assert [row.pk for row in shop.engine.unsure_deliveries()] == [entry.pk]
+    with caplog.at_level(logging.WARNING, logger="lifecycle_plugin.tasks"):
+        assert report_unsure_deliveries(shop.engine) == 1
+    assert f"1 message(s) may or may not have been delivered and are not sent again (ledger entries {entry.pk})" \
+        in caplog.text and "lifecycle_deliveries" in caplog.text
     call_command("lifecycle_deliveries")
     listing = capsys.readouterr().out
     assert "1 message(s) may or may not have been delivered" in listing
