@@ -158,9 +158,9 @@ def time_limit(seconds: float | None, what: str, guard: Callable[[], AbstractCon
       and the server cancels a statement that runs past it (a ``pg_sleep``, a lock
       wait);
     - its Python and network waits: a ``SIGALRM`` timer raises `HookTimeout` where
-      the code is. While a statement is running the signal only takes note and the
-      statement's own limit ends it; raising inside the driver would leave the
-      connection in the middle of a result.
+      the code is. While a statement is running the signal does not raise (that would
+      leave the driver in the middle of a result): it sends the server a cancel
+      request, and the statement ends with an error that becomes `HookTimeout`.
 
     The statement limit is installed around `guard`, so it sees the savepoint open
     first; the timer is stopped inside it, so the savepoint's release or rollback is
@@ -216,6 +216,14 @@ def time_limit(seconds: float | None, what: str, guard: Callable[[], AbstractCon
             signal.setitimer(signal.ITIMER_REAL, 0.01)
         elif state["active"] and not state["in_query"]:
             raise timed_out()
+        elif state["active"]:
+            # The statement's own limit counts from the hook's first statement, so a later
+            # one could outlast the deadline: ask the server to stop it now (libpq's cancel
+            # request is made for signal handlers); it ends with query_canceled, as above.
+            try:
+                conn.connection.cancel()
+            except Exception:  # the statement still ends at its statement_timeout
+                logger.warning("lifecycle: could not cancel the statement of %s", what, exc_info=True)
 
     timer = threading.current_thread() is threading.main_thread()
     if not timer and not _warned_off_main_thread:

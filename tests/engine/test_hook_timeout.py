@@ -80,6 +80,27 @@ def test_a_hanging_hook_fails_in_time_and_the_batch_completes_for_the_others(hos
     assert statement_timeout() == before  # the hook's limit did not outlive it
 
 
+def test_a_slow_statement_late_in_a_hook_is_stopped_at_the_hooks_deadline():
+    class LateSleeper:
+        @hookimpl
+        def lifecycle_collect_facts(self, customers, facts, host):
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")  # the statement limit starts here...
+                time.sleep(0.4)
+                cursor.execute("SELECT pg_sleep(5)")  # ...and would let this one run to 0.9 s
+
+    pm = make_plugin_manager(builtins=[], load_entry_points=False, extra=[LateSleeper()])
+    errors = []
+    started = time.monotonic()
+    with transaction.atomic():
+        call_isolated(pm, "lifecycle_collect_facts", customers=[], facts={}, host=None, guard=lazy_atomic,
+                      timeout=0.5, on_error=errors.append)
+        assert statement_timeout() == "0"  # and the transaction goes on
+    assert time.monotonic() - started < 0.75
+    [error] = errors
+    assert isinstance(error.error, HookTimeout)
+
+
 def test_a_retried_hook_that_hangs_again_is_a_failed_retry(host, clock):
     stuck = Stuck(ANN, "pg_sleep")
     host.order(ANN, T0)
