@@ -21,9 +21,9 @@ instead of holding the worker. Delivery runs after the ledger entry was committe
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 import smtplib
 import socket
+from collections.abc import Mapping
 from email.utils import make_msgid, parseaddr
 from typing import Any
 

@@ -274,5 +274,6 @@ def send_message(
         return {"delivered_by": receipt.channel, "reference": receipt.reference}
 
     return Delivery(
-        result={"voucher_code": voucher["code"] if voucher else None, "subject": rendered.subject}, send=send
+        result={"voucher_code": voucher["code"] if voucher else None, "subject": rendered.subject}, send=send,
+        own_time_limits=True,  # each delivery channel runs under the hook time limit
     )

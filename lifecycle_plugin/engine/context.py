@@ -44,13 +44,16 @@ class Delivery:
     entry, now *done*. An entry found *sending* later was interrupted in between: it is
     never run again, and the owner is shown it (``lifecycle_deliveries``).
 
-    `send` raising `DeliveryUncertain` marks the entry *uncertain* (shown too, not
-    retried); any other exception marks it *failed*, and it is retried: raise that only
-    when nothing went out.
+    `send` runs under the hook time limit (``hook_timeout_seconds``) unless it says it
+    limits its own parts (`own_time_limits`, as ``send_message`` does: each delivery
+    channel has the limit). Running out of time, or raising `DeliveryUncertain`, marks the
+    entry *uncertain* (shown too, not retried); any other exception marks it *failed*,
+    and it is retried: raise that only when nothing went out.
     """
 
     result: Mapping[str, Any]
     send: Callable[[], Mapping[str, Any]]
+    own_time_limits: bool = False
 
 
 class DeliveryUncertain(RuntimeError):

@@ -26,6 +26,7 @@ from django.utils import timezone
 from ..hooks import (
     HOOK_TIMEOUT_DEFAULT,
     HookError,
+    HookTimeout,
     call_isolated,
     has_implementations,
     lazy_atomic,
@@ -643,9 +644,11 @@ class LifecycleEngine:
         Nothing here holds a lock: the *sending* state keeps other workers away.
         """
         sending = ActionLedgerEntry.objects.filter(pk=entry.pk, status=ActionStatus.SENDING)
+        timeout = None if delivery.own_time_limits else self.hook_timeout
         try:
-            gained = delivery.send()
-        except DeliveryUncertain as error:
+            with time_limit(timeout, f"the delivery of ledger entry {entry.pk}"):
+                gained = delivery.send()
+        except (DeliveryUncertain, HookTimeout) as error:
             logger.error("lifecycle: ledger entry %s (%s) may or may not have been delivered: %s",
                          entry.pk, entry.dedupe_key, error)
             sending.update(status=ActionStatus.UNCERTAIN, last_error=f"{type(error).__name__}: {error}",

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from lifecycle_plugin import hookimpl
 from lifecycle_plugin.actions import delivery
+from lifecycle_plugin.engine import Delivery
 from lifecycle_plugin.host import CustomerRef
 from lifecycle_plugin.models import ActionLedgerEntry, ActionStatus, HookFailure
 from lifecycle_plugin.tasks import report_unsure_deliveries
@@ -159,6 +160,35 @@ def test_a_channel_that_hangs_leaves_the_message_in_doubt_and_passes_it_on_to_no
     assert HookFailure.objects.get(hook="lifecycle_deliver_message").error.startswith("HookTimeout:")
     assert [row.pk for row in shop.engine.unsure_deliveries()] == [entry.pk]  # shown at once
     assert shop.retry() == 0 and host.messages == []
+
+
+def test_a_third_party_delivery_that_hangs_is_cut_off_and_left_in_doubt(make_shop, host):
+    class SlowSms:
+        @hookimpl
+        def lifecycle_run_action(self, context, entry):
+            if entry.action != "sms_thanks":
+                return None
+
+            def send():
+                time.sleep(5)  # the gateway took the text and never answered
+                return {"sms": "never"}
+
+            return Delivery(result={"text": "Thanks"}, send=send)
+
+        @hookimpl
+        def lifecycle_stage_changed(self, context, change):
+            context.enqueue("sms_thanks", key=change.to_stage)
+
+    shop = make_shop(only("repeat_purchase", repeat_purchase_enabled="false", hook_timeout_seconds="0.2"),
+                     plugins=[SlowSms()])
+    buy(host, ANN, T0)
+    started = time.monotonic()
+    shop.process(ANN)
+    assert time.monotonic() - started < 2
+    [entry] = shop.entries("sms_thanks")
+    assert entry.status == ActionStatus.UNCERTAIN and entry.last_error.startswith("HookTimeout: the delivery of")
+    assert entry.result == {"text": "Thanks"}
+    assert shop.retry() == 0
 
 
 # ---------------------------------------------------------------------------- SMTP time limits
