@@ -33,6 +33,12 @@ BUILTIN_PLUGINS: list[str] = [
     "lifecycle_plugin.actions.winback",
 ]
 
+#: Built-in implementations that run without a time limit: the package's own code, which
+#: only reads and writes the database, and runs on every event (a limit costs a round trip
+#: or two for each call that queries). The delivery module talks to mail servers and to
+#: Saleor's notify, so it keeps the limit.
+UNLIMITED_PLUGINS = frozenset(BUILTIN_PLUGINS) - {"lifecycle_plugin.actions.delivery"}
+
 
 def make_plugin_manager(
     *, builtins: Iterable[str] | None = None, load_entry_points: bool = True, extra: Iterable[Any] = ()
@@ -297,9 +303,9 @@ def call_isolated(
     Unlike pluggy's own call, an implementation that raises does not stop the
     others: the error is logged and handed to `on_error`, and `guard` (a database
     savepoint in the engine) undoes that implementation's own writes. With a
-    `timeout` (seconds) each implementation runs under `time_limit`: one that runs
-    longer fails with `HookTimeout`, and its savepoint is rolled back like any other
-    failure's. Results that are not None are returned in call order; for a
+    `timeout` (seconds) each implementation (but the `UNLIMITED_PLUGINS`) runs under
+    `time_limit`: one that runs longer fails with `HookTimeout`, and its savepoint is
+    rolled back like any other failure's. Results that are not None are returned in call order; for a
     `firstresult` hook the list holds at most one.
     """
     caller = getattr(pm.hook, hook_name)
@@ -317,7 +323,8 @@ def call_isolated(
         arguments = {name: kwargs[name] for name in impl.argnames if name in kwargs}
         plugin_name = pm.get_name(impl.plugin) or repr(impl.plugin)
         try:
-            with time_limit(timeout, f"hook {hook_name} of {plugin_name}", guard):
+            limit = None if plugin_name in UNLIMITED_PLUGINS else timeout
+            with time_limit(limit, f"hook {hook_name} of {plugin_name}", guard):
                 result = impl.function(**arguments)
         except Exception as exc:  # a third-party bug must never reach the caller
             logger.exception("lifecycle hook %s of %s raised", hook_name, plugin_name)

@@ -26,6 +26,7 @@ from django.utils import timezone
 from ..hooks import (
     HOOK_TIMEOUT_DEFAULT,
     HookError,
+    UNLIMITED_PLUGINS,
     HookTimeout,
     call_isolated,
     has_implementations,
@@ -583,7 +584,8 @@ class LifecycleEngine:
             return 0
         queued = len(self._after_commit_entries)
         try:
-            with time_limit(self.hook_timeout, f"hook {failure.hook} of {failure.plugin}", transaction.atomic):
+            limit = None if failure.plugin in UNLIMITED_PLUGINS else self.hook_timeout
+            with time_limit(limit, f"hook {failure.hook} of {failure.plugin}", transaction.atomic):
                 implementation.function(**{name: arguments[name] for name in implementation.argnames
                                            if name in arguments})
         except Exception as error:  # isolated as in the first call

@@ -162,6 +162,21 @@ def test_a_channel_that_hangs_leaves_the_message_in_doubt_and_passes_it_on_to_no
     assert shop.retry() == 0 and host.messages == []
 
 
+def test_the_built_in_notify_channel_is_cut_off_too(make_shop, host, monkeypatch):
+    def hanging(message):
+        time.sleep(5)  # Saleor's notify: a plugin or the broker that stopped answering
+
+    monkeypatch.setattr(host, "deliver_message", hanging)
+    shop = make_shop(only("repeat_purchase", delivery_channel="notify", hook_timeout_seconds="0.2"))
+    buy(host, ANN, T0)
+    started = time.monotonic()
+    shop.process(ANN)
+    assert time.monotonic() - started < 2
+    [entry] = shop.entries("repeat_purchase")
+    assert entry.status == ActionStatus.UNCERTAIN
+    assert "lifecycle_plugin.actions.delivery may have delivered" in entry.last_error
+
+
 def test_a_third_party_delivery_that_hangs_is_cut_off_and_left_in_doubt(make_shop, host):
     class SlowSms:
         @hookimpl
