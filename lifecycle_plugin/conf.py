@@ -176,6 +176,18 @@ for _action in MESSAGE_ACTIONS:
         )
 del _action, _part, _suffix, _html
 
+# ---------------------------------------------------------------------------- third-party hooks
+from .hooks import HOOK_TIMEOUT_DEFAULT, HOOK_TIMEOUT_MAX, HOOK_TIMEOUT_MIN, parse_hook_timeout  # noqa: E402
+
+ACTION_SETTINGS.append(
+    Setting("hook_timeout_seconds", f"{HOOK_TIMEOUT_DEFAULT:g}", STRING, "Hooks: time limit (seconds)",
+            f"How long one hook implementation may run, delivering a message included (e-mail, notify, a "
+            f"plugin's SMS), from {HOOK_TIMEOUT_MIN:g} to {HOOK_TIMEOUT_MAX:g} seconds. One that runs longer "
+            "fails like one that raised: it is recorded and retried later, and the other customers of its "
+            "batch carry on.",
+            parse_hook_timeout)
+)
+
 
 def all_settings() -> list[Setting]:
     return [*RULE_SETTINGS, *ACTION_SETTINGS]

@@ -148,8 +148,13 @@ def lifecycle_run_action(context, entry):
 
     :param ActionContext context: as for ``lifecycle_stage_changed``.
     :param ActionEntry entry: ``action``, ``dedupe_key``, ``payload`` and ``attempts``.
-    :return: a dict saved as the ledger entry's result, or ``SKIP`` to mark it skipped.
+    :return: a dict saved as the ledger entry's result, ``SKIP`` to mark it skipped, or
+        (ledger entries) a ``Delivery`` for work that leaves the database, such as a
+        message: it runs after the entry is committed as *sending*, so never twice.
     :raises Exception: the entry is marked failed and retried later.
+
+    Every implementation runs under the owner's ``hook_timeout_seconds``; one that runs
+    longer fails with ``HookTimeout``, as if it had raised. The same holds for every hook.
     """
 
 
@@ -165,5 +170,7 @@ def lifecycle_deliver_message(message, host, settings):
     :param Mapping settings: the plugin's settings (for example ``delivery_channel``).
     :return: a ``DeliveryReceipt`` or None to let the next implementation try.
     :raises Exception: recorded as a ``HookFailure``; the next implementation tries, so
-        never raise after delivering.
+        never raise after delivering. ``DeliveryUncertain`` (or running out of time):
+        the message may have gone out; no other implementation tries, and the ledger
+        entry is left *uncertain* for the owner.
     """

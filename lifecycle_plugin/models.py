@@ -108,10 +108,19 @@ class ActionStatus(models.TextChoices):
     FAILED = "failed", "Failed (will be retried)"
     SKIPPED = "skipped", "Skipped"
     CANCELLED = "cancelled", "Cancelled"
+    #: Ledger entries only: committed just before a message leaves; "done" once it has.
+    SENDING = "sending", "Sending"
+    #: Ledger entries only: delivery broke off where the message may have gone out.
+    UNCERTAIN = "uncertain", "Uncertain (may have been sent; not retried)"
 
 
 class ActionLedgerEntry(models.Model):
-    """One intended delivery (message, voucher, hook notification): at most once per dedupe key."""
+    """One intended delivery (message, voucher, hook notification): at most once per dedupe key.
+
+    A message is committed as *sending* before it leaves and marked *done* after; an
+    entry left *sending* (the worker died in between) or *uncertain* is never run
+    again, and `LifecycleEngine.unsure_deliveries` shows it to the owner.
+    """
 
     dedupe_key = models.CharField(max_length=255, unique=True)
     action = models.CharField(max_length=64, db_index=True)
@@ -131,7 +140,12 @@ class ActionLedgerEntry(models.Model):
                 fields=["status", "updated_at"],
                 name="lifecycle_ledger_open_idx",
                 condition=Q(status__in=["pending", "failed"]),
-            )
+            ),
+            models.Index(
+                fields=["updated_at"],
+                name="lifecycle_ledger_unsure_idx",
+                condition=Q(status__in=["sending", "uncertain"]),
+            ),
         ]
 
 

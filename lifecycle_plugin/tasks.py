@@ -187,11 +187,28 @@ def reconcile():
 @_skip_when_disabled
 def run_due_actions():
     """Scheduled actions that are due, then ledger entries left pending or failed, then
-    customer-hook implementations that raised and are due to be called again."""
+    customer-hook implementations that raised and are due to be called again; and a
+    warning in the log while a message is in doubt (see `report_unsure_deliveries`)."""
     with allow_writer():  # _engine() queries the default database as well
         engine = _engine()
-        return {"scheduled": engine.run_due_actions(), "retried": engine.retry_failed_entries(),
-                "hooks_retried": engine.retry_hook_failures()}
+        report = {"scheduled": engine.run_due_actions(), "retried": engine.retry_failed_entries(),
+                  "hooks_retried": engine.retry_hook_failures()}
+        report["unsure_deliveries"] = report_unsure_deliveries(engine)
+    return report
+
+
+def report_unsure_deliveries(engine) -> int:
+    """Log, every time the periodic task runs, the messages nobody knows were delivered (never resent)."""
+    unsure = list(engine.unsure_deliveries().values_list("pk", flat=True)[:20])
+    if unsure:
+        total = engine.unsure_deliveries().count() if len(unsure) == 20 else len(unsure)
+        logger.warning(
+            "lifecycle: %s message(s) may or may not have been delivered and are not sent again "
+            "(ledger entries %s%s); check and settle them with `manage.py lifecycle_deliveries`",
+            total, ", ".join(map(str, unsure)), ", ..." if total > len(unsure) else "",
+        )
+        return total
+    return 0
 
 
 @shared_task(name="lifecycle_plugin.daily_tick", expires=6 * 3600)

@@ -12,21 +12,28 @@ leaves the message to the owner's ``delivery_channel``:
 - ``notify``: the host's own channel, ``host.deliver_message(message)``. In Saleor it
   is a notify event ``lifecycle_<action>`` for apps subscribed to ``NOTIFY_USER``; in
   the sandbox it is the outbox table.
+
+Every channel runs under the owner's ``hook_timeout_seconds`` (`hooks.time_limit`),
+the built-in ones included: a mail server or broker that hangs fails the channel
+instead of holding the worker. Delivery runs after the ledger entry was committed as
+*sending* (see `engine.Delivery`), so a worker that dies mid-way never sends twice.
 """
 
 from __future__ import annotations
 
+import smtplib
+import socket
 from collections.abc import Mapping
 from email.utils import make_msgid, parseaddr
 from typing import Any
 
 from django.conf import settings as django_settings
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
 
 from .. import hookimpl
-from ..engine import ActionContext
-from ..hooks import HookError, call_isolated
+from ..engine import ActionContext, DeliveryUncertain
+from ..hooks import HookError, HookTimeout, call_isolated
 from ..host import DeliveryReceipt, Host, Message
 from .base import option_from
 from .options import DELIVERY_EMAIL, DELIVERY_NOTIFY
@@ -36,21 +43,34 @@ class DeliveryFailed(RuntimeError):
     """No delivery channel took the message; the ledger entry fails and is retried."""
 
 
+#: Failures that prove nothing was accepted: the mail server's own refusals, and no
+#: connection at all (the server down, its name unknown).
+_NOTHING_SENT = (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused, ConnectionRefusedError, socket.gaierror)
+
+
 def deliver(context: ActionContext, message: Message) -> DeliveryReceipt:
     """Send `message` through the ``lifecycle_deliver_message`` hook; raise if nobody delivered it.
 
-    Called from ``lifecycle_run_action``. Each channel is called on its own: one that
-    raises (a third-party SMS plugin with a bug, the mail server down) is recorded as a
-    ``HookFailure`` and the message passes to the next channel, so a broken plugin
-    cannot stop the owner's channel. When no channel delivered it, `DeliveryFailed`
-    fails the ledger entry, which is retried later. Consent is the caller's business
-    (see ``offers.send_message``).
+    Called after the ledger entry was committed as *sending* (``offers.send_message``
+    returns a `Delivery` that calls this). Each channel is called on its own, under the
+    hook time limit: one that raises (a third-party SMS plugin with a bug, the mail
+    server down) is recorded as a ``HookFailure`` and the message passes to the next
+    channel, so a broken plugin cannot stop the owner's channel. When no channel
+    delivered it, `DeliveryFailed` fails the ledger entry, which is retried later.
+
+    A channel that ran out of time (`HookTimeout`) or broke off after handing the
+    message over (`DeliveryUncertain`) may have delivered it: the message is not
+    passed on, and `DeliveryUncertain` leaves the entry for the owner to check.
+    Consent is the caller's business (see ``offers.send_message``).
     """
     errors: list[HookError] = []
 
     def failed(error: HookError) -> None:
         errors.append(error)
         context.record_hook_error(error)
+        if isinstance(error.error, (HookTimeout, DeliveryUncertain)):
+            raise DeliveryUncertain(f"{error.plugin} may have delivered the {message.action!r} message: "
+                                    f"{type(error.error).__name__}: {error.error}") from error.error
 
     receipts = call_isolated(
         context.plugin_manager,
@@ -60,17 +80,26 @@ def deliver(context: ActionContext, message: Message) -> DeliveryReceipt:
         settings=context.settings,
         on_error=failed,
         guard=transaction.atomic,  # a channel that writes (the sandbox outbox) and then raises leaves nothing
+        timeout=context.hook_timeout,
     )
     if not receipts:
-        # The failing entry's savepoint also rolls back the HookFailure rows, so the
-        # channels' errors go into the entry's last_error instead.
+        # The channels' errors are HookFailure rows too; the entry's last_error says it at once.
         why = "; ".join(f"{e.plugin}: {type(e.error).__name__}: {e.error}" for e in errors)
         raise DeliveryFailed(f"no delivery channel took the {message.action!r} message" + (f" ({why})" if why else ""))
     return receipts[0]
 
 
-def send_email(message: Message) -> DeliveryReceipt:
-    """Send a message as e-mail with Django's configured backend; the receipt holds its Message-ID."""
+def send_email(message: Message, timeout: float | None = None) -> DeliveryReceipt:
+    """Send a message as e-mail with Django's configured backend; the receipt holds its Message-ID.
+
+    The connection's socket timeout is the shorter of Django's ``EMAIL_TIMEOUT`` and
+    `timeout` (the hook time limit): Django sets none by default, and a mail server
+    that stops answering would hold the worker for ever. A failure before the
+    message is handed over (connecting, logging in) or the server's refusal raises as
+    it is, and so does a refused connection: nothing went out, the entry is retried.
+    Anything else while the message is being handed over (the connection dropped, no
+    answer in time) may come after the server took it: `DeliveryUncertain`.
+    """
     from_email = django_settings.DEFAULT_FROM_EMAIL
     domain = parseaddr(from_email)[1].rpartition("@")[2] or "localhost"
     # An explicit Message-ID names the sender's domain without a DNS lookup, and is
@@ -80,16 +109,35 @@ def send_email(message: Message) -> DeliveryReceipt:
     dedupe_key = message.payload.get("dedupe_key")
     if dedupe_key:
         headers["X-Lifecycle-Key"] = str(dedupe_key)
+    limits = [t for t in (getattr(django_settings, "EMAIL_TIMEOUT", None), timeout) if t]
+    connection = get_connection(fail_silently=False, timeout=min(limits) if limits else None)
     email = EmailMultiAlternatives(
         subject=message.subject,
         body=message.text,
         from_email=from_email,
         to=[message.customer.email],
         headers=headers,
+        connection=connection,
     )
     if message.html:
         email.attach_alternative(message.html, "text/html")
-    email.send(fail_silently=False)
+    try:
+        connection.open()
+    except HookTimeout as error:  # nothing was handed over yet
+        raise DeliveryFailed(f"the mail server did not answer: {error}") from error
+    try:
+        sent = email.send(fail_silently=False)
+    except _NOTHING_SENT:
+        raise
+    except Exception as error:
+        raise DeliveryUncertain(f"the mail server may have accepted it: {type(error).__name__}: {error}") from error
+    finally:
+        try:
+            connection.close()
+        except Exception:  # the message went out (or not) already; a failing QUIT changes nothing
+            pass
+    if not sent:
+        raise DeliveryFailed("the mail backend sent nothing")
     return DeliveryReceipt(DELIVERY_EMAIL, message_id)
 
 
@@ -98,4 +146,4 @@ def lifecycle_deliver_message(message: Message, host: Host, settings: Mapping[st
     channel = option_from(settings, "delivery_channel")
     if channel == DELIVERY_NOTIFY:
         return host.deliver_message(message)
-    return send_email(message)
+    return send_email(message, timeout=option_from(settings, "hook_timeout_seconds"))

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ..engine import ActionContext, ActionEntry, skip
+from ..engine import ActionContext, ActionEntry, Delivery, skip
 from ..host import Message, OrderProduct, VoucherRequest
 from ..models import ActionLedgerEntry, ActionStatus
 from ..rules import STAGE_LABELS, OrderFact, Stage
@@ -239,15 +239,17 @@ def send_message(
     *,
     marketing: bool | None = None,
     template_dirs: Sequence[str | Path] = (),
-) -> dict[str, Any]:
-    """Render and deliver the message of a ledger entry written by `enqueue_message`.
+) -> dict[str, Any] | Delivery:
+    """Render the message of a ledger entry written by `enqueue_message`, for the engine to deliver.
 
     :param marketing: whether the message needs marketing consent; by default the
         built-in rule (every built-in action is marketing).
     :param template_dirs: where a third-party action keeps its
         ``lifecycle_plugin/<action>.{subject.txt,txt,html}`` templates.
-    :return: the ledger result (delivery channel, its reference, the voucher code it
-        announced) or a skip with the reason.
+    :return: a `Delivery`: the engine commits the entry as *sending* with the voucher
+        code and subject as its result, then delivers, and adds the channel and its
+        reference (a Message-ID) to the result; or a skip with the reason. Return it
+        from ``lifecycle_run_action`` as it is.
     """
     if _is_marketing(entry.action, marketing) and not has_marketing_consent(context):
         return skip("no marketing consent")
@@ -266,10 +268,12 @@ def send_message(
         # The Saleor channel the message is about: the voucher's, else the order's.
         channel=(voucher or {}).get("channel") or (data.get("order") or {}).get("channel") or None,
     )
-    receipt = deliver(context, message)
-    return {
-        "delivered_by": receipt.channel,
-        "reference": receipt.reference,
-        "voucher_code": voucher["code"] if voucher else None,
-        "subject": rendered.subject,
-    }
+
+    def send() -> dict[str, Any]:
+        receipt = deliver(context, message)
+        return {"delivered_by": receipt.channel, "reference": receipt.reference}
+
+    return Delivery(
+        result={"voucher_code": voucher["code"] if voucher else None, "subject": rendered.subject}, send=send,
+        own_time_limits=True,  # each delivery channel runs under the hook time limit
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -29,6 +29,35 @@ def skip(reason: str) -> dict[str, Any]:
 
 def is_skip(result: Any) -> bool:
     return isinstance(result, Mapping) and result.get("skipped") is True
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Returned by ``lifecycle_run_action`` for work that leaves the database, such as a message.
+
+    Whatever happens outside the database cannot be rolled back, so it must not run
+    inside the entry's transaction: a worker that died after the mail server took the
+    message, but before the commit, would leave the entry pending and it would be sent
+    again. Instead the engine stores `result` with the entry in state *sending* and
+    commits; then, outside any transaction and under the hook time limit, it calls
+    `send`, whose return value (the channel's receipt) is added to the result of the
+    entry, now *done*. An entry found *sending* later was interrupted in between: it is
+    never run again, and the owner is shown it (``lifecycle_deliveries``).
+
+    `send` runs under the hook time limit (``hook_timeout_seconds``) unless it says it
+    limits its own parts (`own_time_limits`, as ``send_message`` does: each delivery
+    channel has the limit). Running out of time, or raising `DeliveryUncertain`, marks the
+    entry *uncertain* (shown too, not retried); any other exception marks it *failed*,
+    and it is retried: raise that only when nothing went out.
+    """
+
+    result: Mapping[str, Any]
+    send: Callable[[], Mapping[str, Any]]
+    own_time_limits: bool = False
+
+
+class DeliveryUncertain(RuntimeError):
+    """Delivery broke off at a point where the message may or may not have gone out."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +150,11 @@ class ActionContext:
     def settings(self) -> Mapping[str, Any]:
         """The plugin's settings (action switches and parameters)."""
         return self._engine.settings
+
+    @property
+    def hook_timeout(self) -> float:
+        """Seconds one hook implementation may run (``hook_timeout_seconds``), for a hook that calls another."""
+        return self._engine.hook_timeout
 
     def record_hook_error(self, error: HookError) -> None:
         """Keep a hook implementation's failure as a ``HookFailure`` row for this customer."""

@@ -22,7 +22,18 @@ import pluggy
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from ..hooks import HookError, call_isolated, has_implementations, lazy_atomic, make_plugin_manager
+from ..hooks import (
+    HOOK_TIMEOUT_DEFAULT,
+    HookError,
+    UNLIMITED_PLUGINS,
+    HookTimeout,
+    call_isolated,
+    has_implementations,
+    lazy_atomic,
+    make_plugin_manager,
+    parse_hook_timeout,
+    time_limit,
+)
 from ..host import CustomerRef, Host
 from ..models import (
     ActionLedgerEntry,
@@ -34,7 +45,17 @@ from ..models import (
     TierChange as TierChangeRow,
 )
 from ..rules import CustomerFacts, Decision, LifecycleConfig, counts, decide, is_win_back
-from .context import ActionContext, ActionEntry, StageChange, TierChange, call_arguments, is_skip, retry_arguments
+from .context import (
+    ActionContext,
+    ActionEntry,
+    Delivery,
+    DeliveryUncertain,
+    StageChange,
+    TierChange,
+    call_arguments,
+    is_skip,
+    retry_arguments,
+)
 from .deletion import apply_tombstones, forget
 from .plans import Plan, mark_once_only, once_only_key, write_plans
 
@@ -50,6 +71,9 @@ MAX_REPLAY_STEPS = 64
 #: Something that failed (a scheduled action, a hook implementation, a customer's
 #: inbox events) is tried again after this, then after twice as long each time.
 RETRY_DELAY = timedelta(minutes=5)
+#: A ledger entry still *sending* after this was interrupted (a delivery takes
+#: seconds, `hook_timeout_seconds` at most): it is reported as unsure.
+SENDING_STALE_AFTER = timedelta(minutes=10)
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -116,6 +140,8 @@ class LifecycleEngine:
         self.pm = plugin_manager if plugin_manager is not None else make_plugin_manager()
         self.clock = clock or timezone.now
         self.settings = dict(settings or {})
+        #: Seconds one hook implementation may run; a hanging plugin must not hold a batch's locks.
+        self.hook_timeout = parse_hook_timeout(self.settings.get("hook_timeout_seconds") or HOOK_TIMEOUT_DEFAULT)
         self._dispatch = dispatch_entries or self.run_entries
         self._after_commit_entries: list[int] = []
         #: While the hooks of a batch run: its profile ids, and (loaded on first use)
@@ -137,6 +163,7 @@ class LifecycleEngine:
             host=self.host,
             on_error=self._record_hook_error,
             guard=lazy_atomic,
+            timeout=self.hook_timeout,
         )
         for contributed in contributions:
             for customer, extra in contributed.items():
@@ -159,6 +186,7 @@ class LifecycleEngine:
                 now=now,
                 on_error=self._record_hook_error,
                 guard=lazy_atomic,
+                timeout=self.hook_timeout,
             )
             if overrides and isinstance(overrides[0], Decision):
                 decision = overrides[0]
@@ -527,7 +555,8 @@ class LifecycleEngine:
         def record(error: HookError) -> None:
             self._record_hook_error(error, profile_id, retry=retry_arguments(hook_name, kwargs))
 
-        return call_isolated(self.pm, hook_name, on_error=record, guard=lazy_atomic, **kwargs)
+        return call_isolated(self.pm, hook_name, on_error=record, guard=lazy_atomic, timeout=self.hook_timeout,
+                             **kwargs)
 
     def _record_hook_error(self, error: HookError, profile_id: int | None = None,
                            retry: dict[str, Any] | None = None) -> None:
@@ -593,7 +622,8 @@ class LifecycleEngine:
             return 0
         queued = len(self._after_commit_entries)
         try:
-            with transaction.atomic():
+            limit = None if failure.plugin in UNLIMITED_PLUGINS else self.hook_timeout
+            with time_limit(limit, f"hook {failure.hook} of {failure.plugin}", transaction.atomic):
                 implementation.function(**{name: arguments[name] for name in implementation.argnames
                                            if name in arguments})
         except Exception as error:  # isolated as in the first call
@@ -618,9 +648,15 @@ class LifecycleEngine:
     # ------------------------------------------------------------------ actions
 
     def run_entries(self, entry_ids: Sequence[int]) -> int:
-        """Carry out ledger entries; each at most once even with two workers at once."""
+        """Carry out ledger entries; each at most once even with two workers at once.
+
+        Call it outside any transaction (after the deciding commit, in a task): an
+        entry whose action returns a `Delivery` is committed as *sending* before the
+        message leaves, which only holds if that commit is a real one.
+        """
         done = 0
         for entry_id in entry_ids:
+            delivery = None
             with transaction.atomic():
                 entry = (
                     # Lock the entry only (`of`): FOR UPDATE would also lock the joined
@@ -633,8 +669,51 @@ class LifecycleEngine:
                 )
                 if entry is None:
                     continue  # done already, or another worker holds it
-                done += self._run_one(entry, "ledger")
+                ran = self._run_one(entry, "ledger")
+                if isinstance(ran, Delivery):
+                    delivery = ran
+                else:
+                    done += ran
+            if delivery is not None:
+                done += self._deliver(entry, delivery)
         return done
+
+    def _deliver(self, entry: ActionLedgerEntry, delivery: Delivery) -> int:
+        """Send what a committed *sending* entry holds, outside any transaction; record how it went.
+
+        Nothing here holds a lock: the *sending* state keeps other workers away.
+        """
+        sending = ActionLedgerEntry.objects.filter(pk=entry.pk, status=ActionStatus.SENDING)
+        timeout = None if delivery.own_time_limits else self.hook_timeout
+        try:
+            with time_limit(timeout, f"the delivery of ledger entry {entry.pk}"):
+                gained = delivery.send()
+        except (DeliveryUncertain, HookTimeout) as error:
+            logger.error("lifecycle: ledger entry %s (%s) may or may not have been delivered: %s",
+                         entry.pk, entry.dedupe_key, error)
+            sending.update(status=ActionStatus.UNCERTAIN, last_error=f"{type(error).__name__}: {error}",
+                           updated_at=timezone.now())
+            return 0
+        except Exception as error:  # nothing went out: failed, and retried like any failed entry
+            logger.exception("lifecycle: delivering ledger entry %s failed", entry.pk)
+            sending.update(status=ActionStatus.FAILED, last_error=f"{type(error).__name__}: {error}",
+                           updated_at=timezone.now())
+            return 0
+        sending.update(status=ActionStatus.DONE, result={**dict(delivery.result), **dict(gained or {})},
+                       completed_at=self.clock(), updated_at=timezone.now())
+        return 1
+
+    def unsure_deliveries(self, stale_after: timedelta = SENDING_STALE_AFTER):
+        """Ledger entries that may or may not have gone out: for the owner to check, never retried.
+
+        *uncertain* ones, and *sending* ones older than `stale_after` (their worker died
+        between the commit before the delivery and the one after). Real time, not the
+        engine's clock: it is about processes, not about customers.
+        """
+        return (ActionLedgerEntry.objects.select_related("profile")
+                .filter(Q(status=ActionStatus.UNCERTAIN)
+                        | Q(status=ActionStatus.SENDING, updated_at__lte=timezone.now() - stale_after))
+                .order_by("updated_at", "pk"))
 
     def retry_failed_entries(self, older_than: timedelta = timedelta(minutes=5), limit: int = 500) -> int:
         """Pick up entries left pending or failed (a crash after commit, a failing action)."""
@@ -674,14 +753,15 @@ class LifecycleEngine:
                 self._register_after_commit()
         return done
 
-    def _run_one(self, row, kind: str) -> int:
+    def _run_one(self, row, kind: str) -> int | Delivery:
+        """Run one entry's action in the caller's transaction; a `Delivery` is left for after its commit."""
         now = self.clock()
         errors: list[HookError] = []
         entry = ActionEntry(row.pk, kind, row.action, row.dedupe_key, dict(row.payload), row.attempts)
         context = ActionContext(self, row.profile, now)
         results = call_isolated(
             self.pm, "lifecycle_run_action", context=context, entry=entry,
-            on_error=errors.append, guard=lazy_atomic,
+            on_error=errors.append, guard=lazy_atomic, timeout=self.hook_timeout,
         )
         row.attempts += 1
         for error in errors:
@@ -698,6 +778,16 @@ class LifecycleEngine:
                     row.due_at = now + retry_delay(row.attempts)
             else:
                 row.status = ActionStatus.FAILED
+            row.save()
+            return 0
+        if results and isinstance(results[0], Delivery):
+            if kind == "ledger":
+                row.status, row.result = ActionStatus.SENDING, dict(results[0].result)
+                row.save()  # committed by the caller before anything leaves
+                return results[0]
+            # A scheduled action has no sending state to keep a message from going twice.
+            row.status = ActionStatus.FAILED
+            row.last_error = "a scheduled action cannot deliver; it enqueues a ledger entry that does"
             row.save()
             return 0
         if not results:

@@ -154,3 +154,45 @@ def test_consent_a_customer_wrote_publicly_is_overruled_by_private_metadata(staf
     assert mailoutbox == [] and not VoucherCode.objects.filter(code__startswith="LC-").exists()
     # The order was counted all the same.
     assert profile(customer_user.email).stage == "new"
+
+
+@pytest.mark.parametrize("lifecycle_settings", [{
+    "tier_upgrade_enabled": True, "tiers": "bronze: USD 5\nsilver: USD 1000", "delivery_channel": "notify",
+    "hook_timeout_seconds": "0.3",
+}])
+def test_a_notify_that_hangs_is_cut_off_and_the_message_is_never_sent_twice(staff_orders, draft_order,
+                                                                            customer_user, monkeypatch):
+    import time
+
+    from saleor.plugins.manager import PluginsManager
+
+    calls = []
+
+    def hanging_notify(self, event, payload_func, channel_slug=None, plugin_id=None):
+        calls.append(event)
+        time.sleep(5)  # a plugin's notify or the broker stops answering after taking the event
+
+    monkeypatch.setattr(PluginsManager, "notify", hanging_notify)
+    started = time.monotonic()
+    first_order(staff_orders, draft_order)
+    assert time.monotonic() - started < 4  # not the 5 s the notify would have taken
+    (entry,) = ActionLedgerEntry.objects.filter(action="tier_upgrade")
+    assert entry.status == "uncertain" and "HookTimeout" in entry.last_error
+    assert entry.result["subject"]  # what was being sent is on record
+
+    ActionLedgerEntry.objects.filter(pk=entry.pk).update(updated_at=entry.updated_at - timedelta(hours=1))
+    run_periodic_tasks()  # the retry task does not take it
+    assert calls == ["lifecycle_tier_upgrade"]
+    assert tasks.run_due_actions.delay().get()["unsure_deliveries"] == 1  # and reports it
+
+
+@pytest.mark.parametrize("lifecycle_settings", [{
+    "tier_upgrade_enabled": True, "tiers": "bronze: USD 5\nsilver: USD 1000", "delivery_channel": "notify",
+}])
+def test_a_notify_delivery_ends_done_with_the_event_as_its_reference(staff_orders, draft_order, customer_user,
+                                                                     notify_log):
+    first_order(staff_orders, draft_order)
+    (entry,) = ActionLedgerEntry.objects.filter(action="tier_upgrade")
+    assert entry.status == "done"
+    assert entry.result["delivered_by"] == "notify" and entry.result["reference"] == "lifecycle_tier_upgrade"
+    assert [e["event"] for e in notify_log if e["event"].startswith("lifecycle_")] == ["lifecycle_tier_upgrade"]

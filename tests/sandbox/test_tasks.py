@@ -78,7 +78,8 @@ def test_the_periodic_tasks_report_what_they_did(shop):
     assert tasks.sweep.delay().get() == {"profiles": 1, "stage_changes": 0, "tier_changes": 0}
     assert CustomerProfile.objects.get().next_check_at > timezone.now()
     assert tasks.sweep.delay().get() == {"profiles": 0, "stage_changes": 0, "tier_changes": 0}
-    assert tasks.run_due_actions.delay().get() == {"scheduled": 0, "retried": 0, "hooks_retried": 0}
+    assert tasks.run_due_actions.delay().get() == {"scheduled": 0, "retried": 0, "hooks_retried": 0,
+                                                   "unsure_deliveries": 0}
     assert tasks.daily_tick.delay().get() == 0  # no built-in action uses the daily tick
     assert not HookFailure.objects.exists()
 

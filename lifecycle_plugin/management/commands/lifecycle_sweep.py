@@ -22,7 +22,11 @@ class Command(BaseCommand):
             if not no_actions:
                 actions = engine.run_due_actions() + engine.retry_failed_entries()
                 hooks = engine.retry_hook_failures()
+            unsure = engine.unsure_deliveries().count()
         self.stdout.write(
             f"Swept {report.profiles} due profiles: {report.stage_changes} stage changes, "
             f"{report.tier_changes} tier changes; {actions} actions run; {hooks} failed hook calls retried."
         )
+        if unsure:
+            self.stdout.write(f"{unsure} message(s) may or may not have been delivered and are not sent "
+                              "again: see lifecycle_deliveries.")
