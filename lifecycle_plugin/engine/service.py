@@ -20,6 +20,7 @@ from typing import Any
 
 import pluggy
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from ..hooks import (
