@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
@@ -170,10 +171,13 @@ def forget(customer: CustomerRef, *, host=None, also_emails: Sequence[str] = ())
         for email in emails:
             record(email, customer.user_id, now)
         deleted, _ = CustomerProfile.objects.filter(profiles).delete()
+        # Decision-hook failures belong to no profile; theirs are found by the address as a
+        # whole word (a substring would take joann@shop.com's along with ann@shop.com's).
         mentions = Q()
         for email in emails:
-            mentions |= Q(error__icontains=email) | Q(traceback__icontains=email)
-        deleted += HookFailure.objects.filter(mentions).delete()[0]
+            whole = rf"(^|[^\w.+%-]){re.escape(email)}($|[^\w.-])"
+            mentions |= Q(error__iregex=whole) | Q(traceback__iregex=whole)
+        deleted += HookFailure.objects.filter(mentions, profile__isnull=True).delete()[0]
         # Resuming a backfill after someone else's e-mail is what the cursor is for; it
         # cannot name the deleted customer, so an unfinished run starts over (a backfill
         # redone leaves every profile as it is) and a finished one keeps no cursor.
