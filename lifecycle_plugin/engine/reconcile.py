@@ -45,6 +45,8 @@ SETTLE = timedelta(minutes=2)
 MAX_LOOKBACK = timedelta(days=1)
 #: The event name the queued events carry (recorded on the transitions they cause).
 EVENT = "reconciliation"
+#: One run at a time (an advisory lock's key).
+RUN_LOCK = "lifecycle:reconcile"
 
 PROFILE = CustomerProfile._meta.db_table
 PENDING = PendingEvent._meta.db_table
@@ -66,14 +68,17 @@ def reconcile(engine) -> ReconcileReport:
     """Queue an inbox event for every customer changed since the last run and not decided since.
 
     One transaction: the window's upper bound is stored with the events it queued,
-    and the state row's lock keeps two runs from looking at the same window.
+    and an advisory lock keeps two runs from looking at the same window. Not the state
+    row's lock: that row is also the drain flag, which Saleor's requests raise, and
+    they must not wait for a run's range read.
     Returns the report; when `queued`, the caller raises the drain flag.
     """
     now = engine.clock()
     until = now - SETTLE
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT reconciled_until FROM {STATE} WHERE id = 1 FOR UPDATE")
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [RUN_LOCK])
+            cursor.execute(f"SELECT reconciled_until FROM {STATE} WHERE id = 1")
             row = cursor.fetchone()
         last = row[0] if row else None
         if last is None:

@@ -103,8 +103,8 @@ def test_nothing_is_queued_when_every_change_was_decided_after_it(host, clock, e
 
     assert (report.changed, report.queued) == (20, 0)
     assert waiting() == []
-    # The state row (read, written) and one look at the profiles and the inbox.
-    assert len([q for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]) == 3
+    # The run's lock, the state row (read, written) and one look at the profiles and the inbox.
+    assert len([q for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]) == 4
 
 
 def test_a_change_after_the_customers_last_decision_is_queued(host, clock, engine):

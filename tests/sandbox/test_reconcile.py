@@ -180,3 +180,39 @@ def test_the_beat_runs_the_reconciliation_every_ten_minutes():
     assert entry["task"] == tasks.reconcile.name
     # Like every repeating entry, it expires unrun before the next one is queued.
     assert entry["schedule"] == timedelta(minutes=10) and entry["options"]["expires"] == 540
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_running_reconciliation_does_not_hold_up_the_drain_flag(monkeypatch):
+    """The state row is also the drain flag that Saleor's requests raise after their
+    commit: a run reading a day of changes must not make them wait."""
+    import threading
+
+    from lifecycle_plugin.engine import inbox
+    from lifecycle_plugin.sandbox.host import SandboxHost
+
+    InboxState.objects.update_or_create(pk=1, defaults={"reconciled_until": timezone.now() - timedelta(hours=1),
+                                                        "drain_requested": False})
+    reading, release = threading.Event(), threading.Event()
+    read = SandboxHost.changed_customers
+
+    def slow_read(self, since, until):
+        reading.set()
+        release.wait(10)
+        return read(self, since, until)
+
+    monkeypatch.setattr(SandboxHost, "changed_customers", slow_read)
+    run = threading.Thread(target=lambda: (tasks.reconcile(), connection.close()))
+    run.start()
+    try:
+        assert reading.wait(10)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '2s'")
+            try:
+                assert inbox.raise_flag()  # would wait for the run (and time out) if it held the row
+            finally:
+                cursor.execute("SET lock_timeout = 0")
+    finally:
+        release.set()
+        run.join(10)
+    assert InboxState.objects.get(pk=1).drain_requested
