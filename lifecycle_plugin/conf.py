@@ -184,7 +184,8 @@ ACTION_SETTINGS.append(
             f"How long one hook implementation may run, delivering a message included (e-mail, notify, a "
             f"plugin's SMS), from {HOOK_TIMEOUT_MIN:g} to {HOOK_TIMEOUT_MAX:g} seconds. One that runs longer "
             "fails like one that raised: it is recorded and retried later, and the other customers of its "
-            "batch carry on.",
+            "batch carry on. A message cut off while it was being handed over may have gone, so it is "
+            "never sent again by itself: lifecycle_deliveries lists it.",
             parse_hook_timeout)
 )
 

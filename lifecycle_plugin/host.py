@@ -270,9 +270,14 @@ class Host(Protocol):
         """Optional. The products of each order (for review requests); unknown orders may be left out."""
         ...
 
-    def forget_customer(self, customer: CustomerRef) -> None:
-        """Optional. Remove what the host keeps for the plugin about a deleted customer
-        (Saleor: their e-mail in the metadata of the vouchers issued to them)."""
+    def forget_customer(self, emails: Sequence[str], voucher_ids: Sequence[str]) -> None:
+        """Optional. Remove what the host keeps for the plugin about a deleted customer.
+
+        `emails`: their normalised addresses; `voucher_ids`: the vouchers issued to them
+        (`IssuedVoucher.voucher_id`, from their action ledger). Saleor: those vouchers lose
+        the owner's e-mail and expire now, since a personal voucher of nobody would be
+        anyone's; the sandbox also forgets its outbox copies of their messages.
+        """
         ...
 
     def account_order_emails(self, user_id: int) -> list[str]:

@@ -1,8 +1,11 @@
 """The Saleor plugin: Dashboard settings, event hooks and the GraphQL endpoint.
 
-Importable only inside Saleor. Every hook does a constant, small amount of work
+Importable only inside Saleor. Every event hook does a constant, small amount of work
 (read the customer's id and e-mail off the object it is given, add one inbox row),
-never raises, and hands the rest to a Celery task after the commit. The tasks
+never raises, and leaves the rest to a Celery task after the commit. The one
+exception is `preprocess_order_creation`: it checks a lifecycle voucher's owner while
+Saleor turns a checkout into an order, and refuses someone else's with a
+ValidationError (any other failure of its own is logged and the order goes on). The tasks
 re-read the facts from Saleor's tables, so repeated and out-of-order events (``order_fully_paid``
 twice, ``orderMarkAsPaid`` without ``order_paid``, bulk imports with only
 ``order_bulk_created``) converge on the same result.

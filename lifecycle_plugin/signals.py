@@ -7,11 +7,14 @@ backfill cursor) would stay. A `post_delete` receiver on the user model sees eve
 deletion that goes through Django, Saleor's `customerDelete`, `customerBulkDelete` and
 `accountDelete` included (a bulk `QuerySet.delete()` sends it per row too).
 
-Inside the deleting transaction the receiver only writes the tombstone and drops the
-customer's queued events: cheap, without locks, and committed with the deletion or not
-at all. The rest (`forget_customer`) runs in a task after the commit, because it waits
-for the customer's lock, which an event being decided may hold. Nothing here may make
-the deletion itself fail: errors are logged and the task still does the whole job.
+Everything is forgotten inside the deleting transaction (`engine.deletion.forget`), so
+it commits with the deletion or not at all and depends on no broker or worker: an
+after-commit task that never ran would leave the profile, the ledger and the vouchers'
+owner behind. `forget` waits for the customer's lock, which an event being decided may
+hold for a batch; past `LOCK_WAIT` (or on any other error) the receiver writes the
+tombstone alone, which already keeps the customer from coming back, and leaves the
+rest to the `forget_customer` task after the commit. Nothing here may make the deletion
+itself fail: errors are logged.
 """
 
 from __future__ import annotations
@@ -19,9 +22,12 @@ from __future__ import annotations
 import logging
 from contextlib import contextmanager
 
-from django.db import transaction
+from django.db import connection, transaction
 
 logger = logging.getLogger(__name__)
+
+#: How long a deletion waits for a customer being decided before it leaves the rest to a task.
+LOCK_WAIT = 5.0
 
 
 def _other_emails(user) -> list[str]:
@@ -34,15 +40,22 @@ def _other_emails(user) -> list[str]:
 
 
 def before_user_deleted(sender, instance, **kwargs) -> None:
+    """What must be read before Django's cascade deletes the profile with the account."""
+    from .engine.deletion import issued_vouchers
+
     try:
         with transaction.atomic():
             instance._lifecycle_order_emails = _other_emails(instance)
+            instance._lifecycle_vouchers = issued_vouchers(
+                [instance.email, *instance._lifecycle_order_emails], instance.pk)
     except Exception:
         logger.exception("lifecycle: could not read the order e-mails of deleted account %s", instance.pk)
 
 
 def user_deleted(sender, instance, **kwargs) -> None:
-    from .engine.deletion import record
+    from .engine.deletion import forget, record
+    from .host import CustomerRef
+    from .runtime import get_host
     from .tasks import forget_customer
 
     email, user_id = instance.email, instance.pk
@@ -51,13 +64,27 @@ def user_deleted(sender, instance, **kwargs) -> None:
         return
     try:
         with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT current_setting('lock_timeout'), set_config('lock_timeout', %s, true)",
+                               [f"{int(LOCK_WAIT * 1000)}ms"])
+                (before, _), = cursor.fetchall()
+            forget(CustomerRef.of(email or also[0], user_id), host=get_host(), also_emails=also,
+                   known_vouchers=getattr(instance, "_lifecycle_vouchers", ()))
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('lock_timeout', %s, true)", [before])
+        return
+    except Exception:
+        logger.exception("lifecycle: could not forget deleted account %s at once; a task will", user_id)
+    try:
+        with transaction.atomic():
             for address in [email, *also]:
                 record(address, user_id)
     except Exception:
         logger.exception("lifecycle: could not record the deletion of account %s; the task will", user_id)
     # robust: a broker that cannot be reached must not turn the committed deletion
     # into an error; the tombstone is already written with it.
-    transaction.on_commit(lambda: forget_customer.delay(email or also[0], user_id, also), robust=True)
+    vouchers = list(getattr(instance, "_lifecycle_vouchers", ()))
+    transaction.on_commit(lambda: forget_customer.delay(email or also[0], user_id, also, vouchers), robust=True)
 
 
 def connect() -> None:

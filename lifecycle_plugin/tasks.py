@@ -143,14 +143,16 @@ def process_customers(customers: list[list], event: str = ""):
 
 
 @shared_task(name="lifecycle_plugin.forget_customer")
-def forget_customer(email: str, user_id: int | None = None, also_emails: list[str] | None = None):
+def forget_customer(email: str, user_id: int | None = None, also_emails: list[str] | None = None,
+                    voucher_ids: list[str] | None = None):
     """Delete everything kept about a deleted customer and leave their tombstone
-    (`engine.deletion.forget`). Runs whether the plugin is switched on or not: a
-    deletion never waits for it."""
+    (`engine.deletion.forget`), when the deletion could not do it at once. Runs whether
+    the plugin is switched on or not: a deletion never waits for it."""
     from .engine.deletion import forget
 
     with allow_writer():
-        return forget(CustomerRef.of(email, user_id), host=get_host(), also_emails=also_emails or ())
+        return forget(CustomerRef.of(email, user_id), host=get_host(), also_emails=also_emails or (),
+                      known_vouchers=voucher_ids or ())
 
 
 @shared_task(name="lifecycle_plugin.run_action_entries", acks_late=True)

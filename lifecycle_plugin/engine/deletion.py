@@ -37,7 +37,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from ..host import CustomerRef, normalise_email
-from ..models import BackfillRun, CustomerProfile, DeletedCustomer, HookFailure, PendingEvent
+from ..models import ActionLedgerEntry, BackfillRun, CustomerProfile, DeletedCustomer, HookFailure, PendingEvent
 from ..rules import CustomerFacts
 
 #: The advisory lock a backfill chunk holds shared while it writes, and `forget` exclusively.
@@ -146,14 +146,27 @@ def record(email: str | None, user_id: int | None, at: datetime | None = None) -
     PendingEvent.objects.filter(events).delete()
 
 
-def forget(customer: CustomerRef, *, host=None, also_emails: Sequence[str] = ()) -> int:
+def issued_vouchers(emails: Sequence[str], user_id: int | None) -> list[str]:
+    """The ids of the vouchers issued to the customer of these e-mails and account, as
+    their action ledger records them (`IssuedVoucher.voucher_id`)."""
+    profiles = Q(email__in=[normalise_email(e) for e in emails if e])
+    if user_id:
+        profiles |= Q(user_id=user_id)
+    return [str(v) for v in ActionLedgerEntry.objects.filter(profile__in=CustomerProfile.objects.filter(profiles))
+            .filter(result__has_key="voucher_id").values_list("result__voucher_id", flat=True)]
+
+
+def forget(customer: CustomerRef, *, host=None, also_emails: Sequence[str] = (),
+           known_vouchers: Sequence[str] = ()) -> int:
     """Delete everything kept about a customer and leave their tombstone; how many rows went.
 
     Gone: the profile (by e-mail and by account) with its history, tier changes, ledger,
     scheduled actions and hook failures; queued events; hook failures of decision hooks
     that mention the e-mail; the e-mail in a backfill's resume cursor; and what the host
     keeps for the plugin (`host.forget_customer`: the e-mail on issued vouchers).
-    Does not need the plugin to be switched on. Safe to call again.
+    Does not need the plugin to be switched on. Safe to call again. `known_vouchers`:
+    voucher ids read before the profile went already (the user model's cascade deletes
+    it before a `post_delete` receiver runs).
     """
     emails = sorted({customer.email, *(normalise_email(e) for e in also_emails if e)})
     profiles = Q(email__in=emails)
@@ -170,6 +183,8 @@ def forget(customer: CustomerRef, *, host=None, also_emails: Sequence[str] = ())
         now = timezone.now()
         for email in emails:
             record(email, customer.user_id, now)
+        # Read before the ledger goes with the profiles.
+        vouchers = sorted({*issued_vouchers(emails, customer.user_id), *known_vouchers})
         deleted, _ = CustomerProfile.objects.filter(profiles).delete()
         # Decision-hook failures belong to no profile; theirs are found by the address as a
         # whole word (a substring would take joann@shop.com's along with ann@shop.com's).
@@ -184,6 +199,5 @@ def forget(customer: CustomerRef, *, host=None, also_emails: Sequence[str] = ())
         BackfillRun.objects.filter(last_email__in=emails).update(last_email="", customers_done=0)
         forget_in_host = getattr(host, "forget_customer", None)
         if forget_in_host is not None:
-            for email in emails:
-                forget_in_host(CustomerRef(email, customer.user_id))
+            forget_in_host(emails, vouchers)
     return deleted

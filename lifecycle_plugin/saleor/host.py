@@ -308,23 +308,25 @@ class SaleorHost:
         manager.notify(event, payload_func=lambda: payload, channel_slug=message.channel)
         return DeliveryReceipt("notify", event)
 
-    def forget_customer(self, customer: CustomerRef) -> None:
+    def forget_customer(self, emails: Sequence[str], voucher_ids: Sequence[str]) -> None:
         """The vouchers issued to a deleted customer expire now and lose their e-mail.
 
         Expired, because a personal voucher of nobody would be anyone's: a guest owner's
         voucher is bound by the e-mail alone. The account id stays in the private
         metadata (a number of a deleted account, nothing readable). Older vouchers kept
-        the owner in public metadata; both places are cleaned.
+        the owner in public metadata; both places are cleaned. Found by id (the ledger
+        names them): Saleor has no index on a voucher's metadata.
         """
+        ids = [int(pk) for pk in voucher_ids if str(pk).isascii() and str(pk).isdigit()]
+        if not ids:
+            return
         with connection.cursor() as cursor:
             cursor.execute(
                 """UPDATE discount_voucher
                       SET metadata = metadata - %(key)s, private_metadata = private_metadata - %(key)s,
                           end_date = LEAST(COALESCE(end_date, now()), now())
-                    WHERE private_metadata ->> %(key)s = %(email)s OR metadata ->> %(key)s = %(email)s
-                       OR (%(user_id)s::text IS NOT NULL AND private_metadata ->> %(id_key)s = %(user_id)s::text)""",
-                {"key": VOUCHER_OWNER_KEY, "id_key": VOUCHER_OWNER_ID_KEY, "email": customer.email,
-                 "user_id": None if customer.user_id is None else str(customer.user_id)},
+                    WHERE id = ANY(%(ids)s::int[])""",
+                {"key": VOUCHER_OWNER_KEY, "ids": ids},
             )
 
     def account_order_emails(self, user_id: int) -> list[str]:

@@ -421,20 +421,18 @@ class SandboxHost:
         )
         return DeliveryReceipt("outbox", str(row.pk))
 
-    def forget_customer(self, customer: CustomerRef) -> None:
+    def forget_customer(self, emails: Sequence[str], voucher_ids: Sequence[str]) -> None:
         """The vouchers issued to a deleted customer expire now and lose their e-mail (a
         personal voucher of nobody would be anyone's), and the outbox (the sandbox's record
         of the messages sent to them) forgets them."""
-        from django.db.models import Q, Value
+        from django.db.models import Value
         from django.db.models.functions import Least
         from django.utils import timezone
 
-        issued = Q(customer_email__iexact=customer.email)
-        if customer.user_id is not None:
-            issued |= Q(customer_user_id=customer.user_id)
+        ids = [int(pk) for pk in voucher_ids if str(pk).isascii() and str(pk).isdigit()]
         now = self._cutoff() or timezone.now()  # the simulated clock of a replay, else the wall clock
-        Voucher.objects.filter(issued).update(customer_email="", valid_until=Least("valid_until", Value(now)))
-        OutboxMessage.objects.filter(email__iexact=customer.email).delete()
+        Voucher.objects.filter(pk__in=ids).update(customer_email="", valid_until=Least("valid_until", Value(now)))
+        OutboxMessage.objects.filter(email__in=list(emails)).delete()
 
     def account_order_emails(self, user_id: int) -> list[str]:
         """The e-mails on an account's orders other than its own that no other account has."""

@@ -9,7 +9,7 @@ after-commit task do the rest, as in production.
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from lifecycle_plugin import tasks
@@ -200,3 +200,39 @@ def test_the_forget_task_runs_while_the_plugin_is_switched_off(shop, engine, mon
 
     assert not CustomerProfile.objects.exists()
     assert DeletedCustomer.objects.count() == 1
+
+
+def test_the_deletion_forgets_everything_in_its_own_transaction(shop, engine, monkeypatch):
+    """No after-commit task is needed: a broker that is down loses nothing."""
+    user, _ = customer_with_an_order(shop, engine)
+    monkeypatch.setattr(tasks.forget_customer, "delay", lambda *a, **k: pytest.fail("no task is needed"))
+
+    with transaction.atomic():
+        user.delete()
+        assert not CustomerProfile.objects.exists()
+        assert Voucher.objects.get().customer_email == "" and not OutboxMessage.objects.exists()
+
+
+def test_a_deletion_that_cannot_forget_at_once_leaves_the_tombstone_and_the_rest_to_a_task(
+        shop, engine, monkeypatch, django_capture_on_commit_callbacks):
+    """A customer being decided holds their lock past the wait, say: the tombstone is written
+    with the deletion, and the task forgets the vouchers read before the cascade."""
+    from lifecycle_plugin.engine import deletion
+
+    user, _ = customer_with_an_order(shop, engine)
+    forget = deletion.forget
+    calls = []
+
+    def locked_once(*args, **kwargs):
+        calls.append(kwargs)
+        if len(calls) == 1:
+            raise OperationalError("canceling statement due to lock timeout")
+        return forget(*args, **kwargs)
+
+    monkeypatch.setattr(deletion, "forget", locked_once)
+    with django_capture_on_commit_callbacks(execute=True):
+        user.delete()
+
+    assert DeletedCustomer.objects.count() == 2  # the tombstone, with the deletion
+    assert len(calls) == 2 and calls[1]["known_vouchers"] == [str(Voucher.objects.get().pk)]
+    assert Voucher.objects.get().customer_email == "" and not OutboxMessage.objects.exists()
