@@ -7,6 +7,7 @@ import signal
 import threading
 import time
 import traceback
+import types
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
@@ -43,7 +44,11 @@ UNLIMITED_PLUGINS = frozenset(BUILTIN_PLUGINS) - {"lifecycle_plugin.actions.deli
 def make_plugin_manager(
     *, builtins: Iterable[str] | None = None, load_entry_points: bool = True, extra: Iterable[Any] = ()
 ) -> pluggy.PluginManager:
-    """A plugin manager with the built-in plugins, the entry-point plugins and `extra` ones."""
+    """A plugin manager with the built-in plugins, the entry-point plugins and `extra` ones.
+
+    Needs no Django: plugin authors build one in their unit tests with their plugin in
+    `extra` (and `load_entry_points=False` to leave other installed plugins out).
+    """
     import importlib
 
     pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
@@ -53,8 +58,81 @@ def make_plugin_manager(
     if load_entry_points:
         pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
     for plugin in extra:
-        pm.register(plugin)
+        pm.register(plugin, name=stable_name(pm, plugin))
     return pm
+
+
+def stable_name(pm: pluggy.PluginManager, plugin: Any) -> str:
+    """The name a plugin registered without one gets: the same in every process.
+
+    pluggy's default is the object's id, which differs from one worker to the next, and
+    a failed hook is called again by its plugin's name (`HookFailure.plugin`), maybe in
+    another process. A module is named by its dotted path, an object by its class's;
+    a second object of the same class gets `#2`, and so on, in registration order.
+    """
+    kind = plugin if isinstance(plugin, (type, types.ModuleType)) else type(plugin)
+    name = kind.__name__ if isinstance(kind, types.ModuleType) else f"{kind.__module__}.{kind.__qualname__}"
+    taken, candidate, number = {n for n, _ in pm.list_name_plugin()}, name, 1
+    while candidate in taken:
+        number += 1
+        candidate = f"{name}#{number}"
+    return candidate
+
+
+_process_manager: pluggy.PluginManager | None = None
+_process_manager_lock = threading.Lock()
+
+
+def process_plugin_manager() -> pluggy.PluginManager:
+    """This process's plugin manager (built-ins and entry points), built once.
+
+    Scanning the installed packages' entry points costs milliseconds each time, and every
+    engine and task asked for it; a plugin installed later needs the process restarted,
+    as installing any Python package does.
+    """
+    global _process_manager
+    if _process_manager is None:
+        with _process_manager_lock:
+            if _process_manager is None:
+                _process_manager = make_plugin_manager()
+    return _process_manager
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """One loaded plugin, as `lifecycle_plugins` lists it."""
+
+    name: str
+    #: The distribution that provides it (``saleor-lifecycle`` for the built-in ones;
+    #: None for a plugin registered by code, not through an entry point).
+    distribution: str | None
+    version: str | None
+    builtin: bool
+    #: The hooks it implements, alphabetically.
+    hooks: tuple[str, ...]
+
+
+def describe_plugins(pm: pluggy.PluginManager) -> list[PluginInfo]:
+    """Every plugin of `pm` with where it comes from and the hooks it implements."""
+    from . import __version__
+
+    dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
+    order = [name for name in dir(hookspecs) if name.startswith("lifecycle_")]
+    described = []
+    for name, plugin in pm.list_name_plugin():
+        if plugin is None:  # blocked
+            continue
+        implemented = {impl.name for impl in pm.get_hookcallers(plugin) or ()}
+        dist = dists.get(id(plugin))
+        builtin = name in BUILTIN_PLUGINS
+        described.append(PluginInfo(
+            name=name,
+            distribution="saleor-lifecycle" if builtin else (dist.project_name if dist else None),
+            version=__version__ if builtin else (dist.version if dist else None),
+            builtin=builtin,
+            hooks=tuple(hook for hook in order if hook in implemented),
+        ))
+    return described
 
 
 _lazy_state = threading.local()

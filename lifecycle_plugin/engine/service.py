@@ -31,7 +31,7 @@ from ..hooks import (
     call_isolated,
     has_implementations,
     lazy_atomic,
-    make_plugin_manager,
+    process_plugin_manager,
     parse_hook_timeout,
     time_limit,
 )
@@ -119,7 +119,7 @@ class LifecycleEngine:
 
     :param host: the store (Saleor or sandbox).
     :param config: thresholds; validated here.
-    :param plugin_manager: pluggy manager; built-ins plus entry points by default.
+    :param plugin_manager: pluggy manager; by default this process's (built-ins plus entry points, built once).
     :param clock: returns "now"; the sandbox replays history with a simulated clock.
     :param settings: plugin settings handed to hooks (action switches and parameters).
     :param dispatch_entries: runs ledger entries after commit; inline by default, a
@@ -138,7 +138,7 @@ class LifecycleEngine:
     ):
         self.host = host
         self.config = (config or LifecycleConfig()).validate()
-        self.pm = plugin_manager if plugin_manager is not None else make_plugin_manager()
+        self.pm = plugin_manager if plugin_manager is not None else process_plugin_manager()
         self.clock = clock or timezone.now
         self.settings = dict(settings or {})
         #: Seconds one hook implementation may run; a hanging plugin must not hold a batch's locks.

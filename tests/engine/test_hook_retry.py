@@ -166,3 +166,15 @@ def test_a_failure_that_cannot_be_called_again_does_not_stop_the_others(host, cl
     stage.refresh_from_db()
     assert (stage.retry_at, stage.resolved_at) == (None, None)
     assert HookFailure.objects.get(hook="lifecycle_order_counted").resolved_at == clock.now
+
+
+def test_a_plugin_registered_without_a_name_is_called_again_in_another_process(host, clock):
+    """pluggy would name it by its object's id; the worker that retries has another object."""
+    host.order("ann@example.com", T0)
+    make_engine(host, clock, Flaky()).process(CustomerRef("ann@example.com"), event="order_created")
+    assert set(HookFailure.objects.values_list("plugin", flat=True)) == {"tests.engine.test_hook_retry.Flaky"}
+
+    clock.advance(minutes=5)
+    again = Flaky(failures=0)  # what another worker process would have registered
+    assert make_engine(host, clock, again).retry_hook_failures() == 2
+    assert {call[0] for call in again.calls} == {"stage", "counted"}
