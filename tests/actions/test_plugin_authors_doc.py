@@ -4,7 +4,6 @@ A plugin author reads only that page, so each hook there must have its real
 arguments, say when it is called, what it may return, and show an implementation.
 """
 
-import functools
 import importlib.util
 import inspect
 import re
@@ -115,8 +114,10 @@ def test_the_documented_action_and_its_sandbox_test_work_as_written(
     from lifecycle_plugin.engine import service
     from lifecycle_plugin.sandbox.models import OutboxMessage, Voucher
 
-    installed = functools.partial(service.make_plugin_manager, extra=[plugin])
-    monkeypatch.setattr(service, "make_plugin_manager", installed)  # as `pip install` of the package would
+    from lifecycle_plugin.hooks import make_plugin_manager
+
+    installed = make_plugin_manager(extra=[plugin])
+    monkeypatch.setattr(service, "process_plugin_manager", lambda: installed)  # as `pip install` of it would
     namespace: dict = {}
     exec(compile(test_source, "docs/plugin-authors.md", "exec"), namespace)
     [test_function] = [value for name, value in namespace.items() if name.startswith("test_")]
