@@ -183,10 +183,10 @@ def third_party(monkeypatch):
     """Installs lifecycle hook implementations as an entry-point package would."""
     installed = []
 
-    def manager(**kwargs):
+    def manager():
         return make_plugin_manager(builtins=[], load_entry_points=False, extra=installed)
 
-    monkeypatch.setattr("lifecycle_plugin.engine.service.make_plugin_manager", manager)
+    monkeypatch.setattr("lifecycle_plugin.engine.service.process_plugin_manager", manager)
     return installed
 
 
