@@ -149,6 +149,10 @@ def is_voucher_owner(owner: CustomerRef, redeemer: CustomerRef) -> bool:
     return bool(owner.email) and normalise_email(redeemer.email) == normalise_email(owner.email)
 
 
+#: What a deleted customer's vouchers are renamed to (they were named by the e-mail).
+FORGOTTEN_VOUCHER_NAME = "Lifecycle voucher of a deleted customer"
+
+
 @dataclass(frozen=True, slots=True)
 class IssuedVoucher:
     code: str

@@ -131,7 +131,9 @@ def run_voucher(context: ActionContext, entry: ActionEntry, *, marketing: bool |
             discount_type=discount_type,
             value=value,
             valid_until=context.now + timedelta(days=int(entry.payload["valid_days"])),
-            name=f"Lifecycle {entry.payload.get('for_action', entry.action)} for customer {context.profile.id}",
+            # Named by the e-mail staff search customers by (the profile id means nothing in
+            # Saleor's Dashboard); forgetting a deleted customer renames it.
+            name=f"Lifecycle {entry.payload.get('for_action', entry.action)} for {context.profile.customer.email}",
             currency=voucher_currency,
         )
     )

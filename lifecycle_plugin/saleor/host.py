@@ -23,6 +23,7 @@ from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from ..host import (
+    FORGOTTEN_VOUCHER_NAME,
     VOUCHER_NOT_YOURS,
     CustomerName,
     CustomerRef,
@@ -309,7 +310,8 @@ class SaleorHost:
         return DeliveryReceipt("notify", event)
 
     def forget_customer(self, emails: Sequence[str], voucher_ids: Sequence[str]) -> None:
-        """The vouchers issued to a deleted customer expire now and lose their e-mail.
+        """The vouchers issued to a deleted customer expire now and lose their e-mail
+        (in their metadata and their name).
 
         Expired, because a personal voucher of nobody would be anyone's: a guest owner's
         voucher is bound by the e-mail alone. The account id stays in the private
@@ -324,9 +326,9 @@ class SaleorHost:
             cursor.execute(
                 """UPDATE discount_voucher
                       SET metadata = metadata - %(key)s, private_metadata = private_metadata - %(key)s,
-                          end_date = LEAST(COALESCE(end_date, now()), now())
+                          end_date = LEAST(COALESCE(end_date, now()), now()), name = %(name)s
                     WHERE id = ANY(%(ids)s::int[])""",
-                {"key": VOUCHER_OWNER_KEY, "ids": ids},
+                {"key": VOUCHER_OWNER_KEY, "ids": ids, "name": FORGOTTEN_VOUCHER_NAME},
             )
 
     def account_order_emails(self, user_id: int) -> list[str]:

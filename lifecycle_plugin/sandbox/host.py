@@ -30,6 +30,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 
 from ..host import (
+    FORGOTTEN_VOUCHER_NAME,
     CustomerName,
     CustomerRef,
     DeliveryReceipt,
@@ -422,7 +423,8 @@ class SandboxHost:
         return DeliveryReceipt("outbox", str(row.pk))
 
     def forget_customer(self, emails: Sequence[str], voucher_ids: Sequence[str]) -> None:
-        """The vouchers issued to a deleted customer expire now and lose their e-mail (a
+        """The vouchers issued to a deleted customer expire now and lose their e-mail (owner
+        and name; a
         personal voucher of nobody would be anyone's), and the outbox (the sandbox's record
         of the messages sent to them) forgets them."""
         from django.db.models import Value
@@ -431,7 +433,8 @@ class SandboxHost:
 
         ids = [int(pk) for pk in voucher_ids if str(pk).isascii() and str(pk).isdigit()]
         now = self._cutoff() or timezone.now()  # the simulated clock of a replay, else the wall clock
-        Voucher.objects.filter(pk__in=ids).update(customer_email="", valid_until=Least("valid_until", Value(now)))
+        Voucher.objects.filter(pk__in=ids).update(customer_email="", name=FORGOTTEN_VOUCHER_NAME,
+                                                  valid_until=Least("valid_until", Value(now)))
         OutboxMessage.objects.filter(email__in=list(emails)).delete()
 
     def account_order_emails(self, user_id: int) -> list[str]:

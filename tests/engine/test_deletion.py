@@ -16,7 +16,7 @@ from lifecycle_plugin import tasks
 from lifecycle_plugin.engine import inbox
 from lifecycle_plugin.engine.backfill import _backfill_chunk, _read_chunk, backfill
 from lifecycle_plugin.engine.deletion import forget
-from lifecycle_plugin.host import CustomerRef
+from lifecycle_plugin.host import FORGOTTEN_VOUCHER_NAME, CustomerRef
 from lifecycle_plugin.models import (
     BackfillRun,
     CustomerProfile,
@@ -66,6 +66,8 @@ def customer_with_an_order(shop, engine):
     report(engine, (ANN, user.pk, "order_created"))
     assert CustomerProfile.objects.get(email=ANN).stage == "new"
     assert Voucher.objects.count() == 1 and OutboxMessage.objects.count() == 1
+    # Named so that staff find its customer: by the e-mail, not the plugin's profile id.
+    assert Voucher.objects.get().name == f"Lifecycle repeat_purchase for {ANN}"
     return user, order
 
 
@@ -87,6 +89,7 @@ def test_a_deleted_customer_is_not_brought_back_by_queued_or_later_events(shop, 
     assert not OutboxMessage.objects.exists()  # no message (and the first one is forgotten)
     # Nothing readable is left: not in the tombstone, the voucher or the backfill cursor.
     assert Voucher.objects.get().customer_email == ""
+    assert Voucher.objects.get().name == FORGOTTEN_VOUCHER_NAME
     assert Voucher.objects.get().valid_until <= timezone.now()  # nobody's voucher would be anyone's
     assert BackfillRun.objects.get().last_email == ""
     with connection.cursor() as cursor:

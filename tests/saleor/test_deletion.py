@@ -56,6 +56,8 @@ def test_a_deleted_customer_gets_no_second_voucher_from_their_kept_orders(
     inbox.drain()
     assert CustomerProfile.objects.get(email=email).stage == "new"
     assert lifecycle_vouchers().count() == 1 and len(mailoutbox) == 1
+    # Named so that staff find its customer in the Dashboard: by the e-mail, not a profile id.
+    assert lifecycle_vouchers().get().voucher.name == f"Lifecycle repeat_purchase for {email}"
     tasks.queue_events([(email, user_id, "order_fully_paid")])  # still queued at the deletion
     BackfillRun.objects.create(chunk_size=100, last_email=email, customers_done=1, finished_at=None)
 
@@ -86,6 +88,7 @@ def test_a_deleted_customer_gets_no_second_voucher_from_their_kept_orders(
     assert lifecycle_vouchers().count() == 1 and len(mailoutbox) == 1  # no second voucher or e-mail
     (voucher,) = Voucher.objects.filter(codes__code__startswith="LC-")
     assert "lifecycle.customer" not in voucher.metadata and "lifecycle.customer" not in voucher.private_metadata
+    assert voucher.name == "Lifecycle voucher of a deleted customer"
     # A personal voucher of nobody would be anyone's: it expired with the deletion.
     assert voucher.end_date is not None and voucher.end_date <= timezone.now()
     assert BackfillRun.objects.get().last_email == ""
