@@ -77,8 +77,7 @@ def user_deleted(sender, instance, **kwargs) -> None:
         logger.exception("lifecycle: could not forget deleted account %s at once; a task will", user_id)
     try:
         with transaction.atomic():
-            for address in [email, *also]:
-                record(address, user_id)
+            record([email, *also], user_id)
     except Exception:
         logger.exception("lifecycle: could not record the deletion of account %s; the task will", user_id)
     # robust: a broker that cannot be reached must not turn the committed deletion

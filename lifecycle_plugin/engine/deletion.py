@@ -123,13 +123,16 @@ def hold_off_deletions(customers: Sequence[CustomerRef]) -> dict[str, datetime]:
     return deleted_at({c.email: [(c.email, c.user_id)] for c in customers})
 
 
-def record(email: str | None, user_id: int | None, at: datetime | None = None) -> None:
-    """Write the tombstone of an e-mail and an account id, and drop their queued events.
+def record(emails: Sequence[str], user_id: int | None, at: datetime | None = None) -> None:
+    """Write the tombstone of a customer's e-mails and account id, and drop their queued
+    events: one statement each, whatever the number of e-mails.
 
-    Cheap and lock-free, so it can run inside the transaction that deletes the account.
+    Cheap, so it can run inside the transaction that deletes the account; it waits only
+    for a drain that has taken one of those events to finish its batch.
     """
     at = at or timezone.now()
-    rows = digests(email, user_id)
+    emails = sorted({normalise_email(email) for email in emails if email})
+    rows = sorted({*(d for email in emails for d in digests(email)), *digests(None, user_id)})
     if not rows:
         return
     with connection.cursor() as cursor:
@@ -140,7 +143,7 @@ def record(email: str | None, user_id: int | None, at: datetime | None = None) -
                                                                         {DeletedCustomer._meta.db_table}.deleted_at)""",
             [rows, at],
         )
-    events = Q(email=normalise_email(email)) if email else Q()
+    events = Q(email__in=emails)
     if user_id:
         events |= Q(user_id=user_id)
     PendingEvent.objects.filter(events).delete()
@@ -180,9 +183,7 @@ def forget(customer: CustomerRef, *, host=None, also_emails: Sequence[str] = (),
                 [emails],
             )
             cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [DELETION_LOCK])
-        now = timezone.now()
-        for email in emails:
-            record(email, customer.user_id, now)
+        record(emails, customer.user_id)
         # Read before the ledger goes with the profiles.
         vouchers = sorted({*issued_vouchers(emails, customer.user_id), *known_vouchers})
         deleted, _ = CustomerProfile.objects.filter(profiles).delete()
