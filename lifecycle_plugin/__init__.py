@@ -1,7 +1,8 @@
 """saleor-lifecycle: a customer-lifecycle engine for Saleor.
 
-This module stays free of Django so that plugin authors can import the hook
-marker anywhere: ``from lifecycle_plugin import hookimpl``.
+Plugin authors import what they need from one module, ``lifecycle_plugin.api``
+(docs/plugin-authors.md). This module stays free of Django so that the hook marker
+imports anywhere; ``lifecycle_plugin.hookimpl`` is the same object as the api's.
 """
 
 import pluggy

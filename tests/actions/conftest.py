@@ -4,7 +4,7 @@ take part)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import threading
 
@@ -17,9 +17,11 @@ from lifecycle_plugin.hooks import BUILTIN_PLUGINS, make_plugin_manager
 from lifecycle_plugin.host import CustomerRef
 from lifecycle_plugin.models import ActionLedgerEntry, ScheduledAction
 
-from ..engine.memory_host import MemoryHost
+from lifecycle_plugin.testing import MemoryHost
 
-T0 = datetime(2026, 1, 1, 12, tzinfo=timezone.utc)
+from ..conftest import CLOCK_START
+
+T0 = CLOCK_START  # where the `clock` fixture starts
 
 #: Every action on, messages through the host (MemoryHost.messages).
 ALL_ON = {
@@ -40,17 +42,6 @@ def only(action: str, **settings: str) -> dict[str, str]:
 def buy(host, email: str, at: datetime, channel: str = "default-channel", **fields):
     """An order in the shop (MemoryHost orders have no channel unless given one)."""
     return host.order(email, at, channel=channel, **fields)
-
-
-class Clock:
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta) -> None:
-        self.now += timedelta(**delta)
 
 
 def build_engine(host, clock, settings=None, plugins=(), dispatch=None) -> LifecycleEngine:
@@ -104,11 +95,6 @@ class Shop:
 
     def messages(self, action: str | None = None):
         return [m for m in self.host.messages if action is None or m.action == action]
-
-
-@pytest.fixture
-def clock():
-    return Clock(T0)
 
 
 @pytest.fixture

@@ -4,9 +4,13 @@ A plugin author reads only that page, so each hook there must have its real
 arguments, say when it is called, what it may return, and show an implementation.
 """
 
+import ast
 import importlib.util
 import inspect
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pluggy
@@ -14,7 +18,9 @@ import pytest
 
 from lifecycle_plugin import hookspecs
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "plugin-authors.md"
+ROOT = Path(__file__).resolve().parents[2]
+DOC = ROOT / "docs" / "plugin-authors.md"
+EXAMPLE = ROOT / "examples" / "birthday-reward"
 HOOK_HEADING = re.compile(r"^### `(?P<name>lifecycle_\w+)\((?P<args>[^)]*)\)`(?P<rest>.*)$", re.M)
 
 
@@ -85,22 +91,51 @@ def section(title: str) -> str:
     return text[start : end if end != -1 else len(text)]
 
 
+def subsection(title: str) -> str:
+    text = DOC.read_text()
+    start = text.index(f"\n### {title}\n")
+    end = min(i for i in (text.find("\n### ", start + 1), text.find("\n## ", start + 1), len(text)) if i != -1)
+    return text[start:end]
+
+
 def python_blocks(text: str) -> list[str]:
     return re.findall(r"```python\n(.*?)```", text, re.S)
+
+
+def lifecycle_imports(source: str) -> list[str]:
+    """The modules of the package that `source` imports from."""
+    modules = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.level == 0:
+            modules.append(node.module)
+        elif isinstance(node, ast.Import):
+            modules.extend(alias.name for alias in node.names)
+    return [m for m in modules if m == "lifecycle_plugin" or m.startswith("lifecycle_plugin.")]
+
+
+def test_every_example_imports_the_package_only_through_its_api():
+    """Plugin authors have one import path: the page's examples and the example package use only it."""
+    sources = {f"plugin-authors.md block {n}": block for n, block in enumerate(python_blocks(DOC.read_text()), 1)}
+    sources |= {str(path.relative_to(ROOT)): path.read_text() for path in sorted(EXAMPLE.rglob("*.py"))}
+    assert sum(bool(lifecycle_imports(source)) for source in sources.values()) >= 6
+    elsewhere = {name: imports for name, source in sources.items()
+                 if (imports := [m for m in lifecycle_imports(source) if m != "lifecycle_plugin.api"])}
+    assert elsewhere == {}
 
 
 @pytest.mark.django_db
 def test_the_documented_action_and_its_sandbox_test_work_as_written(
     tmp_path, monkeypatch, settings, django_capture_on_commit_callbacks
 ):
-    """The gold-gift action of "Messages and vouchers" passes the test of "Testing against the sandbox host".
+    """The gold-gift action of "Messages and vouchers" passes the test of "Tests on the sandbox host".
 
     Only the page is used: its plugin module, its test, and the template files the
     page says the plugin keeps (their wording is the author's). The plugin is registered
     as its entry point would be, by every plugin manager the engine makes.
     """
-    [plugin_source] = python_blocks(section("Messages and vouchers with the built-in helpers"))
-    [test_source] = python_blocks(section("Testing against the sandbox host"))
+    introduction = section("Messages and vouchers with the built-in helpers").split("\n### ")[0]
+    [plugin_source] = python_blocks(introduction)
+    [test_source] = python_blocks(subsection("Tests on the sandbox host"))
     package = tmp_path / "gold_gift_doc"
     templates = package / "templates" / "lifecycle_plugin"
     templates.mkdir(parents=True)
@@ -136,3 +171,21 @@ def test_every_public_attribute_of_the_action_context_is_in_its_table():
     public = {name for name in dir(ActionContext) if not name.startswith("_")} | {"profile", "now"}
     documented_names = set(re.findall(r"^\| `(\w+)", table, re.M))
     assert public <= documented_names, public - documented_names
+
+
+def test_the_documented_unit_test_passes_without_django_settings(tmp_path):
+    """"Unit tests on the in-memory host" runs as written against the page's `lifecycle_classify`
+    example, in a process with no Django settings and no database, as a plugin author's may."""
+    [classify] = python_blocks(documented()["lifecycle_classify"][2])
+    [unit_test] = python_blocks(subsection("Unit tests on the in-memory host"))
+    package = tmp_path / "my_reward"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "hooks.py").write_text("from lifecycle_plugin.api import hookimpl\n" + classify)
+    (tmp_path / "test_advocate.py").write_text(unit_test)
+    env = {name: value for name, value in os.environ.items() if name != "DJANGO_SETTINGS_MODULE"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tmp_path), str(ROOT), env.get("PYTHONPATH")]))
+    run = [sys.executable, "-c", "import test_advocate as t; t.test_five_reviews_make_a_loyal_customer_an_advocate(); "
+           "from django.conf import settings; assert settings.DATABASES['default']['ENGINE'].endswith('dummy'); print('passed')"]
+    done = subprocess.run(run, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "passed", done.stdout + done.stderr

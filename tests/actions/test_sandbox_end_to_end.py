@@ -23,7 +23,7 @@ from lifecycle_plugin.sandbox.host import SandboxHost
 from lifecycle_plugin.sandbox.models import CustomerMetadata, OutboxMessage, Voucher
 from lifecycle_plugin.sandbox.store import SandboxStore
 
-from .conftest import T0, Clock, at_once, build_engine
+from .conftest import T0, at_once, build_engine
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,11 +48,6 @@ class TwoWorkers:
 def sent(action=None):
     messages = OutboxMessage.objects.order_by("id")
     return list(messages.filter(action=action) if action else messages)
-
-
-@pytest.fixture
-def clock():
-    return Clock(T0)
 
 
 @pytest.fixture

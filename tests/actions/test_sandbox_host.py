@@ -10,14 +10,9 @@ from lifecycle_plugin.sandbox.host import SandboxHost
 from lifecycle_plugin.sandbox.models import CustomerMetadata, OutboxMessage, Voucher
 from lifecycle_plugin.sandbox.store import SandboxStore
 
-from .conftest import T0, Clock, build_engine, only
+from .conftest import build_engine, only
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def clock():
-    return Clock(T0)
 
 
 @pytest.fixture

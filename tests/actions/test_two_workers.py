@@ -12,7 +12,7 @@ import pytest
 from lifecycle_plugin.host import CustomerRef
 from lifecycle_plugin.models import ActionLedgerEntry, ActionStatus
 
-from .conftest import T0, Clock, at_once, build_engine, buy
+from .conftest import T0, at_once, build_engine, buy
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,11 +26,6 @@ def slow(host, name, seconds=0.3):
         return original(*args, **kwargs)
 
     setattr(host, name, call)
-
-
-@pytest.fixture
-def clock():
-    return Clock(T0)
 
 
 def test_two_workers_run_the_same_entries(host, clock):

@@ -10,7 +10,7 @@ from lifecycle_plugin import hookimpl
 from lifecycle_plugin.host import CustomerRef
 from lifecycle_plugin.models import ActionLedgerEntry, CustomerProfile, ScheduledAction, StageTransition, TierChange
 
-from .test_engine import T0, Recorder, account, clock, host, make_engine, stages  # noqa: F401 - clock, host: fixtures
+from .test_engine import T0, Recorder, account, host, make_engine, stages  # noqa: F401 - host: a fixture
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,4 @@
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -20,22 +20,13 @@ from lifecycle_plugin.models import (
 )
 from lifecycle_plugin.rules import LifecycleConfig, OrderState
 
-from .memory_host import MemoryHost
+from lifecycle_plugin.testing import MemoryHost
+
+from ..conftest import CLOCK_START
 
 pytestmark = pytest.mark.django_db
 
-T0 = datetime(2026, 1, 1, 12, tzinfo=timezone.utc)
-
-
-class Clock:
-    def __init__(self, now):
-        self.now = now
-
-    def __call__(self):
-        return self.now
-
-    def advance(self, **delta):
-        self.now += timedelta(**delta)
+T0 = CLOCK_START  # where the `clock` fixture starts
 
 
 class Recorder:
@@ -59,11 +50,6 @@ class Recorder:
     @hookimpl
     def lifecycle_order_fulfilled(self, order):
         self.calls.append(("fulfilled", order.order_id))
-
-
-@pytest.fixture
-def clock():
-    return Clock(T0)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from lifecycle_plugin.engine.service import RETRY_DELAY, MAX_ACTION_ATTEMPTS
 from lifecycle_plugin.host import CustomerRef
 from lifecycle_plugin.models import HookFailure
 
-from .test_engine import T0, Recorder, make_engine, clock, host  # noqa: F401 - clock, host: fixtures
+from .test_engine import T0, Recorder, make_engine, host  # noqa: F401 - host: a fixture
 
 pytestmark = pytest.mark.django_db
 

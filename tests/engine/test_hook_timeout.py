@@ -15,7 +15,7 @@ from lifecycle_plugin.host import CustomerRef
 from lifecycle_plugin.models import ActionLedgerEntry, HookFailure
 from lifecycle_plugin.rules import ConfigError, LifecycleConfig
 
-from .test_engine import T0, clock, host  # noqa: F401 - fixtures
+from .test_engine import T0, host  # noqa: F401 - host: a fixture
 
 pytestmark = pytest.mark.django_db
 

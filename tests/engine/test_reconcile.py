@@ -14,8 +14,7 @@ from lifecycle_plugin.hooks import make_plugin_manager
 from lifecycle_plugin.host import CustomerRef
 from lifecycle_plugin.models import CustomerProfile, InboxState, PendingEvent
 
-from .memory_host import MemoryHost
-from .test_engine import Clock
+from lifecycle_plugin.testing import MemoryHost
 
 pytestmark = pytest.mark.django_db
 
@@ -24,8 +23,8 @@ MINUTE = timedelta(minutes=1)
 
 
 @pytest.fixture
-def clock():
-    return Clock(T0)
+def clock_start():
+    return T0
 
 
 @pytest.fixture

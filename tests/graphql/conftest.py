@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 import pytest
 from django.contrib.auth.models import Permission, User
@@ -15,24 +15,15 @@ from lifecycle_plugin.hooks import make_plugin_manager
 from lifecycle_plugin.host import CustomerRef
 from lifecycle_plugin.rules import LifecycleConfig
 
-from ..engine.memory_host import MemoryHost
+from lifecycle_plugin.testing import Clock, MemoryHost
 
-T0 = datetime(2026, 1, 1, 12, tzinfo=timezone.utc)
+from ..conftest import CLOCK_START
+
+T0 = CLOCK_START  # where the `clock` fixture starts
 
 
 def global_id(pk: int) -> str:
     return base64.b64encode(f"User:{pk}".encode()).decode()
-
-
-class Clock:
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta) -> None:
-        self.now += timedelta(**delta)
 
 
 class Store:
@@ -67,11 +58,6 @@ class Store:
 
     def run(self, query: str, viewer: Viewer, **variables) -> dict:
         return execute_graphql({"query": query, "variables": variables}, viewer, engine_factory=self.engine_factory)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(T0)
 
 
 @pytest.fixture

@@ -10,17 +10,9 @@ from lifecycle_plugin.sandbox.store import SandboxStore, ensure_channels
 NOW = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)
 
 
-class Clock:
-    def __init__(self, now=NOW):
-        self.now = now
-
-    def __call__(self):
-        return self.now
-
-
 @pytest.fixture
-def clock():
-    return Clock()
+def clock_start():
+    return NOW
 
 
 @pytest.fixture

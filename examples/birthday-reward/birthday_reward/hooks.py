@@ -15,17 +15,18 @@ from pathlib import Path
 
 from django.conf import settings
 
-from lifecycle_plugin import hookimpl
-from lifecycle_plugin.actions.base import triggering_order
-from lifecycle_plugin.actions.offers import (
+from lifecycle_plugin.api import (
     VoucherOffer,
     enqueue_message,
+    hookimpl,
     order_data,
+    parse_days,
+    parse_discount,
     run_voucher,
     send_message,
+    triggering_order,
     voucher_action,
 )
-from lifecycle_plugin.actions.options import parse_days, parse_discount
 
 ACTION = "birthday_reward"
 TEMPLATES = Path(__file__).resolve().parent / "templates"

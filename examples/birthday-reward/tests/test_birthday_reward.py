@@ -9,24 +9,20 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from birthday_reward.hooks import ACTION, is_shop_birthday
-from lifecycle_plugin.hooks import make_plugin_manager
-from lifecycle_plugin.models import ActionLedgerEntry
-from lifecycle_plugin.runtime import get_engine
-from lifecycle_plugin.sandbox.host import SandboxHost
-from lifecycle_plugin.sandbox.models import OutboxMessage, Voucher
-from lifecycle_plugin.sandbox.store import SandboxStore
+from lifecycle_plugin.api import (
+    ActionLedgerEntry,
+    Clock,
+    SandboxHost,
+    SandboxOutboxMessage,
+    SandboxStore,
+    SandboxVoucher,
+    get_engine,
+    make_plugin_manager,
+)
 
 pytestmark = pytest.mark.django_db
 
 FIRST_ORDER = datetime(2025, 3, 14, 10, tzinfo=timezone.utc)
-
-
-class Clock:
-    def __init__(self, now):
-        self.now = now
-
-    def __call__(self):
-        return self.now
 
 
 @pytest.fixture
@@ -64,21 +60,21 @@ def test_a_voucher_and_a_message_on_the_shop_birthday(engine, tick):
     store.place_order(ann, "30.00", at=FIRST_ORDER)
 
     tick(date(2026, 3, 13))
-    assert not Voucher.objects.exists()
+    assert not SandboxVoucher.objects.exists()
     tick(date(2026, 3, 14))
     tick(date(2026, 3, 14))  # the tick ran twice today: still one reward
 
-    [voucher] = Voucher.objects.all()
+    [voucher] = SandboxVoucher.objects.all()
     assert voucher.value == 20 and voucher.customer_email == "ann@example.com"
-    [message] = OutboxMessage.objects.filter(action=ACTION)
+    [message] = SandboxOutboxMessage.objects.filter(action=ACTION)
     # ("Happy shop birthday, Ann: ..." where the host tells the engine customers' names.)
     assert message.subject.startswith("Happy shop birthday") and message.subject.endswith(": 20% off")
     assert "1 year ago today" in message.text and voucher.code in message.text
     assert ActionLedgerEntry.objects.filter(action=ACTION).count() == 1
 
     tick(date(2027, 3, 14))
-    assert Voucher.objects.count() == 2
-    assert "2 years ago today" in OutboxMessage.objects.filter(action=ACTION).last().text
+    assert SandboxVoucher.objects.count() == 2
+    assert "2 years ago today" in SandboxOutboxMessage.objects.filter(action=ACTION).last().text
 
 
 def test_leap_day_first_orders_are_celebrated_on_28_february():

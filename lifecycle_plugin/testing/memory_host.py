@@ -1,4 +1,4 @@
-"""An in-memory Host for unit-testing the engine's bookkeeping in isolation."""
+"""An in-memory Host: plugin authors' and the engine's unit tests, no store needed."""
 
 from __future__ import annotations
 
