@@ -43,7 +43,8 @@ def lifecycle_declare_settings():
     out whole, so prefix your names with your plugin's (``birthday_discount``).
 
     :return: a list of ``Setting(name, default, type, label, help_text, validate=None,
-        minimum=None, maximum=None, choices=())``:
+        minimum=None, maximum=None, choices=())`` (``Setting`` and the type constants are
+        in ``lifecycle_plugin.conf``):
 
         - ``name``: the key, unique among all settings (``birthday_enabled``);
         - ``default``: the value when the owner gives none (``True``, ``30`` or text);

@@ -211,6 +211,15 @@ def valid_days_setting(name: str, label: str) -> Setting:
                    f"The voucher expires this many days after it is issued (1 to {MAX_DAYS}).", parse_days)
 
 
+def voucher_settings(action: str, action_label: str, help_text: str) -> list[Setting]:
+    """An optional voucher in `action`'s message: its switch, its discount and how long it is valid."""
+    return [
+        Setting(f"{action}_voucher", "false", BOOLEAN, f"{action_label}: include a voucher", help_text, parse_switch),
+        discount_setting(f"{action}_discount", f"{action_label}: voucher discount"),
+        valid_days_setting(f"{action}_valid_days", f"{action_label}: voucher valid for (days)"),
+    ]
+
+
 def template_settings(action: str, action_label: str) -> list[Setting]:
     """The three templates (subject, text, HTML) an owner may replace for `action`'s message."""
     return [

@@ -11,12 +11,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from .. import hookimpl
-from ..conf import BOOLEAN, Setting
 from ..models import ActionLedgerEntry
 from . import TIER_UPGRADE
 from .base import is_enabled, is_history, option, skip, triggering_order
 from .offers import VoucherOffer, enqueue_message, order_data, run_voucher, send_message, voucher_action
-from .options import discount_setting, parse_switch, switch_setting, template_settings, valid_days_setting
+from .options import switch_setting, template_settings, voucher_settings
 
 
 def _told_within_window(context, change) -> bool:
@@ -36,10 +35,7 @@ SETTINGS = [
     switch_setting("tier_upgrade_enabled", f"{_LABEL}: on",
                    "Tell customers when they reach a higher loyalty tier (at most once per tier per tier "
                    "window). Downgrades send nothing."),
-    Setting("tier_upgrade_voucher", "false", BOOLEAN, f"{_LABEL}: include a voucher",
-            "Add a personal single-use voucher to the tier-upgrade message.", parse_switch),
-    discount_setting("tier_upgrade_discount", f"{_LABEL}: voucher discount"),
-    valid_days_setting("tier_upgrade_valid_days", f"{_LABEL}: voucher valid for (days)"),
+    *voucher_settings(TIER_UPGRADE, _LABEL, "Add a personal single-use voucher to the tier-upgrade message."),
     *template_settings(TIER_UPGRADE, _LABEL),
 ]
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from .. import hookimpl
-from ..conf import BOOLEAN, STRING, Setting
+from ..conf import STRING, Setting
 from ..models import ActionLedgerEntry, ActionStatus, ScheduledAction
 from ..rules import DORMANT
 from ..rules.config import MAX_DAYS
@@ -32,14 +32,12 @@ from .offers import VoucherOffer, enqueue_message, order_data, run_voucher, send
 from .options import (
     DORMANT_STAGES,
     MAX_REMINDERS,
-    discount_setting,
     parse_days,
     parse_reminder_count,
-    parse_switch,
     stage_list_parser,
     switch_setting,
     template_settings,
-    valid_days_setting,
+    voucher_settings,
 )
 
 _LABEL = "Win-back reminders"
@@ -55,10 +53,8 @@ SETTINGS = [
             f"Days from one reminder to the next (1 to {MAX_DAYS}).", parse_days),
     Setting("winback_reminder_max_count", "3", STRING, f"{_LABEL}: how many",
             f"Reminders at most per silence, from 1 to {MAX_REMINDERS}.", parse_reminder_count),
-    Setting("winback_reminder_voucher", "false", BOOLEAN, f"{_LABEL}: include a voucher",
-            "Add one personal single-use voucher to the reminders (the same code in each).", parse_switch),
-    discount_setting("winback_reminder_discount", f"{_LABEL}: voucher discount"),
-    valid_days_setting("winback_reminder_valid_days", f"{_LABEL}: voucher valid for (days)"),
+    *voucher_settings(WINBACK_REMINDER, _LABEL,
+                      "Add one personal single-use voucher to the reminders (the same code in each)."),
     *template_settings(WINBACK_REMINDER, _LABEL),
 ]
 
