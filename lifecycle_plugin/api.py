@@ -74,6 +74,16 @@ _NEEDS_DJANGO: dict[str, tuple[str, str]] = {
     "triggering_order": ("lifecycle_plugin.actions.base", "triggering_order"),
     "parse_discount": ("lifecycle_plugin.actions.options", "parse_discount"),
     "parse_days": ("lifecycle_plugin.actions.options", "parse_days"),
+    # declaring your action's settings (the lifecycle_declare_settings hook)
+    "Setting": ("lifecycle_plugin.conf", "Setting"),
+    "BOOLEAN": ("lifecycle_plugin.conf", "BOOLEAN"),
+    "INTEGER": ("lifecycle_plugin.conf", "INTEGER"),
+    "DECIMAL": ("lifecycle_plugin.conf", "DECIMAL"),
+    "STRING": ("lifecycle_plugin.conf", "STRING"),
+    "MULTILINE": ("lifecycle_plugin.conf", "MULTILINE"),
+    "TEMPLATE": ("lifecycle_plugin.conf", "TEMPLATE"),
+    "CHOICE": ("lifecycle_plugin.conf", "CHOICE"),
+    "SECRET": ("lifecycle_plugin.conf", "SECRET"),
     # the engine and the sandbox, for tests against a real store
     "LifecycleEngine": ("lifecycle_plugin.engine", "LifecycleEngine"),
     "get_engine": ("lifecycle_plugin.runtime", "get_engine"),

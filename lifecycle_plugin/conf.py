@@ -1,37 +1,161 @@
-"""Every setting of the plugin, defined once.
+"""Every setting of the plugin: the engine's own here, each action's declared through a hook.
 
-The Saleor plugin builds its Dashboard fields (CONFIG_STRUCTURE and
-DEFAULT_CONFIGURATION) from `SETTINGS`; the sandbox reads the same definitions.
-Values arrive as strings from the Dashboard; `load_settings` parses and validates
-all of them and raises `ConfigError` naming every bad field.
+The stage rules, tiers and the hook time limit are defined below. Every action, built-in
+or third party, declares its settings through the ``lifecycle_declare_settings`` hook
+(see ``hookspecs.py``), so this module imports no action. The Saleor plugin builds its
+Dashboard fields (CONFIG_STRUCTURE and DEFAULT_CONFIGURATION) from `all_settings()`;
+the sandbox reads the same definitions. Values arrive as strings from the Dashboard;
+`load_settings` parses and validates all of them and raises `ConfigError` naming every
+bad field by its Dashboard label.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
-from .rules import ConfigError, LifecycleConfig
-from .rules.config import MAX_AMOUNT, MAX_DAYS, MAX_MULTIPLIER, MAX_ORDERS, format_tiers
+from django.template import TemplateSyntaxError
 
-# Saleor's ConfigurationTypeField values, repeated so this module needs no Saleor.
+from .hooks import HOOK_TIMEOUT_DEFAULT, HOOK_TIMEOUT_MAX, HOOK_TIMEOUT_MIN, parse_hook_timeout, process_plugin_manager
+from .rules import ConfigError, LifecycleConfig
+from .rules.config import MAX_AMOUNT, MAX_DAYS, MAX_MULTIPLIER, MAX_ORDERS, format_tiers, parse_bool, parse_decimal
+from .templating import compile_template
+
+logger = logging.getLogger(__name__)
+
+# The kinds of setting. The first four are Saleor's ConfigurationTypeField values,
+# repeated so this module needs no Saleor; the others show as a one-line text field.
 STRING = "String"
 MULTILINE = "Multiline"
 BOOLEAN = "Boolean"
 SECRET = "Secret"
+INTEGER = "Integer"
+DECIMAL = "Decimal"
+CHOICE = "Choice"
+#: A Django template (a multi-line field); the owner's text must compile.
+TEMPLATE = "Template"
+
+TYPES = (STRING, MULTILINE, BOOLEAN, SECRET, INTEGER, DECIMAL, CHOICE, TEMPLATE)
+
+#: The Dashboard field each kind is typed into.
+DASHBOARD_TYPES = {INTEGER: STRING, DECIMAL: STRING, CHOICE: STRING, TEMPLATE: MULTILINE}
 
 
 @dataclass(frozen=True)
 class Setting:
+    """One setting: a Dashboard field with its label, help, default and validation.
+
+    ``validate`` runs on the value after the kind's own check (a whole number in its
+    bounds, one of the choices, ...) and returns the value the actions get, or raises
+    ValueError with a message in plain words. It also accepts its own output, so code
+    that hands the engine already-parsed values goes through the same checks.
+    """
+
     name: str
-    default: str
+    #: As the Dashboard stores it: text (``True`` and numbers are written as text).
+    default: Any
     type: str
     label: str
     help_text: str
-    #: Parses the string value; raises ValueError with a plain-words message.
-    parse: Callable[[str], Any] | None = None
+    validate: Callable[[Any], Any] | None = None
+    #: Bounds of an INTEGER or DECIMAL setting (None: unbounded on that side).
+    minimum: int | Decimal | None = None
+    maximum: int | Decimal | None = None
+    #: The values a CHOICE setting allows.
+    choices: tuple[str, ...] = ()
 
+    def __post_init__(self):
+        if self.type not in TYPES:
+            raise ValueError(f"setting {self.name!r}: type must be one of {', '.join(TYPES)}, got {self.type!r}")
+        if self.type == CHOICE and not self.choices:
+            raise ValueError(f"setting {self.name!r}: a CHOICE setting needs its choices")
+        if not (self.name and self.label and self.help_text):
+            raise ValueError(f"setting {self.name!r}: a setting needs a name, a label and a help text")
+        object.__setattr__(self, "choices", tuple(self.choices))
+        object.__setattr__(self, "default", _as_text(self.default))
+
+    @property
+    def dashboard_type(self) -> str:
+        return DASHBOARD_TYPES.get(self.type, self.type)
+
+    def parse(self, raw: Any) -> Any:
+        """The value the actions get; raises ValueError with a message in plain words."""
+        value = _KIND_PARSERS.get(self.type, _unchanged)(self, raw)
+        return self.validate(value) if self.validate else value
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def _unchanged(setting: Setting, raw: Any) -> Any:
+    return raw
+
+
+def whole_number(raw: Any, minimum: int | None = None, maximum: int | None = None, unit: str = "") -> int:
+    """A whole number from `minimum` to `maximum` (either may be None), with `unit` in the messages."""
+    units = f" of {unit}" if unit else ""
+    if isinstance(raw, bool) or not re.fullmatch(r"[+-]?\d+", str(raw).strip()):
+        raise ValueError(f"must be a whole number{units}, got {raw!r}")
+    value = int(str(raw).strip())
+    _check_bounds(value, minimum, maximum, unit)
+    return value
+
+
+def _check_bounds(value: Any, minimum: Any, maximum: Any, unit: str = "") -> None:
+    unit = f" {unit}" if unit else ""
+    if minimum is not None and maximum is not None and not minimum <= value <= maximum:
+        raise ValueError(f"must be from {minimum} to {maximum}{unit}, got {value}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"must be at least {minimum}{unit}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"must be at most {maximum}{unit}, got {value}")
+
+
+def _integer(setting: Setting, raw: Any) -> int:
+    return whole_number(raw, setting.minimum, setting.maximum)
+
+
+def _decimal(setting: Setting, raw: Any) -> Decimal:
+    value = parse_decimal(raw)
+    _check_bounds(value, setting.minimum, setting.maximum)
+    return value
+
+
+def _choice(setting: Setting, raw: Any) -> str:
+    text = str(raw).strip()
+    for choice in setting.choices:
+        if text.casefold() == choice.casefold():
+            return choice
+    raise ValueError(f"must be one of {', '.join(setting.choices)}, got {raw!r}")
+
+
+def _template(setting: Setting, raw: Any) -> str:
+    text = "" if raw is None else str(raw)
+    if text.strip():
+        try:
+            compile_template(text, "text")
+        except TemplateSyntaxError as exc:
+            raise ValueError(f"the template has an error: {exc}") from None
+    return text
+
+
+_KIND_PARSERS: dict[str, Callable[[Setting, Any], Any]] = {
+    BOOLEAN: lambda setting, raw: parse_bool(raw),
+    INTEGER: _integer,
+    DECIMAL: _decimal,
+    CHOICE: _choice,
+    TEMPLATE: _template,
+}
+
+
+# ---------------------------------------------------------------------------- the engine's own
 
 _DEFAULTS = LifecycleConfig()
 
@@ -41,7 +165,7 @@ _LABELS = LifecycleConfig.FIELD_LABELS
 RULE_SETTINGS = [
     Setting("at_risk_days", str(_DEFAULTS.at_risk_days), STRING, _LABELS["at_risk_days"],
             f"A buyer with no order for this many days is at risk (1 to {MAX_DAYS}). Must be fewer than "
-            "'Lapsed after'."),
+            f"'{_LABELS['lapsed_days']}'."),
     Setting("lapsed_days", str(_DEFAULTS.lapsed_days), STRING, _LABELS["lapsed_days"],
             f"A buyer with no order for this many days has lapsed (2 to {MAX_DAYS})."),
     Setting("loyal_min_orders", str(_DEFAULTS.loyal_min_orders), STRING, _LABELS["loyal_min_orders"],
@@ -58,7 +182,7 @@ RULE_SETTINGS = [
             f"more than 0, at most {MAX_MULTIPLIER})."),
     Setting("personal_gap_floor_days", str(_DEFAULTS.personal_gap_floor_days), STRING,
             _LABELS["personal_gap_floor_days"],
-            "The personal at-risk threshold is never shorter than this many days (1 to 'At risk after')."),
+            f"The personal at-risk threshold is never shorter than this many days (1 to '{_LABELS['at_risk_days']}')."),
     Setting("count_only_paid", "false", BOOLEAN, _LABELS["count_only_paid"],
             "When on, an order counts as a purchase only once it is fully paid."),
     Setting("tier_window_days", str(_DEFAULTS.tier_window_days), STRING, _LABELS["tier_window_days"],
@@ -69,129 +193,81 @@ RULE_SETTINGS = [
             f"Thresholds: more than 0, at most {MAX_AMOUNT:,}."),
 ]
 
-#: Settings of the built-in actions; the actions package appends its own here.
-ACTION_SETTINGS: list[Setting] = []
-
-# ---------------------------------------------------------------------------- built-in actions
-# The parsers live beside the actions (lifecycle_plugin/actions/options.py, which
-# imports no Django models), so this module stays free of import cycles.
-from .actions import MESSAGE_ACTIONS  # noqa: E402
-from .actions import options as _actions  # noqa: E402
-from .actions.rendering import PARTS as _TEMPLATE_PARTS  # noqa: E402
-from .actions.rendering import template_setting_name  # noqa: E402
-
-_OFF_BY_DEFAULT = (
-    " Off by default: decide on consent and amounts first, then switch it on. Switching it off "
-    "stops new messages and vouchers and keeps the history of what was sent."
-)
-_DISCOUNT_HELP = (
-    "A percentage of the whole order such as '15%' (1 to 100), or fixed amounts per currency such as "
-    f"'USD 10, EUR 10, PLN 40', each more than 0 and at most {MAX_AMOUNT:,} (a channel whose currency is "
-    "not listed gets no voucher)."
-)
-
-ACTION_SETTINGS.extend([
-    # How messages leave, and who may receive them.
-    Setting("delivery_channel", _actions.DELIVERY_EMAIL, STRING, "Messages: delivery channel",
-            "'email': the plugin sends e-mail itself with Django's mail settings (in Saleor, EMAIL_URL and "
-            "DEFAULT_FROM_EMAIL). 'notify': a notify event lifecycle_<action> that apps subscribed to "
-            "NOTIFY_USER receive with the message and its data.",
-            _actions.parse_delivery_channel),
-    Setting("marketing_consent_key", "", STRING, "Messages: marketing consent metadata key",
-            "The customer metadata key that records consent to marketing (private metadata wins over "
-            "public). Customers whose value is not true/yes/1/on/granted get no marketing messages or "
-            "vouchers; every built-in action is marketing. Empty: no consent check.",
-            _actions.parse_metadata_key),
-    # Repeat-purchase discount.
-    Setting("repeat_purchase_enabled", "false", BOOLEAN, "Repeat-purchase discount: on",
-            "Send customers a personal single-use voucher when they enter one of the chosen stages "
-            "(by default 'new': after their first order)." + _OFF_BY_DEFAULT,
-            _actions.parse_switch),
-    Setting("repeat_purchase_stages", "new", STRING, "Repeat-purchase discount: stages",
-            "Stage codes, separated by commas, whose customers earn the voucher: new, repeat, loyal, "
-            "at_risk, lapsed. A customer earns it once per stage; it is issued in the channel of their "
-            "latest order.",
-            _actions.stage_list_parser(_actions.BUYER_STAGES, "a voucher is issued in the channel of an order")),
-    Setting("repeat_purchase_discount", "10%", STRING, "Repeat-purchase discount: discount",
-            _DISCOUNT_HELP, _actions.parse_discount),
-    Setting("repeat_purchase_valid_days", "30", STRING, "Repeat-purchase discount: valid for (days)",
-            f"The voucher expires this many days after it is issued (1 to {MAX_DAYS}).", _actions.parse_days),
-    # Loyalty tiers.
-    Setting("tier_upgrade_enabled", "false", BOOLEAN, "Tier upgrade: on",
-            "Tell customers when they reach a higher loyalty tier (at most once per tier per tier "
-            "window). Downgrades send nothing." + _OFF_BY_DEFAULT,
-            _actions.parse_switch),
-    Setting("tier_upgrade_voucher", "false", BOOLEAN, "Tier upgrade: include a voucher",
-            "Add a personal single-use voucher to the tier-upgrade message.", _actions.parse_switch),
-    Setting("tier_upgrade_discount", "10%", STRING, "Tier upgrade: voucher discount",
-            _DISCOUNT_HELP, _actions.parse_discount),
-    Setting("tier_upgrade_valid_days", "30", STRING, "Tier upgrade: voucher valid for (days)",
-            f"The voucher expires this many days after it is issued (1 to {MAX_DAYS}).", _actions.parse_days),
-    # Review requests.
-    Setting("review_request_enabled", "false", BOOLEAN, "Review request: on",
-            "Ask customers to review the products of an order some days after it was fulfilled; "
-            "once per order, never for a cancelled or refunded one." + _OFF_BY_DEFAULT,
-            _actions.parse_switch),
-    Setting("review_request_delay_days", "14", STRING, "Review request: days after fulfilment",
-            f"How many days after an order is fulfilled the request is sent (1 to {MAX_DAYS}).", _actions.parse_days),
-    # Win-back reminders.
-    Setting("winback_reminder_enabled", "false", BOOLEAN, "Win-back reminders: on",
-            "Remind customers who stopped ordering, at an interval, until they order again or the "
-            "reminders run out." + _OFF_BY_DEFAULT,
-            _actions.parse_switch),
-    Setting("winback_reminder_stages", "at_risk, lapsed", STRING, "Win-back reminders: stages",
-            "Which of at_risk and lapsed start the reminders (the first one reached starts them; one "
-            "series per silence).",
-            _actions.stage_list_parser(_actions.DORMANT_STAGES, "reminders are for customers who stopped ordering")),
-    Setting("winback_reminder_interval_days", "14", STRING, "Win-back reminders: days between reminders",
-            f"Days from one reminder to the next (1 to {MAX_DAYS}).", _actions.parse_days),
-    Setting("winback_reminder_max_count", "3", STRING, "Win-back reminders: how many",
-            f"Reminders at most per silence, from 1 to {_actions.MAX_REMINDERS}.", _actions.parse_reminder_count),
-    Setting("winback_reminder_voucher", "false", BOOLEAN, "Win-back reminders: include a voucher",
-            "Add one personal single-use voucher to the reminders (the same code in each).", _actions.parse_switch),
-    Setting("winback_reminder_discount", "10%", STRING, "Win-back reminders: voucher discount",
-            _DISCOUNT_HELP, _actions.parse_discount),
-    Setting("winback_reminder_valid_days", "30", STRING, "Win-back reminders: voucher valid for (days)",
-            f"The voucher expires this many days after it is issued (1 to {MAX_DAYS}).", _actions.parse_days),
-])
-
-_ACTION_LABELS = {
-    "repeat_purchase": "Repeat-purchase discount",
-    "tier_upgrade": "Tier upgrade",
-    "review_request": "Review request",
-    "winback_reminder": "Win-back reminders",
-}
-_TEMPLATE_HELP = (
-    "A Django template; empty uses the shipped one (lifecycle_plugin/templates/lifecycle_plugin/{file}). "
-    "Variables: customer.first_name, customer.name, customer.email, stage, stage_label, tier, tier_label, "
-    "voucher.code, voucher.discount, voucher.valid_until_date, products (name, variant, quantity), order "
-    "(placed_at, total, currency), reminder.number, reminder.count; see docs/actions.md."
-)
-for _action in MESSAGE_ACTIONS:
-    for _part, (_suffix, _html) in _TEMPLATE_PARTS.items():
-        ACTION_SETTINGS.append(
-            Setting(template_setting_name(_action, _part), "", MULTILINE,
-                    f"{_ACTION_LABELS[_action]}: {'HTML' if _html else _part} template",
-                    _TEMPLATE_HELP.format(file=f"{_action}.{_suffix}"), _actions.template_parser(_part))
-        )
-del _action, _part, _suffix, _html
-
-# ---------------------------------------------------------------------------- third-party hooks
-from .hooks import HOOK_TIMEOUT_DEFAULT, HOOK_TIMEOUT_MAX, HOOK_TIMEOUT_MIN, parse_hook_timeout  # noqa: E402
-
-ACTION_SETTINGS.append(
+#: The engine's own settings besides the rules: how long one hook implementation may run.
+ENGINE_SETTINGS = [
     Setting("hook_timeout_seconds", f"{HOOK_TIMEOUT_DEFAULT:g}", STRING, "Hooks: time limit (seconds)",
             f"How long one hook implementation may run, delivering a message included (e-mail, notify, a "
             f"plugin's SMS), from {HOOK_TIMEOUT_MIN:g} to {HOOK_TIMEOUT_MAX:g} seconds. One that runs longer "
             "fails like one that raised: it is recorded and retried later, and the other customers of its "
             "batch carry on. A message cut off while it was being handed over may have gone, so it is "
             "never sent again by itself: lifecycle_deliveries lists it.",
-            parse_hook_timeout)
-)
+            parse_hook_timeout),
+]
+
+
+# ---------------------------------------------------------------------------- declared by plugins
+
+@dataclass(frozen=True)
+class _Catalogue:
+    #: The hook implementations it was built from (held, so none is mistaken for a later one).
+    key: tuple[Callable, ...]
+    settings: tuple[Setting, ...]
+    by_name: Mapping[str, Setting]
+
+
+_catalogue: _Catalogue | None = None
+
+
+def _current_catalogue() -> _Catalogue:
+    """Every setting, built again only when the plugins that declare settings change."""
+    global _catalogue
+    impls = process_plugin_manager().hook.lifecycle_declare_settings.get_hookimpls()
+    key = tuple(impl.function for impl in impls)
+    if _catalogue is None or _catalogue.key != key:
+        settings = (*RULE_SETTINGS, *_declared_by(impls), *ENGINE_SETTINGS)
+        _catalogue = _Catalogue(key, settings, {setting.name: setting for setting in settings})
+    return _catalogue
+
+
+def _declared_by(impls) -> list[Setting]:
+    """The settings the plugins declare through ``lifecycle_declare_settings``.
+
+    Built-in actions first, then third parties, in the order they were registered with
+    this process's plugin manager. A plugin whose declaration raises, is not a list of
+    `Setting`, takes a name already taken or has a default its own validation refuses
+    is logged and left out whole, so one broken plugin never hides the others' fields.
+    """
+    taken = {setting.name for setting in (*RULE_SETTINGS, *ENGINE_SETTINGS)}
+    declared: list[Setting] = []
+    for impl in impls:
+        try:
+            settings = _checked_declaration(impl.function(), taken)
+        except Exception:
+            logger.exception("lifecycle plugin %s: its settings are left out", impl.plugin_name)
+            continue
+        declared.extend(settings)
+        taken.update(setting.name for setting in settings)
+    return declared
+
+
+def _checked_declaration(result: Any, taken: set[str]) -> list[Setting]:
+    settings = list(result or ())
+    names = [getattr(setting, "name", None) for setting in settings]
+    for setting in settings:
+        if not isinstance(setting, Setting):
+            raise TypeError(f"lifecycle_declare_settings must return Setting objects, got {setting!r}")
+        if setting.name in taken or names.count(setting.name) > 1:
+            raise ValueError(f"the setting name {setting.name!r} is taken; prefix it with your plugin's name")
+        try:
+            setting.parse(setting.default)
+        except ValueError as exc:
+            raise ValueError(f"setting {setting.name!r}: its default {setting.default!r} is refused: {exc}") from None
+    return settings
 
 
 def all_settings() -> list[Setting]:
-    return [*RULE_SETTINGS, *ACTION_SETTINGS]
+    """Every setting, in the order the Dashboard lists them."""
+    return list(_current_catalogue().settings)
 
 
 def default_values() -> dict[str, str]:
@@ -201,16 +277,18 @@ def default_values() -> dict[str, str]:
 @dataclass(frozen=True)
 class LoadedSettings:
     config: LifecycleConfig
-    #: Parsed action settings by name (and the raw rule settings, for reference).
+    #: Parsed settings by name, every one but the rules' (those are in `config`).
     values: Mapping[str, Any]
 
 
 def load_settings(values: Mapping[str, Any]) -> LoadedSettings:
     """Parse and validate every setting; missing or empty ones take their default.
 
-    Raises ConfigError whose `errors` maps each bad field's name to what is allowed.
+    Raises ConfigError whose `errors` maps each bad field's name to what is allowed,
+    in words that name other fields by their Dashboard labels.
     """
-    merged = {**default_values(), **{k: v for k, v in values.items() if v not in (None, "")}}
+    settings = all_settings()
+    merged = {**{s.name: s.default for s in settings}, **{k: v for k, v in values.items() if v not in (None, "")}}
     errors: dict[str, str] = {}
     try:
         config = LifecycleConfig.from_settings({s.name: merged[s.name] for s in RULE_SETTINGS})
@@ -218,14 +296,16 @@ def load_settings(values: Mapping[str, Any]) -> LoadedSettings:
         errors.update(exc.errors)
         config = None
     parsed: dict[str, Any] = {}
-    for setting in ACTION_SETTINGS:
-        raw = merged.get(setting.name, setting.default)
+    rule_names = {s.name for s in RULE_SETTINGS}
+    for setting in settings:
+        if setting.name in rule_names:
+            continue
         try:
-            parsed[setting.name] = setting.parse(raw) if setting.parse else raw
+            parsed[setting.name] = setting.parse(merged[setting.name])
         except ValueError as exc:
             errors[setting.name] = str(exc)
     if errors:
-        raise ConfigError(errors)
+        raise ConfigError(errors, labels={s.name: s.label for s in settings})
     return LoadedSettings(config=config, values=parsed)
 
 
@@ -240,7 +320,9 @@ def dashboard_messages(exc: ConfigError) -> dict[str, str]:
 
 
 def label_of(name: str) -> str:
-    for setting in all_settings():
-        if setting.name == name:
-            return setting.label
-    return name
+    setting = setting_named(name)
+    return setting.label if setting else name
+
+
+def setting_named(name: str) -> Setting | None:
+    return _current_catalogue().by_name.get(name)

@@ -27,6 +27,50 @@ hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 
 
 @hookspec
+def lifecycle_declare_settings():
+    """Declare the settings your action reads; the store owner sets them in the Dashboard.
+
+    Called once per process when the settings are first needed (and again only when
+    the loaded plugins change), outside any customer's decision. Each setting becomes a
+    field of the plugin's configuration in the Saleor Dashboard (and a key of the
+    sandbox's ``LIFECYCLE_SETTINGS``) with its label, help text and default, and a value
+    the owner saves is validated like a built-in one: a refused value is not saved and
+    the message opens with your label. Your hooks read the parsed value from
+    ``context.settings[name]`` (its default when the owner gave none).
+
+    This hook takes no arguments. A declaration that raises, repeats a name taken by
+    another setting, or has a default its own validation refuses is logged and left
+    out whole, so prefix your names with your plugin's (``birthday_discount``).
+
+    :return: a list of ``Setting(name, default, type, label, help_text, validate=None,
+        minimum=None, maximum=None, choices=())`` (``Setting`` and the type constants are
+        in ``lifecycle_plugin.conf``):
+
+        - ``name``: the key, unique among all settings (``birthday_enabled``);
+        - ``default``: the value when the owner gives none (``True``, ``30`` or text);
+        - ``type``: ``BOOLEAN``, ``INTEGER`` or ``DECIMAL`` (from ``minimum`` to
+          ``maximum`` when given), ``STRING``, ``MULTILINE``, ``TEMPLATE`` (a Django
+          template that must compile), ``CHOICE`` (one of ``choices``) or ``SECRET``;
+        - ``label`` and ``help_text``: what the Dashboard shows; put the bounds in the help;
+        - ``validate``: optional, takes the value after the type's own check and returns
+          the value your hooks get, or raises ``ValueError`` with a message in plain
+          words. It must accept its own output too.
+
+    Example::
+
+        @hookimpl
+        def lifecycle_declare_settings():
+            return [
+                Setting("birthday_enabled", False, BOOLEAN, "Birthday gift: on",
+                        "Send a voucher in the customer's birthday month."),
+                Setting("birthday_valid_days", 14, INTEGER, "Birthday gift: valid for (days)",
+                        "The voucher expires this many days after it is issued (1 to 60).",
+                        minimum=1, maximum=60),
+            ]
+    """
+
+
+@hookspec
 def lifecycle_collect_facts(customers, facts, host):
     """Contribute extra facts about a batch of customers.
 

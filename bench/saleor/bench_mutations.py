@@ -42,7 +42,7 @@ from saleor.warehouse.models import Stock
 
 from lifecycle_plugin import tasks
 from lifecycle_plugin.models import InboxState, PendingEvent
-from lifecycle_plugin.plugin import LifecyclePlugin
+from lifecycle_plugin.saleor.plugin import LifecyclePlugin
 from tests.saleor.test_flows import CHECKOUT_COMPLETE, ORDER_MARK_AS_PAID, gid
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("lifecycle_plugin")]

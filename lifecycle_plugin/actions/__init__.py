@@ -23,9 +23,9 @@ voucher (``<action>_voucher``) and the message (``<action>``); the message reads
 code from the finished voucher entry, so a message that fails and is retried
 announces the same voucher and never issues a second one.
 
-Each module here is a pluggy plugin listed in ``hooks.BUILTIN_PLUGINS``; the
-settings they read are defined in ``conf.py`` with the parsers of ``options.py``.
-This module stays free of Django models because ``conf`` imports ``options``.
+Each module here is a pluggy plugin listed in ``hooks.BUILTIN_PLUGINS``. Each
+declares the settings it reads through ``lifecycle_declare_settings``, with the
+parsers and builders of ``options.py``, as a third-party action does.
 """
 
 REPEAT_PURCHASE = "repeat_purchase"

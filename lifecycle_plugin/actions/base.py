@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
-from ..conf import ACTION_SETTINGS, Setting
+from ..conf import setting_named
 from ..engine import ActionContext, skip
 from ..engine.service import FIRST_SIGHT_GRACE
 from ..rules import OrderFact, counts
@@ -28,27 +27,25 @@ __all__ = [
 ]
 
 
-@lru_cache(maxsize=1)
-def _definitions() -> dict[str, Setting]:
-    return {setting.name: setting for setting in ACTION_SETTINGS}
-
-
 def has_option(name: str) -> bool:
-    return name in _definitions()
+    """Whether some plugin declares the setting `name` (``lifecycle_declare_settings``)."""
+    return setting_named(name) is not None
 
 
 def option_from(settings: Mapping[str, Any], name: str) -> Any:
-    """The parsed value of an action setting; its default when the engine was given none.
+    """The parsed value of a declared setting; its default when the engine was given none.
 
     Engines built by ``runtime.get_engine`` carry parsed values already; the parsers
     accept their own output, so parsing again is harmless and also catches raw
     strings handed to an engine directly.
     """
-    definition = _definitions()[name]
+    definition = setting_named(name)
+    if definition is None:
+        raise KeyError(f"no plugin declares the setting {name!r}")
     raw = settings.get(name)
     if raw is None or raw == "":
         raw = definition.default
-    return definition.parse(raw) if definition.parse else raw
+    return definition.parse(raw)
 
 
 def option(context: ActionContext, name: str) -> Any:

@@ -36,7 +36,8 @@ from ..engine import ActionContext, DeliveryUncertain
 from ..hooks import HookError, HookTimeout, call_isolated
 from ..host import DeliveryReceipt, Host, Message
 from .base import option_from
-from .options import DELIVERY_EMAIL, DELIVERY_NOTIFY
+from ..conf import STRING, Setting
+from .options import DELIVERY_EMAIL, DELIVERY_NOTIFY, parse_delivery_channel, parse_metadata_key
 
 
 class DeliveryFailed(RuntimeError):
@@ -139,6 +140,26 @@ def send_email(message: Message, timeout: float | None = None) -> DeliveryReceip
     if not sent:
         raise DeliveryFailed("the mail backend sent nothing")
     return DeliveryReceipt(DELIVERY_EMAIL, message_id)
+
+
+#: How messages leave, and who may receive them (``base.has_marketing_consent`` reads the key).
+SETTINGS = [
+    Setting("delivery_channel", DELIVERY_EMAIL, STRING, "Messages: delivery channel",
+            "'email': the plugin sends e-mail itself with Django's mail settings (in Saleor, EMAIL_URL and "
+            "DEFAULT_FROM_EMAIL). 'notify': a notify event lifecycle_<action> that apps subscribed to "
+            "NOTIFY_USER receive with the message and its data.",
+            parse_delivery_channel),
+    Setting("marketing_consent_key", "", STRING, "Messages: marketing consent metadata key",
+            "The customer metadata key that records consent to marketing (private metadata wins over "
+            "public). Customers whose value is not true/yes/1/on/granted get no marketing messages or "
+            "vouchers; every built-in action is marketing. Empty: no consent check.",
+            parse_metadata_key),
+]
+
+
+@hookimpl
+def lifecycle_declare_settings():
+    return SETTINGS
 
 
 @hookimpl

@@ -1,11 +1,11 @@
-"""Parsers for the built-in actions' settings (the definitions are in ``conf.py``).
+"""Parsers for the built-in actions' settings, and the settings the actions share.
 
-Every parser takes the Dashboard's string and returns a typed value, or raises
-ValueError with a message in plain words that the Dashboard shows next to the
-field. Every parser also accepts its own output, so code that hands the engine
-already-parsed values (tests, the sandbox) goes through the same checks.
-
-No Django models here: ``conf`` imports this module.
+Each action module declares its own settings through ``lifecycle_declare_settings``
+with the parsers and builders here. Every parser takes the Dashboard's string and
+returns a typed value, or raises ValueError with a message in plain words that the
+Dashboard shows next to the field. Every parser also accepts its own output, so code
+that hands the engine already-parsed values (tests, the sandbox) goes through the
+same checks. No Django models here, so third-party plugins can use the parsers anywhere.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.template import TemplateSyntaxError
-
+from ..conf import BOOLEAN, STRING, TEMPLATE, Setting, whole_number
 from ..rules import Stage
 from ..rules.config import MAX_AMOUNT, MAX_DAYS, parse_bool
 from ..rules.currencies import is_currency_code
-from .rendering import compile_template
+from ..templating import PARTS
+from .rendering import template_setting_name
 
 PERCENTAGE = "percentage"
 FIXED = "fixed"
@@ -133,25 +133,13 @@ def parse_discount(raw: Any) -> Discount:
 parse_switch = parse_bool
 
 
-def _whole_number(raw: Any, low: int, high: int, unit: str) -> int:
-    if isinstance(raw, bool):
-        raise ValueError(f"must be a whole number of {unit}, got {raw!r}")
-    text = str(raw).strip()
-    if not re.fullmatch(r"[+-]?\d+", text):
-        raise ValueError(f"must be a whole number of {unit}, got {raw!r}")
-    value = int(text)
-    if not low <= value <= high:
-        raise ValueError(f"must be from {low} to {high} {unit}, got {value}")
-    return value
-
-
 def parse_days(raw: Any) -> int:
     """A number of days, at least 1."""
-    return _whole_number(raw, 1, MAX_DAYS, "days")
+    return whole_number(raw, 1, MAX_DAYS, "days")
 
 
 def parse_reminder_count(raw: Any) -> int:
-    return _whole_number(raw, 1, MAX_REMINDERS, "reminders")
+    return whole_number(raw, 1, MAX_REMINDERS, "reminders")
 
 
 def stage_list_parser(allowed: Collection[Stage], why: str) -> Callable[[Any], tuple[str, ...]]:
@@ -190,16 +178,52 @@ def parse_metadata_key(raw: Any) -> str:
     return text
 
 
-def template_parser(part: str) -> Callable[[Any], str]:
-    """A parser that checks an owner's template compiles; empty means the shipped template."""
+# ---------------------------------------------------------------------------- shared declarations
 
-    def parse(raw: Any) -> str:
-        text = str(raw or "")
-        if text.strip():
-            try:
-                compile_template(text, part)
-            except TemplateSyntaxError as exc:
-                raise ValueError(f"the template has an error: {exc}") from None
-        return text
+OFF_BY_DEFAULT = (
+    " Off by default: decide on consent and amounts first, then switch it on. Switching it off "
+    "stops new messages and vouchers and keeps the history of what was sent."
+)
+DISCOUNT_HELP = (
+    "A percentage of the whole order such as '15%' (1 to 100), or fixed amounts per currency such as "
+    f"'USD 10, EUR 10, PLN 40', each more than 0 and at most {MAX_AMOUNT:,} (a channel whose currency is "
+    "not listed gets no voucher)."
+)
+_TEMPLATE_HELP = (
+    "A Django template; empty uses the shipped one (lifecycle_plugin/templates/lifecycle_plugin/{file}). "
+    "Variables: customer.first_name, customer.name, customer.email, stage, stage_label, tier, tier_label, "
+    "voucher.code, voucher.discount, voucher.valid_until_date, products (name, variant, quantity), order "
+    "(placed_at, total, currency), reminder.number, reminder.count; see docs/actions.md."
+)
 
-    return parse
+
+def switch_setting(name: str, label: str, help_text: str) -> Setting:
+    """An action's on/off switch, off by default."""
+    return Setting(name, "false", BOOLEAN, label, help_text + OFF_BY_DEFAULT, parse_switch)
+
+
+def discount_setting(name: str, label: str) -> Setting:
+    return Setting(name, "10%", STRING, label, DISCOUNT_HELP, parse_discount)
+
+
+def valid_days_setting(name: str, label: str) -> Setting:
+    return Setting(name, "30", STRING, label,
+                   f"The voucher expires this many days after it is issued (1 to {MAX_DAYS}).", parse_days)
+
+
+def voucher_settings(action: str, action_label: str, help_text: str) -> list[Setting]:
+    """An optional voucher in `action`'s message: its switch, its discount and how long it is valid."""
+    return [
+        Setting(f"{action}_voucher", "false", BOOLEAN, f"{action_label}: include a voucher", help_text, parse_switch),
+        discount_setting(f"{action}_discount", f"{action_label}: voucher discount"),
+        valid_days_setting(f"{action}_valid_days", f"{action_label}: voucher valid for (days)"),
+    ]
+
+
+def template_settings(action: str, action_label: str) -> list[Setting]:
+    """The three templates (subject, text, HTML) an owner may replace for `action`'s message."""
+    return [
+        Setting(template_setting_name(action, part), "", TEMPLATE,
+                f"{action_label}: {'HTML' if html else part} template", _TEMPLATE_HELP.format(file=f"{action}.{suffix}"))
+        for part, (suffix, html) in PARTS.items()
+    ]

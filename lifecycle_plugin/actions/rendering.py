@@ -5,37 +5,22 @@ The shipped templates live in ``lifecycle_plugin/templates/lifecycle_plugin/`` a
 replace any of them per action with a Multiline setting (``<action>_subject_template``,
 ``<action>_text_template``, ``<action>_html_template``; empty means the shipped one).
 
-Saleor's own TEMPLATES setting is for its pages; rendering through standalone
-``django.template.Engine`` instances with only this package's directory keeps our
-mails independent of it. Plain text and subjects are not HTML-escaped; HTML is.
+The engines are those of ``lifecycle_plugin.templating``, apart from Saleor's own
+TEMPLATES setting. Plain text and subjects are not HTML-escaped; HTML is.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from django.template import Context, Engine, Template, TemplateDoesNotExist
+from django.template import Context, Template, TemplateDoesNotExist
 
-#: The package's own template directory (``templates/lifecycle_plugin/<action>.*`` inside it).
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
+from ..templating import PARTS, TEMPLATE_DIR, compile_template, engine
 
-#: Tag libraries an owner's template may ``{% load %}``; the built-in tags and filters are always there.
-LIBRARIES = {
-    "i18n": "django.templatetags.i18n",
-    "l10n": "django.templatetags.l10n",
-    "tz": "django.templatetags.tz",
-}
-
-#: The three parts of a message: file suffix, and whether the part is HTML (escaped).
-PARTS: dict[str, tuple[str, bool]] = {
-    "subject": ("subject.txt", False),
-    "text": ("txt", False),
-    "html": ("html", True),
-}
+__all__ = ["PARTS", "TEMPLATE_DIR", "RenderedMessage", "compile_template", "render_message", "template_setting_name"]
 
 
 @dataclass(frozen=True)
@@ -50,30 +35,13 @@ def template_setting_name(action: str, part: str) -> str:
     return f"{action}_{part}_template"
 
 
-@lru_cache(maxsize=16)
-def _engine(html: bool, extra_dirs: tuple[str, ...] = ()) -> Engine:
-    return Engine(
-        dirs=[*extra_dirs, str(TEMPLATE_DIR)],
-        autoescape=html,
-        libraries=LIBRARIES,
-        string_if_invalid="",
-    )
-
-
-def compile_template(source: str, part: str) -> Template:
-    """Compile an owner's template for one part; raises TemplateSyntaxError when it is broken."""
-    _, html = PARTS[part]
-    return _engine(html).from_string(source)
-
-
 def _template(action: str, part: str, override: str, template_dirs: tuple[str, ...]) -> Template | None:
     suffix, html = PARTS[part]
     if override and override.strip():
-        return _engine(html).from_string(override)
-    engine = _engine(html, template_dirs)
+        return engine(html).from_string(override)
     name = f"lifecycle_plugin/{action}.{suffix}"
     try:
-        return engine.get_template(name)
+        return engine(html, template_dirs).get_template(name)
     except TemplateDoesNotExist:
         if part == "html":  # an HTML version is optional; the plain text is not
             return None

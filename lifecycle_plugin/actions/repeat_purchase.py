@@ -12,11 +12,34 @@ from __future__ import annotations
 import logging
 
 from .. import hookimpl
+from ..conf import STRING, Setting
 from . import REPEAT_PURCHASE
 from .base import is_enabled, is_history, option, skip, triggering_order
 from .offers import VoucherOffer, enqueue_message, order_data, run_voucher, send_message, voucher_action
+from .options import BUYER_STAGES, discount_setting, stage_list_parser, switch_setting, template_settings, valid_days_setting
 
 logger = logging.getLogger(__name__)
+
+
+_LABEL = "Repeat-purchase discount"
+SETTINGS = [
+    switch_setting("repeat_purchase_enabled", f"{_LABEL}: on",
+                   "Send customers a personal single-use voucher when they enter one of the chosen stages "
+                   "(by default 'new': after their first order)."),
+    Setting("repeat_purchase_stages", "new", STRING, f"{_LABEL}: stages",
+            "Stage codes, separated by commas, whose customers earn the voucher: new, repeat, loyal, "
+            "at_risk, lapsed. A customer earns it once per stage; it is issued in the channel of their "
+            "latest order.",
+            stage_list_parser(BUYER_STAGES, "a voucher is issued in the channel of an order")),
+    discount_setting("repeat_purchase_discount", f"{_LABEL}: discount"),
+    valid_days_setting("repeat_purchase_valid_days", f"{_LABEL}: valid for (days)"),
+    *template_settings(REPEAT_PURCHASE, _LABEL),
+]
+
+
+@hookimpl
+def lifecycle_declare_settings():
+    return SETTINGS
 
 
 @hookimpl

@@ -12,10 +12,29 @@ from __future__ import annotations
 from datetime import timedelta
 
 from .. import hookimpl
+from ..conf import STRING, Setting
 from ..rules import OrderState
+from ..rules.config import MAX_DAYS
 from . import REVIEW_REQUEST
 from .base import is_enabled, option, skip
 from .offers import enqueue_message, order_data, products_data, send_message
+from .options import parse_days, switch_setting, template_settings
+
+
+_LABEL = "Review request"
+SETTINGS = [
+    switch_setting("review_request_enabled", f"{_LABEL}: on",
+                   "Ask customers to review the products of an order some days after it was fulfilled; "
+                   "once per order, never for a cancelled or refunded one."),
+    Setting("review_request_delay_days", "14", STRING, f"{_LABEL}: days after fulfilment",
+            f"How many days after an order is fulfilled the request is sent (1 to {MAX_DAYS}).", parse_days),
+    *template_settings(REVIEW_REQUEST, _LABEL),
+]
+
+
+@hookimpl
+def lifecycle_declare_settings():
+    return SETTINGS
 
 
 @hookimpl

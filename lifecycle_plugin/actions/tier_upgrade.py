@@ -15,6 +15,7 @@ from ..models import ActionLedgerEntry
 from . import TIER_UPGRADE
 from .base import is_enabled, is_history, option, skip, triggering_order
 from .offers import VoucherOffer, enqueue_message, order_data, run_voucher, send_message, voucher_action
+from .options import switch_setting, template_settings, voucher_settings
 
 
 def _told_within_window(context, change) -> bool:
@@ -27,6 +28,21 @@ def _told_within_window(context, change) -> bool:
 
 def tier_label(tier: str | None) -> str:
     return (tier or "").replace("_", " ").title()
+
+
+_LABEL = "Tier upgrade"
+SETTINGS = [
+    switch_setting("tier_upgrade_enabled", f"{_LABEL}: on",
+                   "Tell customers when they reach a higher loyalty tier (at most once per tier per tier "
+                   "window). Downgrades send nothing."),
+    *voucher_settings(TIER_UPGRADE, _LABEL, "Add a personal single-use voucher to the tier-upgrade message."),
+    *template_settings(TIER_UPGRADE, _LABEL),
+]
+
+
+@hookimpl
+def lifecycle_declare_settings():
+    return SETTINGS
 
 
 @hookimpl

@@ -22,11 +22,47 @@ from __future__ import annotations
 from datetime import timedelta
 
 from .. import hookimpl
+from ..conf import STRING, Setting
 from ..models import ActionLedgerEntry, ActionStatus, ScheduledAction
 from ..rules import DORMANT
+from ..rules.config import MAX_DAYS
 from . import WINBACK_ORDER, WINBACK_REMINDER
 from .base import is_enabled, option, skip, triggering_order
 from .offers import VoucherOffer, enqueue_message, order_data, run_voucher, send_message, voucher_action
+from .options import (
+    DORMANT_STAGES,
+    MAX_REMINDERS,
+    parse_days,
+    parse_reminder_count,
+    stage_list_parser,
+    switch_setting,
+    template_settings,
+    voucher_settings,
+)
+
+_LABEL = "Win-back reminders"
+SETTINGS = [
+    switch_setting("winback_reminder_enabled", f"{_LABEL}: on",
+                   "Remind customers who stopped ordering, at an interval, until they order again or the "
+                   "reminders run out."),
+    Setting("winback_reminder_stages", "at_risk, lapsed", STRING, f"{_LABEL}: stages",
+            "Which of at_risk and lapsed start the reminders (the first one reached starts them; one "
+            "series per silence).",
+            stage_list_parser(DORMANT_STAGES, "reminders are for customers who stopped ordering")),
+    Setting("winback_reminder_interval_days", "14", STRING, f"{_LABEL}: days between reminders",
+            f"Days from one reminder to the next (1 to {MAX_DAYS}).", parse_days),
+    Setting("winback_reminder_max_count", "3", STRING, f"{_LABEL}: how many",
+            f"Reminders at most per silence, from 1 to {MAX_REMINDERS}.", parse_reminder_count),
+    *voucher_settings(WINBACK_REMINDER, _LABEL,
+                      "Add one personal single-use voucher to the reminders (the same code in each)."),
+    *template_settings(WINBACK_REMINDER, _LABEL),
+]
+
+
+@hookimpl
+def lifecycle_declare_settings():
+    return SETTINGS
+
 
 _DORMANT_CODES = {stage.value for stage in DORMANT}
 

@@ -17,11 +17,16 @@ from .currencies import is_currency_code
 
 
 class ConfigError(ValueError):
-    """One or more settings are invalid. `errors` maps each field name to a message."""
+    """One or more settings are invalid. `errors` maps each field name to a message.
 
-    def __init__(self, errors: Mapping[str, str]):
+    The messages name other fields by their labels, and so does the error's text
+    (`labels` maps field names to the labels an owner knows them by).
+    """
+
+    def __init__(self, errors: Mapping[str, str], labels: Mapping[str, str] | None = None):
         self.errors = dict(errors)
-        super().__init__("; ".join(f"{name}: {message}" for name, message in self.errors.items()))
+        labels = labels or {}
+        super().__init__("; ".join(f"{labels.get(name, name)}: {message}" for name, message in self.errors.items()))
 
 
 @dataclass(frozen=True)
@@ -100,12 +105,18 @@ class LifecycleConfig:
                 return False
             return name not in unparsed
 
+        label = self.FIELD_LABELS
         ok_risk = whole("at_risk_days", self.at_risk_days)
         ok_lapsed = whole("lapsed_days", self.lapsed_days)
         if ok_risk and ok_lapsed and self.at_risk_days >= self.lapsed_days:
+            # Either field may be the one the owner just changed: both say so.
             errors["at_risk_days"] = (
-                f"must be fewer than lapsed_days ({self.lapsed_days}): a customer is at risk "
+                f"must be fewer than '{label['lapsed_days']}' ({self.lapsed_days}): a customer is at risk "
                 f"before they lapse, got {self.at_risk_days}"
+            )
+            errors["lapsed_days"] = (
+                f"must be more than '{label['at_risk_days']}' ({self.at_risk_days}): a customer lapses "
+                f"after they are at risk, got {self.lapsed_days}"
             )
         whole("loyal_min_orders", self.loyal_min_orders, minimum=2, maximum=MAX_ORDERS)  # loyal: more than one order
         whole("loyal_window_days", self.loyal_window_days)
@@ -118,7 +129,8 @@ class LifecycleConfig:
         if whole("personal_gap_floor_days", self.personal_gap_floor_days) and ok_risk:
             if self.personal_gap_floor_days > self.at_risk_days:
                 errors["personal_gap_floor_days"] = (
-                    f"must not exceed at_risk_days ({self.at_risk_days}), got {self.personal_gap_floor_days}"
+                    f"must not exceed '{label['at_risk_days']}' ({self.at_risk_days}), "
+                    f"got {self.personal_gap_floor_days}"
                 )
         if not isinstance(self.count_only_paid, bool):
             errors["count_only_paid"] = f"must be true or false, got {self.count_only_paid!r}"
@@ -127,7 +139,7 @@ class LifecycleConfig:
         if tier_error:
             errors["tiers"] = tier_error
         if errors:
-            raise ConfigError(errors)
+            raise ConfigError(errors, labels=self.FIELD_LABELS)
         return self
 
     @property
@@ -154,7 +166,7 @@ class LifecycleConfig:
             # Report every bad field at once; a field that did not parse keeps that message.
             errors = {**exc.errors, **errors}
         if errors:
-            raise ConfigError(errors)
+            raise ConfigError(errors, labels=cls.FIELD_LABELS)
         return config
 
     def to_settings(self) -> dict[str, Any]:
@@ -183,7 +195,7 @@ def _parse_int(raw: Any) -> int:
     return int(text)
 
 
-def _parse_decimal(raw: Any) -> Decimal:
+def parse_decimal(raw: Any) -> Decimal:
     try:
         value = Decimal(str(raw).strip())
     except InvalidOperation:
@@ -285,7 +297,7 @@ _PARSERS = {
     "loyal_min_orders": _parse_int,
     "loyal_window_days": _parse_int,
     "personal_gap_min_orders": _parse_int,
-    "personal_gap_multiplier": _parse_decimal,
+    "personal_gap_multiplier": parse_decimal,
     "personal_gap_floor_days": _parse_int,
     "count_only_paid": parse_bool,
     "tier_window_days": _parse_int,

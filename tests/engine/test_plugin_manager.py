@@ -61,5 +61,5 @@ def test_lifecycle_plugins_lists_each_plugin_with_its_package_and_hooks(tmp_path
 
     assert lines[lines.index("thanks (thanks-plugin 1.2.0)") + 1] == "    lifecycle_stage_changed"
     assert lines[lines.index("lifecycle_plugin.actions.winback (built in)") + 1] == (
-        "    lifecycle_order_counted, lifecycle_run_action, lifecycle_stage_changed")
+        "    lifecycle_declare_settings, lifecycle_order_counted, lifecycle_run_action, lifecycle_stage_changed")
     assert lines[-1] == f"{len(hooks.BUILTIN_PLUGINS) + 1} plugins: {len(hooks.BUILTIN_PLUGINS)} built in, 1 installed."

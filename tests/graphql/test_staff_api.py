@@ -436,7 +436,8 @@ def test_what_if_sample_limit(store, clock, admin):
 @pytest.mark.parametrize(
     ("candidate", "field", "words"),
     [
-        ({"atRiskDays": 200}, "atRiskDays", "fewer than lapsed_days"),
+        ({"atRiskDays": 200}, "atRiskDays", "fewer than 'Lapsed after (days)' (180)"),
+        ({"atRiskDays": 200}, "lapsedDays", "more than 'At risk after (days)' (200)"),
         ({"loyalMinOrders": 1}, "loyalMinOrders", "at least 2"),
         # used to validate, then the what-if answered INTERNAL_SERVER_ERROR (OverflowError)
         ({"tierWindowDays": 999_999_999}, "tierWindowDays", "at most 3650"),

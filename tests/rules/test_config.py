@@ -140,18 +140,15 @@ INVALID = [
        "personal_gap_floor_days", "tier_window_days")
       for value in ("abc", "1.5", "ninety", "12 days", "1e3")],
     ({"at_risk_days": True}, "at_risk_days", "whole number"),
-    # at risk must come before lapsed
-    ({"at_risk_days": "180"}, "at_risk_days", "fewer than lapsed_days"),
-    ({"at_risk_days": "200", "lapsed_days": "180"}, "at_risk_days", "fewer than lapsed_days"),
-    ({"at_risk_days": "30", "lapsed_days": "20"}, "at_risk_days", "fewer than lapsed_days"),
     # loyal needs more than one order
     ({"loyal_min_orders": "1"}, "loyal_min_orders", "at least 2"),
     ({"loyal_min_orders": "0"}, "loyal_min_orders", "at least"),
     ({"loyal_min_orders": "-3"}, "loyal_min_orders", "at least"),
     ({"personal_gap_min_orders": "1"}, "personal_gap_min_orders", "at least 2"),
     # floor above at-risk
-    ({"personal_gap_floor_days": "91"}, "personal_gap_floor_days", "must not exceed at_risk_days"),
-    ({"at_risk_days": "10", "personal_gap_floor_days": "14"}, "personal_gap_floor_days", "must not exceed at_risk_days"),
+    ({"personal_gap_floor_days": "91"}, "personal_gap_floor_days", "must not exceed 'At risk after (days)' (90)"),
+    ({"at_risk_days": "10", "personal_gap_floor_days": "14"}, "personal_gap_floor_days",
+     "must not exceed 'At risk after (days)' (10)"),
     # multiplier
     ({"personal_gap_multiplier": "0"}, "personal_gap_multiplier", "greater than 0"),
     ({"personal_gap_multiplier": "-1.5"}, "personal_gap_multiplier", "greater than 0"),
@@ -195,6 +192,28 @@ def test_invalid_value_names_the_field_in_plain_words(settings_, field, fragment
     assert_plain_words(message)
 
 
+# at risk must come before lapsed: either may be the field the owner just changed
+@pytest.mark.parametrize(
+    "settings_", [{"at_risk_days": "180"}, {"at_risk_days": "200", "lapsed_days": "180"},
+                  {"at_risk_days": "30", "lapsed_days": "20"}, {"lapsed_days": "60"}],
+)
+def test_an_at_risk_day_count_not_below_the_lapsed_one_names_both_fields(settings_):
+    errors = errors_of(settings_)
+    assert set(errors) == {"at_risk_days", "lapsed_days"}, errors
+    assert "fewer than 'Lapsed after (days)'" in errors["at_risk_days"]
+    assert "more than 'At risk after (days)'" in errors["lapsed_days"]
+    for message in errors.values():
+        assert "_days" not in message, message  # labels, never internal keys
+        assert_plain_words(message)
+
+
+@pytest.mark.parametrize("settings_, field, fragment", [row for row in INVALID if row[1] != "tiers"])
+def test_messages_name_other_fields_by_their_labels(settings_, field, fragment):
+    message = errors_of(settings_)[field]
+    for name in LifecycleConfig.FIELD_LABELS:
+        assert name not in message
+
+
 @pytest.mark.parametrize(
     "settings_, shown",
     [
@@ -229,11 +248,13 @@ def test_config_error_text_names_each_field():
     with pytest.raises(ConfigError) as info:
         LifecycleConfig.from_settings({"at_risk_days": "soon", "count_only_paid": "maybe"})
     text = str(info.value)
-    assert "at_risk_days: " in text and "count_only_paid: " in text
+    assert "At risk after (days): " in text and "Count only paid orders: " in text
+    assert "at_risk_days" not in text and "count_only_paid" not in text
     with pytest.raises(ConfigError) as info:
         LifecycleConfig.from_settings({"at_risk_days": "0", "loyal_min_orders": "1"})
     text = str(info.value)
-    assert "at_risk_days: " in text and "loyal_min_orders: " in text
+    assert "At risk after (days): " in text and "Loyal: minimum orders: " in text
+    assert "at_risk_days" not in text and "loyal_min_orders" not in text
 
 
 @pytest.mark.parametrize(

@@ -23,8 +23,9 @@ from saleor.plugins.models import PluginConfiguration
 
 from lifecycle_plugin import tasks
 from lifecycle_plugin.models import InboxState, PendingEvent
-from lifecycle_plugin.plugin import PLUGIN_ID, LifecyclePlugin
+from lifecycle_plugin.saleor.plugin import PLUGIN_ID, LifecyclePlugin
 
+#: The path Saleor loads the plugin by: the entry point's (lifecycle_plugin/plugin.py re-exports the class).
 PLUGIN_PATH = "lifecycle_plugin.plugin.LifecyclePlugin"
 
 

@@ -34,7 +34,7 @@ from saleor.plugins.manager import get_plugins_manager  # noqa: E402
 from saleor.plugins.models import PluginConfiguration  # noqa: E402
 
 from lifecycle_plugin import hookimpl, tasks  # noqa: E402
-from lifecycle_plugin import plugin as plugin_module  # noqa: E402
+from lifecycle_plugin.saleor import plugin as plugin_module  # noqa: E402
 from lifecycle_plugin.hooks import make_plugin_manager  # noqa: E402
 from lifecycle_plugin.models import (  # noqa: E402
     ActionLedgerEntry,
@@ -43,7 +43,7 @@ from lifecycle_plugin.models import (  # noqa: E402
     PendingEvent,
     StageTransition,
 )
-from lifecycle_plugin.plugin import PLUGIN_ID  # noqa: E402
+from lifecycle_plugin.saleor.plugin import PLUGIN_ID  # noqa: E402
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("lifecycle_plugin")]
 
@@ -635,8 +635,7 @@ def test_plugin_update_saves_good_settings(staff_api_client, permission_manage_p
 
 @pytest.mark.parametrize(
     "name, value, words",
-    [("at_risk_days", "soon", "At risk after (days)"), ("at_risk_days", "365", "fewer than lapsed_days"),
-     ("tiers", "gold: XYZ 12", "Loyalty tiers"),
+    [("at_risk_days", "soon", "At risk after (days)"), ("tiers", "gold: XYZ 12", "Loyalty tiers"),
      # validated once, then every decision raised OverflowError
      ("tier_window_days", "999999999", "Tier spend window (days): must be a whole number of at most 3650")],
 )
@@ -654,6 +653,25 @@ def test_plugin_update_refuses_bad_settings(staff_api_client, permission_manage_
     # Saleor camel-cases the field of a mutation error: at_risk_days -> atRiskDays.
     assert error["field"] == to_camel_case(name) and error["code"] == "INVALID"
     assert words in error["message"]
+    assert PluginConfiguration.objects.values().get(pk=lifecycle_plugin.pk) == before
+
+
+def test_plugin_update_refuses_an_at_risk_lapsed_pair_on_both_fields_by_their_labels(
+    staff_api_client, permission_manage_plugins, lifecycle_plugin
+):
+    staff_api_client.user.user_permissions.add(permission_manage_plugins)
+    before = PluginConfiguration.objects.values().get(pk=lifecycle_plugin.pk)
+
+    response = staff_api_client.post_graphql(PLUGIN_UPDATE, {"id": PLUGIN_ID, "input": {
+        "active": False, "configuration": [{"name": "at_risk_days", "value": "365"}],
+    }})
+    errors = {error["field"]: error for error in get_graphql_content(response)["data"]["pluginUpdate"]["errors"]}
+
+    assert set(errors) == {"atRiskDays", "lapsedDays"}
+    assert errors["atRiskDays"]["message"].startswith("At risk after (days): must be fewer than 'Lapsed after (days)'")
+    assert errors["lapsedDays"]["message"].startswith("Lapsed after (days): must be more than 'At risk after (days)'")
+    for error in errors.values():
+        assert error["code"] == "INVALID" and "_days" not in error["message"]
     assert PluginConfiguration.objects.values().get(pk=lifecycle_plugin.pk) == before
 
 

@@ -51,7 +51,7 @@ def run_reconcile() -> dict:
 
 def test_an_order_placed_while_the_inbox_write_fails_is_decided_after_the_reconciliation(
         complete_paid_checkout, customer_user, inbox, previous_run, caplog, lifecycle_task_failures):
-    caplog.set_level(logging.ERROR, logger="lifecycle_plugin.plugin")
+    caplog.set_level(logging.ERROR, logger="lifecycle_plugin.saleor.plugin")
     with connection.execute_wrapper(inbox_insert_failing):
         order = complete_paid_checkout()
 
