@@ -15,10 +15,11 @@ from .guard import NoFit
 np, _special, optimize = load()
 
 #: Parameters are searched in log space within ±LOG_BOUND (e^±20, about 2e-9 to 5e8).
-#: A parameter that ends on this edge has run off to zero or infinity: the data do
-#: not identify the model, and the fit is refused rather than reported.
 LOG_BOUND = 20.0
-_EDGE = 1e-3
+#: A parameter that ends beyond e^±PLAUSIBLE_LOG (about 3e-7 to 3e6; times in weeks,
+#: spend rescaled to its mean) has run off towards zero or infinity: the data do not
+#: identify the model, and the fit is refused rather than reported.
+PLAUSIBLE_LOG = 15.0
 
 
 def maximise_log_likelihood(
@@ -27,7 +28,6 @@ def maximise_log_likelihood(
     *,
     observations: int,
     model: str,
-    start: tuple[float, ...] | None = None,
 ) -> tuple[dict[str, float], float]:
     """``(parameters by name, log-likelihood)`` at the maximum, or NoFit with the reason.
 
@@ -42,11 +42,10 @@ def maximise_log_likelihood(
         value, gradient = negative_ll_and_gradient(log_params)
         return value * scale, gradient * scale
 
-    x0 = np.zeros(len(names)) if start is None else np.log(np.asarray(start, dtype=float))
     with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
         result = optimize.minimize(
             scaled,
-            x0,
+            np.zeros(len(names)),  # every parameter 1
             jac=True,
             method="L-BFGS-B",
             bounds=[(-LOG_BOUND, LOG_BOUND)] * len(names),
@@ -56,7 +55,7 @@ def maximise_log_likelihood(
         raise NoFit(f"the {model} fit did not converge (the likelihood became undefined)")
     if not result.success:
         raise NoFit(f"the {model} fit did not converge ({result.message})")
-    at_edge = [name for name, value in zip(names, result.x) if abs(value) > LOG_BOUND - _EDGE]
+    at_edge = [name for name, value in zip(names, result.x) if abs(value) > PLAUSIBLE_LOG]
     if at_edge:
         raise NoFit(
             f"the {model} fit ran {', '.join(at_edge)} to zero or infinity: the orders do not identify the model"

@@ -66,16 +66,17 @@ def fit(x, zbar, *, min_repeat_buyers: int = MIN_REPEAT_BUYERS) -> GammaGamma:
             f"too little data: {len(x)} customers bought more than once with a positive spend, "
             f"the spend model needs at least {min_repeat_buyers}"
         )
-    # Start near the method-of-moments scale so γ, in currency units, is not 10^4 steps away.
-    start = (1.0, 1.0, float(np.mean(zbar)))
+    # Fitted on spend divided by its mean, so γ is near 1 whatever the currency's unit
+    # (yen or dollars); γ is scaled back and the log-likelihood gets the Jacobian −n·log(scale).
+    scale = float(np.mean(zbar))
     parameters, log_likelihood = maximise_log_likelihood(
-        lambda log_params: _negative_ll_and_gradient(log_params, x, zbar),
+        lambda log_params: _negative_ll_and_gradient(log_params, x, zbar / scale),
         ("p", "q", "gamma"),
         observations=len(x),
         model="spend (Gamma-Gamma)",
-        start=start,
     )
-    model = GammaGamma(**parameters, log_likelihood=log_likelihood, repeat_buyers=len(x))
+    parameters["gamma"] *= scale
+    model = GammaGamma(**parameters, log_likelihood=log_likelihood - len(x) * np.log(scale), repeat_buyers=len(x))
     if model.q <= 1:
         raise NoFit(
             f"the spend model's q = {model.q:.3g} is at most 1: average spend has no finite mean "

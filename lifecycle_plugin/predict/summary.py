@@ -66,7 +66,10 @@ def summarise(customer, day, amount, *, end_day: float) -> Summary:
     new_transaction[1:] = (customer[1:] != customer[:-1]) | (calendar_day[1:] != calendar_day[:-1])
     starts = np.flatnonzero(new_transaction)
     del new_transaction
-    value = np.add.reduceat(amount, starts) if len(starts) else np.zeros(0)
+    if not len(starts):
+        empty = np.zeros(0)
+        return Summary(customer=customer, x=empty, t_x=empty, T=empty, monetary=empty, transactions=empty)
+    value = np.add.reduceat(amount, starts)
     customer, calendar_day = customer[starts], calendar_day[starts]
     del starts
 
@@ -74,9 +77,9 @@ def summarise(customer, day, amount, *, end_day: float) -> Summary:
     first_of_customer = np.ones(len(customer), dtype=bool)
     first_of_customer[1:] = customer[1:] != customer[:-1]
     first = np.flatnonzero(first_of_customer)
-    last = np.append(first[1:], len(customer)) - 1
+    last = np.append(first[1:], len(customer)).astype(np.int64) - 1
     transactions = last - first + 1
-    total = np.add.reduceat(value, first) if len(first) else np.zeros(0)
+    total = np.add.reduceat(value, first)
     repeat_spend = total - value[first]
     x = transactions - 1
     first_day = calendar_day[first]
