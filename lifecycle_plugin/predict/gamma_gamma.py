@@ -76,7 +76,8 @@ def fit(x, zbar, *, min_repeat_buyers: int = MIN_REPEAT_BUYERS) -> GammaGamma:
         model="spend (Gamma-Gamma)",
     )
     parameters["gamma"] *= scale
-    model = GammaGamma(**parameters, log_likelihood=log_likelihood - len(x) * np.log(scale), repeat_buyers=len(x))
+    log_likelihood -= len(x) * float(np.log(scale))
+    model = GammaGamma(**parameters, log_likelihood=log_likelihood, repeat_buyers=len(x))
     if model.q <= 1:
         raise NoFit(
             f"the spend model's q = {model.q:.3g} is at most 1: average spend has no finite mean "
