@@ -92,14 +92,15 @@ def predict_store(
         purchases, horizon_days / DAYS_PER_WEEK, summary.x, summary.t_x, summary.T
     )
 
-    codes, currency_index = np.unique(np.asarray(currency), return_inverse=True)
+    currency = np.asarray(currency)
+    day = np.asarray(day)
+    amount = np.asarray(amount)
     per_currency = []
-    for index, code in enumerate(codes):
-        in_currency = currency_index == index
+    for code, in_currency in _currency_masks(np, currency):
         per_currency.append(
-            (str(code), summarise(customer[in_currency], np.asarray(day)[in_currency],
-                                  np.asarray(amount)[in_currency], end_day=as_of_day))
+            (code, summarise(customer[in_currency], day[in_currency], amount[in_currency], end_day=as_of_day))
         )
+        del in_currency
     # Transactions per customer across currencies, for each customer's currency shares.
     all_transactions = np.zeros(len(summary), dtype=float)
     for _code, in_currency in per_currency:
@@ -131,3 +132,20 @@ def predict_store(
         probability_alive=bgnbd.probability_alive(purchases, summary.x, summary.t_x, summary.T),
         spend=spend,
     )
+
+
+def _currency_masks(np, currency):
+    """``(code, mask of its orders)`` for each currency, in sorted order.
+
+    One comparison pass per currency (a store has a handful) instead of np.unique,
+    which would sort a copy of millions of strings.
+    """
+    codes = []
+    unassigned = np.ones(len(currency), dtype=bool)
+    while unassigned.any():
+        code = currency[int(np.argmax(unassigned))]
+        codes.append(code)
+        unassigned &= currency != code
+    del unassigned
+    for code in sorted(codes):
+        yield str(code), currency == code

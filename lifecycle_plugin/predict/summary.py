@@ -52,16 +52,21 @@ def summarise(customer, day, amount, *, end_day: float) -> Summary:
     no Python loop over customers or orders.
     """
     customer = np.asarray(customer, dtype=np.int64)
-    calendar_day = np.floor(np.asarray(day, dtype=float)).astype(np.int64)
+    # int32 days: ±5.8 million years either side of the epoch, half the memory of int64.
+    calendar_day = np.floor(np.asarray(day, dtype=float)).astype(np.int32)
     amount = np.asarray(amount, dtype=float)
     observed = calendar_day <= np.floor(end_day)
     if not observed.all():
         customer, calendar_day, amount = customer[observed], calendar_day[observed], amount[observed]
+    del observed
+
+    # Orders fetched ORDER BY customer, day need no sort (and no sorted copies).
+    if not _sorted_by_customer_then_day(customer, calendar_day):
+        order = np.lexsort((calendar_day, customer))
+        customer, calendar_day, amount = customer[order], calendar_day[order], amount[order]
+        del order
 
     # Transactions: one per (customer, calendar day), amounts summed.
-    order = np.lexsort((calendar_day, customer))
-    customer, calendar_day, amount = customer[order], calendar_day[order], amount[order]
-    del order
     new_transaction = np.ones(len(customer), dtype=bool)
     new_transaction[1:] = (customer[1:] != customer[:-1]) | (calendar_day[1:] != calendar_day[:-1])
     starts = np.flatnonzero(new_transaction)
@@ -82,7 +87,7 @@ def summarise(customer, day, amount, *, end_day: float) -> Summary:
     total = np.add.reduceat(value, first)
     repeat_spend = total - value[first]
     x = transactions - 1
-    first_day = calendar_day[first]
+    first_day = calendar_day[first].astype(float)
     return Summary(
         customer=customer[first],
         x=x.astype(float),
@@ -91,3 +96,12 @@ def summarise(customer, day, amount, *, end_day: float) -> Summary:
         monetary=np.divide(repeat_spend, x, out=np.zeros(len(x)), where=x > 0),
         transactions=transactions,
     )
+
+
+def _sorted_by_customer_then_day(customer, calendar_day) -> bool:
+    step = np.diff(customer)
+    if (step < 0).any():
+        return False
+    same_customer = step == 0
+    del step
+    return not (same_customer & (calendar_day[1:] < calendar_day[:-1])).any()

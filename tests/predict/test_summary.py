@@ -40,3 +40,17 @@ def test_orders_after_the_end_day_are_not_seen():
 def test_no_orders_no_customers():
     summary = summarise([], [], [], end_day=10)
     assert len(summary) == 0
+
+
+def test_the_order_of_the_orders_does_not_matter():
+    rng = np.random.default_rng(5)
+    customer = rng.integers(0, 300, 3000)
+    day = rng.uniform(0, 400, 3000)
+    amount = rng.uniform(1, 100, 3000)
+    in_order = np.lexsort((day, customer))
+    shuffled = rng.permutation(3000)
+    sorted_summary = summarise(customer[in_order], day[in_order], amount[in_order], end_day=380)
+    shuffled_summary = summarise(customer[shuffled], day[shuffled], amount[shuffled], end_day=380)
+    for name in ("customer", "x", "t_x", "T", "transactions"):
+        np.testing.assert_array_equal(getattr(sorted_summary, name), getattr(shuffled_summary, name))
+    np.testing.assert_allclose(sorted_summary.monetary, shuffled_summary.monetary)
