@@ -54,8 +54,13 @@ def child_draw(folder: str, customers: str, seed: str) -> None:
         _population(), int(customers), days=DAYS, acquisition_days=ACQUISITION_DAYS, seed=int(seed),
         currencies=CURRENCIES,
     )
-    for name in ("customer", "day", "amount", "currency"):
-        np.save(os.path.join(folder, f"{name}.npy"), getattr(orders, name))
+    # As the daily task will fetch them: ORDER BY customer, day; days as int32 calendar
+    # days; currencies as int8 indexes into CURRENCIES.
+    np.save(os.path.join(folder, "customer.npy"), orders.customer)
+    np.save(os.path.join(folder, "day.npy"), np.floor(orders.day).astype(np.int32))
+    np.save(os.path.join(folder, "amount.npy"), orders.amount)
+    index = {name: number for number, (name, _share) in enumerate(CURRENCIES)}
+    np.save(os.path.join(folder, "currency.npy"), np.vectorize(index.get, otypes=[np.int8])(orders.currency))
     common.answer(orders=len(orders.customer), seconds=time.perf_counter() - started)
 
 
@@ -74,7 +79,8 @@ def child_fit(folder: str) -> None:
     customer, day, amount, currency = _load(folder)
     baseline = _peak_mb()
     started = time.perf_counter()
-    prediction = predict_store(customer, day, amount, currency, as_of_day=DAYS)
+    names = tuple(name for name, _share in CURRENCIES)
+    prediction = predict_store(customer, day, amount, currency, currency_names=names, as_of_day=DAYS)
     seconds = time.perf_counter() - started
     model = prediction.purchase_model
     common.answer(

@@ -20,26 +20,36 @@ LOG_BOUND = 20.0
 #: spend rescaled to its mean) has run off towards zero or infinity: the data do not
 #: identify the model, and the fit is refused rather than reported.
 PLAUSIBLE_LOG = 15.0
+#: The likelihood is summed over this many customers at a time: at a million customers
+#: the temporaries of one evaluation stay near 30 MB instead of 120 MB.
+CHUNK = 1 << 18
 
 
 def maximise_log_likelihood(
     negative_ll_and_gradient: Callable,
+    data: tuple,
     names: tuple[str, ...],
     *,
-    observations: int,
     model: str,
 ) -> tuple[dict[str, float], float]:
     """``(parameters by name, log-likelihood)`` at the maximum, or NoFit with the reason.
 
-    ``negative_ll_and_gradient(log_params)`` returns the negative log-likelihood summed
-    over all observations and its gradient in log-parameters. The optimiser sees both
-    divided by ``observations`` so its tolerances mean the same at 2,000 customers and
-    at 1,000,000.
+    ``negative_ll_and_gradient(log_params, *columns)`` returns the negative log-likelihood
+    summed over the customers in ``columns`` (equal-length arrays, a slice of ``data``)
+    and its gradient in log-parameters. The optimiser sees both divided by the number of
+    customers, so its tolerances mean the same at 2,000 customers and at 1,000,000.
     """
+    observations = len(data[0])
     scale = 1.0 / max(observations, 1)
 
     def scaled(log_params):
-        value, gradient = negative_ll_and_gradient(log_params)
+        value, gradient = 0.0, np.zeros(len(names))
+        for start in range(0, observations, CHUNK):
+            chunk_value, chunk_gradient = negative_ll_and_gradient(
+                log_params, *(column[start:start + CHUNK] for column in data)
+            )
+            value += chunk_value
+            gradient += chunk_gradient
         return value * scale, gradient * scale
 
     with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):

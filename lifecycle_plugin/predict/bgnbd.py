@@ -73,10 +73,7 @@ def fit(x, t_x, T, *, min_repeat_buyers: int = MIN_REPEAT_BUYERS) -> BgNbd:
             f"the purchase model needs at least {min_repeat_buyers}"
         )
     parameters, log_likelihood = maximise_log_likelihood(
-        lambda log_params: _negative_ll_and_gradient(log_params, x, t_x, T),
-        ("r", "alpha", "a", "b"),
-        observations=len(x),
-        model="purchase (BG/NBD)",
+        _negative_ll_and_gradient, (x, t_x, T), ("r", "alpha", "a", "b"), model="purchase (BG/NBD)"
     )
     return BgNbd(
         **parameters, log_likelihood=log_likelihood, customers=len(x), repeat_buyers=repeat_buyers

@@ -70,10 +70,7 @@ def fit(x, zbar, *, min_repeat_buyers: int = MIN_REPEAT_BUYERS) -> GammaGamma:
     # (yen or dollars); γ is scaled back and the log-likelihood gets the Jacobian −n·log(scale).
     scale = float(np.mean(zbar))
     parameters, log_likelihood = maximise_log_likelihood(
-        lambda log_params: _negative_ll_and_gradient(log_params, x, zbar / scale),
-        ("p", "q", "gamma"),
-        observations=len(x),
-        model="spend (Gamma-Gamma)",
+        _negative_ll_and_gradient, (x, zbar / scale), ("p", "q", "gamma"), model="spend (Gamma-Gamma)"
     )
     parameters["gamma"] *= scale
     log_likelihood -= len(x) * float(np.log(scale))

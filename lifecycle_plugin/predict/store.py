@@ -67,13 +67,17 @@ def predict_store(
     currency,
     *,
     as_of_day: float,
+    currency_names: tuple[str, ...] | None = None,
     horizon_days: float = HORIZON_DAYS,
     min_repeat_buyers: int = MIN_REPEAT_BUYERS,
 ) -> StorePrediction:
     """Fit both models on the orders up to ``as_of_day`` and score every customer who has one.
 
-    Orders are equal-length arrays: customer key (int), day (float, any epoch), amount
-    (net of refunds), currency code (str). Only counted orders belong here.
+    Orders are equal-length arrays: customer key (int), day (calendar day number, or a
+    float day floored to one; any epoch), amount (net of refunds), and currency: codes
+    ("USD"), or small integers indexing ``currency_names``. Only counted orders belong
+    here. Leanest at a million customers: orders sorted by customer then day, days as
+    int32, currencies as int8 indexes (see bench/predict.py).
     """
     try:
         from . import bgnbd, gamma_gamma
@@ -82,7 +86,21 @@ def predict_store(
         return StorePrediction(horizon_days=horizon_days, reason=str(error))
     import numpy as np  # present: the model modules above loaded it
 
-    customer = np.asarray(customer, dtype=np.int64)
+    customer, day, amount, currency = (np.asarray(values) for values in (customer, day, amount, currency))
+    # Spend first, one currency at a time, while only the orders are in memory: each
+    # currency's orders are copied out for its summary, and only what the spend
+    # prediction needs is kept.
+    per_currency = []
+    for code, in_currency in _currency_masks(np, currency, currency_names):
+        summary = summarise(customer[in_currency], day[in_currency], amount[in_currency], end_day=as_of_day)
+        del in_currency
+        try:
+            model, reason = gamma_gamma.fit(summary.x, summary.monetary, min_repeat_buyers=min_repeat_buyers), None
+        except NoFit as no_fit:
+            model, reason = None, no_fit.reason
+        per_currency.append((code, model, reason, summary.customer, summary.x, summary.monetary, summary.transactions))
+        del summary
+
     summary = summarise(customer, day, amount, end_day=as_of_day)
     try:
         purchases = bgnbd.fit(summary.x, summary.t_x, summary.T, min_repeat_buyers=min_repeat_buyers)
@@ -92,38 +110,22 @@ def predict_store(
         purchases, horizon_days / DAYS_PER_WEEK, summary.x, summary.t_x, summary.T
     )
 
-    currency = np.asarray(currency)
-    day = np.asarray(day)
-    amount = np.asarray(amount)
-    per_currency = []
-    for code, in_currency in _currency_masks(np, currency):
-        per_currency.append(
-            (code, summarise(customer[in_currency], day[in_currency], amount[in_currency], end_day=as_of_day))
-        )
-        del in_currency
     # Transactions per customer across currencies, for each customer's currency shares.
     all_transactions = np.zeros(len(summary), dtype=float)
-    for _code, in_currency in per_currency:
-        all_transactions[np.searchsorted(summary.customer, in_currency.customer)] += in_currency.transactions
+    for *_, buyers, _x, _monetary, transactions in per_currency:
+        all_transactions[np.searchsorted(summary.customer, buyers)] += transactions
 
     spend = {}
-    for code, in_currency in per_currency:
-        try:
-            model = gamma_gamma.fit(in_currency.x, in_currency.monetary, min_repeat_buyers=min_repeat_buyers)
-        except NoFit as no_fit:
-            spend[code] = CurrencySpend(currency=code, reason=no_fit.reason)
+    for code, model, reason, buyers, x, monetary, transactions in per_currency:
+        if model is None:
+            spend[code] = CurrencySpend(currency=code, reason=reason)
             continue
-        rows = np.searchsorted(summary.customer, in_currency.customer)
+        rows = np.searchsorted(summary.customer, buyers)
         average = np.full(len(summary), np.nan)
-        average[rows] = gamma_gamma.expected_average_spend(model, in_currency.x, in_currency.monetary)
-        share = np.zeros(len(summary))
-        share[rows] = in_currency.transactions / all_transactions[rows]
-        spend[code] = CurrencySpend(
-            currency=code,
-            model=model,
-            expected_average_spend=average,
-            spend=np.where(share > 0, expected_orders * share * np.nan_to_num(average), 0.0),
-        )
+        average[rows] = gamma_gamma.expected_average_spend(model, x, monetary)
+        in_currency = np.zeros(len(summary))
+        in_currency[rows] = expected_orders[rows] * transactions / all_transactions[rows] * average[rows]
+        spend[code] = CurrencySpend(currency=code, model=model, expected_average_spend=average, spend=in_currency)
     return StorePrediction(
         horizon_days=horizon_days,
         customer=summary.customer,
@@ -134,7 +136,7 @@ def predict_store(
     )
 
 
-def _currency_masks(np, currency):
+def _currency_masks(np, currency, names):
     """``(code, mask of its orders)`` for each currency, in sorted order.
 
     One comparison pass per currency (a store has a handful) instead of np.unique,
@@ -147,5 +149,6 @@ def _currency_masks(np, currency):
         codes.append(code)
         unassigned &= currency != code
     del unassigned
-    for code in sorted(codes):
-        yield str(code), currency == code
+    named = {(str(code) if names is None else names[int(code)]): code for code in codes}
+    for name in sorted(named):
+        yield name, currency == named[name]

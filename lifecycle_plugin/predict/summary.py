@@ -45,15 +45,18 @@ class Summary:
 
 
 def summarise(customer, day, amount, *, end_day: float) -> Summary:
-    """Summarise orders given as equal-length arrays: customer key, day (float), amount.
+    """Summarise orders given as equal-length arrays: customer key (int), day, amount.
 
-    ``end_day`` is the last day observed (the same epoch as ``day``): a customer whose
-    first order is on ``end_day`` has T = 0. Vectorised: a sort and a few reductions,
-    no Python loop over customers or orders.
+    ``day`` is a calendar day number (integers; the leanest input, no conversion) or
+    a fractional day (floats, floored to its calendar day). ``end_day`` is the last
+    day observed (the same epoch as ``day``): a customer whose first order is on
+    ``end_day`` has T = 0. Vectorised: at most one sort and a few reductions, no
+    Python loop over customers or orders.
     """
-    customer = np.asarray(customer, dtype=np.int64)
-    # int32 days: ±5.8 million years either side of the epoch, half the memory of int64.
-    calendar_day = np.floor(np.asarray(day, dtype=float)).astype(np.int32)
+    customer = np.asarray(customer)
+    if not np.issubdtype(customer.dtype, np.integer):
+        customer = customer.astype(np.int64)
+    calendar_day = _calendar_day(np.asarray(day))
     amount = np.asarray(amount, dtype=float)
     observed = calendar_day <= np.floor(end_day)
     if not observed.all():
@@ -66,42 +69,47 @@ def summarise(customer, day, amount, *, end_day: float) -> Summary:
         customer, calendar_day, amount = customer[order], calendar_day[order], amount[order]
         del order
 
-    # Transactions: one per (customer, calendar day), amounts summed.
-    new_transaction = np.ones(len(customer), dtype=bool)
-    new_transaction[1:] = (customer[1:] != customer[:-1]) | (calendar_day[1:] != calendar_day[:-1])
-    starts = np.flatnonzero(new_transaction)
-    del new_transaction
-    if not len(starts):
+    if not len(customer):
         empty = np.zeros(0)
         return Summary(customer=customer, x=empty, t_x=empty, T=empty, monetary=empty, transactions=empty)
-    value = np.add.reduceat(amount, starts)
-    customer, calendar_day = customer[starts], calendar_day[starts]
-    del starts
 
-    # Customers: runs of transactions, already sorted by day within each customer.
-    first_of_customer = np.ones(len(customer), dtype=bool)
-    first_of_customer[1:] = customer[1:] != customer[:-1]
-    first = np.flatnonzero(first_of_customer)
-    last = np.append(first[1:], len(customer)).astype(np.int64) - 1
-    transactions = last - first + 1
-    total = np.add.reduceat(value, first)
-    repeat_spend = total - value[first]
+    # Straight from the sorted orders to one row per customer, without an intermediate
+    # array per transaction (that would be most of the orders again, at a million customers).
+    first = np.flatnonzero(np.concatenate(([True], customer[1:] != customer[:-1])))
+    ends = np.append(first[1:], len(customer))
+    # A transaction starts at each customer's first order and wherever the day changes.
+    new_day = np.concatenate(([True], calendar_day[1:] != calendar_day[:-1]))
+    new_day[first] = True
+    transactions = np.add.reduceat(new_day, first, dtype=np.int64)
+    del new_day
+    first_day = calendar_day[first]
+    on_first_day = calendar_day == np.repeat(first_day, ends - first)
+    first_day_spend = np.add.reduceat(np.where(on_first_day, amount, 0.0), first)
+    del on_first_day
+    repeat_spend = np.add.reduceat(amount, first) - first_day_spend
     x = transactions - 1
-    first_day = calendar_day[first].astype(float)
+    first_day = first_day.astype(float)
     return Summary(
         customer=customer[first],
         x=x.astype(float),
-        t_x=(calendar_day[last] - first_day) / DAYS_PER_WEEK,
+        t_x=(calendar_day[ends - 1] - first_day) / DAYS_PER_WEEK,
         T=(np.floor(end_day) - first_day) / DAYS_PER_WEEK,
         monetary=np.divide(repeat_spend, x, out=np.zeros(len(x)), where=x > 0),
         transactions=transactions,
     )
 
 
+def _calendar_day(day):
+    """int32 calendar days (±5.8 million years around the epoch: half the memory of int64)."""
+    if np.issubdtype(day.dtype, np.integer):
+        return day.astype(np.int32, copy=False)
+    calendar_day = day.astype(np.int32)  # truncates towards zero ...
+    calendar_day -= day < calendar_day  # ... so step back one day below zero: floor
+    return calendar_day
+
+
 def _sorted_by_customer_then_day(customer, calendar_day) -> bool:
-    step = np.diff(customer)
-    if (step < 0).any():
+    if (customer[1:] < customer[:-1]).any():
         return False
-    same_customer = step == 0
-    del step
+    same_customer = customer[1:] == customer[:-1]
     return not (same_customer & (calendar_day[1:] < calendar_day[:-1])).any()

@@ -70,3 +70,18 @@ def test_a_customer_in_two_currencies_splits_by_their_order_days(store):
     assert usd.spend[row] == pytest.approx(expected_orders * 4 / 5 * usd_average)
     assert pln.spend[row] == pytest.approx(expected_orders * 1 / 5 * pln_average)
     assert prediction.purchase_model is not None and prediction.reason is None
+
+
+def test_currencies_as_indexes_into_their_names_give_the_same_prediction(store):
+    customer, day, amount, currency, prediction = store
+    names = ("USD", "PLN")
+    indexes = np.where(currency == "USD", 0, 1).astype(np.int8)
+    lean = predict_store(
+        customer, np.floor(day).astype(np.int32), amount, indexes, currency_names=names, as_of_day=AS_OF
+    )
+    assert lean.purchase_model == prediction.purchase_model
+    np.testing.assert_array_equal(lean.expected_orders, prediction.expected_orders)
+    assert sorted(lean.spend) == ["PLN", "USD"]
+    for code in names:
+        assert lean.spend[code].model == prediction.spend[code].model
+        np.testing.assert_array_equal(lean.spend[code].spend, prediction.spend[code].spend)

@@ -54,3 +54,17 @@ def test_the_order_of_the_orders_does_not_matter():
     for name in ("customer", "x", "t_x", "T", "transactions"):
         np.testing.assert_array_equal(getattr(sorted_summary, name), getattr(shuffled_summary, name))
     np.testing.assert_allclose(sorted_summary.monetary, shuffled_summary.monetary)
+
+
+def test_integer_days_are_calendar_days_and_fractional_days_are_floored():
+    # Days before the epoch floor downwards too: -0.5 is day -1, as -1.0 is.
+    fractional = summarise([1, 1, 1, 2], [-0.5, -1.0, 6.9, 3.2], [10.0, 20.0, 30.0, 5.0], end_day=13.5)
+    calendar = summarise(
+        np.array([1, 1, 1, 2], dtype=np.int32), np.array([-1, -1, 6, 3], dtype=np.int32), [10.0, 20.0, 30.0, 5.0],
+        end_day=13,
+    )
+    for summary in (fractional, calendar):
+        assert summary.x.tolist() == [1.0, 0.0]  # both day -1 orders are one transaction
+        assert summary.t_x.tolist() == [1.0, 0.0]
+        assert summary.T.tolist() == [2.0, 10 / 7]
+        assert summary.monetary.tolist() == [30.0, 0.0]
