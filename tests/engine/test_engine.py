@@ -20,7 +20,7 @@ from lifecycle_plugin.models import (
 )
 from lifecycle_plugin.rules import LifecycleConfig, OrderState
 
-from .memory_host import MemoryHost
+from lifecycle_plugin.testing import MemoryHost
 
 pytestmark = pytest.mark.django_db
 

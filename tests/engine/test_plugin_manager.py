@@ -8,7 +8,7 @@ from lifecycle_plugin import hooks
 from lifecycle_plugin.engine import LifecycleEngine
 from lifecycle_plugin.hooks import make_plugin_manager, process_plugin_manager, stable_name
 
-from .memory_host import MemoryHost
+from lifecycle_plugin.testing import MemoryHost
 
 
 class Reward:

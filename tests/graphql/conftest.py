@@ -15,7 +15,7 @@ from lifecycle_plugin.hooks import make_plugin_manager
 from lifecycle_plugin.host import CustomerRef
 from lifecycle_plugin.rules import LifecycleConfig
 
-from ..engine.memory_host import MemoryHost
+from lifecycle_plugin.testing import MemoryHost
 
 T0 = datetime(2026, 1, 1, 12, tzinfo=timezone.utc)
 

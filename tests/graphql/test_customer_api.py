@@ -16,7 +16,7 @@ from lifecycle_plugin.graphql.viewer import Viewer
 from lifecycle_plugin.models import CustomerProfile
 from lifecycle_plugin.rules import LifecycleConfig, Tier
 
-from ..engine.memory_host import MemoryHost
+from lifecycle_plugin.testing import MemoryHost
 from .conftest import T0, Store, codes, customer_viewer, global_id
 
 pytestmark = pytest.mark.django_db
