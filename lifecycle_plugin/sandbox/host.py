@@ -314,9 +314,8 @@ class SandboxHost:
 
     def forget_customer(self, emails: Sequence[str], voucher_ids: Sequence[str]) -> None:
         """The vouchers issued to a deleted customer expire now and lose their e-mail (owner
-        and name; a
-        personal voucher of nobody would be anyone's), and the outbox (the sandbox's record
-        of the messages sent to them) forgets them."""
+        and name; a personal voucher of nobody would be anyone's), and the outbox (the
+        sandbox's record of the messages sent to them) forgets them."""
         from django.db.models import Value
         from django.db.models.functions import Least
         from django.utils import timezone
