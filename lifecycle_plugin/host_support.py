@@ -57,8 +57,10 @@ PAID_CHARGE_STATUSES = frozenset({"full", "overcharged"})
 def order_fact(order_id, placed_at, currency, total, status, charge_status, refunded, channel,
                fulfilled_at) -> OrderFact:
     """An order row of a store with Saleor's statuses, as the rules see it."""
+    if not isinstance(refunded, Decimal):  # the database gives Decimals; a backfill reads millions of rows
+        refunded = Decimal(refunded or 0)
     return OrderFact(str(order_id), placed_at, currency, total, STATE_OF_STATUS.get(status, OrderState.PLACED),
-                     charge_status in PAID_CHARGE_STATUSES, Decimal(refunded or 0), channel, fulfilled_at)
+                     charge_status in PAID_CHARGE_STATUSES, refunded, channel, fulfilled_at)
 
 
 # ---------------------------------------------------------------------- owners
