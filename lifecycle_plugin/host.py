@@ -1,18 +1,37 @@
 """The host interface: what the engine needs from the store it runs in.
 
-Two hosts implement it: the Saleor host (`lifecycle_plugin.saleor.host`) in
-production and the sandbox host (`lifecycle_plugin.sandbox.host`) for demos,
-development and tests. The host-contract tests in `tests/contract/` run against
-both, so the engine cannot tell them apart.
+Three hosts implement it: the Saleor host (`lifecycle_plugin.saleor.host`) in
+production, the sandbox host (`lifecycle_plugin.sandbox.host`) for demos and
+development, and the in-memory host (`lifecycle_plugin.testing.MemoryHost`) for unit
+tests. What they share lives in `lifecycle_plugin.host_support`. The host-contract
+tests (`tests/contract/host_contract.py`) run against all three, so the engine cannot
+tell them apart.
+
+Rules every host keeps (settled once, tested by the contract):
+
+- Customers are accounts and guest e-mails. **Staff accounts are not customers**, even
+  when they have ordered (Saleor's Dashboard lists staff who ordered under Customers;
+  the plugin does not give employees stages, vouchers or reminders): a host leaves
+  them out of every read, so the rows that carry a staff account's id belong to
+  nobody, and the staff member's e-mail alone is a guest's like anyone's.
+- **A guest has no projection**: stage and tier are written onto accounts only, found
+  by `Projection.customer.user_id`. A projection without an account id writes nothing,
+  anywhere, even when an account has that e-mail (it may be somebody's unconfirmed
+  registration of the address); the guest's stage lives in the plugin's own tables
+  and is served over GraphQL.
+- **Consent is looked up by account id**, never by e-mail: a customer without an id
+  has not agreed.
+- **Voucher codes** are ``LC-`` and 13 symbols of a 31-symbol alphabet (no 0/O, 1/I/L)
+  drawn with `secrets` (about 64 bits): `host_support.new_voucher_code`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 from .rules import CustomerFacts
 
@@ -32,78 +51,6 @@ class CustomerRef:
     @classmethod
     def of(cls, email: str, user_id: int | None = None) -> CustomerRef:
         return cls(normalise_email(email), user_id)
-
-
-class Owners:
-    """Whose rows are whose in one read of many customers' facts (used by both hosts).
-
-    Each customer's account is found by id, else by e-mail. An account's orders and
-    checkouts belong to the customers on that account only; guest rows belong to the
-    customers of their e-mail, the account's own e-mail included. Two customers of one
-    read can share an account (an e-mail that changed): both get its rows, as each
-    would if read alone.
-
-    An account whose e-mail is not confirmed has no claim on that e-mail yet: it is found
-    by its id only, and owns only the rows that carry its id. Until it is confirmed, a
-    customer asked about by e-mail alone is the guest of that e-mail, so whoever
-    registers someone else's address cannot read that person's guest purchases.
-
-    :param customers: the customers asked about, without repeats.
-    :param accounts: the rows (id, normalised e-mail, joined at[, confirmed]) found for
-        them; an account without the fourth column is confirmed.
-    """
-
-    def __init__(self, customers: Sequence[CustomerRef], accounts: Iterable[tuple]):
-        by_id: dict[int, tuple] = {}
-        by_email: dict[str, tuple] = {}
-        for row in accounts:
-            by_id[row[0]] = row
-            if _confirmed(row):
-                by_email.setdefault(row[1], row)
-        self.account: dict[CustomerRef, tuple | None] = {}
-        self._by_user: dict[int, list[CustomerRef]] = {}
-        self._by_email: dict[str, list[CustomerRef]] = {}
-        for customer in customers:
-            account = (by_id.get(customer.user_id) if customer.user_id else None) or by_email.get(customer.email)
-            self.account[customer] = account
-            if account is None or _confirmed(account):
-                self._by_email.setdefault(customer.email, []).append(customer)
-            if account is not None:
-                self._by_user.setdefault(account[0], []).append(customer)
-                if account[1] != customer.email and _confirmed(account):
-                    self._by_email.setdefault(account[1], []).append(customer)
-
-    @property
-    def user_ids(self) -> list[int]:
-        """The accounts whose orders and checkouts to read."""
-        return list(self._by_user)
-
-    @property
-    def emails(self) -> list[str]:
-        """The e-mails whose guest orders and checkouts to read."""
-        return list(self._by_email)
-
-    def of(self, user_id: int | None, email: str) -> list[CustomerRef]:
-        """The customers an order or checkout row (its account id, its normalised e-mail) belongs to."""
-        if user_id is not None:
-            return self._by_user.get(user_id, [])
-        return self._by_email.get(email, [])
-
-    def facts(self, customer: CustomerRef, **rows: Any) -> CustomerFacts:
-        """The customer's facts: their account, and the `rows` (orders, carts) read for them."""
-        account = self.account[customer]
-        return CustomerFacts(
-            email=customer.email,
-            has_account=account is not None,
-            user_id=account[0] if account is not None else None,
-            account_created_at=account[2] if account is not None else None,
-            account_confirmed=account is None or _confirmed(account),
-            **rows,
-        )
-
-
-def _confirmed(account: tuple) -> bool:
-    return len(account) < 4 or bool(account[3])
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,16 +148,23 @@ class OrderProduct:
     sku: str = ""
 
 
-@runtime_checkable
 class Host(Protocol):
-    """The small surface a store offers the engine. Every read is set-based."""
+    """The small surface a store offers the engine. Every read is set-based.
+
+    Six methods are required (`REQUIRED_HOST_METHODS`). The rest are optional
+    (`OPTIONAL_HOST_METHODS`): callers look them up with ``getattr(host, name, None)``
+    and each one's docstring says what its absence means. `is_host` tells whether an
+    object has the required ones.
+    """
 
     name: str
 
     def customer_chunks(self, chunk_size: int, start_after: str | None = None) -> Iterator[list[CustomerRef]]:
         """Every customer (accounts and guest e-mails), ordered by e-mail, in chunks.
 
-        `start_after` resumes after that e-mail, so a backfill can continue where it stopped.
+        One entry per normalised e-mail, with the account id when an account has that
+        e-mail; staff accounts are left out. `start_after` resumes after that e-mail,
+        so a backfill can continue where it stopped.
         """
         ...
 
@@ -218,7 +172,9 @@ class Host(Protocol):
         """Facts for many customers with a constant number of queries.
 
         Orders are matched by account or by case-insensitive e-mail, so guest orders
-        placed before sign-up count. The result has an entry for every customer asked.
+        placed before sign-up count; who owns which row is `host_support.Owners`. Staff
+        accounts are not found (their e-mail alone is a guest's). The result has an
+        entry for every customer asked.
         """
         ...
 
@@ -234,11 +190,17 @@ class Host(Protocol):
         ...
 
     def write_projection(self, projections: Sequence[Projection]) -> None:
-        """Show the decisions to storefronts and staff (Saleor: user metadata)."""
+        """Show the decisions to storefronts and staff: merge `lifecycle.stage` and
+        `lifecycle.tier` into the account's public metadata and `lifecycle.profile` (JSON
+        text) into its private metadata, keeping every other key.
+
+        Accounts are found by `Projection.customer.user_id` only; a projection without
+        one (a guest's) writes nothing, and an unknown id is skipped.
+        """
         ...
 
     def issue_voucher(self, request: VoucherRequest) -> IssuedVoucher:
-        """Create a personal, single-use voucher with a code that cannot be guessed.
+        """Create a personal, single-use voucher whose code is `host_support.new_voucher_code()`.
 
         The host records `request.customer` as the voucher's owner; where the host
         takes orders (Saleor checkouts, the sandbox store) an order by anyone else
@@ -250,41 +212,89 @@ class Host(Protocol):
         """Hand a message to the customer (or to an outbox the store owner reads)."""
         ...
 
-    # Optional methods. The built-in actions look them up with getattr and work
-    # without them (see lifecycle_plugin.actions): a host that cannot check consent
-    # gets no marketing messages sent when a consent key is set, and messages
-    # without names or products just leave those parts out.
+    # ------------------------------------------------------------------ optional methods
+
+    def count_customers(self) -> int:
+        """Optional. How many customers `customer_chunks` yields, for progress bars.
+
+        Absent: the backfill commands show no total.
+        """
+        ...
+
+    def plugin_settings(self) -> Mapping[str, Any]:
+        """Optional. The store owner's raw settings (strings, as the Dashboard saves them).
+
+        Absent: the settings come from Django's ``LIFECYCLE_SETTINGS`` (`runtime.owner_settings`).
+        """
+        ...
+
+    def plugin_active(self) -> bool:
+        """Optional. Whether the store owner has switched the plugin on.
+
+        Absent: the plugin is always on (`runtime.is_enabled`).
+        """
+        ...
 
     def marketing_consent(self, customers: Sequence[CustomerRef], key: str) -> dict[CustomerRef, bool]:
         """Optional. Whether each customer agreed to marketing messages.
 
-        Consent is the value stored under metadata `key` on the customer's account:
-        private metadata wins over public metadata when both hold the key, and only
-        an explicit yes ("true", "1", "yes", "on", "granted", any letter case)
-        counts. Customers without an account, or without the key, have not agreed.
-        The result has an entry for every customer asked; one query for the batch.
+        Looked up by the customer's account id, never by e-mail: consent is the value
+        stored under metadata `key` on that account, private metadata winning over
+        public metadata when both hold the key, and only an explicit yes
+        (`host_support.CONSENT_YES`, any letter case) counts. A customer without an
+        account id, a staff account, or an account without the key has not agreed. The
+        result has an entry for every customer asked; one query for the batch.
+
+        Absent: when the owner sets a consent key, no marketing message is sent
+        (`actions.base.has_marketing_consent`).
         """
         ...
 
     def customer_names(self, customers: Sequence[CustomerRef]) -> dict[CustomerRef, CustomerName]:
-        """Optional. First and last names to greet customers by; unknown customers may be left out."""
+        """Optional. First and last names to greet customers by, from their account (found
+        by id, else by e-mail); guests, staff and unknown customers are left out.
+
+        Absent: messages address nobody by name.
+        """
         ...
 
     def order_products(self, order_ids: Sequence[str]) -> dict[str, list[OrderProduct]]:
-        """Optional. The products of each order (for review requests); unknown orders may be left out."""
+        """Optional. The products of each order, keyed in the caller's spelling of the id;
+        unknown orders are left out.
+
+        Absent: review requests list no products.
+        """
         ...
 
     def forget_customer(self, emails: Sequence[str], voucher_ids: Sequence[str]) -> None:
         """Optional. Remove what the host keeps for the plugin about a deleted customer.
 
         `emails`: their normalised addresses; `voucher_ids`: the vouchers issued to them
-        (`IssuedVoucher.voucher_id`, from their action ledger). Saleor: those vouchers lose
-        the owner's e-mail and expire now, since a personal voucher of nobody would be
-        anyone's; the sandbox also forgets its outbox copies of their messages.
+        (`IssuedVoucher.voucher_id`, from their action ledger). Those vouchers expire now
+        and lose the owner's e-mail (in the owner record and the name,
+        `FORGOTTEN_VOUCHER_NAME`), since a personal voucher of nobody would be anyone's;
+        the sandbox also forgets its outbox copies of their messages.
+
+        Absent: the plugin forgets only its own tables (`engine.deletion`).
         """
         ...
 
     def account_order_emails(self, user_id: int) -> list[str]:
         """Optional. The e-mails on an account's orders other than its own that no other
-        account has, read before the account is deleted so that they are forgotten too."""
+        account has, read before the account is deleted so that they are forgotten too.
+
+        Absent: only the account's own e-mail is forgotten (`signals`).
+        """
         ...
+
+
+REQUIRED_HOST_METHODS = ("customer_chunks", "read_facts", "changed_customers", "write_projection",
+                         "issue_voucher", "deliver_message")
+OPTIONAL_HOST_METHODS = ("count_customers", "plugin_settings", "plugin_active", "marketing_consent",
+                         "customer_names", "order_products", "forget_customer", "account_order_emails")
+
+
+def is_host(candidate: object) -> bool:
+    """Whether `candidate` has a name and every required `Host` method (optional ones may be absent)."""
+    return isinstance(getattr(candidate, "name", None), str) and all(
+        callable(getattr(candidate, method, None)) for method in REQUIRED_HOST_METHODS)

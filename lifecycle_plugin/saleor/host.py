@@ -12,11 +12,8 @@ with ``user.save()`` (an order hook's user carries a pending ``F()`` on
 from __future__ import annotations
 
 import json
-import secrets
-import uuid
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, connections, transaction
@@ -24,38 +21,40 @@ from django.utils import timezone
 
 from ..host import (
     FORGOTTEN_VOUCHER_NAME,
-    VOUCHER_NOT_YOURS,
     CustomerName,
     CustomerRef,
     DeliveryReceipt,
     IssuedVoucher,
     Message,
     OrderProduct,
-    Owners,
     Projection,
     VoucherRequest,
-    is_voucher_owner,
 )
-from ..rules import CustomerFacts, OrderFact, OrderState
+from ..host_support import (
+    ACCOUNT_ORDER_EMAILS_SQL,
+    CHANGED_CUSTOMERS_SQL,
+    PROFILE_KEY,
+    STAGE_KEY,
+    TIER_KEY,
+    Owners,
+    consent_of,
+    names_of,
+    new_voucher_code,
+    numeric_ids,
+    order_fact,
+    order_ids_by_uuid,
+)
+from ..rules import CustomerFacts
+from .vouchers import VOUCHER_OWNER_ID_KEY, VOUCHER_OWNER_KEY
+# plugin.py imports the checkout's voucher check and the metadata guard from here.
+from .projection import restore_projection  # noqa: F401
+from .vouchers import refuse_another_customers_voucher, voucher_owner  # noqa: F401
 
 PLUGIN_ID = "saleor.lifecycle"
-STAGE_KEY, TIER_KEY, PROFILE_KEY = "lifecycle.stage", "lifecycle.tier", "lifecycle.profile"
-_STATES = {
-    "draft": OrderState.DRAFT,
-    "unconfirmed": OrderState.UNCONFIRMED,
-    "canceled": OrderState.CANCELLED,
-    "expired": OrderState.EXPIRED,
-}
+#: Order statuses whose fulfilments count as the order's delivery (for review requests).
 _FULFILLED = ("fulfilled", "partially_returned", "returned")
-_PAID = ("full", "overcharged")
-#: 32 letters and digits (no 0/O, no 1/I): 5 bits a character, so the 12 of a code
-#: give 60 bits, drawn with `secrets`.
-_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-_CODE_LENGTH = 12
-#: The voucher's owner, in the voucher's private metadata: the e-mail, and the account
-#: id when the customer has an account. Not in public metadata, which Saleor shows to
-#: whoever placed an order with the voucher (`Order.voucher` has no permission).
-VOUCHER_OWNER_KEY, VOUCHER_OWNER_ID_KEY = "lifecycle.customer", "lifecycle.customer_id"
+#: Saleor's tables, for the SQL the hosts share (`host_support`).
+_TABLES = {"user": "account_user", "order": "order_order", "checkout": "checkout_checkout"}
 
 
 def _like_exact(email: str) -> str:
@@ -95,7 +94,7 @@ class SaleorHost:
     _CUSTOMERS_SQL = """
         SELECT email, max(user_id) FROM (
             SELECT lower(trim(u.email)) AS email, u.id AS user_id FROM account_user u
-             WHERE NOT u.is_staff OR EXISTS (SELECT 1 FROM order_order o WHERE o.user_id = u.id)
+             WHERE NOT u.is_staff
             UNION ALL
             SELECT lower(trim(o.user_email)), NULL FROM order_order o
              WHERE o.user_id IS NULL AND o.user_email <> ''
@@ -130,25 +129,9 @@ class SaleorHost:
             return cursor.fetchone()[0]
 
     # Saleor stamps each of these columns on save, and indexes each (order.updated_at,
-    # checkout.last_change, user.updated_at): three index range scans. The account's
-    # e-mail keys its orders and checkouts, as `plugin._email_of` does.
-    _CHANGED_SQL = """
-        SELECT email, max(user_id), max(changed_at) FROM (
-            SELECT lower(trim(u.email)) AS email, u.id AS user_id, u.updated_at AS changed_at
-              FROM account_user u
-             WHERE u.updated_at >= %(since)s AND u.updated_at < %(until)s AND NOT u.is_staff
-            UNION ALL
-            SELECT lower(trim(COALESCE(u.email, o.user_email))), o.user_id, o.updated_at
-              FROM order_order o LEFT JOIN account_user u ON u.id = o.user_id
-             WHERE o.updated_at >= %(since)s AND o.updated_at < %(until)s AND o.status <> 'draft'
-            UNION ALL
-            SELECT lower(trim(COALESCE(u.email, c.email))), c.user_id, c.last_change
-              FROM checkout_checkout c LEFT JOIN account_user u ON u.id = c.user_id
-             WHERE c.last_change >= %(since)s AND c.last_change < %(until)s
-        ) AS changed
-        WHERE email <> ''
-        GROUP BY email
-    """
+    # checkout.last_change, user.updated_at): three index range scans.
+    _CHANGED_SQL = CHANGED_CUSTOMERS_SQL.format(**_TABLES, account_changed="updated_at",
+                                                checkout_changed="last_change")
 
     def changed_customers(self, since: datetime, until: datetime) -> list[tuple[CustomerRef, datetime]]:
         with connection.cursor() as cursor:
@@ -169,7 +152,7 @@ class SaleorHost:
                 """SELECT id, lower(trim(email)), date_joined,
                           is_confirmed OR NOT COALESCE((SELECT enable_account_confirmation_by_email
                                                           FROM site_sitesettings WHERE site_id = %s), true)
-                     FROM account_user WHERE id = ANY(%s) OR email ILIKE ANY(%s)""",
+                     FROM account_user WHERE NOT is_staff AND (id = ANY(%s) OR email ILIKE ANY(%s))""",
                 [settings.SITE_ID, user_ids, [_like_exact(e) for e in emails]],
             )
             accounts = cursor.fetchall()
@@ -211,33 +194,13 @@ class SaleorHost:
             )
             checkouts = cursor.fetchall()
 
-        orders_of: dict[CustomerRef, list[OrderFact]] = {ref: [] for ref in refs}
-        for (order_id, user_id, email, created_at, currency, total, status, charge, channel, refunded,
-             fulfilled_at) in orders:
-            fact = OrderFact(
-                order_id=str(order_id),
-                placed_at=created_at,
-                currency=currency,
-                total=total,
-                state=_STATES.get(status, OrderState.PLACED),
-                paid=charge in _PAID,
-                refunded=Decimal(refunded),
-                channel=channel,
-                fulfilled_at=fulfilled_at,
-            )
-            for customer in owners.of(user_id, email):
-                orders_of[customer].append(fact)
-        lines_of = dict.fromkeys(refs, 0)
-        checkouts_of = dict.fromkeys(refs, 0)
-        for user_id, email, lines in checkouts:  # one row per checkout, empty ones included
-            for customer in owners.of(user_id, email):
-                lines_of[customer] += lines
-                checkouts_of[customer] += 1
-        return {
-            customer: owners.facts(customer, orders=tuple(orders_of[customer]), open_cart_lines=lines_of[customer],
-                                   checkouts=checkouts_of[customer])
-            for customer in refs
-        }
+        return owners.all_facts(
+            ((user_id, email, order_fact(order_id, created_at, currency, total, status, charge, refunded, channel,
+                                         fulfilled_at))
+             for (order_id, user_id, email, created_at, currency, total, status, charge, channel, refunded,
+                  fulfilled_at) in orders),
+            checkouts,
+        )
 
     # ------------------------------------------------------------------ projection
 
@@ -279,7 +242,7 @@ class SaleorHost:
             raise ValueError(f"a percentage voucher needs a value from 0 to 100, got {request.value}")
         if value_type == DiscountValueType.FIXED and request.currency and request.currency != channel.currency_code:
             raise ValueError(f"channel {channel.slug} sells in {channel.currency_code}, not {request.currency}")
-        code = "LC-" + "".join(secrets.choice(_CODE_ALPHABET) for _ in range(_CODE_LENGTH))
+        code = new_voucher_code()
         owner = {VOUCHER_OWNER_KEY: request.customer.email}
         if request.customer.user_id is not None:
             owner[VOUCHER_OWNER_ID_KEY] = str(request.customer.user_id)
@@ -319,7 +282,7 @@ class SaleorHost:
         the owner in public metadata; both places are cleaned. Found by id (the ledger
         names them): Saleor has no index on a voucher's metadata.
         """
-        ids = [int(pk) for pk in voucher_ids if str(pk).isascii() and str(pk).isdigit()]
+        ids = numeric_ids(voucher_ids)
         if not ids:
             return
         with connection.cursor() as cursor:
@@ -332,56 +295,40 @@ class SaleorHost:
             )
 
     def account_order_emails(self, user_id: int) -> list[str]:
-        """The e-mails on an account's orders other than its own that no other account has
-        (the account changed e-mail): deleting it must forget them too."""
         with connection.cursor() as cursor:
-            cursor.execute(
-                """SELECT DISTINCT lower(trim(o.user_email)) FROM order_order o JOIN account_user u ON u.id = o.user_id
-                    WHERE o.user_id = %s AND o.user_email <> '' AND lower(trim(o.user_email)) <> lower(trim(u.email))
-                      AND NOT EXISTS (SELECT 1 FROM account_user a
-                                       WHERE a.id <> u.id AND lower(trim(a.email)) = lower(trim(o.user_email)))""",
-                [user_id],
-            )
+            cursor.execute(ACCOUNT_ORDER_EMAILS_SQL.format(**_TABLES), {"id": user_id})
             return [email for (email,) in cursor.fetchall()]
 
     def marketing_consent(self, customers: Sequence[CustomerRef], key: str) -> dict[CustomerRef, bool]:
-        """Consent is the value under `key` in the user's public or private metadata."""
+        """Consent is the value under `key` in the account's private, else public, metadata."""
         ids = [c.user_id for c in customers if c.user_id]
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT id, COALESCE(private_metadata ->> %s, metadata ->> %s) FROM account_user WHERE id = ANY(%s)",
+                "SELECT id, COALESCE(private_metadata ->> %s, metadata ->> %s) FROM account_user "
+                "WHERE id = ANY(%s) AND NOT is_staff",
                 [key, key, ids],
             )
-            values = dict(cursor.fetchall())
-        return {c: _truthy(values.get(c.user_id)) for c in customers}
+            return consent_of(customers, dict(cursor.fetchall()))
 
     def customer_names(self, customers: Sequence[CustomerRef]) -> dict[CustomerRef, CustomerName]:
-        """First and last names of the accounts among `customers` (one query); guests are left out."""
+        """First and last names of the accounts among `customers` (one query)."""
         refs = list(dict.fromkeys(customers))
         if not refs:
             return {}
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT id, lower(trim(email)), first_name, last_name FROM account_user "
-                "WHERE id = ANY(%s) OR email ILIKE ANY(%s)",
+                "WHERE NOT is_staff AND (id = ANY(%s) OR email ILIKE ANY(%s))",
                 [sorted({r.user_id for r in refs if r.user_id}), [_like_exact(r.email) for r in refs]],
             )
-            rows = cursor.fetchall()
-        by_id = {row[0]: CustomerName(row[2], row[3]) for row in rows}
-        by_email = {row[1]: CustomerName(row[2], row[3]) for row in rows}
-        names = {}
-        for ref in refs:
-            name = by_id.get(ref.user_id) or by_email.get(ref.email)
-            if name is not None:
-                names[ref] = name
-        return names
+            return names_of(refs, cursor.fetchall())
 
     def order_products(self, order_ids: Sequence[str]) -> dict[str, list[OrderProduct]]:
         """The lines of each order (one query), with the product's global id for review links."""
         from graphql_relay import to_global_id
 
-        valid = [order_id for order_id in dict.fromkeys(order_ids) if _is_uuid(order_id)]
-        if not valid:
+        spelled = order_ids_by_uuid(order_ids)  # canonical → the caller's spelling, used in the answer
+        if not spelled:
             return {}
         with connection.cursor() as cursor:
             cursor.execute(
@@ -391,10 +338,9 @@ class SaleorHost:
                  WHERE l.order_id = ANY(%s::uuid[])
                  ORDER BY l.order_id, l.created_at, l.id
                 """,
-                [valid],
+                [list(spelled)],
             )
             rows = cursor.fetchall()
-        spelled = {str(uuid.UUID(order_id)): order_id for order_id in valid}  # answer in the caller's spelling
         products: dict[str, list[OrderProduct]] = {}
         for order_id, name, variant, quantity, sku, product_id in rows:
             products.setdefault(spelled.get(order_id, order_id), []).append(
@@ -402,18 +348,6 @@ class SaleorHost:
                              product_id=to_global_id("Product", product_id) if product_id else "", sku=sku or "")
             )
         return products
-
-
-def _is_uuid(value) -> bool:
-    try:
-        uuid.UUID(str(value))
-    except ValueError:
-        return False
-    return True
-
-
-def _truthy(value) -> bool:
-    return str(value).strip().lower() in {"true", "1", "yes", "on", "granted"}
 
 
 def notify_payload(message: Message) -> dict:
@@ -431,104 +365,6 @@ def notify_payload(message: Message) -> dict:
         "html": message.html,
         "data": dict(message.payload),
     }
-
-
-def restore_projection(user) -> None:
-    """Put the plugin's own stage and tier back into a user's public metadata.
-
-    Called when metadata changes: customers may write their own public metadata,
-    and nothing may trust a stage read back from it. One indexed read and, only
-    when something differs, one atomic JSONB write.
-    """
-    from django.contrib.auth import get_user_model
-
-    from ..models import CustomerProfile
-
-    profile = CustomerProfile.objects.filter(user_id=user.pk).values("stage", "tier").first()
-    # Read through the model: Django has psycopg hand jsonb over as text, so a raw
-    # cursor would give a string here, not a dict.
-    metadata = get_user_model().objects.filter(pk=user.pk).values_list("metadata", flat=True).first() or {}
-    with connection.cursor() as cursor:
-        if profile is None:
-            if STAGE_KEY in metadata or TIER_KEY in metadata:
-                cursor.execute(
-                    "UPDATE account_user SET metadata = metadata - %s - %s WHERE id = %s",
-                    [STAGE_KEY, TIER_KEY, user.pk],
-                )
-        else:
-            wanted = {STAGE_KEY: profile["stage"], TIER_KEY: profile["tier"] or ""}
-            if any(metadata.get(k) != v for k, v in wanted.items()):
-                cursor.execute(
-                    "UPDATE account_user SET metadata = COALESCE(metadata, '{}'::jsonb) || %s::jsonb WHERE id = %s",
-                    [json.dumps(wanted), user.pk],
-                )
-    # The instance Saleor holds must not carry the spoofed value into a later save
-    # (nor into the mutation's answer); also when there is no profile to restore.
-    if isinstance(getattr(user, "metadata", None), dict):
-        if profile is None:
-            user.metadata.pop(STAGE_KEY, None)
-            user.metadata.pop(TIER_KEY, None)
-        else:
-            user.metadata.update({STAGE_KEY: profile["stage"], TIER_KEY: profile["tier"] or ""})
-
-
-def voucher_owner(voucher) -> CustomerRef | None:
-    """The customer a voucher was issued to; None for a voucher the plugin did not issue."""
-    # Vouchers issued before the owner moved to private metadata have it in public metadata.
-    for metadata in (voucher.private_metadata or {}, voucher.metadata or {}):
-        email, user_id = metadata.get(VOUCHER_OWNER_KEY) or "", metadata.get(VOUCHER_OWNER_ID_KEY)
-        if email or user_id:
-            return CustomerRef.of(email, int(user_id) if user_id else None)
-    return None
-
-
-def refuse_another_customers_voucher(checkout_info) -> None:
-    """Raise a ValidationError when the checkout redeems a voucher issued to someone else.
-
-    Saleor (3.21 to 3.23) has no field that ties a voucher to a customer, so the
-    plugin checks the owner in `preprocess_order_creation`, which every way of turning
-    a checkout into an order calls (checkoutComplete with transactions or with a
-    payment, orderCreateFromCheckout). The checkout's customer is the one Saleor counts
-    voucher usage for: the signed-in account, else the checkout's e-mail.
-    """
-    from django.core.exceptions import ValidationError
-    from saleor.checkout.error_codes import CheckoutErrorCode
-
-    voucher = checkout_info.voucher
-    owner = voucher_owner(voucher) if voucher is not None else None
-    if owner is None:
-        return
-    user = checkout_info.user
-    if user is not None:
-        redeemer = CustomerRef.of(user.email or "", user.pk)
-    else:
-        redeemer = CustomerRef.of(checkout_info.checkout.email or "")
-    if is_voucher_owner(owner, redeemer):
-        return
-    _give_back_usage(checkout_info)
-    raise ValidationError(
-        {"voucher_code": ValidationError(VOUCHER_NOT_YOURS, code=CheckoutErrorCode.VOUCHER_NOT_APPLICABLE.value)}
-    )
-
-
-def _give_back_usage(checkout_info) -> None:
-    """Undo the use Saleor already counted, so that the refusal does not burn the owner's code.
-
-    With a payment (the older payments API) Saleor counts the use (a single-use code
-    is deactivated, the checkout flagged) before it asks the plugins, gives it back
-    only when a plugin raises a tax error, and commits on errors. With transactions,
-    and in orderCreateFromCheckout, nothing has been counted yet.
-    """
-    from saleor.discount.utils.voucher import get_customer_email_for_voucher_usage, release_voucher_code_usage
-
-    checkout = checkout_info.checkout
-    if not checkout.is_voucher_usage_increased:
-        return
-    release_voucher_code_usage(
-        checkout_info.voucher_code, checkout_info.voucher, get_customer_email_for_voucher_usage(checkout_info)
-    )
-    checkout.is_voucher_usage_increased = False
-    checkout.save(update_fields=["is_voucher_usage_increased"])
 
 
 __all__ = [

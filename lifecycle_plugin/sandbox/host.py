@@ -18,16 +18,12 @@ the store as it stood on a simulated day.
 from __future__ import annotations
 
 import json
-import secrets
-import uuid
-import weakref
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
 from ..host import (
     FORGOTTEN_VOUCHER_NAME,
@@ -37,32 +33,28 @@ from ..host import (
     IssuedVoucher,
     Message,
     OrderProduct,
-    Owners,
     Projection,
     VoucherRequest,
 )
-from ..rules import CustomerFacts, OrderFact, OrderState
+from ..host_support import (
+    ACCOUNT_ORDER_EMAILS_SQL,
+    CHANGED_CUSTOMERS_SQL,
+    PROFILE_KEY,
+    STAGE_KEY,
+    TIER_KEY,
+    Owners,
+    consent_of,
+    names_of,
+    new_voucher_code,
+    numeric_ids,
+    order_fact,
+    order_ids_by_uuid,
+)
+from ..rules import CustomerFacts
+from .bulk_reads import bulk_cursor
 from .models import Channel, Checkout, CustomerMetadata, Order, OrderLine, OutboxMessage, UnconfirmedAccount, Voucher
 
-#: Saleor order statuses that are not (yet, or any more) a placed order.
-STATE_OF_STATUS = {
-    "draft": OrderState.DRAFT,
-    "unconfirmed": OrderState.UNCONFIRMED,
-    "canceled": OrderState.CANCELLED,
-    "expired": OrderState.EXPIRED,
-}
-PAID_CHARGE_STATUSES = frozenset({"full", "overcharged"})
-
-#: Voucher codes: no 0/O, 1/I/L, so a code read aloud or typed is unambiguous.
-CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
-CODE_LENGTH = 12  # 31**12 ~ 2**59 codes
-CODE_PREFIX = "LC-"
-
 DEFAULT_CHANNEL = "default-channel"
-
-STAGE_KEY = "lifecycle.stage"
-TIER_KEY = "lifecycle.tier"
-PROFILE_KEY = "lifecycle.profile"
 
 #: json.dumps(..., default=str) builds a new encoder on every call; the projection
 #: encodes one summary per customer, a million in a backfill.
@@ -79,64 +71,6 @@ def _tables() -> dict[str, str]:
         "line": OrderLine._meta.db_table,
         "unconfirmed": UnconfirmedAccount._meta.db_table,
     }
-
-
-#: Database connections already tuned for the sandbox's short set-based reads.
-_tuned_connections: weakref.WeakSet = weakref.WeakSet()
-
-#: Session settings for the sandbox host's connection. A fact read for 2,000 customers
-#: is a ~50 ms index lookup, but at a million customers PostgreSQL's cost estimates
-#: for 2,000-element arrays pass the JIT and parallel-query thresholds: compiling
-#: the query takes 60-400 ms and starting workers ~10 ms, more than the query itself.
-#: (Measured at 1M customers, the order query of a chunk: 0.52 s with the defaults,
-#: 0.07 s without.)
-#: Setting `-c jit=off` in the connection options does the same for every query.
-SESSION_SETTINGS = "SET jit = off; SET max_parallel_workers_per_gather = 0"
-
-
-def _tune_session(raw_connection) -> None:
-    if raw_connection in _tuned_connections:
-        return
-    with raw_connection.cursor() as cursor:
-        cursor.execute(SESSION_SETTINGS)
-    # Inside a transaction the SET is undone by a rollback: remember it only when it
-    # has certainly taken effect for the session.
-    from psycopg.pq import TransactionStatus
-
-    if raw_connection.info.transaction_status == TransactionStatus.IDLE:
-        _tuned_connections.add(raw_connection)
-
-
-@contextmanager
-def _cursor():
-    """A Django cursor (so queries are counted and logged like any other) made for bulk reads.
-
-    Django's psycopg 3 cursors bind parameters on the client, quoting every element
-    of a 2,000-element array into the SQL text, and load timestamps with a pure
-    Python loader (to attach Django's time zone). Here parameters are bound on the
-    server (binary arrays) and timestamps use psycopg's C loader, which returns the
-    same aware datetimes in the connection's time zone (UTC). Together that is
-    about half of a fact read's cost.
-    """
-    connection.ensure_connection()
-    try:
-        import psycopg
-        from psycopg.types.datetime import TimestamptzLoader
-    except ImportError:  # pragma: no cover - psycopg2: plain Django cursor
-        psycopg = None
-    if psycopg is None or not isinstance(connection.connection, psycopg.Connection):
-        with connection.cursor() as cursor:
-            yield cursor
-        return
-    _tune_session(connection.connection)
-    raw = psycopg.Cursor(connection.connection)
-    raw.adapters.register_loader("timestamptz", TimestamptzLoader)
-    with connection._prepare_cursor(raw) as cursor:
-        yield cursor
-
-
-def new_voucher_code() -> str:
-    return CODE_PREFIX + "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
 
 
 class SandboxHost:
@@ -192,7 +126,7 @@ class SandboxHost:
         """
         after = start_after or ""
         while True:
-            with _cursor() as cursor:
+            with bulk_cursor() as cursor:
                 cursor.execute(sql, {"after": after, "n": chunk_size, "cutoff": cutoff})
                 rows = cursor.fetchall()
             if not rows:
@@ -208,7 +142,7 @@ class SandboxHost:
         cutoff = self._cutoff()
         user_time = "AND date_joined <= %(cutoff)s" if cutoff else ""
         order_time = "AND created_at <= %(cutoff)s" if cutoff else ""
-        with _cursor() as cursor:
+        with bulk_cursor() as cursor:
             cursor.execute(
                 f"""SELECT count(*) FROM (
                         SELECT lower(trim(email)) FROM {t['user']}
@@ -225,26 +159,9 @@ class SandboxHost:
     def changed_customers(self, since: datetime, until: datetime) -> list[tuple[CustomerRef, datetime]]:
         """Accounts by `date_joined` (the sandbox store changes an account only when it
         makes it), orders and checkouts by `updated_at`: three index range scans."""
-        t = self._t
-        with _cursor() as cursor:
-            cursor.execute(
-                f"""SELECT email, max(user_id), max(changed_at) FROM (
-                        SELECT lower(trim(u.email)) AS email, u.id AS user_id, u.date_joined AS changed_at
-                          FROM {t['user']} u
-                         WHERE u.date_joined >= %(since)s AND u.date_joined < %(until)s AND NOT u.is_staff
-                        UNION ALL
-                        SELECT lower(trim(COALESCE(u.email, o.user_email))), o.user_id, o.updated_at
-                          FROM {t['order']} o LEFT JOIN {t['user']} u ON u.id = o.user_id
-                         WHERE o.updated_at >= %(since)s AND o.updated_at < %(until)s AND o.status <> 'draft'
-                        UNION ALL
-                        SELECT lower(trim(COALESCE(u.email, c.email))), c.user_id, c.updated_at
-                          FROM {t['checkout']} c LEFT JOIN {t['user']} u ON u.id = c.user_id
-                         WHERE c.updated_at >= %(since)s AND c.updated_at < %(until)s
-                    ) AS changed
-                    WHERE email <> ''
-                    GROUP BY email""",
-                {"since": since, "until": until},
-            )
+        sql = CHANGED_CUSTOMERS_SQL.format(**self._t, account_changed="date_joined", checkout_changed="updated_at")
+        with bulk_cursor() as cursor:
+            cursor.execute(sql, {"since": since, "until": until})
             return [(CustomerRef(email, user_id), changed_at) for email, user_id, changed_at in cursor.fetchall()]
 
     # ------------------------------------------------------------------ facts
@@ -259,7 +176,7 @@ class SandboxHost:
         emails = list({ref.email for ref in refs})
         asked_ids = list({ref.user_id for ref in refs if ref.user_id})
 
-        with _cursor() as cursor:
+        with bulk_cursor() as cursor:
             cursor.execute(
                 f"""SELECT id, lower(trim(email)), date_joined,
                            NOT EXISTS (SELECT 1 FROM {t['unconfirmed']} c WHERE c.user_id = u.id)
@@ -279,7 +196,7 @@ class SandboxHost:
         params = {"ids": owners.user_ids, "emails": owners.emails, "cutoff": cutoff}
         time_filter = "AND {alias}.created_at <= %(cutoff)s" if cutoff else ""
         fulfilled = "CASE WHEN o.fulfilled_at <= %(cutoff)s THEN o.fulfilled_at END" if cutoff else "o.fulfilled_at"
-        with _cursor() as cursor:
+        with bulk_cursor() as cursor:
             cursor.execute(
                 f"""SELECT o.id::text, o.user_id, lower(trim(o.user_email)), o.created_at, o.currency,
                            o.total_amount, o.status, o.charge_status, o.refunded_amount, {fulfilled}, ch.slug
@@ -297,30 +214,13 @@ class SandboxHost:
             )
             checkout_rows = cursor.fetchall()
 
-        orders: dict[CustomerRef, list[OrderFact]] = {ref: [] for ref in refs}
-        placed, paid_statuses, state_of = OrderState.PLACED, PAID_CHARGE_STATUSES, STATE_OF_STATUS
-        for (order_id, user_id, email, created_at, currency, total, status, charge, refunded, fulfilled_at,
-             channel) in order_rows:
-            owning = owners.of(user_id, email)
-            if not owning:
-                continue
-            fact = OrderFact(order_id, created_at, currency, total, state_of.get(status, placed),
-                             charge in paid_statuses, refunded, channel, fulfilled_at)
-            for ref in owning:
-                orders[ref].append(fact)
-
-        cart_lines = dict.fromkeys(refs, 0)
-        checkouts = dict.fromkeys(refs, 0)
-        for user_id, email, lines in checkout_rows:
-            for ref in owners.of(user_id, email):
-                cart_lines[ref] += lines
-                checkouts[ref] += 1
-
-        return {
-            ref: owners.facts(ref, orders=tuple(orders[ref]), open_cart_lines=cart_lines[ref],
-                              checkouts=checkouts[ref])
-            for ref in refs
-        }
+        return owners.all_facts(
+            ((user_id, email, order_fact(order_id, created_at, currency, total, status, charge, refunded, channel,
+                                         fulfilled_at))
+             for (order_id, user_id, email, created_at, currency, total, status, charge, refunded, fulfilled_at,
+                  channel) in order_rows),
+            checkout_rows,
+        )
 
     # ------------------------------------------------------------------ projection
 
@@ -328,44 +228,34 @@ class SandboxHost:
         """Merge `lifecycle.stage`/`lifecycle.tier` into the account's public metadata and
         `lifecycle.profile` into its private metadata, keeping every other key.
 
-        One statement for the whole batch. Customers without an account get nothing,
-        as in Saleor, where guests have no metadata.
+        One statement for the whole batch. Accounts are found by id only: a guest's
+        projection writes nothing (see `Host.write_projection`).
         """
-        if not projections:
+        rows = [projection for projection in projections if projection.customer.user_id]
+        if not rows:
             return
-        user_ids, emails, stages, tiers, profiles = [], [], [], [], []
         encode = _JSON.encode
-        for projection in projections:
-            user_ids.append(projection.customer.user_id)
-            emails.append(projection.customer.email)
-            stages.append(str(projection.stage))
-            tiers.append(projection.tier or "")
-            # Saleor metadata values are strings, so the summary is JSON text there and here.
-            profiles.append(encode(dict(projection.profile)))
         t = self._t
-        # The last projection of a customer wins; a projection without a user id is
-        # matched to the account by e-mail; unknown accounts are skipped.
+        # The last projection of a customer wins; unknown accounts are skipped. Saleor
+        # metadata values are strings, so the summary is JSON text there and here.
         sql = f"""
             INSERT INTO {t['metadata']} (user_id, metadata, private_metadata)
             SELECT DISTINCT ON (u.id) u.id,
                    jsonb_build_object(%(stage_key)b::text, v.stage, %(tier_key)b::text, v.tier),
                    jsonb_build_object(%(profile_key)b::text, v.profile)
-            FROM unnest(%(user_ids)b::bigint[], %(emails)b::text[], %(stages)b::text[], %(tiers)b::text[],
-                        %(profiles)b::text[])
-                 WITH ORDINALITY AS v(user_id, email, stage, tier, profile, position)
-            JOIN {t['user']} u ON u.id = COALESCE(
-                v.user_id,
-                (SELECT a.id FROM {t['user']} a
-                 WHERE lower(trim(a.email)) = v.email AND NOT a.is_staff ORDER BY a.id LIMIT 1))
+            FROM unnest(%(user_ids)b::bigint[], %(stages)b::text[], %(tiers)b::text[], %(profiles)b::text[])
+                 WITH ORDINALITY AS v(user_id, stage, tier, profile, position)
+            JOIN {t['user']} u ON u.id = v.user_id
             ORDER BY u.id, v.position DESC
             ON CONFLICT (user_id) DO UPDATE SET
                 metadata = {t['metadata']}.metadata || EXCLUDED.metadata,
                 private_metadata = {t['metadata']}.private_metadata || EXCLUDED.private_metadata
         """
-        with _cursor() as cursor:
+        with bulk_cursor() as cursor:
             cursor.execute(sql, {
                 "stage_key": STAGE_KEY, "tier_key": TIER_KEY, "profile_key": PROFILE_KEY,
-                "user_ids": user_ids, "emails": emails, "stages": stages, "tiers": tiers, "profiles": profiles,
+                "user_ids": [p.customer.user_id for p in rows], "stages": [str(p.stage) for p in rows],
+                "tiers": [p.tier or "" for p in rows], "profiles": [encode(dict(p.profile)) for p in rows],
             })
 
     # ------------------------------------------------------------------ services
@@ -424,110 +314,63 @@ class SandboxHost:
 
     def forget_customer(self, emails: Sequence[str], voucher_ids: Sequence[str]) -> None:
         """The vouchers issued to a deleted customer expire now and lose their e-mail (owner
-        and name; a
-        personal voucher of nobody would be anyone's), and the outbox (the sandbox's record
-        of the messages sent to them) forgets them."""
+        and name; a personal voucher of nobody would be anyone's), and the outbox (the
+        sandbox's record of the messages sent to them) forgets them."""
         from django.db.models import Value
         from django.db.models.functions import Least
         from django.utils import timezone
 
-        ids = [int(pk) for pk in voucher_ids if str(pk).isascii() and str(pk).isdigit()]
+        ids = numeric_ids(voucher_ids)
         now = self._cutoff() or timezone.now()  # the simulated clock of a replay, else the wall clock
         Voucher.objects.filter(pk__in=ids).update(customer_email="", name=FORGOTTEN_VOUCHER_NAME,
                                                   valid_until=Least("valid_until", Value(now)))
         OutboxMessage.objects.filter(email__in=list(emails)).delete()
 
     def account_order_emails(self, user_id: int) -> list[str]:
-        """The e-mails on an account's orders other than its own that no other account has."""
-        t = self._t
-        with _cursor() as cursor:
-            cursor.execute(
-                f"""SELECT DISTINCT lower(trim(o.user_email)) FROM {t['order']} o JOIN {t['user']} u ON u.id = o.user_id
-                    WHERE o.user_id = %(id)s AND o.user_email <> ''
-                      AND lower(trim(o.user_email)) <> lower(trim(u.email))
-                      AND NOT EXISTS (SELECT 1 FROM {t['user']} a
-                                       WHERE a.id <> u.id AND lower(trim(a.email)) = lower(trim(o.user_email)))""",
-                {"id": user_id},
-            )
+        with bulk_cursor() as cursor:
+            cursor.execute(ACCOUNT_ORDER_EMAILS_SQL.format(**self._t), {"id": user_id})
             return [email for (email,) in cursor.fetchall()]
 
     def marketing_consent(self, customers: Sequence[CustomerRef], key: str) -> dict[CustomerRef, bool]:
-        """Consent to marketing: the value under `key` in the account's private metadata,
-        else its public metadata (CustomerMetadata), as the Saleor host reads it.
-
-        Only an explicit yes ("true", "1", "yes", "on", "granted") counts; a guest, an
-        account without the key and any other value mean no. One query for the batch;
-        accounts are matched by id, else by normalised e-mail.
-        """
-        refs = list(dict.fromkeys(customers))
-        if not refs:
-            return {}
-        t = self._t
-        with _cursor() as cursor:
+        """Consent is the value under `key` in the account's private, else public, metadata
+        (CustomerMetadata), as the Saleor host reads it; one query for the batch."""
+        ids = list({customer.user_id for customer in customers if customer.user_id})
+        with bulk_cursor() as cursor:
             cursor.execute(
-                f"""SELECT u.id, lower(trim(u.email)), COALESCE(m.private_metadata ->> %s, m.metadata ->> %s)
-                    FROM {t['user']} u JOIN {t['metadata']} m ON m.user_id = u.id
-                    WHERE NOT u.is_staff AND (u.id = ANY(%b::bigint[]) OR lower(trim(u.email)) = ANY(%b::text[]))""",
-                [key, key, list({r.user_id for r in refs if r.user_id}), list({r.email for r in refs})],
+                f"""SELECT u.id, COALESCE(m.private_metadata ->> %s, m.metadata ->> %s)
+                    FROM {self._t['user']} u JOIN {self._t['metadata']} m ON m.user_id = u.id
+                    WHERE u.id = ANY(%b::bigint[]) AND NOT u.is_staff""",
+                [key, key, ids],
             )
-            rows = cursor.fetchall()
-        by_id = {user_id: value for user_id, _, value in rows}
-        by_email = {email: value for _, email, value in rows}
-        yes = {"true", "1", "yes", "on", "granted"}
-        return {
-            ref: str(by_id.get(ref.user_id) if ref.user_id else by_email.get(ref.email)).strip().lower() in yes
-            for ref in refs
-        }
+            return consent_of(customers, dict(cursor.fetchall()))
 
     def customer_names(self, customers: Sequence[CustomerRef]) -> dict[CustomerRef, CustomerName]:
-        """First and last names of the accounts among `customers` (one query); guests are left out."""
+        """First and last names of the accounts among `customers` (one query)."""
         refs = list(dict.fromkeys(customers))
         if not refs:
             return {}
-        with _cursor() as cursor:
+        with bulk_cursor() as cursor:
             cursor.execute(
                 f"""SELECT id, lower(trim(email)), first_name, last_name FROM {self._t['user']}
                     WHERE NOT is_staff AND (id = ANY(%b::bigint[]) OR lower(trim(email)) = ANY(%b::text[]))""",
                 [list({r.user_id for r in refs if r.user_id}), list({r.email for r in refs})],
             )
-            rows = cursor.fetchall()
-        by_id = {row[0]: CustomerName(row[2], row[3]) for row in rows}
-        by_email = {row[1]: CustomerName(row[2], row[3]) for row in rows}
-        names = {}
-        for ref in refs:
-            name = (by_id.get(ref.user_id) if ref.user_id else None) or by_email.get(ref.email)
-            if name is not None:
-                names[ref] = name
-        return names
+            return names_of(refs, cursor.fetchall())
 
     def order_products(self, order_ids: Sequence[str]) -> dict[str, list[OrderProduct]]:
         """The lines of each order (one query); unknown ids are left out."""
-        valid = []
-        for order_id in dict.fromkeys(order_ids):
-            try:
-                valid.append(str(uuid.UUID(str(order_id))))
-            except ValueError:
-                continue
-        if not valid:
+        spelled = order_ids_by_uuid(order_ids)  # canonical → the caller's spelling, used in the answer
+        if not spelled:
             return {}
-        with _cursor() as cursor:
+        with bulk_cursor() as cursor:
             cursor.execute(
                 f"""SELECT order_id::text, product_name, quantity, sku FROM {self._t['line']}
                     WHERE order_id = ANY(%b::uuid[]) ORDER BY order_id, id""",
-                [valid],
+                [list(spelled)],
             )
             rows = cursor.fetchall()
         products: dict[str, list[OrderProduct]] = {}
         for order_id, name, quantity, sku in rows:
-            products.setdefault(order_id, []).append(OrderProduct(name=name, quantity=quantity, sku=sku))
-        # Answer in the caller's spelling of each id.
-        spelled = {str(uuid.UUID(str(o))): o for o in order_ids if str(o) and _is_uuid(o)}
-        return {spelled.get(key, key): value for key, value in products.items()}
-
-
-def _is_uuid(value) -> bool:
-    try:
-        uuid.UUID(str(value))
-    except ValueError:
-        return False
-    return True
+            products.setdefault(spelled.get(order_id, order_id), []).append(
+                OrderProduct(name=name, quantity=quantity, sku=sku))
+        return products

@@ -1,13 +1,31 @@
-"""An in-memory Host: plugin authors' and the engine's unit tests, no store needed."""
+"""An in-memory `Host`: a small store held in Python objects, for fast unit tests.
+
+Plugin authors test their actions with it, and the package tests the engine's
+bookkeeping with it, without a database of shop rows (the engine's own tables still
+need Django's). It keeps every rule the `Host` protocol states, with the same
+support code as the Saleor and sandbox hosts (`lifecycle_plugin.host_support`), and
+passes the same host-contract tests.
+
+Build a store, then hand the host to an engine::
+
+    host = MemoryHost()
+    ann = host.register("ann@example.com", user_id=1, at=now)
+    host.order("ann@example.com", now, total="80")
+    host.metadata[ann.user_id]["newsletter"] = "yes"
+
+Importing this module needs no Django settings.
+"""
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import replace
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
-from lifecycle_plugin.host import (
+from ..host import (
     CustomerName,
     CustomerRef,
     DeliveryReceipt,
@@ -16,105 +34,253 @@ from lifecycle_plugin.host import (
     OrderProduct,
     Projection,
     VoucherRequest,
+    normalise_email,
 )
-from lifecycle_plugin.rules import CustomerFacts, OrderFact, OrderState
+from ..host_support import (
+    PROFILE_KEY,
+    STAGE_KEY,
+    TIER_KEY,
+    Owners,
+    consent_of,
+    names_of,
+    new_voucher_code,
+)
+from ..rules import CustomerFacts, OrderFact, OrderState
+
+
+@dataclass
+class MemoryAccount:
+    """A customer account (or, with `staff`, an employee's account, which is no customer)."""
+
+    user_id: int
+    email: str
+    joined: datetime
+    confirmed: bool = True
+    staff: bool = False
+    first_name: str = ""
+    last_name: str = ""
+
+
+@dataclass
+class MemoryOrder:
+    """An order row: the account that placed it (None for a guest) and its e-mail."""
+
+    user_id: int | None
+    email: str
+    fact: OrderFact
+    changed_at: datetime
+
+
+@dataclass
+class MemoryCheckout:
+    user_id: int | None
+    email: str
+    lines: int
+    changed_at: datetime | None  # None: not reported by `changed_customers`
+
+
+@dataclass
+class MemoryVoucher:
+    """A voucher the host issued: the request it answered and what it gave back."""
+
+    request: VoucherRequest
+    issued: IssuedVoucher
+    single_use: bool = True
+    expired: bool = False
+    owner_email: str = field(init=False)
+
+    def __post_init__(self):
+        self.owner_email = self.request.customer.email
 
 
 class MemoryHost:
+    """The in-memory store and its `Host` methods (required and optional ones).
+
+    What tests read back:
+
+    - `projections`: every projection handed to `write_projection`, in order (guests'
+      included); what storefronts would see is the account's `metadata` and
+      `private_metadata`, written for accounts only.
+    - `metadata`, `private_metadata`: each account's metadata by account id (consent
+      keys go here).
+    - `vouchers` (the requests) and `issued` (the vouchers given back), `messages`.
+    - `fact_reads`: how many times `read_facts` ran.
+    - `products`: order id → the products `order_products` answers with.
+    """
+
     name = "memory"
 
     def __init__(self):
-        self.customers: dict[str, CustomerFacts] = {}
+        self.accounts: dict[int, MemoryAccount] = {}
+        self.orders: list[MemoryOrder] = []
+        self.checkouts: list[MemoryCheckout] = []
+        self.account_changes: dict[int, datetime] = {}
         self.projections: list[Projection] = []
-        self.messages: list[Message] = []
+        self.metadata: dict[int, dict] = {}
+        self.private_metadata: dict[int, dict] = {}
         self.vouchers: list[VoucherRequest] = []
-        self.fact_reads = 0
-        self._ids = itertools.count(1)
-        # Optional host data: consent metadata, names and order lines, by e-mail / order id.
-        self.metadata: dict[str, dict] = {}
-        self.private_metadata: dict[str, dict] = {}
-        self.names: dict[str, CustomerName] = {}
+        self.issued: list[IssuedVoucher] = []
+        self.voucher_rows: dict[str, MemoryVoucher] = {}
+        self.messages: list[Message] = []
         self.products: dict[str, list[OrderProduct]] = {}
-        #: When each customer's account, orders or checkouts last changed (changed_customers).
-        self.changed_at: dict[str, datetime] = {}
+        self.fact_reads = 0
+        self._order_ids = itertools.count(1)
 
-    # store changes, as a shop would make them
-    def register(self, email: str, user_id: int, at: datetime) -> CustomerRef:
-        facts = self.customers.get(email, CustomerFacts(email=email))
-        self.customers[email] = replace(facts, has_account=True, user_id=user_id, account_created_at=at)
-        self.changed_at[email] = at
+    # ------------------------------------------------------------------ the store, as a shop changes it
+
+    def register(self, email: str, user_id: int, at: datetime, *, confirmed: bool = True, staff: bool = False,
+                 first_name: str = "", last_name: str = "") -> CustomerRef:
+        """An account signs up (or a staff account is made, with `staff`)."""
+        email = normalise_email(email)
+        self.accounts[user_id] = MemoryAccount(user_id, email, at, confirmed, staff, first_name, last_name)
+        self.metadata.setdefault(user_id, {})
+        self.private_metadata.setdefault(user_id, {})
+        self.account_changes[user_id] = at
         return CustomerRef(email, user_id)
 
-    def order(self, email: str, at: datetime, total="50", currency="USD", **fields) -> OrderFact:
-        facts = self.customers.get(email, CustomerFacts(email=email))
-        order = OrderFact(str(next(self._ids)), at, currency, Decimal(total), **fields)
-        self.customers[email] = replace(facts, orders=facts.orders + (order,))
-        self.changed_at[email] = at
-        return order
+    def change_email(self, user_id: int, email: str, at: datetime) -> None:
+        """The account's owner changes its e-mail; its own orders and checkouts follow it."""
+        self.accounts[user_id].email = normalise_email(email)
+        self.account_changes[user_id] = at
+
+    def order(self, email: str, at: datetime, total="50", currency="USD", *, user_id: int | None = None,
+              guest: bool = False, changed_at: datetime | None = None, **fields) -> OrderFact:
+        """An order placed at `at`. It is the account's given by `user_id`, else the signed-in
+        account's of that e-mail, unless `guest`. `fields`: the other `OrderFact` fields."""
+        email = normalise_email(email)
+        if user_id is None and not guest:
+            user_id = self._account_of(email)
+        fact = OrderFact(str(next(self._order_ids)), at, currency, Decimal(total), **fields)
+        self.orders.append(MemoryOrder(user_id, email, fact, changed_at or at))
+        return fact
 
     def update_order(self, email: str, order_id: str, at: datetime | None = None, **fields) -> None:
-        facts = self.customers[email]
-        if at is not None:
-            self.changed_at[email] = at
-        orders = tuple(replace(o, **fields) if o.order_id == order_id else o for o in facts.orders)
-        self.customers[email] = replace(facts, orders=orders)
+        """Change an order's `OrderFact` fields (a refund, a fulfilment, a cancellation)."""
+        for row in self.orders:
+            if row.fact.order_id == order_id:
+                row.fact = replace(row.fact, **fields)
+                if at is not None:
+                    row.changed_at = at
 
-    def cart(self, email: str, lines: int, at: datetime | None = None) -> None:
-        facts = self.customers.get(email, CustomerFacts(email=email))
-        if at is not None:
-            self.changed_at[email] = at
-        self.customers[email] = replace(facts, open_cart_lines=lines, checkouts=facts.checkouts + 1)
+    def delete_order(self, order_id: str) -> None:
+        self.orders = [row for row in self.orders if row.fact.order_id != order_id]
 
-    # the Host interface
-    def customer_chunks(self, chunk_size, start_after=None):
-        emails = sorted(e for e in self.customers if start_after is None or e > start_after)
+    def cart(self, email: str, lines: int, at: datetime | None = None, *, user_id: int | None = None,
+             guest: bool = False) -> None:
+        """A checkout with `lines` lines (0: emptied), owned like `order`'s rows."""
+        email = normalise_email(email)
+        if user_id is None and not guest:
+            user_id = self._account_of(email)
+        self.checkouts.append(MemoryCheckout(user_id, email, lines, at))
+
+    def _account_of(self, email: str) -> int | None:
+        return next((a.user_id for a in self.accounts.values() if a.email == email), None)
+
+    @property
+    def customers(self) -> dict[str, CustomerFacts]:
+        """Every customer's facts by e-mail, as `customer_chunks` lists them (read-only)."""
+        refs = [ref for chunk in self.customer_chunks(1_000_000) for ref in chunk]
+        facts = self._facts(refs)
+        return {ref.email: facts[ref] for ref in refs}
+
+    # ------------------------------------------------------------------ required Host methods
+
+    def customer_chunks(self, chunk_size: int, start_after: str | None = None) -> Iterator[list[CustomerRef]]:
+        if chunk_size < 1:
+            raise ValueError("chunk_size must be at least 1")
+        people: dict[str, int | None] = {}
+        for account in sorted(self._customer_accounts(), key=lambda a: a.user_id):
+            people.setdefault(account.email, account.user_id)
+        for row in [*self.orders, *self.checkouts]:
+            if row.user_id is None and row.email:
+                people.setdefault(row.email, None)
+        emails = sorted(e for e in people if start_after is None or e > start_after)
         for i in range(0, len(emails), chunk_size):
-            yield [CustomerRef(e, self.customers[e].user_id) for e in emails[i : i + chunk_size]]
+            yield [CustomerRef(e, people[e]) for e in emails[i:i + chunk_size]]
 
-    def read_facts(self, customers):
-        """Facts by e-mail; like the real hosts, an account named by id is found whatever its e-mail."""
+    def count_customers(self) -> int:
+        return sum(len(chunk) for chunk in self.customer_chunks(1_000_000))
+
+    def read_facts(self, customers: Sequence[CustomerRef]) -> dict[CustomerRef, CustomerFacts]:
         self.fact_reads += 1
-        accounts = {f.user_id: f for f in self.customers.values() if f.has_account}
-        found = {}
-        for c in customers:
-            facts = self.customers.get(c.email, CustomerFacts(email=c.email))
-            account = accounts.get(c.user_id) if c.user_id else None
-            if account is not None and not facts.has_account:
-                facts = replace(facts, has_account=True, user_id=account.user_id,
-                                account_created_at=account.account_created_at)
-            found[c] = facts
-        return found
+        return self._facts(list(dict.fromkeys(customers)))
 
-    def changed_customers(self, since, until):
-        return [(CustomerRef(email, self.customers[email].user_id), at)
-                for email, at in self.changed_at.items() if since <= at < until]
+    def _facts(self, refs: list[CustomerRef]) -> dict[CustomerRef, CustomerFacts]:
+        accounts = [(a.user_id, a.email, a.joined, a.confirmed) for a in self._customer_accounts()]
+        owners = Owners(refs, accounts)
+        return owners.all_facts(((row.user_id, row.email, row.fact) for row in self.orders),
+                                ((row.user_id, row.email, row.lines) for row in self.checkouts))
 
-    def write_projection(self, projections):
-        self.projections.extend(projections)
+    def changed_customers(self, since: datetime, until: datetime) -> list[tuple[CustomerRef, datetime]]:
+        """Keyed like the hooks key their events: an account's rows by its e-mail."""
+        latest: dict[str, tuple[int | None, datetime]] = {}
 
-    def issue_voucher(self, request):
+        def seen(email: str, user_id: int | None, at: datetime | None) -> None:
+            if email and at is not None and since <= at < until:
+                known_id, known_at = latest.get(email, (None, at))
+                latest[email] = (max(filter(None, (known_id, user_id)), default=None), max(known_at, at))
+
+        for user_id, at in self.account_changes.items():
+            account = self.accounts[user_id]
+            if not account.staff:
+                seen(account.email, user_id, at)
+        for row in [*self.orders, *self.checkouts]:
+            if isinstance(row, MemoryOrder) and row.fact.state is OrderState.DRAFT:
+                continue
+            account = self.accounts.get(row.user_id) if row.user_id is not None else None
+            seen(account.email if account else row.email, row.user_id, row.changed_at)
+        return [(CustomerRef(email, user_id), at) for email, (user_id, at) in latest.items()]
+
+    def write_projection(self, projections: Sequence[Projection]) -> None:
+        """Records every projection; writes onto accounts found by id only (a guest's: nothing)."""
+        for projection in projections:
+            self.projections.append(projection)
+            user_id = projection.customer.user_id
+            if user_id in self.accounts:
+                self.metadata[user_id].update({STAGE_KEY: projection.stage, TIER_KEY: projection.tier or ""})
+                self.private_metadata[user_id][PROFILE_KEY] = json.dumps(dict(projection.profile), default=str)
+
+    def issue_voucher(self, request: VoucherRequest) -> IssuedVoucher:
+        if request.discount_type not in ("percentage", "fixed"):
+            raise ValueError(f"discount_type must be 'percentage' or 'fixed', got {request.discount_type!r}")
+        issued = IssuedVoucher(new_voucher_code(), str(len(self.issued) + 1), request.channel, request.valid_until)
         self.vouchers.append(request)
-        return IssuedVoucher(f"CODE{len(self.vouchers)}", str(len(self.vouchers)), request.channel, request.valid_until)
+        self.issued.append(issued)
+        self.voucher_rows[issued.code] = MemoryVoucher(request, issued)
+        return issued
 
-    def deliver_message(self, message):
+    def deliver_message(self, message: Message) -> DeliveryReceipt:
         self.messages.append(message)
         return DeliveryReceipt("memory", str(len(self.messages)))
 
-    # optional Host methods
-    def marketing_consent(self, customers, key):
-        """Same rule as the other hosts: private metadata wins over public; only a clear yes counts."""
-        consent = {}
-        for customer in customers:
-            private = self.private_metadata.get(customer.email, {})
-            value = private[key] if key in private else self.metadata.get(customer.email, {}).get(key)
-            consent[customer] = str(value).strip().lower() in {"true", "1", "yes", "on", "granted"}
-        return consent
+    # ------------------------------------------------------------------ optional Host methods
 
-    def customer_names(self, customers):
-        return {c: self.names[c.email] for c in customers if c.email in self.names}
+    def marketing_consent(self, customers: Sequence[CustomerRef], key: str) -> dict[CustomerRef, bool]:
+        values = {}
+        for account in self._customer_accounts():
+            private, public = self.private_metadata[account.user_id], self.metadata[account.user_id]
+            values[account.user_id] = private[key] if key in private else public.get(key)
+        return consent_of(customers, values)
 
-    def order_products(self, order_ids):
+    def customer_names(self, customers: Sequence[CustomerRef]) -> dict[CustomerRef, CustomerName]:
+        return names_of(customers, [(a.user_id, a.email, a.first_name, a.last_name)
+                                    for a in self._customer_accounts()])
+
+    def order_products(self, order_ids: Sequence[str]) -> dict[str, list[OrderProduct]]:
         return {order_id: list(self.products[order_id]) for order_id in order_ids if order_id in self.products}
 
+    def forget_customer(self, emails: Sequence[str], voucher_ids: Sequence[str]) -> None:
+        """The deleted customer's vouchers expire and lose their owner's e-mail; the messages
+        sent to them are dropped."""
+        ids = set(voucher_ids)
+        for voucher in self.voucher_rows.values():
+            if voucher.issued.voucher_id in ids:
+                voucher.owner_email, voucher.expired = "", True
+        forgotten = set(emails)
+        self.messages = [m for m in self.messages if m.customer.email not in forgotten]
 
-__all__ = ["MemoryHost", "OrderState"]
+    def _customer_accounts(self) -> list[MemoryAccount]:
+        return [account for account in self.accounts.values() if not account.staff]
+
+
+__all__ = ["MemoryAccount", "MemoryCheckout", "MemoryHost", "MemoryOrder", "MemoryVoucher"]

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 import threading
 
 import pytest
+from django.contrib.auth.models import User
 from django.db import connection
 
 from lifecycle_plugin.conf import load_settings
@@ -37,6 +38,12 @@ def only(action: str, **settings: str) -> dict[str, str]:
     """Settings with one action on and the others off (so their messages do not mix in)."""
     switches = {name: "false" for name in ALL_ON if name.endswith("_enabled")}
     return {**switches, f"{action}_enabled": "true", **settings}
+
+
+def customer_account(host, email: str, at: datetime = T0, **names: str) -> CustomerRef:
+    """A customer account in the store (and the Django user its profile points to)."""
+    user = User.objects.create(username=email, email=email)
+    return host.register(email, user.pk, at, **names)
 
 
 def buy(host, email: str, at: datetime, channel: str = "default-channel", **fields):

@@ -6,7 +6,7 @@ import pytest
 
 from lifecycle_plugin.models import ActionLedgerEntry
 
-from .conftest import T0, buy
+from .conftest import T0, buy, customer_account
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +33,7 @@ def journey(shop, host, clock):
 
 
 def test_a_consenting_customer_hears_from_every_action_once(make_shop, host, clock):
-    host.metadata[ANN] = {"newsletter": "yes"}
+    host.metadata[customer_account(host, ANN).user_id] = {"newsletter": "yes"}
     shop = make_shop(VOUCHERS_EVERYWHERE)
     journey(shop, host, clock)
     actions = [m.action for m in shop.messages()]
@@ -45,7 +45,7 @@ def test_a_consenting_customer_hears_from_every_action_once(make_shop, host, clo
 
 
 def test_no_consent_no_message_and_no_voucher_from_any_action(make_shop, host, clock):
-    host.metadata[ANN] = {"newsletter": "no"}
+    host.metadata[customer_account(host, ANN).user_id] = {"newsletter": "no"}
     shop = make_shop(VOUCHERS_EVERYWHERE)
     journey(shop, host, clock)
     assert shop.messages() == [] and host.vouchers == []

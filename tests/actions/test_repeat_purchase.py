@@ -9,7 +9,7 @@ from lifecycle_plugin.models import ActionStatus
 
 from lifecycle_plugin.host import CustomerRef
 
-from .conftest import T0, buy
+from .conftest import T0, buy, customer_account
 
 pytestmark = pytest.mark.django_db
 
@@ -24,13 +24,14 @@ def test_first_order_earns_a_voucher_in_the_orders_channel(shop, host, clock):
     assert (request.channel, request.discount_type, request.value) == ("channel-eu", "percentage", Decimal("10"))
     assert request.valid_until == clock.now + timedelta(days=30)
     assert request.customer.email == ANN
+    [issued] = host.issued
     [message] = shop.messages("repeat_purchase")
-    assert message.payload["voucher"]["code"] == "CODE1"
-    assert "CODE1" in message.text and "10%" in message.subject
+    assert message.payload["voucher"]["code"] == issued.code
+    assert issued.code in message.text and "10%" in message.subject
     assert message.channel == "channel-eu"
     voucher_entry, message_entry = shop.entries()
-    assert voucher_entry.action == "repeat_purchase_voucher" and voucher_entry.result["code"] == "CODE1"
-    assert message_entry.action == "repeat_purchase" and message_entry.result["voucher_code"] == "CODE1"
+    assert voucher_entry.action == "repeat_purchase_voucher" and voucher_entry.result["code"] == issued.code
+    assert message_entry.action == "repeat_purchase" and message_entry.result["voucher_code"] == issued.code
     assert {voucher_entry.status, message_entry.status} == {ActionStatus.DONE}
 
 
@@ -66,7 +67,7 @@ def test_a_failed_message_is_retried_with_the_same_voucher(shop, host, monkeypat
     message_entry.refresh_from_db()
     assert message_entry.status == ActionStatus.DONE
     assert len(host.vouchers) == 1  # no second voucher
-    assert [m.payload["voucher"]["code"] for m in calls] == ["CODE1", "CODE1"]
+    assert [m.payload["voucher"]["code"] for m in calls] == [host.issued[0].code] * 2
 
 
 def test_fixed_amounts_per_currency(make_shop, host):
@@ -104,10 +105,11 @@ def test_each_chosen_stage_earns_it_once(make_shop, host, clock):
 def test_no_marketing_consent_no_voucher(make_shop, host):
     shop = make_shop({"marketing_consent_key": "marketing_ok"})
     buy(host, ANN, T0)
-    host.metadata["bob@example.com"] = {"marketing_ok": "yes"}
+    bob, eve = customer_account(host, "bob@example.com"), customer_account(host, "eve@example.com")
+    host.metadata[bob.user_id] = {"marketing_ok": "yes"}
     buy(host, "bob@example.com", T0)
-    host.metadata["eve@example.com"] = {"marketing_ok": "true"}
-    host.private_metadata["eve@example.com"] = {"marketing_ok": "false"}  # private metadata wins
+    host.metadata[eve.user_id] = {"marketing_ok": "true"}
+    host.private_metadata[eve.user_id] = {"marketing_ok": "false"}  # private metadata wins
     buy(host, "eve@example.com", T0)
     for email in (ANN, "bob@example.com", "eve@example.com"):
         shop.process(email)
@@ -121,7 +123,7 @@ def test_no_marketing_consent_no_voucher(make_shop, host):
 def test_a_host_that_cannot_check_consent_sends_no_marketing(make_shop, host, monkeypatch):
     monkeypatch.delattr(type(host), "marketing_consent")
     shop = make_shop({"marketing_consent_key": "marketing_ok"})
-    host.metadata[ANN] = {"marketing_ok": "yes"}
+    host.metadata[customer_account(host, ANN).user_id] = {"marketing_ok": "yes"}
     buy(host, ANN, T0)
     shop.process(ANN)
     assert host.vouchers == [] and shop.messages() == []

@@ -5,11 +5,11 @@ from decimal import Decimal
 
 import pytest
 
-from lifecycle_plugin.host import CustomerName, OrderProduct
+from lifecycle_plugin.host import OrderProduct
 from lifecycle_plugin.models import ActionStatus
 from lifecycle_plugin.rules import OrderState
 
-from .conftest import T0, buy, only
+from .conftest import T0, buy, customer_account, only
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +32,7 @@ def fulfilled_order(shop, host, clock, **fields):
 
 
 def test_asks_once_n_days_after_fulfilment(shop, host, clock):
-    host.names[ANN] = CustomerName("Ann", "Lee")
+    customer_account(host, ANN, first_name="Ann", last_name="Lee")
     order = fulfilled_order(shop, host, clock)
     host.products[order.order_id] = [OrderProduct("Blue mug", 2, "Large"), OrderProduct("Tea", 1)]
     [scheduled] = shop.scheduled("review_request")

@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 
 from lifecycle_plugin.host import CustomerRef
+from lifecycle_plugin.host_support import VOUCHER_CODE_LENGTH
 from lifecycle_plugin.sandbox.host import SandboxHost
 from lifecycle_plugin.sandbox.models import CustomerMetadata, OutboxMessage, Voucher
 from lifecycle_plugin.sandbox.store import SandboxStore
@@ -44,7 +45,7 @@ def test_voucher_and_message_in_the_sandbox_store(store, clock):
     assert voucher.channel.slug == "channel-pln" and voucher.discount_type == "percentage"
     assert voucher.value == Decimal("10") and voucher.single_use
     assert voucher.customer_email == "ann@example.com" and voucher.valid_until == clock.now + timedelta(days=30)
-    assert voucher.code.startswith("LC-") and len(voucher.code) == 15
+    assert voucher.code.startswith("LC-") and len(voucher.code) == len("LC-") + VOUCHER_CODE_LENGTH
     [message] = OutboxMessage.objects.all()
     assert message.action == "repeat_purchase" and message.email == "ann@example.com"
     assert voucher.code in message.text and message.payload["voucher"]["code"] == voucher.code
@@ -66,7 +67,8 @@ def test_sandbox_consent_lookup():
     consent(ann, public={"marketing": "granted"})
     consent(bob, public={"marketing": "true"}, private={"marketing": False})
     consent(cy, public={"marketing": True})
-    refs = [CustomerRef("ann@example.com"), CustomerRef("bob@example.com", bob.pk), CustomerRef("cy@example.com", cy.pk),
-            CustomerRef("guest@example.com")]
-    assert host.marketing_consent(refs, "marketing") == dict(zip(refs, [True, False, True, False]))
+    refs = [CustomerRef("ann@example.com", ann.pk), CustomerRef("bob@example.com", bob.pk),
+            CustomerRef("cy@example.com", cy.pk), CustomerRef("guest@example.com"),
+            CustomerRef("ann@example.com")]  # consent is looked up by account id, not by e-mail
+    assert host.marketing_consent(refs, "marketing") == dict(zip(refs, [True, False, True, False, False]))
     assert host.marketing_consent(refs, "other") == dict.fromkeys(refs, False)

@@ -3,12 +3,19 @@
 A host's test module subclasses `HostContract` and provides two fixtures:
 `host` (the Host under test) and `store` (a `StoreAdapter` that creates
 accounts, orders and checkouts in that host's own store). The sandbox host runs
-it in `tests/contract/test_sandbox_host.py`; the Saleor host in
-`tests/saleor/test_saleor_host_contract.py`.
+it in `tests/contract/test_sandbox_host.py`, the in-memory host in
+`tests/contract/test_memory_host.py`, the Saleor host in
+`tests/saleor/test_saleor_host_contract.py`: the same tests, every one asserting.
+
+The rules settled between the hosts (see `lifecycle_plugin.host`'s docstring) are
+tested at the end: voucher codes, consent by account id, staff accounts, a guest's
+projection.
 """
 
 from __future__ import annotations
 
+import random
+import re
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Protocol
@@ -20,7 +27,13 @@ from django.test.utils import CaptureQueriesContext
 from lifecycle_plugin.engine import LifecycleEngine
 from lifecycle_plugin.engine.backfill import backfill
 from lifecycle_plugin.hooks import make_plugin_manager
-from lifecycle_plugin.host import CustomerRef, Message, Projection, VoucherRequest
+from lifecycle_plugin.host import CustomerName, CustomerRef, Message, Projection, VoucherRequest, is_host
+from lifecycle_plugin.host_support import (
+    VOUCHER_CODE_ALPHABET,
+    VOUCHER_CODE_BITS,
+    VOUCHER_CODE_LENGTH,
+    VOUCHER_CODE_PREFIX,
+)
 from lifecycle_plugin.models import CustomerProfile
 from lifecycle_plugin.rules import OrderState
 
@@ -32,6 +45,12 @@ class StoreAdapter(Protocol):
     pln_channel: str
 
     def account(self, email: str, joined: datetime | None = None) -> int: ...
+
+    def staff_account(self, email: str) -> int:
+        """An employee's account (Saleor: `is_staff`)."""
+        ...
+
+    def name(self, user_id: int, first_name: str, last_name: str) -> None: ...
 
     def unconfirm(self, user_id: int) -> None:
         """The account's e-mail is not confirmed yet (Saleor: `is_confirmed` false)."""
@@ -49,6 +68,8 @@ class StoreAdapter(Protocol):
 
     def set_public_metadata(self, user_id: int, items: dict) -> None: ...
 
+    def set_private_metadata(self, user_id: int, items: dict) -> None: ...
+
     def voucher(self, code: str) -> dict:
         """{"channel": slug, "value": Decimal, "single_use": bool, "valid_until": datetime}"""
         ...
@@ -62,6 +83,9 @@ class HostContract:
     """Subclass with `host` and `store` fixtures; every test here runs against that host."""
 
     pytestmark = pytest.mark.django_db
+
+    def test_the_host_has_the_required_methods(self, host, store):
+        assert is_host(host)
 
     # ------------------------------------------------------------------ read_facts
 
@@ -247,8 +271,16 @@ class HostContract:
         assert store.public_metadata(user_id)["lifecycle.stage"] == "at_risk"
         assert store.public_metadata(user_id)["lifecycle.tier"] == ""
 
-    def test_projection_of_a_guest_writes_nothing(self, host, store):
-        host.write_projection([Projection(CustomerRef("guest@example.com"), "new", None, {})])
+    def test_projection_of_a_guest_writes_nothing_even_on_an_account_of_that_email(self, host, store):
+        ann = store.account("ann@example.com")
+        store.unconfirm(ann)  # someone registered the guest's address and has not confirmed it
+        store.set_public_metadata(ann, {"favourite": "tea"})
+        host.write_projection([Projection(CustomerRef("ann@example.com"), "new", "gold", {"orders": 1}),
+                               Projection(CustomerRef("guest@example.com"), "visitor", None, {})])
+        assert store.public_metadata(ann) == {"favourite": "tea"}
+        assert "lifecycle.profile" not in store.private_metadata(ann)
+        host.write_projection([Projection(CustomerRef("ann@example.com", ann), "lead", None, {})])  # by id: written
+        assert store.public_metadata(ann) == {"favourite": "tea", "lifecycle.stage": "lead", "lifecycle.tier": ""}
 
     # ------------------------------------------------------------------ vouchers and messages
 
@@ -302,3 +334,68 @@ class HostContract:
             "lapsed@example.com": "lapsed",
         }
         assert report.created == 8
+
+    # ------------------------------------------------------------------ optional methods
+
+    def test_customer_names_come_from_the_account_by_id_else_by_email(self, host, store):
+        ann = store.account("ann@example.com")
+        store.name(ann, "Ann", "Lee")
+        by_id, by_email = CustomerRef("other@example.com", ann), CustomerRef("ann@example.com")
+        guest = CustomerRef("guest@example.com")
+        names = host.customer_names([by_id, by_email, guest])
+        assert names == {by_id: CustomerName("Ann", "Lee"), by_email: CustomerName("Ann", "Lee")}
+
+    # ------------------------------------------------------------------ settled between the hosts
+
+    def test_voucher_codes_have_one_alphabet_and_length_drawn_with_secrets(self, host, store):
+        def issue() -> str:
+            request = VoucherRequest(CustomerRef("ann@example.com"), store.usd_channel, "percentage", Decimal("10"),
+                                     NOW + timedelta(days=30), "Welcome back")
+            return host.issue_voucher(request).code
+
+        random.seed(7)
+        first = issue()
+        random.seed(7)  # `secrets` does not follow the seedable `random`
+        codes = {first, issue()} | {issue() for _ in range(30)}
+        assert len(codes) == 32
+        pattern = re.compile(f"^{VOUCHER_CODE_PREFIX}[{VOUCHER_CODE_ALPHABET}]{{{VOUCHER_CODE_LENGTH}}}$")
+        assert all(pattern.match(code) for code in codes), codes
+        assert not set("01IOL") & set(VOUCHER_CODE_ALPHABET) and VOUCHER_CODE_BITS > 64
+
+    def test_consent_is_looked_up_by_account_id_not_by_email(self, host, store):
+        ann = store.account("ann@example.com")
+        store.set_private_metadata(ann, {"news": "Granted"})
+        bob = store.account("bob@example.com")
+        store.set_public_metadata(bob, {"news": "yes"})
+        store.set_private_metadata(bob, {"news": "no"})  # private metadata wins
+        cy = store.account("cy@example.com")
+        store.set_public_metadata(cy, {"news": " TRUE "})
+        dan = store.account("dan@example.com")
+        store.set_public_metadata(dan, {"news": "maybe"})
+        refs = [CustomerRef("ann@example.com", ann), CustomerRef("ann.old@example.com", ann),
+                CustomerRef("ann@example.com"), CustomerRef("bob@example.com", bob), CustomerRef("cy@example.com", cy),
+                CustomerRef("dan@example.com", dan), CustomerRef("guest@example.com")]
+        assert host.marketing_consent(refs, "news") == dict(zip(refs, [True, True, False, False, True, False, False]))
+        assert host.marketing_consent(refs, "other") == dict.fromkeys(refs, False)
+
+    def test_staff_accounts_are_not_customers(self, host, store):
+        staff = store.staff_account("staff@example.com")
+        store.name(staff, "Sam", "Staff")
+        store.set_public_metadata(staff, {"news": "yes"})
+        store.order("staff@example.com", user_id=staff, placed_at=NOW - timedelta(days=3))  # signed in
+        store.checkout("staff@example.com", user_id=staff, lines=2)
+        store.order("Staff@example.com", placed_at=NOW - timedelta(days=5))  # signed out: a guest's order
+        ann = store.account("ann@example.com")
+
+        everyone = [ref for chunk in host.customer_chunks(10) for ref in chunk]
+        assert everyone == [CustomerRef("ann@example.com", ann), CustomerRef("staff@example.com")]
+        if hasattr(host, "count_customers"):
+            assert host.count_customers() == 2
+        by_id, by_email = CustomerRef("staff@example.com", staff), CustomerRef("staff@example.com")
+        facts = host.read_facts([by_id, by_email])
+        for ref in (by_id, by_email):
+            assert not facts[ref].has_account and facts[ref].user_id is None
+            assert [o.placed_at.date() for o in facts[ref].orders] == [(NOW - timedelta(days=5)).date()]
+            assert (facts[ref].open_cart_lines, facts[ref].checkouts) == (0, 0)
+        assert host.marketing_consent([by_id], "news") == {by_id: False}
+        assert host.customer_names([by_id, by_email]) == {}

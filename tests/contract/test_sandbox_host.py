@@ -35,6 +35,12 @@ class SandboxStoreAdapter:
         extra = {"date_joined": joined} if joined else {}
         return User.objects.create(username=email, email=email, **extra).pk
 
+    def staff_account(self, email: str) -> int:
+        return User.objects.create(username=email, email=email, is_staff=True).pk
+
+    def name(self, user_id: int, first_name: str, last_name: str) -> None:
+        User.objects.filter(pk=user_id).update(first_name=first_name, last_name=last_name)
+
     def unconfirm(self, user_id: int) -> None:
         UnconfirmedAccount.objects.create(user_id=user_id)
 
@@ -60,6 +66,11 @@ class SandboxStoreAdapter:
     def set_public_metadata(self, user_id: int, items: dict) -> None:
         row, _ = CustomerMetadata.objects.get_or_create(user_id=user_id)
         row.metadata.update(items)
+        row.save()
+
+    def set_private_metadata(self, user_id: int, items: dict) -> None:
+        row, _ = CustomerMetadata.objects.get_or_create(user_id=user_id)
+        row.private_metadata.update(items)
         row.save()
 
     def voucher(self, code: str) -> dict:

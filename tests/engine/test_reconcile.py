@@ -125,8 +125,7 @@ def test_a_profile_found_by_the_account_counts_though_its_email_changed(host, cl
     host.register("old@example.com", user_id, clock.now)
     engine.process(CustomerRef("old@example.com", user_id), event="customer_created")
     # The change is reported under the account's new e-mail; the profile still has the old one.
-    host.changed_at["new@example.com"] = host.changed_at.pop("old@example.com")
-    host.customers["new@example.com"] = host.customers.pop("old@example.com")
+    host.change_email(user_id, "new@example.com", clock.now)
     clock.advance(minutes=10)
 
     assert reconcile(engine).queued == 0

@@ -177,6 +177,12 @@ class SaleorStore:
         user = User.objects.create(email=email, date_joined=joined or timezone.now())
         return user.pk
 
+    def staff_account(self, email: str) -> int:
+        return User.objects.create(email=email, is_staff=True).pk
+
+    def name(self, user_id: int, first_name: str, last_name: str) -> None:
+        User.objects.filter(pk=user_id).update(first_name=first_name, last_name=last_name)
+
     def unconfirm(self, user_id: int) -> None:
         User.objects.filter(pk=user_id).update(is_confirmed=False)
 
@@ -229,6 +235,11 @@ class SaleorStore:
         user = User.objects.get(pk=user_id)
         user.store_value_in_metadata(items)
         user.save(update_fields=["metadata", "updated_at"])
+
+    def set_private_metadata(self, user_id: int, items: dict) -> None:
+        user = User.objects.get(pk=user_id)
+        user.store_value_in_private_metadata(items)
+        user.save(update_fields=["private_metadata", "updated_at"])
 
     def voucher(self, code: str) -> dict:
         voucher_code = VoucherCode.objects.select_related("voucher").get(code=code)

@@ -9,9 +9,10 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth.models import User
 
-from lifecycle_plugin.host import CustomerRef, Host, Message, Projection, VoucherRequest
+from lifecycle_plugin.host import OPTIONAL_HOST_METHODS, CustomerRef, Message, Projection, VoucherRequest, is_host
+from lifecycle_plugin.host_support import VOUCHER_CODE_ALPHABET, VOUCHER_CODE_LENGTH
 from lifecycle_plugin.rules import OrderState
-from lifecycle_plugin.sandbox.host import CODE_ALPHABET, SandboxHost
+from lifecycle_plugin.sandbox.host import SandboxHost
 from lifecycle_plugin.sandbox.models import ChargeStatus, CustomerMetadata, OrderStatus, OutboxMessage, Voucher
 from lifecycle_plugin.sandbox.store import SandboxStore
 
@@ -33,8 +34,10 @@ def ref(email, user_id=None):
 
 
 def test_implements_the_host_protocol(host):
-    assert isinstance(host, Host)
+    assert is_host(host)
     assert host.name == "sandbox"
+    assert {m for m in OPTIONAL_HOST_METHODS if hasattr(host, m)} == set(OPTIONAL_HOST_METHODS) - {
+        "plugin_settings", "plugin_active"}  # the sandbox's settings are Django's LIFECYCLE_SETTINGS
 
 
 # ---------------------------------------------------------------------------- customers
@@ -222,7 +225,7 @@ def test_projection_merges_into_metadata_and_keeps_other_keys(shop, host, django
     with django_assert_num_queries(1):
         host.write_projection([
             projection(ref("ann@example.com", ann.pk), "lead", None),
-            projection(ref("bob@example.com"), "new", "bronze", orders=1),  # matched by e-mail
+            projection(ref("bob@example.com", bob.pk), "new", "bronze", orders=1),
             projection(ref("guest@example.com"), "visitor"),  # no account: nothing, as in Saleor
             projection(ref("ann@example.com", ann.pk), "prospect", None),  # the last one wins
         ])
@@ -238,6 +241,7 @@ def test_projection_merges_into_metadata_and_keeps_other_keys(shop, host, django
     assert CustomerMetadata.objects.get(user=bob).metadata == {"lifecycle.stage": "repeat", "lifecycle.tier": "silver"}
     host.write_projection([])
     host.write_projection([projection(ref("gone@example.com", 999_999), "lead")])  # a deleted account
+    assert CustomerMetadata.objects.count() == 2
 
 
 # ---------------------------------------------------------------------------- services
@@ -257,7 +261,7 @@ def test_vouchers_are_single_use_with_unique_unguessable_codes(store, host):
     assert first.code != second.code
     codes = {first.code, second.code} | {host.issue_voucher(voucher_request()).code for _ in range(200)}
     assert len(codes) == 202
-    pattern = re.compile(f"^LC-[{CODE_ALPHABET}]{{12}}$")
+    pattern = re.compile(f"^LC-[{VOUCHER_CODE_ALPHABET}]{{{VOUCHER_CODE_LENGTH}}}$")
     assert all(pattern.match(code) for code in codes)
     assert not set("01IOL") & set("".join(code[3:] for code in codes))
     row = Voucher.objects.get(code=first.code)
