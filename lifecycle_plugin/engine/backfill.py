@@ -35,7 +35,8 @@ from ..host import CustomerRef, Projection
 from ..models import CustomerProfile, StageTransition
 from .bulk import JSON, bulk_cursor, column_params, json_text, unnest_rows
 from .deletion import hold_off_deletions
-from .service import LifecycleEngine, money_json, stage_code
+from .planner import money_json, stage_code
+from .service import LifecycleEngine
 
 logger = logging.getLogger(__name__)
 

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+import pluggy
 from django.db import IntegrityError, transaction
 
 from ..hooks import HookError
 from ..host import CustomerRef, Host
 from ..models import ActionLedgerEntry, ActionStatus, CustomerProfile, ScheduledAction
 from ..rules import LifecycleConfig
-
-if TYPE_CHECKING:
-    from .service import LifecycleEngine
+from .transactions import AfterCommit
 
 #: Returned by a `lifecycle_run_action` implementation to mark an entry skipped.
 SKIP = {"skipped": True}
@@ -124,10 +124,74 @@ class ActionEntry:
     attempts: int
 
 
+class ScheduledInBatch:
+    """Which customers of the batch whose hooks are running have pending scheduled actions.
+
+    Loaded with one query for the whole batch on first use, and kept up to date by
+    `ActionContext.schedule`, so that `ActionContext.cancel_scheduled` sends no query
+    for a customer who has none. Every writer of scheduled actions holds the
+    customer's lock or profile row but the daily tick, which could add one meanwhile;
+    a reminder it adds is still skipped when it runs if the customer is no longer
+    silent (see `ActionContext.cancel_scheduled`).
+    """
+
+    def __init__(self) -> None:
+        self._profiles: Collection[int] | None = None
+        self._pending: set[tuple[int, str]] | None = None
+
+    @contextmanager
+    def batch(self, profile_ids: Collection[int]) -> Iterator[None]:
+        """While the hooks of these profiles run."""
+        self._profiles, self._pending = profile_ids, None
+        try:
+            yield
+        finally:
+            self._profiles = self._pending = None
+
+    def may_have(self, profile_id: int, action: str) -> bool:
+        """False when the profile had no pending scheduled `action` at the batch's look,
+        and none was scheduled since; True outside a batch (unknown)."""
+        if self._profiles is None or profile_id not in self._profiles:
+            return True
+        if self._pending is None:
+            self._pending = set(
+                ScheduledAction.objects.filter(status=ActionStatus.PENDING, profile_id__in=self._profiles)
+                .values_list("profile_id", "action").distinct()
+            )
+        return (profile_id, action) in self._pending
+
+    def note(self, profile_id: int, action: str) -> None:
+        """`action` was just scheduled for the profile."""
+        if self._pending is not None:
+            self._pending.add((profile_id, action))
+
+
+class ActionServices(Protocol):
+    """What an `ActionContext` uses of the engine that made it; `LifecycleEngine` provides it."""
+
+    #: The thresholds in force.
+    config: LifecycleConfig
+    #: The store (Saleor, the sandbox, the in-memory test host).
+    host: Host
+    #: The hooks in force.
+    pm: pluggy.PluginManager
+    #: The plugin's settings (action switches and parameters).
+    settings: Mapping[str, Any]
+    #: Seconds one hook implementation may run.
+    hook_timeout: float
+    #: Ledger entries to run once the deciding transaction commits.
+    after_commit: AfterCommit
+    #: Which customers of the running batch have pending scheduled actions.
+    scheduled: ScheduledInBatch
+
+    def record_hook_error(self, error: HookError, profile_id: int | None = None) -> None:
+        """Keep a hook implementation's failure as a ``HookFailure`` row (not retried)."""
+
+
 class ActionContext:
     """Given to every action hook; writes go to the transaction that made the decision."""
 
-    def __init__(self, engine: LifecycleEngine, profile: CustomerProfile, now: datetime):
+    def __init__(self, engine: ActionServices, profile: CustomerProfile, now: datetime):
         self._engine = engine
         self._profile_row = profile
         self.profile = ProfileView.of(profile)
@@ -158,7 +222,7 @@ class ActionContext:
 
     def record_hook_error(self, error: HookError) -> None:
         """Keep a hook implementation's failure as a ``HookFailure`` row for this customer."""
-        self._engine._record_hook_error(error, self.profile.id)
+        self._engine.record_hook_error(error, self.profile.id)
 
     def enqueue(self, action: str, key: str, payload: Mapping[str, Any] | None = None) -> bool:
         """Record that `action` must happen once for this customer and `key`.
@@ -175,7 +239,7 @@ class ActionContext:
                 )
         except IntegrityError:
             return False
-        self._engine._after_commit_entries.append(entry.pk)
+        self._engine.after_commit.add(entry.pk)
         return True
 
     def schedule(self, action: str, key: str, due_at: datetime, payload: Mapping[str, Any] | None = None) -> bool:
@@ -192,7 +256,7 @@ class ActionContext:
                 )
         except IntegrityError:
             return False
-        self._engine._note_scheduled(self.profile.id, action)
+        self._engine.scheduled.note(self.profile.id, action)
         return True
 
     def cancel_scheduled(self, action: str) -> int:
@@ -202,7 +266,7 @@ class ActionContext:
         query for the whole batch, which of them have pending actions (plus what was
         scheduled through `schedule` since); for the others this sends no query.
         """
-        if not self._engine._may_have_scheduled(self.profile.id, action):
+        if not self._engine.scheduled.may_have(self.profile.id, action):
             return 0
         return ScheduledAction.objects.filter(
             profile_id=self.profile.id, action=action, status=ActionStatus.PENDING
