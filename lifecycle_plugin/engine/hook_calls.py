@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
-from ..hooks import UNLIMITED_PLUGINS, HookError, call_isolated, lazy_atomic, time_limit
+from ..hooks import UNLIMITED_PLUGINS, HookError, call_isolated
+from ..isolation import lazy_atomic, time_limit
 from ..models import HookFailure
 from .context import ActionContext, call_arguments, retry_arguments
 from .retries import MAX_ACTION_ATTEMPTS, retry_delay

@@ -17,7 +17,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from ..hooks import HookError, HookTimeout, time_limit
+from ..hooks import HookError
+from ..isolation import HookTimeout, time_limit
 from ..models import ActionLedgerEntry, ActionStatus, ScheduledAction
 from .context import ActionContext, ActionEntry, Delivery, DeliveryUncertain, is_skip
 from .hook_calls import call_each, record_hook_error

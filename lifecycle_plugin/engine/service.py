@@ -21,8 +21,9 @@ from typing import Any
 import pluggy
 from django.utils import timezone
 
-from ..hooks import HOOK_TIMEOUT_DEFAULT, HookError, parse_hook_timeout, process_plugin_manager
+from ..hooks import HookError, process_plugin_manager
 from ..host import CustomerRef, Host
+from ..isolation import HOOK_TIMEOUT_DEFAULT, parse_hook_timeout
 from ..rules import CustomerFacts, Decision, LifecycleConfig
 from . import hook_calls, ledger, planner, runner
 from . import sweep as sweeping
