@@ -270,7 +270,7 @@ def _backfill_chunk(engine: LifecycleEngine, customers: Sequence[CustomerRef], e
         current = current or existing.get(("email", customer.email))
         if current is not None and user_id and current[_USER_ID] != user_id and not customer_facts.account_confirmed:
             # An unconfirmed account has no claim on the guest profile of its e-mail: the
-            # single-customer path decides whose profile it is (`_as_profile_owners`).
+            # single-customer path decides whose profile it is (`identity.as_profile_owners`).
             handed_over.append(customer)
             continue
         decision = decide(customer_facts, now)

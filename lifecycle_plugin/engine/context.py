@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 import pluggy
@@ -274,50 +273,3 @@ class ActionContext:
 
     def already_done(self, action: str, key: str) -> bool:
         return ActionLedgerEntry.objects.filter(dedupe_key=f"{action}:{self.profile.id}:{key}").exists()
-
-
-# ---------------------------------------------------------------------------- retrying a failed hook
-
-_CHANGE_HOOKS = {"lifecycle_stage_changed": StageChange, "lifecycle_tier_changed": TierChange}
-_ORDER_HOOKS = ("lifecycle_order_counted", "lifecycle_order_fulfilled")
-
-
-def retry_arguments(hook_name: str, kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
-    """What calling a failed customer hook again needs, as JSON; None for a hook that is not retried."""
-    if hook_name in _CHANGE_HOOKS:
-        change = dataclasses.asdict(kwargs["change"])
-        change["occurred_at"] = change["occurred_at"].isoformat()
-        return {"change": change}
-    if hook_name in _ORDER_HOOKS:
-        retry = {"order_id": kwargs["order"].order_id}
-        if hook_name == "lifecycle_order_counted":
-            retry["win_back"] = bool(kwargs.get("win_back"))
-        return retry
-    if hook_name == "lifecycle_daily_tick":
-        return {"today": kwargs["today"].isoformat()}
-    return None
-
-
-def call_arguments(hook_name: str, arguments: Mapping[str, Any], context: ActionContext,
-                   read_facts) -> dict[str, Any] | None:
-    """The keyword arguments for calling a failed customer hook again; None when what it was about is gone.
-
-    An order is read again from the host (`read_facts`), as it is now.
-    """
-    if hook_name in _CHANGE_HOOKS:
-        change = dict(arguments["change"])
-        change["occurred_at"] = datetime.fromisoformat(change["occurred_at"])
-        return {"context": context, "change": _CHANGE_HOOKS[hook_name](**change)}
-    if hook_name in _ORDER_HOOKS:
-        customer = context.profile.customer
-        orders = read_facts([customer])[customer].orders
-        order = next((o for o in orders if o.order_id == arguments["order_id"]), None)
-        if order is None:
-            return None
-        called = {"context": context, "order": order}
-        if hook_name == "lifecycle_order_counted":
-            called["win_back"] = bool(arguments.get("win_back"))
-        return called
-    if hook_name == "lifecycle_daily_tick":
-        return {"context": context, "today": date.fromisoformat(arguments["today"])}
-    return None

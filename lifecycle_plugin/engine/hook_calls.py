@@ -8,10 +8,11 @@ is called again later by `retry_hook_failures`, the failed implementation only.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import traceback
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Mapping
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
@@ -19,7 +20,7 @@ from django.db import transaction
 from ..hooks import UNLIMITED_PLUGINS, HookError, call_isolated
 from ..isolation import lazy_atomic, time_limit
 from ..models import HookFailure
-from .context import ActionContext, call_arguments, retry_arguments
+from .context import ActionContext, StageChange, TierChange
 from .retries import MAX_ACTION_ATTEMPTS, retry_delay
 from .transactions import lock_customers
 
@@ -131,3 +132,50 @@ def _retry_hook(engine: LifecycleEngine, failure: HookFailure, now: datetime) ->
     failure.resolved_at, failure.retry_at = now, None
     failure.save(update_fields=["resolved_at", "retry_at"])
     return 1
+
+
+# What a failed call is kept with (JSON), and the arguments to call it again with.
+
+_CHANGE_HOOKS = {"lifecycle_stage_changed": StageChange, "lifecycle_tier_changed": TierChange}
+_ORDER_HOOKS = ("lifecycle_order_counted", "lifecycle_order_fulfilled")
+
+
+def retry_arguments(hook_name: str, kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
+    """What calling a failed customer hook again needs, as JSON; None for a hook that is not retried."""
+    if hook_name in _CHANGE_HOOKS:
+        change = dataclasses.asdict(kwargs["change"])
+        change["occurred_at"] = change["occurred_at"].isoformat()
+        return {"change": change}
+    if hook_name in _ORDER_HOOKS:
+        retry = {"order_id": kwargs["order"].order_id}
+        if hook_name == "lifecycle_order_counted":
+            retry["win_back"] = bool(kwargs.get("win_back"))
+        return retry
+    if hook_name == "lifecycle_daily_tick":
+        return {"today": kwargs["today"].isoformat()}
+    return None
+
+
+def call_arguments(hook_name: str, arguments: Mapping[str, Any], context: ActionContext,
+                   read_facts) -> dict[str, Any] | None:
+    """The keyword arguments for calling a failed customer hook again; None when what it was about is gone.
+
+    An order is read again from the host (`read_facts`), as it is now.
+    """
+    if hook_name in _CHANGE_HOOKS:
+        change = dict(arguments["change"])
+        change["occurred_at"] = datetime.fromisoformat(change["occurred_at"])
+        return {"context": context, "change": _CHANGE_HOOKS[hook_name](**change)}
+    if hook_name in _ORDER_HOOKS:
+        customer = context.profile.customer
+        orders = read_facts([customer])[customer].orders
+        order = next((o for o in orders if o.order_id == arguments["order_id"]), None)
+        if order is None:
+            return None
+        called = {"context": context, "order": order}
+        if hook_name == "lifecycle_order_counted":
+            called["win_back"] = bool(arguments.get("win_back"))
+        return called
+    if hook_name == "lifecycle_daily_tick":
+        return {"context": context, "today": date.fromisoformat(arguments["today"])}
+    return None

@@ -29,15 +29,11 @@ from . import hook_calls, ledger, planner, runner
 from . import sweep as sweeping
 from .context import ScheduledInBatch
 from .deletion import forget
+from .ledger import SENDING_STALE_AFTER
+from .planner import FIRST_SIGHT_GRACE  # noqa: F401  (the actions import it from here)
 from .plans import Outcome
-from .transactions import AfterCommit
-
-# Defined with their jobs, and importable from here as well: actions, commands and
-# benchmarks import them from here.
-from .ledger import SENDING_STALE_AFTER  # noqa: F401
-from .planner import FIRST_SIGHT_GRACE, money_json, stage_code  # noqa: F401
-from .retries import MAX_ACTION_ATTEMPTS, RETRY_DELAY, retry_delay  # noqa: F401
 from .sweep import SweepReport
+from .transactions import AfterCommit
 
 
 class LifecycleEngine:

@@ -73,10 +73,6 @@ class AfterCommit:
             del self._entries[mark:]
             raise
 
-    def discard(self) -> None:
-        """Forget every entry collected so far (the transaction's ledger rows were rolled back)."""
-        self._entries = []
-
     def flush(self) -> None:
         """Hand the collected entries to ``transaction.on_commit``: run after the commit, dropped on a rollback."""
         entries, self._entries = self._entries, []
