@@ -183,6 +183,12 @@ def test_the_core_modules_import_no_action():
     assert {module: targets for module, targets in offending.items() if targets} == {}
 
 
+def test_the_engine_and_the_hook_machinery_have_no_module_over_400_lines():
+    paths = [*(PACKAGE_DIR / "engine").glob("*.py"), PACKAGE_DIR / "hooks.py", PACKAGE_DIR / "isolation.py"]
+    long = {path.name: n for path in paths if (n := len(path.read_text().splitlines())) > 400}
+    assert long == {}
+
+
 # ---------------------------------------------------------------------------- the drawing
 
 def drawing() -> tuple[dict[str, str], dict[str, list[str]], set[tuple[str, str]]]:
