@@ -40,14 +40,20 @@ class AfterCommit:
     ``transaction.on_commit``, so they run once after the commit and never after a
     rollback. A block that raises drops what it collected, and so does `rolled_back`
     for a savepoint that was rolled back inside it (its ledger rows are gone).
+
+    An entry added outside `collect` (an action enqueued while `run_entries` carries
+    out another) is not run after its commit: it waits, pending, for
+    `retry_failed_entries`.
     """
 
     def __init__(self, dispatch: Callable[[list[int]], Any]):
         self._dispatch = dispatch
-        self._entries: list[int] = []
+        #: None outside `collect`.
+        self._entries: list[int] | None = None
 
     def add(self, entry_id: int) -> None:
-        self._entries.append(entry_id)
+        if self._entries is not None:
+            self._entries.append(entry_id)
 
     @contextmanager
     def collect(self) -> Iterator[None]:
@@ -59,21 +65,23 @@ class AfterCommit:
         outer, self._entries = self._entries, []
         try:
             yield
-            self.flush()
+            self._flush()
         finally:
             self._entries = outer
 
     @contextmanager
     def rolled_back(self) -> Iterator[None]:
         """Forget the entries added inside when the block raises (its savepoint is rolled back)."""
-        mark = len(self._entries)
+        entries = self._entries
+        mark = len(entries) if entries is not None else 0
         try:
             yield
         except BaseException:
-            del self._entries[mark:]
+            if entries is not None:
+                del entries[mark:]
             raise
 
-    def flush(self) -> None:
+    def _flush(self) -> None:
         """Hand the collected entries to ``transaction.on_commit``: run after the commit, dropped on a rollback."""
         entries, self._entries = self._entries, []
         if entries:

@@ -84,6 +84,13 @@ def test_an_inner_block_flushes_its_own_entries_and_keeps_the_outer_ones(pending
     assert sorted(dispatched) == [[1, 3], [2]]
 
 
+def test_an_entry_added_outside_any_collecting_block_is_left_for_the_retry_task(pending, dispatched):
+    pending.add(1)  # an action enqueued while run_entries carries out another
+    with transaction.atomic(), pending.collect():
+        pending.add(2)
+    assert dispatched == [[2]]
+
+
 class FactsHost:
     """Just enough host for the engine: one customer with one order."""
 
