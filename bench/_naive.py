@@ -15,7 +15,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.db.models.functions import Lower, Trim
 
-from lifecycle_plugin.engine.service import money_json, stage_code
+from lifecycle_plugin.engine.planner import money_json, stage_code
 from lifecycle_plugin.models import CustomerProfile, StageTransition, TierChange
 from lifecycle_plugin.rules import CustomerFacts, OrderFact, OrderState
 from lifecycle_plugin.host_support import PAID_CHARGE_STATUSES, PROFILE_KEY, STAGE_KEY, STATE_OF_STATUS, TIER_KEY

@@ -32,16 +32,23 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from ..host import CustomerRef, Projection
-from ..models import CustomerProfile, StageTransition
-from .bulk import JSON, bulk_cursor, column_params, json_text, unnest_rows
+from .backfill_writes import (
+    PROFILE_COLUMNS,
+    PROFILE_TABLE,
+    TIER_TABLE,
+    TRANSITION_TABLE,
+    UPDATE_COLUMNS,
+    Rows,
+    insert_profiles,
+    update_profiles,
+)
+from .bulk import JSON, bulk_cursor, json_text
 from .deletion import hold_off_deletions
-from .service import LifecycleEngine, money_json, stage_code
+from .planner import money_json, stage_code
+from .service import LifecycleEngine
 
 logger = logging.getLogger(__name__)
 
-PROFILE_TABLE = CustomerProfile._meta.db_table
-TRANSITION_TABLE = StageTransition._meta.db_table
-TIER_TABLE = "lifecycle_plugin_tierchange"
 DELETION_CLOCK_MARGIN = timedelta(minutes=1)
 
 
@@ -201,51 +208,6 @@ def _existing_profiles(customers: Sequence[CustomerRef]) -> dict[tuple[str, obje
 _ID, _VERSION, _USER_ID, _EMAIL, _STAGE, _TIER = range(6)
 
 
-class _Rows:
-    """Column arrays for one bulk statement, filled row by row."""
-
-    def __init__(self, names: Sequence[str]):
-        self.names = tuple(names)
-        self.columns: list[list] = [[] for _ in self.names]
-        self.emails = self.columns[self.names.index("email")]
-
-    def add(self, *values) -> None:
-        for column, value in zip(self.columns, values):
-            column.append(value)
-
-    def __len__(self) -> int:
-        return len(self.emails)
-
-    def without(self, emails: set[str]) -> _Rows:
-        """These rows but those of `emails`."""
-        kept = _Rows(self.names)
-        for position, email in enumerate(self.emails):
-            if email not in emails:
-                kept.add(*(column[position] for column in self.columns))
-        return kept
-
-
-# Columns shared by new and updated profiles, then what the history rows need.
-_PROFILE_COLUMNS = (
-    ("user_id", "bigint"),
-    ("email", "text"),
-    ("stage", "text"),
-    ("rule", "text"),
-    ("tier", "text"),
-    ("orders_count", "integer"),
-    ("orders_by_currency", "text"),  # JSON texts, cast to jsonb in SQL
-    ("lifetime_spend", "text"),
-    ("window_spend", "text"),
-    ("first_order_at", "timestamptz"),
-    ("last_order_at", "timestamptz"),
-    ("extra_facts", "text"),
-    ("next_check_at", "timestamptz"),
-    ("facts", "text"),  # the decision's facts, for the stage transition (NULL: no transition)
-)
-_UPDATE_COLUMNS = (("id", "bigint"), ("version", "integer"), ("from_stage", "text"), ("from_tier", "text"),
-                   *_PROFILE_COLUMNS)
-
-
 def _backfill_chunk(engine: LifecycleEngine, customers: Sequence[CustomerRef], existing: dict, facts: dict,
                     read_at: datetime,
                     *, dry_run: bool = False) -> BackfillReport:
@@ -253,8 +215,8 @@ def _backfill_chunk(engine: LifecycleEngine, customers: Sequence[CustomerRef], e
     now = engine.clock()
     decided_at = now.isoformat()
     decide = engine.decide
-    inserts = _Rows(name for name, _ in _PROFILE_COLUMNS)
-    updates = _Rows(name for name, _ in _UPDATE_COLUMNS)
+    inserts = Rows(name for name, _ in PROFILE_COLUMNS)
+    updates = Rows(name for name, _ in UPDATE_COLUMNS)
     projections: list[Projection] = []
     handed_over: list[CustomerRef] = []
     stage_counts, tier_counts = report.stage_counts, report.tier_counts
@@ -269,7 +231,7 @@ def _backfill_chunk(engine: LifecycleEngine, customers: Sequence[CustomerRef], e
         current = current or existing.get(("email", customer.email))
         if current is not None and user_id and current[_USER_ID] != user_id and not customer_facts.account_confirmed:
             # An unconfirmed account has no claim on the guest profile of its e-mail: the
-            # single-customer path decides whose profile it is (`_as_profile_owners`).
+            # single-customer path decides whose profile it is (`identity.as_profile_owners`).
             handed_over.append(customer)
             continue
         decision = decide(customer_facts, now)
@@ -330,8 +292,8 @@ def _backfill_chunk(engine: LifecycleEngine, customers: Sequence[CustomerRef], e
         # The resume cursor never names a deleted customer (unless the e-mail is a customer again).
         report.last_email = next((c.email for c in reversed(customers)
                                   if c.email not in deleted or (c.email not in gone and facts[c].known)), None)
-        updated = _update(updates, now)
-        inserted = _insert(inserts, now)
+        updated = update_profiles(updates, now)
+        inserted = insert_profiles(inserts, now)
         written = updated | inserted
         engine.host.write_projection([p for p in projections if p.customer.email in written])
     report.created = len(inserted)
@@ -344,98 +306,3 @@ def _backfill_chunk(engine: LifecycleEngine, customers: Sequence[CustomerRef], e
         engine.process(by_email[email], event="backfill", recompute=True)
     report.conflicts = len(conflicted) + len(handed_over)
     return report
-
-
-# ---------------------------------------------------------------------------- writing
-
-def _insert(rows: _Rows, now: datetime) -> set[str]:
-    """New profiles, each with its first transition (and tier change when it has a tier).
-
-    ON CONFLICT DO NOTHING skips a customer whose profile an event created meanwhile;
-    the e-mails returned are the profiles written.
-    """
-    if not rows:
-        return set()
-    sql = f"""
-        WITH v AS MATERIALIZED ({unnest_rows(_PROFILE_COLUMNS)}),
-        inserted AS (
-            INSERT INTO {PROFILE_TABLE} (
-                user_id, email, stage, stage_since, stage_rule, tier, tier_since, orders_count,
-                orders_by_currency, lifetime_spend, window_spend, first_order_at, last_order_at,
-                extra_facts, history_cutoff, decided_at, next_check_at, version, created_at, updated_at
-            )
-            SELECT v.user_id, v.email, v.stage, %(now)b, v.rule, v.tier,
-                   CASE WHEN v.tier IS NULL THEN NULL ELSE %(now)b::timestamptz END, v.orders_count,
-                   v.orders_by_currency::jsonb, v.lifetime_spend::jsonb, v.window_spend::jsonb,
-                   v.first_order_at, v.last_order_at, v.extra_facts::jsonb, %(now)b, %(now)b, v.next_check_at, 1,
-                   %(now)b, %(now)b
-            FROM v ORDER BY v.position
-            ON CONFLICT DO NOTHING
-            RETURNING id, email, tier, window_spend
-        ),
-        transitions AS (
-            INSERT INTO {TRANSITION_TABLE}
-                (profile_id, from_stage, to_stage, occurred_at, recorded_at, reason, event, rule, facts)
-            SELECT i.id, NULL, v.stage, %(now)b, %(now)b, %(reason)b, '', v.rule, v.facts::jsonb
-            FROM inserted i JOIN v ON v.email = i.email ORDER BY v.position
-        ),
-        tier_changes AS (
-            INSERT INTO {TIER_TABLE} (profile_id, from_tier, to_tier, occurred_at, recorded_at, reason, window_spend)
-            SELECT i.id, NULL, i.tier, %(now)b, %(now)b, %(reason)b, i.window_spend
-            FROM inserted i JOIN v ON v.email = i.email WHERE i.tier IS NOT NULL ORDER BY v.position
-        )
-        SELECT email FROM inserted
-    """
-    return _run(sql, rows, now)
-
-
-def _update(rows: _Rows, now: datetime) -> set[str]:
-    """Existing profiles whose version is still the one read, with their history rows."""
-    if not rows:
-        return set()
-    sql = f"""
-        WITH v AS MATERIALIZED ({unnest_rows(_UPDATE_COLUMNS)}),
-        updated AS (
-            UPDATE {PROFILE_TABLE} AS p SET
-                user_id = COALESCE(v.user_id, p.user_id),
-                email = v.email,
-                stage_since = CASE WHEN p.stage = v.stage THEN p.stage_since ELSE %(now)b END,
-                stage = v.stage,
-                stage_rule = v.rule,
-                tier_since = CASE WHEN p.tier IS NOT DISTINCT FROM v.tier THEN p.tier_since ELSE %(now)b END,
-                tier = v.tier,
-                orders_count = v.orders_count,
-                orders_by_currency = v.orders_by_currency::jsonb,
-                lifetime_spend = v.lifetime_spend::jsonb,
-                window_spend = v.window_spend::jsonb,
-                first_order_at = v.first_order_at,
-                last_order_at = v.last_order_at,
-                extra_facts = v.extra_facts::jsonb,
-                next_check_at = v.next_check_at,
-                decided_at = %(now)b,
-                version = p.version + 1,
-                updated_at = %(now)b
-            FROM v
-            WHERE p.id = v.id AND p.version = v.version
-            RETURNING p.id, p.email, p.window_spend
-        ),
-        transitions AS (
-            INSERT INTO {TRANSITION_TABLE}
-                (profile_id, from_stage, to_stage, occurred_at, recorded_at, reason, event, rule, facts)
-            SELECT u.id, v.from_stage, v.stage, %(now)b, %(now)b, %(reason)b, '', v.rule, v.facts::jsonb
-            FROM updated u JOIN v ON v.id = u.id WHERE v.from_stage IS DISTINCT FROM v.stage ORDER BY v.position
-        ),
-        tier_changes AS (
-            INSERT INTO {TIER_TABLE} (profile_id, from_tier, to_tier, occurred_at, recorded_at, reason, window_spend)
-            SELECT u.id, v.from_tier, v.tier, %(now)b, %(now)b, %(reason)b, u.window_spend
-            FROM updated u JOIN v ON v.id = u.id WHERE v.from_tier IS DISTINCT FROM v.tier ORDER BY v.position
-        )
-        SELECT email FROM updated
-    """
-    return _run(sql, rows, now)
-
-
-def _run(sql: str, rows: _Rows, now: datetime) -> set[str]:
-    with bulk_cursor() as cursor:
-        cursor.execute(sql, {"now": now, "reason": StageTransition.REASON_BACKFILL, **column_params(rows.columns)})
-        return {email for (email,) in cursor.fetchall()}

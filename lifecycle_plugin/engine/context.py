@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import Any, Protocol
 
+import pluggy
 from django.db import IntegrityError, transaction
 
 from ..hooks import HookError
 from ..host import CustomerRef, Host
 from ..models import ActionLedgerEntry, ActionStatus, CustomerProfile, ScheduledAction
 from ..rules import LifecycleConfig
-
-if TYPE_CHECKING:
-    from .service import LifecycleEngine
+from .transactions import AfterCommit
 
 #: Returned by a `lifecycle_run_action` implementation to mark an entry skipped.
 SKIP = {"skipped": True}
@@ -124,10 +123,74 @@ class ActionEntry:
     attempts: int
 
 
+class ScheduledInBatch:
+    """Which customers of the batch whose hooks are running have pending scheduled actions.
+
+    Loaded with one query for the whole batch on first use, and kept up to date by
+    `ActionContext.schedule`, so that `ActionContext.cancel_scheduled` sends no query
+    for a customer who has none. Every writer of scheduled actions holds the
+    customer's lock or profile row but the daily tick, which could add one meanwhile;
+    a reminder it adds is still skipped when it runs if the customer is no longer
+    silent (see `ActionContext.cancel_scheduled`).
+    """
+
+    def __init__(self) -> None:
+        self._profiles: Collection[int] | None = None
+        self._pending: set[tuple[int, str]] | None = None
+
+    @contextmanager
+    def batch(self, profile_ids: Collection[int]) -> Iterator[None]:
+        """While the hooks of these profiles run."""
+        self._profiles, self._pending = profile_ids, None
+        try:
+            yield
+        finally:
+            self._profiles = self._pending = None
+
+    def may_have(self, profile_id: int, action: str) -> bool:
+        """False when the profile had no pending scheduled `action` at the batch's look,
+        and none was scheduled since; True outside a batch (unknown)."""
+        if self._profiles is None or profile_id not in self._profiles:
+            return True
+        if self._pending is None:
+            self._pending = set(
+                ScheduledAction.objects.filter(status=ActionStatus.PENDING, profile_id__in=self._profiles)
+                .values_list("profile_id", "action").distinct()
+            )
+        return (profile_id, action) in self._pending
+
+    def note(self, profile_id: int, action: str) -> None:
+        """`action` was just scheduled for the profile."""
+        if self._pending is not None:
+            self._pending.add((profile_id, action))
+
+
+class ActionServices(Protocol):
+    """What an `ActionContext` uses of the engine that made it; `LifecycleEngine` provides it."""
+
+    #: The thresholds in force.
+    config: LifecycleConfig
+    #: The store (Saleor, the sandbox, the in-memory test host).
+    host: Host
+    #: The hooks in force.
+    pm: pluggy.PluginManager
+    #: The plugin's settings (action switches and parameters).
+    settings: Mapping[str, Any]
+    #: Seconds one hook implementation may run.
+    hook_timeout: float
+    #: Ledger entries to run once the deciding transaction commits.
+    after_commit: AfterCommit
+    #: Which customers of the running batch have pending scheduled actions.
+    scheduled: ScheduledInBatch
+
+    def record_hook_error(self, error: HookError, profile_id: int | None = None) -> None:
+        """Keep a hook implementation's failure as a ``HookFailure`` row (not retried)."""
+
+
 class ActionContext:
     """Given to every action hook; writes go to the transaction that made the decision."""
 
-    def __init__(self, engine: LifecycleEngine, profile: CustomerProfile, now: datetime):
+    def __init__(self, engine: ActionServices, profile: CustomerProfile, now: datetime):
         self._engine = engine
         self._profile_row = profile
         self.profile = ProfileView.of(profile)
@@ -158,7 +221,7 @@ class ActionContext:
 
     def record_hook_error(self, error: HookError) -> None:
         """Keep a hook implementation's failure as a ``HookFailure`` row for this customer."""
-        self._engine._record_hook_error(error, self.profile.id)
+        self._engine.record_hook_error(error, self.profile.id)
 
     def enqueue(self, action: str, key: str, payload: Mapping[str, Any] | None = None) -> bool:
         """Record that `action` must happen once for this customer and `key`.
@@ -175,7 +238,7 @@ class ActionContext:
                 )
         except IntegrityError:
             return False
-        self._engine._after_commit_entries.append(entry.pk)
+        self._engine.after_commit.add(entry.pk)
         return True
 
     def schedule(self, action: str, key: str, due_at: datetime, payload: Mapping[str, Any] | None = None) -> bool:
@@ -192,7 +255,7 @@ class ActionContext:
                 )
         except IntegrityError:
             return False
-        self._engine._note_scheduled(self.profile.id, action)
+        self._engine.scheduled.note(self.profile.id, action)
         return True
 
     def cancel_scheduled(self, action: str) -> int:
@@ -202,7 +265,7 @@ class ActionContext:
         query for the whole batch, which of them have pending actions (plus what was
         scheduled through `schedule` since); for the others this sends no query.
         """
-        if not self._engine._may_have_scheduled(self.profile.id, action):
+        if not self._engine.scheduled.may_have(self.profile.id, action):
             return 0
         return ScheduledAction.objects.filter(
             profile_id=self.profile.id, action=action, status=ActionStatus.PENDING
@@ -210,50 +273,3 @@ class ActionContext:
 
     def already_done(self, action: str, key: str) -> bool:
         return ActionLedgerEntry.objects.filter(dedupe_key=f"{action}:{self.profile.id}:{key}").exists()
-
-
-# ---------------------------------------------------------------------------- retrying a failed hook
-
-_CHANGE_HOOKS = {"lifecycle_stage_changed": StageChange, "lifecycle_tier_changed": TierChange}
-_ORDER_HOOKS = ("lifecycle_order_counted", "lifecycle_order_fulfilled")
-
-
-def retry_arguments(hook_name: str, kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
-    """What calling a failed customer hook again needs, as JSON; None for a hook that is not retried."""
-    if hook_name in _CHANGE_HOOKS:
-        change = dataclasses.asdict(kwargs["change"])
-        change["occurred_at"] = change["occurred_at"].isoformat()
-        return {"change": change}
-    if hook_name in _ORDER_HOOKS:
-        retry = {"order_id": kwargs["order"].order_id}
-        if hook_name == "lifecycle_order_counted":
-            retry["win_back"] = bool(kwargs.get("win_back"))
-        return retry
-    if hook_name == "lifecycle_daily_tick":
-        return {"today": kwargs["today"].isoformat()}
-    return None
-
-
-def call_arguments(hook_name: str, arguments: Mapping[str, Any], context: ActionContext,
-                   read_facts) -> dict[str, Any] | None:
-    """The keyword arguments for calling a failed customer hook again; None when what it was about is gone.
-
-    An order is read again from the host (`read_facts`), as it is now.
-    """
-    if hook_name in _CHANGE_HOOKS:
-        change = dict(arguments["change"])
-        change["occurred_at"] = datetime.fromisoformat(change["occurred_at"])
-        return {"context": context, "change": _CHANGE_HOOKS[hook_name](**change)}
-    if hook_name in _ORDER_HOOKS:
-        customer = context.profile.customer
-        orders = read_facts([customer])[customer].orders
-        order = next((o for o in orders if o.order_id == arguments["order_id"]), None)
-        if order is None:
-            return None
-        called = {"context": context, "order": order}
-        if hook_name == "lifecycle_order_counted":
-            called["win_back"] = bool(arguments.get("win_back"))
-        return called
-    if hook_name == "lifecycle_daily_tick":
-        return {"context": context, "today": date.fromisoformat(arguments["today"])}
-    return None

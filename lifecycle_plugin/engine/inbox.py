@@ -34,7 +34,8 @@ from django.utils import timezone
 
 from ..host import CustomerRef
 from ..models import InboxState, PendingEvent
-from .service import retry_delay
+from .retries import retry_delay
+from .transactions import lock_customers
 
 logger = logging.getLogger(__name__)
 
@@ -165,7 +166,7 @@ def _process(engine, taken: Sequence[_Taken]) -> None:
     if plain and forced:
         # Every lock of the batch at once, in key order, before the two calls take theirs
         # again: taken call by call, two drains could each hold a lock the other waits for.
-        engine._lock(sorted({t.customer.email for t in taken}))
+        lock_customers(sorted({t.customer.email for t in taken}))
     if plain:
         engine.process_many(plain)
     if forced:

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from django.utils import timezone
 
@@ -20,9 +19,19 @@ from ..host import CustomerRef, Host, Projection
 from ..models import ActionLedgerEntry, ActionStatus, CustomerProfile, StageTransition, TierChange
 from ..rules import CustomerFacts, LifecycleConfig, OrderFact, counts
 from .bulk import JSON, bulk_cursor, column_params, json_text, unnest_rows
+from .context import StageChange, TierChange as TierChangeEvent
 
-if TYPE_CHECKING:
-    from .service import Outcome
+
+@dataclass
+class Outcome:
+    """What one `process` call changed."""
+
+    profile_id: int | None
+    stage: str | None
+    tier: str | None
+    stage_changes: list[StageChange] = field(default_factory=list)
+    tier_changes: list[TierChangeEvent] = field(default_factory=list)
+    created: bool = False
 
 
 @dataclass

@@ -25,7 +25,8 @@ from graphql_relay import from_global_id
 
 from ..host import CustomerRef, normalise_email
 from ..models import CustomerProfile, StageTransition
-from ..rules import ConfigError, LifecycleConfig, Stage, Tier, decide
+from ..engine.what_if import what_if as run_what_if
+from ..rules import ConfigError, LifecycleConfig, Stage, Tier
 from ..runtime import allow_writer
 from .errors import INVALID_CONFIG, NOT_FOUND, PAGE_TOO_LARGE, LifecycleError, bad_input
 from .types import (
@@ -49,8 +50,6 @@ from .types import (
 MAX_PAGE_SIZE = 100
 #: The page size when neither `first` nor `last` is given.
 DEFAULT_PAGE_SIZE = 20
-#: Customers read from the host per round trip in the what-if.
-WHAT_IF_CHUNK_SIZE = 500
 CURSOR_PREFIX = "LifecycleCustomer:"
 #: A primary key inside an ID or a cursor: ASCII digits that fit a bigint. Not
 #: ``str.isdigit``, which also accepts "²" (that int() then refuses) and other
@@ -411,63 +410,23 @@ def _candidate_tiers(tiers: list[dict]) -> tuple[Tier, ...]:
 def what_if(
     host: Any, in_force: LifecycleConfig, candidate: LifecycleConfig, now: datetime, sample_limit: int | None
 ) -> LifecycleWhatIf:
-    """Run the pure rules over the store's facts with candidate thresholds; write nothing.
-
-    Facts come straight from the host in chunks (a constant number of queries per
-    chunk). Hooks are not called: `lifecycle_collect_facts` and `lifecycle_classify`
-    implementations may write (their failures are recorded), and a what-if must not,
-    so the distribution is that of the built-in ladder.
-    """
+    """`engine.what_if.what_if`, as the GraphQL type: every stage and tier listed, zeros included."""
     if sample_limit is not None and sample_limit < 1:
         raise bad_input("sampleLimit must be at least 1.")
-    read = evaluated = 0
-    complete = True
-    stages: Counter = Counter()
-    tiers: Counter = Counter()
-    current_stages: Counter = Counter()
-    current_tiers: Counter = Counter()
-    moves: Counter = Counter()
-    chunk_size = min(WHAT_IF_CHUNK_SIZE, sample_limit or WHAT_IF_CHUNK_SIZE)
-    for chunk in host.customer_chunks(chunk_size):
-        if not chunk:
-            continue
-        if sample_limit is not None:
-            remaining = sample_limit - read
-            if remaining <= 0:  # the sample is full and the store has more customers
-                complete = False
-                break
-            if len(chunk) > remaining:
-                chunk, complete = chunk[:remaining], False
-        read += len(chunk)
-        facts_by_customer = host.read_facts(chunk)
-        for customer in chunk:
-            facts = facts_by_customer[customer]
-            if not facts.known:
-                continue  # nobody to classify: the engine keeps no profile for them either
-            evaluated += 1
-            proposed = decide(facts, candidate, now)
-            current = decide(facts, in_force, now)
-            stages[proposed.stage.value] += 1
-            tiers[proposed.tier] += 1
-            current_stages[current.stage.value] += 1
-            current_tiers[current.tier] += 1
-            if proposed.stage != current.stage:
-                moves[(current.stage.value, proposed.stage.value)] += 1
-        if not complete:
-            break
+    result = run_what_if(host, in_force, candidate, now, sample_limit)
     return LifecycleWhatIf(
-        evaluated_at=now,
-        customers_read=read,
-        customers_evaluated=evaluated,
-        complete=complete,
-        config=candidate,
-        stages=stage_counts(stages),
-        tiers=tier_counts(tiers, candidate),
-        current_stages=stage_counts(current_stages),
-        current_tiers=tier_counts(current_tiers, in_force),
+        evaluated_at=result.evaluated_at,
+        customers_read=result.customers_read,
+        customers_evaluated=result.customers_evaluated,
+        complete=result.complete,
+        config=result.config,
+        stages=stage_counts(result.stages),
+        tiers=tier_counts(result.tiers, candidate),
+        current_stages=stage_counts(result.current_stages),
+        current_tiers=tier_counts(result.current_tiers, in_force),
         stage_moves=[
             LifecycleWhatIfMove(from_stage=from_stage, to_stage=to_stage, count=count)
-            for (from_stage, to_stage), count in sorted(moves.items())
+            for (from_stage, to_stage), count in sorted(result.stage_moves.items())
         ],
     )
 

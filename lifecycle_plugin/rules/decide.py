@@ -54,9 +54,6 @@ class Decision:
     next_change_at: datetime | None
     summary: Summary
 
-    def same_outcome(self, other: Decision) -> bool:
-        return self.stage == other.stage and self.tier == other.tier
-
 
 def counts(order: OrderFact, config: LifecycleConfig) -> bool:
     """Whether an order is a purchase: placed, not fully refunded, and paid if the config asks."""

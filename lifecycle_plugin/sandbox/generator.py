@@ -34,7 +34,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -643,13 +643,6 @@ def _reserve_sequence(cursor, sequence: str, count: int) -> int:
     if count > 1:
         cursor.execute("SELECT setval(%s, %s)", [sequence, first + count - 1])
     return first
-
-
-def plan_customers(customers: int, *, years: float = 3, seed: int = 42) -> Iterator[PlannedCustomer]:
-    """The planned customers, one by one (no database): what `generate_store` writes."""
-    planner = Planner(seed, years)
-    for index in range(customers):
-        yield planner.customer(index)
 
 
 def generate_store(

@@ -3,7 +3,7 @@
 import pytest
 
 from lifecycle_plugin import hookimpl
-from lifecycle_plugin.engine.service import RETRY_DELAY, MAX_ACTION_ATTEMPTS
+from lifecycle_plugin.engine.retries import RETRY_DELAY, MAX_ACTION_ATTEMPTS
 from lifecycle_plugin.host import CustomerRef
 from lifecycle_plugin.models import HookFailure
 

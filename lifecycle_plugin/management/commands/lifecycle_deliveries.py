@@ -14,7 +14,8 @@ from django.db.models import F
 from django.db.models.functions import Least
 from django.utils import timezone
 
-from ...engine.service import MAX_ACTION_ATTEMPTS, SENDING_STALE_AFTER
+from ...engine.ledger import SENDING_STALE_AFTER
+from ...engine.retries import MAX_ACTION_ATTEMPTS
 from ...models import ActionLedgerEntry, ActionStatus
 from ...runtime import allow_writer, get_engine
 
