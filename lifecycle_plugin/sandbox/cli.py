@@ -428,13 +428,13 @@ def explorer_tokens() -> dict[str, str]:
     """Bearer tokens to try the GraphQL API with: a staff member with MANAGE_USERS and a customer."""
     from django.contrib.auth.models import Permission, User
 
-    from ..graphql.sandbox_auth import issue_sandbox_token
+    from .auth import issue_sandbox_token
     from ..models import CustomerProfile
 
     staff, _ = User.objects.get_or_create(
         username="sandbox-staff", defaults={"email": "staff@sandbox.example", "is_staff": True}
     )
-    # The sandbox's stand-in for Saleor's MANAGE_USERS (see graphql.sandbox_auth).
+    # The sandbox's stand-in for Saleor's MANAGE_USERS (see sandbox/auth.py).
     staff.user_permissions.add(Permission.objects.get(codename="change_user", content_type__app_label="auth"))
     tokens = {"staff (MANAGE_USERS)": issue_sandbox_token(staff)}
     customer = CustomerProfile.objects.filter(user__isnull=False).select_related("user").order_by("id").first()
