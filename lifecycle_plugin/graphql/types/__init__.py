@@ -61,10 +61,8 @@ from .values import (
     money_list,
     saleor_user_id,
     stage_code,
-    stage_label,
     staff_only,
     tier_code,
-    tier_label,
     tier_rank,
 )
 from .what_if import LifecycleConfigInput, LifecycleMoneyInput, LifecycleTierInput, LifecycleWhatIf, LifecycleWhatIfMove

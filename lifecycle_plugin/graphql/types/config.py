@@ -7,8 +7,8 @@ from typing import Any
 import graphene
 
 from ...conf import label_of
-from ...rules import STAGE_DESCRIPTIONS, STAGE_LABELS, LifecycleConfig, Stage
-from .values import LifecycleMoney, LifecycleStageCode, LifecycleTierCode, money_list, tier_code, tier_label
+from ...rules import STAGE_DESCRIPTIONS, LifecycleConfig, Stage, stage_label, tier_label
+from .values import LifecycleMoney, LifecycleStageCode, LifecycleTierCode, money_list, tier_code
 
 
 class LifecycleThreshold(graphene.ObjectType):
@@ -55,7 +55,7 @@ class LifecycleStageDefinition(graphene.ObjectType):
 
     @staticmethod
     def resolve_label(stage: Stage, info: Any) -> str:
-        return STAGE_LABELS[stage]
+        return stage_label(stage.value)
 
     @staticmethod
     def resolve_description(stage: Stage, info: Any) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 import graphene
 
 from ...models import CustomerProfile, StageTransition
-from ...rules import STAGE_DESCRIPTIONS, Stage, tier_progress
+from ...rules import STAGE_DESCRIPTIONS, Stage, stage_label, tier_label, tier_progress
 from .values import (
     BUILTIN_STAGE_KEYS,
     JSON,
@@ -22,10 +22,8 @@ from .values import (
     money_list,
     saleor_user_id,
     stage_code,
-    stage_label,
     staff_only,
     tier_code,
-    tier_label,
     tier_rank,
 )
 

@@ -15,7 +15,7 @@ from graphene.types.generic import GenericScalar
 from graphql_relay import to_global_id
 
 from ...models import StageTransition
-from ...rules import DEFAULT_TIERS, STAGE_DESCRIPTIONS, STAGE_LABELS, Stage
+from ...rules import DEFAULT_TIERS, STAGE_DESCRIPTIONS, Stage, stage_label, tier_label
 
 #: The enum value that stands for every stage a plugin added (its code is in `key`).
 CUSTOM_STAGE = "custom"
@@ -68,7 +68,7 @@ def _describe_stage_code(value: Any) -> str:
     if value.value == CUSTOM_STAGE:
         return "A stage added by an installed plugin; read its code from `key`."
     stage = Stage(value.value)
-    return f"{STAGE_LABELS[stage]}: {STAGE_DESCRIPTIONS[stage]}"
+    return f"{stage_label(stage.value)}: {STAGE_DESCRIPTIONS[stage]}"
 
 
 LifecycleStageCode = graphene.Enum.from_enum(StageCodeValues, description=_describe_stage_code)
@@ -108,10 +108,6 @@ def tier_code(key: str) -> str:
     return key if key in DEFAULT_TIER_KEYS else CUSTOM_TIER
 
 
-def tier_label(key: str) -> str:
-    return key.replace("_", " ").title()
-
-
 def tier_rank(key: str, info: Any) -> int | None:
     codes = info.context.config.tier_codes
     return codes.index(key) if key in codes else None
@@ -121,10 +117,6 @@ def stage_code(key: str) -> str:
     return key if key in BUILTIN_STAGE_KEYS else CUSTOM_STAGE
 
 
-def stage_label(key: str) -> str:
-    if key in BUILTIN_STAGE_KEYS:
-        return STAGE_LABELS[Stage(key)]
-    return key.replace("_", " ").capitalize()
 
 
 # ---------------------------------------------------------------------- small value types
