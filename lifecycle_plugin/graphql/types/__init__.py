@@ -20,6 +20,7 @@ recompute), `config` (the settings in force) and `what_if`. Import them from her
 from .config import (
     STAGE_THRESHOLDS,
     LifecycleConfiguration,
+    LifecyclePlugin,
     LifecycleStageDefinition,
     LifecycleThreshold,
     LifecycleTierDefinition,

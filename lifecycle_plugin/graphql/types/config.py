@@ -7,6 +7,7 @@ from typing import Any
 import graphene
 
 from ...conf import label_of
+from ...hooks import PluginInfo, describe_plugins
 from ...rules import STAGE_DESCRIPTIONS, LifecycleConfig, Stage, stage_label, tier_label
 from .values import LifecycleMoney, LifecycleStageCode, LifecycleTierCode, money_list, tier_code
 
@@ -93,6 +94,29 @@ class LifecycleTierDefinition(graphene.ObjectType):
         return tier_label(definition.key)
 
 
+class LifecyclePlugin(graphene.ObjectType):
+    """A plugin the engine calls: a built-in action, or hooks an installed package registered."""
+
+    name = graphene.String(
+        required=True,
+        description="The name it is registered under: its module for a built-in "
+        "(`lifecycle_plugin.actions.winback`), its entry point's name for an installed package.",
+    )
+    distribution = graphene.String(
+        description="The package that provides it (`saleor-lifecycle` for the built-ins); "
+        "null for a plugin registered by code rather than an entry point."
+    )
+    version = graphene.String(description="That package's version; null when `distribution` is.")
+    builtin = graphene.Boolean(required=True, description="True for the actions that ship with this package.")
+    hooks = graphene.List(
+        graphene.NonNull(graphene.String),
+        required=True,
+        description="The hooks it implements, e.g. `lifecycle_stage_changed` (see the plugin-author docs).",
+    )
+
+    # The root is a hooks.PluginInfo; every field resolves by attribute.
+
+
 class LifecycleConfiguration(graphene.ObjectType):
     """Every threshold of the rules (see the plugin settings for their meaning)."""
 
@@ -106,6 +130,12 @@ class LifecycleConfiguration(graphene.ObjectType):
     count_only_paid = graphene.Boolean(required=True)
     tier_window_days = graphene.Int(required=True)
     tiers = graphene.List(graphene.NonNull(LifecycleTierDefinition), required=True, description="Lowest first.")
+    plugins = graphene.List(
+        graphene.NonNull(LifecyclePlugin),
+        required=True,
+        description="The plugins loaded, built-in ones first, with their versions and the hooks they implement "
+        "(what `manage.py lifecycle_plugins` lists).",
+    )
 
     # The root is a rules.LifecycleConfig; the scalar fields resolve by attribute.
     @staticmethod
@@ -114,3 +144,7 @@ class LifecycleConfiguration(graphene.ObjectType):
             LifecycleTierDefinition(key=tier.code, rank=rank, thresholds=money_list(dict(tier.thresholds)))
             for rank, tier in enumerate(config.tiers)
         ]
+
+    @staticmethod
+    def resolve_plugins(config: LifecycleConfig, info: Any) -> list[PluginInfo]:
+        return describe_plugins(info.context.plugin_manager)
