@@ -11,9 +11,9 @@ import json
 import time
 from datetime import timedelta
 
-from .common import Out, database_description, emptying_the_store, make_engine, migrate, parse_now
+from .common import Out, database_description, make_engine, parse_now
 from .reports import print_distribution, print_outbox, print_tier_changes, print_transitions, print_weekly
-from .steps import do_backfill, do_generate, do_replay, do_sweep
+from .steps import do_backfill, do_fresh_store, do_replay, do_sweep
 
 #: Stages whose customers show the most in their history; one of each is suggested.
 SHOWCASE_STAGES = ("loyal", "at_risk", "lapsed", "repeat", "new")
@@ -33,10 +33,7 @@ def cmd_demo(args, out: Out) -> int:
 
     started = time.perf_counter()
     now = parse_now(args.now)
-    with out.step("migrating"):
-        migrate()
-    emptying_the_store(out)
-    do_generate(out, args.customers, args.years, args.seed, now)
+    do_fresh_store(out, args, now)
     clock = SimulatedClock(now - timedelta(days=args.live_days))
     host = SandboxHost(as_of=clock)
     # The backfill messages nobody; the live days that follow run the actions.

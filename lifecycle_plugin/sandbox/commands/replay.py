@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
-from .common import Out, database_description, emptying_the_store, make_engine, migrate, parse_now
+from .common import Out, database_description, make_engine, parse_now
 from .reports import print_distribution, print_tier_changes, print_transitions, print_weekly
-from .steps import do_backfill, do_generate, do_replay
+from .steps import do_backfill, do_fresh_store, do_replay
 
 
 def cmd_replay(args, out: Out) -> int:
@@ -16,10 +16,7 @@ def cmd_replay(args, out: Out) -> int:
 
     started = time.perf_counter()
     now = parse_now(args.now)
-    with out.step("migrating"):
-        migrate()
-    emptying_the_store(out)
-    do_generate(out, args.customers, args.years, args.seed, now)
+    do_fresh_store(out, args, now)
     start = now - timedelta(days=args.days)
     clock = SimulatedClock(start)
     engine = make_engine(SandboxHost(as_of=clock), clock)

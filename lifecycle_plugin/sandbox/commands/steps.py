@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from .common import Out
+from .common import Out, emptying_the_store, migrate
 
 
 def do_generate(out: Out, customers: int, years: float, seed: int, now: datetime):
@@ -19,6 +19,14 @@ def do_generate(out: Out, customers: int, years: float, seed: int, now: datetime
         f"{summary.order_lines:,} order lines, {summary.checkouts:,} checkouts: "
         f"{summary.rows / max(summary.seconds, 1e-9):,.0f} rows/s")
     return summary
+
+
+def do_fresh_store(out: Out, args, now: datetime):
+    """Migrate, empty the store and generate one as `args` (customers, years, seed) say: the demo's and replay's start."""
+    with out.step("migrating"):
+        migrate()
+    emptying_the_store(out)
+    return do_generate(out, args.customers, args.years, args.seed, now)
 
 
 def do_backfill(out: Out, engine, chunk_size: int, *, start_after: str | None = None):
