@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -73,11 +75,15 @@ def servers_on(data: Path) -> list[psutil.Process]:
 
 
 @pytest.fixture
-def data(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("sandbox") / "pgdata18"
+def data() -> Path:
+    # Not under pytest's tmp_path: pytest sessions running side by side on one machine
+    # delete each other's older numbered temporary folders, a live server's included.
+    parent = Path(tempfile.mkdtemp(prefix="lifecycle-serve-"))
+    folder = parent / "pgdata18"
     yield folder
     for process in servers_on(folder):  # never leave a server behind, even when a test fails
         process.kill()
+    shutil.rmtree(parent, ignore_errors=True)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
