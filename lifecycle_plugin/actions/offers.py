@@ -27,7 +27,7 @@ from typing import Any
 from ..engine import ActionContext, ActionEntry, Delivery, skip
 from ..host import Message, OrderProduct, VoucherRequest
 from ..models import ActionLedgerEntry, ActionStatus
-from ..rules import STAGE_LABELS, OrderFact, Stage
+from ..rules import OrderFact, stage_label, tier_label
 from . import MARKETING_ACTIONS
 from .base import has_marketing_consent, has_option, ledger_key, option
 from .delivery import deliver
@@ -213,8 +213,6 @@ def message_data(
 ) -> dict[str, Any]:
     """The template context, also sent as the notify payload: JSON values only."""
     profile = context.profile
-    # A third-party stage (e.g. "advocate") has no built-in label: show its code.
-    stage_label = next((STAGE_LABELS[s] for s in Stage if s.value == profile.stage), profile.stage)
     data = {key: value for key, value in entry.payload.items() if key not in ("voucher_entry", "voucher_required")}
     if voucher:
         valid_until = voucher.get("valid_until", "")
@@ -226,9 +224,9 @@ def message_data(
         "marketing": _is_marketing(entry.action, marketing),
         "customer": _customer_data(context),
         "stage": profile.stage,
-        "stage_label": stage_label,
+        "stage_label": stage_label(profile.stage),
         "tier": profile.tier or "",
-        "tier_label": (profile.tier or "").replace("_", " ").title(),
+        "tier_label": tier_label(profile.tier),
         "voucher": voucher,
         "products": data.get("products", []),
         "order": data.get("order"),

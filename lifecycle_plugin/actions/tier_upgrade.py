@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from .. import hookimpl
 from ..models import ActionLedgerEntry
+from ..rules import tier_label
 from . import TIER_UPGRADE
 from .base import is_enabled, is_history, option, skip, triggering_order
 from .offers import VoucherOffer, enqueue_message, order_data, run_voucher, send_message, voucher_action
@@ -24,10 +25,6 @@ def _told_within_window(context, change) -> bool:
         profile_id=context.profile.id, action=TIER_UPGRADE, payload__new_tier=change.to_tier
     ).values_list("payload", flat=True)
     return any(datetime.fromisoformat(payload["occurred_at"]) > since for payload in earlier)
-
-
-def tier_label(tier: str | None) -> str:
-    return (tier or "").replace("_", " ").title()
 
 
 _LABEL = "Tier upgrade"

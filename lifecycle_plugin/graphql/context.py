@@ -19,6 +19,8 @@ from .errors import INVALID_CONFIG, LifecycleError, located, permission_denied, 
 from .viewer import Viewer
 
 if TYPE_CHECKING:
+    import pluggy
+
     from ..engine import LifecycleEngine
     from ..host import Host
 
@@ -86,6 +88,15 @@ class GraphQLContext:
         from ..runtime import get_host
 
         return get_host()
+
+    @cached_property
+    def plugin_manager(self) -> pluggy.PluginManager:
+        """The plugins the engine calls: the given engine's, else this process's."""
+        if self._engine_factory is not None:
+            return self.engine.pm
+        from ..hooks import process_plugin_manager
+
+        return process_plugin_manager()
 
     @cached_property
     def config(self) -> LifecycleConfig:

@@ -9,8 +9,8 @@ PERMISSION_DENIED   authenticated, but not allowed (e.g. no MANAGE_USERS)
 NOT_FOUND           the customer asked for has no lifecycle profile
 BAD_USER_INPUT      an argument is malformed (an ID, a cursor, a date range)
 INVALID_CONFIG      candidate thresholds (what-if) or the plugin settings are invalid
-QUERY_TOO_DEEP      fields or fragments nest deeper than the limits (execution.py)
-QUERY_TOO_COMPLEX   too many selections or aliases, or too long a query (execution.py)
+QUERY_TOO_DEEP      fields or fragments nest deeper than the limits (limits.py)
+QUERY_TOO_COMPLEX   too many selections or aliases, or too long a query (limits.py)
 PAGE_TOO_LARGE      `first`/`last` or the number of entities is over the limit
 BAD_REQUEST         the HTTP body is not a GraphQL request
 GRAPHQL_PARSE_FAILED       the query is not valid GraphQL syntax

@@ -6,7 +6,7 @@ into a `Viewer` first:
 - the Saleor binding: a customer JWT gives ``Viewer.customer``; a staff JWT gives
   ``Viewer.staff`` with ``can_manage_users=user.has_perm(AccountPermissions.MANAGE_USERS)``;
   an app token gives ``Viewer.app`` with ``app.has_perm(AccountPermissions.MANAGE_USERS)``;
-- the sandbox: a signed token (``lifecycle_plugin.graphql.sandbox_auth``).
+- the sandbox: a signed token (``lifecycle_plugin.sandbox.auth``).
 
 A token that is present but bad (expired, forged, for an unknown or inactive user)
 must raise `AuthError`: the caller gets an UNAUTHENTICATED error, never the

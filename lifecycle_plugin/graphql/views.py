@@ -7,7 +7,7 @@ GraphQL-over-HTTP convention for ``application/json`` and lets a federation gate
 pass the coded error on next to Saleor's data instead of failing the whole
 query on a transport error. Only a request that is not GraphQL at all gets a 4xx
 (unsupported method 405, body not JSON 400, wrong content type 415; the sandbox's
-view also refuses a POST from another origin with 403, see sandbox_auth.py).
+view also refuses a POST from another origin with 403, see sandbox/auth.py).
 
 GraphiQL is served on GET only where `graphiql` is set: the sandbox. Saleor's route
 does not serve it (its GET is a 405 like any other method but POST).

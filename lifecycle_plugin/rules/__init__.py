@@ -15,6 +15,8 @@ from .stages import (
     STAGE_LABELS,
     Stage,
     is_win_back,
+    stage_label,
+    tier_label,
 )
 
 __all__ = [
@@ -42,6 +44,8 @@ __all__ = [
     "format_tiers",
     "is_win_back",
     "parse_tiers",
+    "stage_label",
     "tier_for",
+    "tier_label",
     "tier_progress",
 ]

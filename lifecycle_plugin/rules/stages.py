@@ -1,4 +1,9 @@
-"""The stage ladder: stable codes, English labels and the order used to reason about moves."""
+"""The stage ladder: stable codes, English labels and the order used to reason about moves.
+
+`stage_label` and `tier_label` are the one place a stage or tier gets the words a
+person reads: GraphQL, the messages' templates and the sandbox's printouts all call
+them, so a plugin's `advocate` stage or an owner's `vip_plus` tier reads the same everywhere.
+"""
 
 from __future__ import annotations
 
@@ -46,6 +51,17 @@ STAGE_DESCRIPTIONS = {
     Stage.AT_RISK: "No order for at_risk_days, or for k x their own median gap once they have enough orders.",
     Stage.LAPSED: "No order for lapsed_days.",
 }
+
+def stage_label(code: str) -> str:
+    """The label of a stage code: the built-in label, or a plugin's stage code in words (`advocate` -> "Advocate")."""
+    builtin = next((stage for stage in Stage if stage.value == code), None)
+    return STAGE_LABELS[builtin] if builtin is not None else code.replace("_", " ").capitalize()
+
+
+def tier_label(code: str | None) -> str:
+    """The label of a tier code from the settings (`vip_plus` -> "Vip Plus"); empty for no tier."""
+    return (code or "").replace("_", " ").title()
+
 
 #: Stages of customers who have never bought. Time alone never changes them.
 PRE_PURCHASE = frozenset({Stage.VISITOR, Stage.LEAD, Stage.PROSPECT})

@@ -24,7 +24,7 @@ from .models import Checkout, Order
 
 
 class SimulatedClock:
-    """A clock the engine and the host share; `advance` moves both."""
+    """A clock the engine and the host share: setting `now` moves both."""
 
     def __init__(self, now: datetime):
         self.now = now

@@ -1,6 +1,6 @@
 """The sandbox's SECRET_KEY: random, made once per data folder and kept beside it.
 
-The key signs the sandbox's bearer tokens (graphql/sandbox_auth.py). A key that ships
+The key signs the sandbox's bearer tokens (sandbox/auth.py). A key that ships
 with the package would let anyone, a web page in the developer's browser included,
 sign a staff token for themselves. So each data folder gets its own key, written the
 first time the settings load, in a file only its owner can read, and read back after

@@ -11,7 +11,7 @@ import pytest
 from django.core import signing
 from django.test import Client
 
-from lifecycle_plugin.graphql import sandbox_auth
+from lifecycle_plugin.sandbox import auth as sandbox_auth
 from lifecycle_plugin.graphql.viewer import Viewer
 from lifecycle_plugin.models import CustomerProfile
 from lifecycle_plugin.rules import LifecycleConfig, Tier

@@ -23,7 +23,7 @@ from graphql import parse
 from graphql.language import ast
 from graphql.language.printer import print_ast
 
-from lifecycle_plugin.graphql.sandbox_auth import issue_sandbox_token
+from lifecycle_plugin.sandbox.auth import issue_sandbox_token
 from lifecycle_plugin.runtime import get_engine
 from lifecycle_plugin.sandbox.host import SandboxHost
 from lifecycle_plugin.sandbox.store import SandboxStore

@@ -12,8 +12,9 @@ from graphql import parse
 from graphql.utils.introspection_query import introspection_query
 
 from lifecycle_plugin.engine.backfill import backfill
-from lifecycle_plugin.graphql import execution
-from lifecycle_plugin.graphql.execution import QueryLimits, execute_graphql, limit_errors
+from lifecycle_plugin.graphql import execution, limits
+from lifecycle_plugin.graphql.execution import execute_graphql
+from lifecycle_plugin.graphql.limits import QueryLimits, limit_errors
 from lifecycle_plugin.graphql.viewer import Viewer
 
 from .conftest import T0, codes, global_id
@@ -27,8 +28,8 @@ SIX_DEEP = "{ lifecycleCustomers { edges { node { history { toStage { key } } } 
 
 
 def depth_of(query: str) -> list[str]:
-    limits = QueryLimits.in_force(depth=5, introspection_depth=4)
-    return [error.message for error in limit_errors(parse(query), limits)]
+    tight = QueryLimits.in_force(depth=5, introspection_depth=4)
+    return [error.message for error in limit_errors(parse(query), tight)]
 
 
 def test_depth_counts_fields_through_fragments_not_the_fragments_themselves():
@@ -52,7 +53,7 @@ def test_introspection_has_its_own_limits():
 
 def test_a_query_over_the_depth_limit_is_refused_with_a_code(store, monkeypatch):
     assert "errors" not in store.run(SIX_DEEP, APP)
-    monkeypatch.setattr(execution, "MAX_QUERY_DEPTH", 5)
+    monkeypatch.setattr(limits, "MAX_QUERY_DEPTH", 5)
     response = store.run(SIX_DEEP, APP)
     assert "data" not in response  # refused before execution
     assert codes(response) == ["QUERY_TOO_DEEP"]
@@ -204,7 +205,7 @@ def test_22_doubling_fragments_are_refused_at_once_without_a_token(client):
     response = client.post("/graphql/", {"query": query}, content_type="application/json")
     assert response.status_code == 200
     assert codes(response.json()) == ["QUERY_TOO_COMPLEX"]
-    assert response.json()["errors"][0]["extensions"]["maxSelections"] == execution.MAX_SELECTIONS
+    assert response.json()["errors"][0]["extensions"]["maxSelections"] == limits.MAX_SELECTIONS
     # Walking every spread took 5 s; measured once per fragment it is well under the 50 ms asked.
     assert fastest(lambda: execute_graphql({"query": query}, Viewer.anonymous())) < 0.05
 
@@ -250,17 +251,17 @@ def test_300_aliased_schema_fields_are_refused_without_a_token(client):
     assert codes(response.json()) == ["QUERY_TOO_COMPLEX"]
     assert response.json()["errors"][0]["extensions"] == {
         "code": "QUERY_TOO_COMPLEX",
-        "maxIntrospections": execution.MAX_INTROSPECTIONS,
+        "maxIntrospections": limits.MAX_INTROSPECTIONS,
     }
     # Aliases of any other field are limited too.
     query = "{ %s }" % " ".join(f"s{n}: _service {{ sdl }}" for n in range(300))
     response = client.post("/graphql/", {"query": query}, content_type="application/json")
     assert codes(response.json()) == ["QUERY_TOO_COMPLEX"]
-    assert response.json()["errors"][0]["extensions"]["maxAliases"] == execution.MAX_ALIASES
+    assert response.json()["errors"][0]["extensions"]["maxAliases"] == limits.MAX_ALIASES
 
 
 def test_aliases_are_counted_with_fragments_inlined(store):
-    limit = execution.MAX_ALIASES
+    limit = limits.MAX_ALIASES
     half = "fragment Half on Query { %s }" % " ".join(f"a{n}: __typename" for n in range(limit // 2 + 1))
     assert "errors" not in store.run("{ ...Half }" + half, Viewer.anonymous())
     assert codes(store.run("{ ...Half ... on Query { ...Half } }" + half, Viewer.anonymous())) == [
@@ -270,7 +271,7 @@ def test_aliases_are_counted_with_fragments_inlined(store):
 
 def test_introspection_fields_are_limited_per_operation(store):
     # Each resolves the whole schema: 16 aliased copies of a broad one took a second, anonymously.
-    limit = execution.MAX_INTROSPECTIONS
+    limit = limits.MAX_INTROSPECTIONS
     types = " ".join(f'q{n}: __type(name: "Query") {{ name }}' for n in range(limit - 1))
     schema_types = "fragment Types on Query { __schema { types { name } } }"
     assert "errors" not in store.run("{ %s ...Types }" % types + schema_types, Viewer.anonymous())
@@ -287,10 +288,10 @@ def test_many_same_named_fields_are_refused_before_validation_compares_them():
 
 
 def test_a_query_longer_than_the_limit_is_refused_before_parsing():
-    query = "{ %s }" % " ".join(["__typename"] * (execution.MAX_QUERY_LENGTH // 10))
+    query = "{ %s }" % " ".join(["__typename"] * (limits.MAX_QUERY_LENGTH // 10))
     response = execute_graphql({"query": query}, Viewer.anonymous())
     assert codes(response) == ["QUERY_TOO_COMPLEX"]
-    assert response["errors"][0]["extensions"]["maxQueryLength"] == execution.MAX_QUERY_LENGTH
+    assert response["errors"][0]["extensions"]["maxQueryLength"] == limits.MAX_QUERY_LENGTH
 
 
 def test_a_chain_of_1200_fragments_is_a_graphql_error_not_a_500(client, monkeypatch):
@@ -298,13 +299,13 @@ def test_a_chain_of_1200_fragments_is_a_graphql_error_not_a_500(client, monkeypa
     response = client.post("/graphql/", {"query": query}, content_type="application/json")
     assert response.status_code == 200 and codes(response.json()) == ["QUERY_TOO_COMPLEX"]  # too long
     # Short enough, it is refused for its nesting ...
-    monkeypatch.setattr(execution, "MAX_QUERY_LENGTH", len(query))
+    monkeypatch.setattr(limits, "MAX_QUERY_LENGTH", len(query))
     response = client.post("/graphql/", {"query": query}, content_type="application/json")
     assert response.status_code == 200 and codes(response.json()) == ["QUERY_TOO_DEEP"]
-    assert response.json()["errors"][0]["extensions"]["maxFragmentNesting"] == execution.MAX_FRAGMENT_NESTING
+    assert response.json()["errors"][0]["extensions"]["maxFragmentNesting"] == limits.MAX_FRAGMENT_NESTING
     # ... and without that limit, graphql-core's own recursion is still a GraphQL error.
-    monkeypatch.setattr(execution, "MAX_FRAGMENT_NESTING", 10**6)
-    monkeypatch.setattr(execution, "MAX_SELECTIONS", 10**6)
+    monkeypatch.setattr(limits, "MAX_FRAGMENT_NESTING", 10**6)
+    monkeypatch.setattr(limits, "MAX_SELECTIONS", 10**6)
     response = client.post("/graphql/", {"query": query}, content_type="application/json")
     assert response.status_code == 200 and codes(response.json()) == ["GRAPHQL_VALIDATION_FAILED"]
 
@@ -349,13 +350,13 @@ def test_the_documented_limits_are_the_limits_in_force():
     docs = (Path(__file__).parents[2] / "docs" / "graphql.md").read_text()
     table = docs.split("## Limits")[1].split("**Variables**")[0]
     rows = {row.split("|")[1].strip(): row.split("|")[2].strip() for row in table.splitlines() if row.startswith("| ")}
-    assert rows["query text"].startswith(f"{execution.MAX_QUERY_LENGTH:,} characters")
-    assert rows[next(name for name in rows if name.startswith("selections"))].startswith(f"{execution.MAX_SELECTIONS} ")
-    assert rows["aliases per operation, fragments inlined"] == str(execution.MAX_ALIASES)
-    assert rows["field nesting"] == str(execution.MAX_QUERY_DEPTH)
-    assert rows["introspection nesting (`__schema`, `__type`)"].startswith(f"{execution.MAX_INTROSPECTION_DEPTH},")
-    assert rows["fragments (named or inline) nested in one another"] == str(execution.MAX_FRAGMENT_NESTING)
-    assert rows["`__schema` and `__type` fields per operation, fragments inlined"] == str(execution.MAX_INTROSPECTIONS)
+    assert rows["query text"].startswith(f"{limits.MAX_QUERY_LENGTH:,} characters")
+    assert rows[next(name for name in rows if name.startswith("selections"))].startswith(f"{limits.MAX_SELECTIONS} ")
+    assert rows["aliases per operation, fragments inlined"] == str(limits.MAX_ALIASES)
+    assert rows["field nesting"] == str(limits.MAX_QUERY_DEPTH)
+    assert rows["introspection nesting (`__schema`, `__type`)"].startswith(f"{limits.MAX_INTROSPECTION_DEPTH},")
+    assert rows["fragments (named or inline) nested in one another"] == str(limits.MAX_FRAGMENT_NESTING)
+    assert rows["`__schema` and `__type` fields per operation, fragments inlined"] == str(limits.MAX_INTROSPECTIONS)
     assert rows["`first` / `last`"].startswith(f"{resolvers.MAX_PAGE_SIZE},")
     assert rows[next(name for name in rows if name.startswith("`_entities`"))] == str(federation.MAX_ENTITIES)
 

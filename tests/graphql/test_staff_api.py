@@ -119,7 +119,7 @@ def test_staff_api_refuses_staff_without_permission_and_anonymous(store, ann, cl
 def test_staff_api_over_http_with_a_sandbox_token(store, ann, admin, clerk):
     from django.test import Client
 
-    from lifecycle_plugin.graphql.sandbox_auth import issue_sandbox_token
+    from lifecycle_plugin.sandbox.auth import issue_sandbox_token
 
     query = {"query": '{ customerLifecycle(email: "ann@example.com") { stage { key } } }'}
     allowed = Client().post(

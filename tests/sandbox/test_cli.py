@@ -1,10 +1,12 @@
 """`lifecycle-sandbox` end to end on a small store, and the replay against a plain backfill."""
 
+import json
 import re
 from collections import Counter
 from datetime import timedelta
 
 import pytest
+from django.test import Client
 
 from lifecycle_plugin.engine import LifecycleEngine
 from lifecycle_plugin.engine.backfill import backfill
@@ -12,6 +14,7 @@ from lifecycle_plugin.hooks import make_plugin_manager
 from lifecycle_plugin.models import CustomerProfile, StageTransition
 from lifecycle_plugin.rules import Stage, decide
 from lifecycle_plugin.sandbox import cli
+from lifecycle_plugin.sandbox.commands.serve import explorer_tokens
 from lifecycle_plugin.sandbox.generator import generate_store
 from lifecycle_plugin.sandbox.host import SandboxHost
 from lifecycle_plugin.sandbox.models import OutboxMessage, Voucher
@@ -46,6 +49,25 @@ def test_demo_runs_end_to_end(capsys):
         assert re.search(rf"^  {action} +{count:,} ", outbox, re.M), action
     latest = OutboxMessage.objects.order_by("-id").first()
     assert f"{latest.subject}" in outbox and f"to {latest.email}" in outbox
+    # the figures explain themselves: who the backfill counted, what the columns mean, tier changes
+    in_store = SandboxHost().count_customers()
+    assert re.search(r"\(([\d,]+) of the store's ([\d,]+) customers had shown up 7 days ago", out)
+    assert f"of the store's {in_store:,} customers" in out and "first appear in the replayed days" in out
+    assert CustomerProfile.objects.count() == in_store  # by the end, every one of them
+    assert "reason   backfill: the first decision" in out and "Tier changes (" in out
+    # ... and it prints customers to look at and a query, for GraphiQL and curl, that returns one of them
+    try_it = out.split("Customers to look at")[1]
+    assert "lifecycle-sandbox serve" in try_it
+    [curl] = [line for line in try_it.splitlines() if line.strip().startswith("curl ")]
+    body = curl.split(" -d '", 1)[1].removesuffix("'")
+    assert f"  {json.loads(body)['query']}" in try_it.splitlines()
+    staff = explorer_tokens()["staff (MANAGE_USERS)"]
+    answer = Client().post("/graphql/", body, content_type="application/json",
+                           HTTP_AUTHORIZATION=f"Bearer {staff}").json()
+    assert "errors" not in answer
+    customer = answer["data"]["customerLifecycle"]
+    assert customer["email"] in try_it and customer["userId"] in try_it
+    assert customer["history"] and customer["stage"]["key"] in try_it
 
 
 def test_the_other_commands(capsys):
@@ -88,7 +110,7 @@ def test_replay_ends_where_a_backfill_at_the_same_moment_would(capsys):
 def test_serve_prints_working_tokens_for_graphiql(capsys, client):
     assert cli.main(["--no-progress", "generate", "--customers", "60", "--now", NOW.isoformat()]) == 0
     assert cli.main(["--no-progress", "backfill", "--now", NOW.isoformat()]) == 0
-    tokens = cli.explorer_tokens()
+    tokens = explorer_tokens()
     staff_token = tokens["staff (MANAGE_USERS)"]
     (customer_token,) = [token for who, token in tokens.items() if who.startswith("customer ")]
     ask = '{"query": "{ lifecycleStageCounts { stage { code } count } }"}'

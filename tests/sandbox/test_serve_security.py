@@ -15,7 +15,7 @@ from django.contrib.auth.models import Permission, User
 from django.core import signing
 from django.test import Client
 
-from lifecycle_plugin.graphql import sandbox_auth
+from lifecycle_plugin.sandbox import auth as sandbox_auth
 from lifecycle_plugin.sandbox import cli
 from lifecycle_plugin.sandbox.secret_key import key_path, sandbox_secret_key
 

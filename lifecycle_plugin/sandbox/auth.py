@@ -1,5 +1,9 @@
 """The sandbox's authentication: signed bearer tokens for sandbox accounts.
 
+It plugs into the GraphQL view the way the Saleor binding's auth does
+(saleor/auth.py): `sandbox_graphql_view` hands `authenticate_sandbox_request` to
+`graphql.views.graphql_view`, so graphql/ knows nothing of the sandbox.
+
 Saleor issues JWTs; the sandbox has no token endpoint, so it signs the account's id
 with Django's ``SECRET_KEY`` (``django.core.signing``, which also timestamps it), a
 random key kept per data folder (sandbox/secret_key.py). Tokens are made only by code
@@ -25,9 +29,11 @@ from django.contrib.auth import get_user_model
 from django.core import signing
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from .errors import PERMISSION_DENIED, request_error
-from .viewer import AuthError, Viewer
+from ..graphql.errors import PERMISSION_DENIED, request_error
+from ..graphql.viewer import AuthError, Viewer
+from ..graphql.views import allowed_origins, graphql_view
 
+#: Kept from the module's old place (graphql/sandbox_auth.py): tokens already printed stay valid.
 TOKEN_SALT = "lifecycle_plugin.graphql.sandbox_token"
 DEFAULT_TOKEN_MAX_AGE = 3600
 #: The sandbox's equivalent of Saleor's MANAGE_USERS permission.
@@ -75,8 +81,6 @@ def sandbox_graphql_view(request: HttpRequest) -> HttpResponse:
     every cross-origin POST, a plain form's too; a client outside a browser sends
     none and is let through (it can read the answer anyway).
     """
-    from .views import allowed_origins, graphql_view
-
     origin = request.headers.get("Origin")
     if request.method == "POST" and origin is not None and not _same_origin(request, origin):
         if origin not in allowed_origins():

@@ -1,0 +1,63 @@
+"""The what-if: candidate thresholds in, the stage and tier distribution they would produce out."""
+
+from __future__ import annotations
+
+import graphene
+
+from .config import LifecycleConfiguration
+from .staff import LifecycleStageCount, LifecycleTierCount
+from .values import LifecycleStage
+
+
+class LifecycleMoneyInput(graphene.InputObjectType):
+    currency = graphene.String(required=True, description="ISO 4217 code, e.g. USD.")
+    amount = graphene.Float(required=True)
+
+
+class LifecycleTierInput(graphene.InputObjectType):
+    code = graphene.String(required=True, description="Lower-case letters, digits and underscores, e.g. `gold`.")
+    thresholds = graphene.List(graphene.NonNull(LifecycleMoneyInput), required=True)
+
+
+class LifecycleConfigInput(graphene.InputObjectType):
+    """Candidate thresholds. A field left out keeps the value in force."""
+
+    at_risk_days = graphene.Int()
+    lapsed_days = graphene.Int()
+    loyal_min_orders = graphene.Int()
+    loyal_window_days = graphene.Int()
+    personal_gap_min_orders = graphene.Int()
+    personal_gap_multiplier = graphene.Float()
+    personal_gap_floor_days = graphene.Int()
+    count_only_paid = graphene.Boolean()
+    tier_window_days = graphene.Int()
+    tiers = graphene.List(graphene.NonNull(LifecycleTierInput), description="The whole tier list, lowest first.")
+
+
+class LifecycleWhatIfMove(graphene.ObjectType):
+    from_stage = graphene.Field(LifecycleStage, required=True, description="The stage under the thresholds in force.")
+    to_stage = graphene.Field(LifecycleStage, required=True, description="The stage under the candidate thresholds.")
+    count = graphene.Int(required=True)
+
+
+class LifecycleWhatIf(graphene.ObjectType):
+    """The stage and tier distribution candidate thresholds would produce. Nothing is written."""
+
+    evaluated_at = graphene.DateTime(required=True, description="The clock the rules were run for.")
+    customers_read = graphene.Int(required=True, description="Customers read from the store.")
+    customers_evaluated = graphene.Int(
+        required=True, description="Customers with an account, an order or a cart (the others have no stage)."
+    )
+    complete = graphene.Boolean(required=True, description="False when `sampleLimit` stopped the run early.")
+    config = graphene.Field(LifecycleConfiguration, required=True, description="The candidate thresholds in full.")
+    stages = graphene.List(graphene.NonNull(LifecycleStageCount), required=True)
+    tiers = graphene.List(graphene.NonNull(LifecycleTierCount), required=True)
+    current_stages = graphene.List(
+        graphene.NonNull(LifecycleStageCount),
+        required=True,
+        description="The same customers under the thresholds in force, for comparison (built-in rules only).",
+    )
+    current_tiers = graphene.List(graphene.NonNull(LifecycleTierCount), required=True)
+    stage_moves = graphene.List(
+        graphene.NonNull(LifecycleWhatIfMove), required=True, description="Customers whose stage would change."
+    )
