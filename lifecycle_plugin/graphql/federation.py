@@ -54,7 +54,8 @@ class _Service(graphene.ObjectType):
     def resolve_sdl(root: Any, info: Any) -> str:
         from .sdl import federation_sdl
 
-        return federation_sdl()
+        # The schema being executed, so this module need not import the schema that includes it.
+        return federation_sdl(info.schema)
 
 
 class UserReference:

@@ -19,7 +19,7 @@ from typing import Any
 import graphene
 
 from ..rules import Stage
-from . import resolvers
+from . import resolvers, statistics
 from .federation import FederationQuery
 from .types import (
     CustomerLifecycle,
@@ -112,17 +112,17 @@ class LifecycleQuery(graphene.ObjectType):
     @staticmethod
     def resolve_lifecycle_stage_counts(root: Any, info: Any, at: Any = None) -> Any:
         info.context.require_manage_users()
-        return resolvers.current_stage_counts(at)
+        return statistics.current_stage_counts(at)
 
     @staticmethod
     def resolve_lifecycle_tier_counts(root: Any, info: Any) -> Any:
         info.context.require_manage_users()
-        return resolvers.current_tier_counts(info.context.config)
+        return statistics.current_tier_counts(info.context.config)
 
     @staticmethod
     def resolve_lifecycle_funnel(root: Any, info: Any, since: Any, until: Any) -> Any:
         info.context.require_manage_users()
-        return resolvers.funnel(since, until)
+        return statistics.funnel(since, until)
 
     @staticmethod
     def resolve_lifecycle_stages(root: Any, info: Any) -> list[Stage]:

@@ -46,10 +46,9 @@ def print_sdl(schema: Any, *, federation: bool = False) -> str:
     return "\n\n".join(blocks) + "\n"
 
 
-@lru_cache(maxsize=1)
-def federation_sdl() -> str:
-    from .schema import schema
-
+@lru_cache(maxsize=4)
+def federation_sdl(schema: Any) -> str:
+    """`schema` as a federation subgraph shows itself to a gateway; printed once per schema."""
     return print_sdl(schema, federation=True)
 
 

@@ -46,11 +46,8 @@ from ..host_support import (
 )
 from ..rules import CustomerFacts
 from .vouchers import VOUCHER_OWNER_ID_KEY, VOUCHER_OWNER_KEY
-# plugin.py imports the checkout's voucher check and the metadata guard from here.
-from .projection import restore_projection  # noqa: F401
-from .vouchers import refuse_another_customers_voucher, voucher_owner  # noqa: F401
+from .plugin_identity import DEFAULT_ACTIVE, PLUGIN_ID
 
-PLUGIN_ID = "saleor.lifecycle"
 #: Order statuses whose fulfilments count as the order's delivery (for review requests).
 _FULFILLED = ("fulfilled", "partially_returned", "returned")
 #: Saleor's tables, for the SQL the hosts share (`host_support`).
@@ -84,9 +81,7 @@ class SaleorHost:
     def plugin_active(self) -> bool:
         row = self._configuration_row()
         if row is None:
-            from ..plugin import LifecyclePlugin
-
-            return LifecyclePlugin.DEFAULT_ACTIVE
+            return DEFAULT_ACTIVE
         return row.active
 
     # ------------------------------------------------------------------ customers

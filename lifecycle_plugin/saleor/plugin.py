@@ -25,10 +25,10 @@ from saleor.plugins.error_codes import PluginErrorCode
 
 from .. import conf
 from ..rules import ConfigError
+from .plugin_identity import DEFAULT_ACTIVE, PLUGIN_ID
 
 logger = logging.getLogger(__name__)
 
-PLUGIN_ID = "saleor.lifecycle"
 
 _FIELD_TYPES = {
     conf.STRING: ConfigurationTypeField.STRING,
@@ -131,7 +131,7 @@ class LifecyclePlugin(BasePlugin):
         "at risk, lapsed) and loyalty tier up to date, and runs stage-based actions."
     )
     CONFIGURATION_PER_CHANNEL = False
-    DEFAULT_ACTIVE = False
+    DEFAULT_ACTIVE = DEFAULT_ACTIVE
 
     DEFAULT_CONFIGURATION = _FromSettings(_default_configuration)
     CONFIG_STRUCTURE = _FromSettings(_config_structure)
@@ -169,7 +169,7 @@ class LifecyclePlugin(BasePlugin):
     @_guarded
     def customer_metadata_updated(self, customer, webhooks=None):
         """Customers can write their own public metadata: put a spoofed stage back at once."""
-        from .host import restore_projection
+        from .projection import restore_projection
 
         restore_projection(customer)
 
@@ -237,7 +237,7 @@ class LifecyclePlugin(BasePlugin):
         """
         if not self.active:
             return previous_value
-        from .host import refuse_another_customers_voucher
+        from .vouchers import refuse_another_customers_voucher
 
         try:
             refuse_another_customers_voucher(checkout_info)

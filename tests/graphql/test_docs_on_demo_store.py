@@ -23,6 +23,7 @@ from lifecycle_plugin.graphql.execution import execute_graphql
 from lifecycle_plugin.graphql.viewer import Viewer
 from lifecycle_plugin.models import CustomerProfile
 from lifecycle_plugin.sandbox import cli
+from lifecycle_plugin.sandbox.commands.common import make_engine
 from lifecycle_plugin.sandbox.host import SandboxHost
 
 from .conftest import global_id
@@ -84,7 +85,7 @@ def test_every_documented_example_returns_data_on_the_demo_store():
     assert len(examples) >= 8
     assert cli.main(["--no-progress", "demo", "--customers", str(DEMO_CUSTOMERS), "--now", DEMO_NOW]) == 0
     now = datetime.fromisoformat(DEMO_NOW)
-    engine = cli.make_engine(SandboxHost(as_of=lambda: now), lambda: now, demo_actions=True)
+    engine = make_engine(SandboxHost(as_of=lambda: now), lambda: now, demo_actions=True)
     # The customer whose token the sandbox's `serve` prints: the first with an account.
     customer = CustomerProfile.objects.filter(user__isnull=False).order_by("id").first().user
     shopper = Viewer.customer(customer.pk, customer.email)
