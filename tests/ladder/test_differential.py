@@ -12,7 +12,7 @@ from tests.rules.ladder_strategies import stores
 
 pytestmark = pytest.mark.django_db
 
-DIFFERENTIAL = settings(max_examples=150, deadline=None,
+DIFFERENTIAL = settings(max_examples=100, deadline=None,
                         suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                                HealthCheck.data_too_large])
 

@@ -66,19 +66,21 @@ def configs(draw) -> LifecycleConfig:
 
 
 def near_thresholds(config: LifecycleConfig) -> st.SearchStrategy[timedelta]:
-    """Durations on, just before and just after the settings' thresholds (and their halves)."""
+    """Durations on, just before and just after the settings' thresholds (and their halves,
+    and gaps the personal multiplier scales onto them). Mostly exactly on one."""
     days = sorted({config.at_risk_days, config.lapsed_days, config.loyal_window_days, config.tier_window_days,
                    config.personal_gap_floor_days})
-    base = st.sampled_from(days).map(lambda d: d * DAY)
-    # Halves, and gaps that the multiplier scales onto a threshold.
-    base = st.one_of(base, base.map(lambda d: d / 2), base.map(lambda d: d / float(config.personal_gap_multiplier)))
-    return st.builds(lambda d, jitter: max(d + jitter, timedelta(0)), base,
-                     st.sampled_from([timedelta(0), US, -US, SECOND, -SECOND, HOUR, -HOUR, DAY, -DAY]))
+    exact = st.sampled_from(days).map(lambda d: d * DAY)
+    base = st.one_of(exact, exact, exact.map(lambda d: d / 2),
+                     exact.map(lambda d: d / float(config.personal_gap_multiplier)))
+    jitter = st.sampled_from([timedelta(0)] * 4 + [US, -US, SECOND, -SECOND, HOUR, -HOUR, DAY, -DAY])
+    return st.builds(lambda d, j: max(d + j, timedelta(0)), base, jitter)
 
 
 def durations(config: LifecycleConfig) -> st.SearchStrategy[timedelta]:
+    near = near_thresholds(config)
     return st.one_of(
-        near_thresholds(config),
+        near, near, near,
         st.just(timedelta(0)),
         st.integers(0, 60).map(lambda d: d * DAY),
         st.timedeltas(min_value=timedelta(0), max_value=500 * DAY),
