@@ -65,6 +65,7 @@ from .sql_ladder_parts import FUNCTIONS, literal, stage_array, tier_case
 
 US_PER_DAY = 86_400_000_000
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
 TABLES = ("customers", "counted", "ranked", "moments", "rhythm", "steps", "summary", "tier_points",
           "decisions", "stage_moves", "tier_moves")
 
@@ -90,9 +91,6 @@ def compile_ladder(config: LifecycleConfig, now: datetime, *, customers_sql: str
     if problems:
         raise ConfigError(problems)
     return _Compiler(config, ladder).compile(now, customers_sql, orders_sql)
-
-
-_MICROSECOND = timedelta(microseconds=1)
 
 
 class _Compiler:
@@ -230,6 +228,9 @@ class _Compiler:
             self.stage_moves(),
             self.tier_moves(tier_window),
         ]
+        # Temporary tables get no statistics unless asked: without them the planner
+        # guesses row counts and picks nested loops over millions of rows.
+        statements = [step for statement in statements for step in _with_statistics(statement)]
         drop = "DROP TABLE IF EXISTS " + ", ".join(f"lc_ladder_{name}" for name in TABLES)
         return CompiledLadder(tuple(statements), {"now": now, "now_us": epoch_us(now)}, drop)
 
@@ -303,8 +304,11 @@ class _Compiler:
             LEFT JOIN tier_now tn USING (customer) LEFT JOIN tier_next tx USING (customer)"""
 
     def stage_moves(self) -> str:
-        flips_between = f"""SELECT DISTINCT u FROM unnest({self.flips()}) AS u
-                             WHERE u > tus AND u < COALESCE(next_us, %(now_us)s + 1)"""
+        # Each distinct flip once (two conditions may flip at the same moment).
+        flips = self.flips()
+        flips_between = f"""SELECT u FROM unnest({flips}) WITH ORDINALITY AS f(u, i)
+                             WHERE u > tus AND u < COALESCE(next_us, %(now_us)s + 1)
+                               AND array_position({flips}, u) = i"""
         return f"""CREATE TEMP TABLE lc_ladder_stage_moves AS
             SELECT customer, at, from_stage, to_stage,
                    CASE WHEN from_stage = ANY({stage_array(self.ladder.win_back_from)})
@@ -344,6 +348,16 @@ class _Compiler:
                 GROUP BY customer, at)
             SELECT m.*, COALESCE(s.window_spend, '{{}}') AS window_spend
             FROM moves m LEFT JOIN spend s USING (customer, at)"""
+
+
+_OUTPUTS = ("decisions", "stage_moves", "tier_moves")
+
+
+def _with_statistics(statement: str) -> list[str]:
+    words = statement.split()
+    if words[:3] == ["CREATE", "TEMP", "TABLE"] and words[3].removeprefix("lc_ladder_") not in _OUTPUTS:
+        return [statement, f"ANALYZE {words[3]}"]
+    return [statement]
 
 
 def _object(names: tuple[str, ...], values: dict[str, str]) -> str:

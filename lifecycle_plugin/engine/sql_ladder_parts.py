@@ -29,20 +29,26 @@ def tier_case(tiers: tuple[Tier, ...]) -> str:
     return "CASE " + " ".join(whens) + " END"
 
 
-#: Created in the session's own schema (pg_temp): nothing is left in the database.
+_BITS = "('x' || encode(float8send(us::float8 / 86400000000::float8), 'hex'))::bit(64)::bigint"
+
+#: Created in the session's own schema (pg_temp): nothing is left in the database. Each is
+#: one expression, so PostgreSQL inlines it into the query instead of calling it per row.
 FUNCTIONS = (
-    # Python's round(us / 86_400_000_000, 4): the quotient is a double (both sides divide
-    # the same exact integers, correctly rounded), and round() rounds that double's exact
-    # binary value half-even. Its bits give the exact value m * 2^-k, compared in numeric.
-    """CREATE OR REPLACE FUNCTION pg_temp.lc_ladder_days(us bigint) RETURNS numeric
+    # Python's round(us / 86_400_000_000, 4), which rounds the quotient's double. For gaps
+    # under 285 years that double is off the exact quotient by less than the distance of
+    # any non-tie to a tie of the 4th decimal, so only exact ties (us mod 8,640,000 =
+    # 4,320,000) need the double: its bits give its exact value m * 2^(e-1075) to compare
+    # with the tie (2q + 1) / 20000; equal rounds half to even.
+    f"""CREATE OR REPLACE FUNCTION pg_temp.lc_ladder_days(us bigint) RETURNS numeric
        LANGUAGE sql IMMUTABLE AS $$
-         SELECT round((q + CASE WHEN 2 * r > d OR (2 * r = d AND mod(q, 2) = 1) THEN 1 ELSE 0 END) / 10000.0, 4)
-         FROM (SELECT div(m * 10000, d) AS q, mod(m * 10000, d) AS r, d
-               FROM (SELECT (CASE WHEN e = 0 THEN f ELSE f + 4503599627370496 END)::numeric AS m,
-                            power(2::numeric, 1075 - GREATEST(e, 1)) AS d
-                     FROM (SELECT (b >> 52) & 2047 AS e, b & 4503599627370495 AS f
-                           FROM (SELECT ('x' || encode(float8send(us::float8 / 86400000000::float8), 'hex'))
-                                        ::bit(64)::bigint AS b) AS bits) AS parts) AS exact) AS rounded
+         SELECT (div(us, 8640000) + CASE
+                   WHEN mod(us, 8640000) < 4320000 THEN 0
+                   WHEN mod(us, 8640000) > 4320000 THEN 1
+                   ELSE CASE sign(((({_BITS}) & 4503599627370495) + 4503599627370496)::numeric * 20000
+                                  - (2 * div(us, 8640000) + 1)::numeric
+                                    * power(2::numeric, 1075 - ((({_BITS}) >> 52) & 2047)))
+                          WHEN 1 THEN 1 WHEN -1 THEN 0 ELSE mod(div(us, 8640000), 2) END
+                 END)::numeric / 10000
        $$""",
     # timedelta / 2: to the nearest microsecond, half to even.
     """CREATE OR REPLACE FUNCTION pg_temp.lc_ladder_half(us bigint) RETURNS bigint
@@ -54,12 +60,9 @@ FUNCTIONS = (
        LANGUAGE sql IMMUTABLE AS $$
          SELECT (CASE WHEN x - floor(x) = 0.5 THEN floor(x) + mod(floor(x), 2) ELSE round(x) END)::bigint
        $$""",
-    # datetime.isoformat() of a UTC datetime.
+    # datetime.isoformat() of a UTC datetime (to_char is only STABLE: so is this, to be inlined).
     """CREATE OR REPLACE FUNCTION pg_temp.lc_ladder_iso(t timestamptz) RETURNS text
-       LANGUAGE sql IMMUTABLE AS $$
-         SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
-                || CASE WHEN to_char(t AT TIME ZONE 'UTC', 'US') = '000000' THEN ''
-                        ELSE '.' || to_char(t AT TIME ZONE 'UTC', 'US') END
-                || '+00:00'
+       LANGUAGE sql STABLE AS $$
+         SELECT replace(to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US+00:00'), '.000000+', '+')
        $$""",
 )
