@@ -133,17 +133,21 @@ class _Compiler:
         times = [t for t in (self.flip(r.when) for r in self.ladder.buyers) if t]
         return f"ARRAY[{', '.join(times)}]::bigint[]"
 
-    def first_rule(self, rules: tuple[StageRule, ...], s: str, then) -> str:
-        whens = " ".join(f"WHEN {self.holds(r.when, s)} THEN {then(r)}" for r in rules)
+    def which(self, s: str) -> str:
+        """The index (from 0) of the first buyer rule that holds at `s`: computed once per row,
+        then the stage, rule and facts are looked up by it."""
+        whens = " ".join(f"WHEN {self.holds(r.when, s)} THEN {i}" for i, r in enumerate(self.ladder.buyers))
         return f"CASE {whens} END"
 
-    def stage_at(self, s: str) -> str:
-        return self.first_rule(self.ladder.buyers, s, lambda r: literal(r.stage.value))
+    def stage_of(self, index: str) -> str:
+        stages = ", ".join(literal(r.stage.value) for r in self.ladder.buyers)
+        return f"(ARRAY[{stages}]::text[])[{index} + 1]"
 
-    def rule_at(self, s: str) -> str:
-        return self.first_rule(self.ladder.buyers, s, lambda r: "risk_rule" if r.rule is None else literal(r.rule))
+    def rule_of(self, index: str) -> str:
+        rules = ", ".join("risk_rule" if r.rule is None else literal(r.rule) for r in self.ladder.buyers)
+        return f"(ARRAY[{rules}]::text[])[{index} + 1]"
 
-    def facts_at(self, s: str, in_window: str) -> str:
+    def facts_of(self, index: str, s: str, in_window: str) -> str:
         values = {
             "orders": "n",
             "last_order_at": "pg_temp.lc_ladder_iso(t)",
@@ -154,7 +158,9 @@ class _Compiler:
             "orders_in_window": in_window,
             "loyal_window_days": str(self.config.loyal_window_days),
         }
-        return self.first_rule(self.ladder.buyers, s, lambda r: _object(r.facts, values))
+        whens = " ".join(f"WHEN {i} THEN {_object(r.facts, values)}" for i, r in enumerate(self.ladder.buyers))
+        # A fact that does not apply (no median gap yet) is NULL and left out.
+        return f"jsonb_strip_nulls(CASE {index} {whens} END)"
 
     def pre_purchase(self, then) -> str:
         conditions = {OpenCart: "c.open_cart_lines > 0", HasAccount: "c.has_account", Always: "true"}
@@ -212,8 +218,8 @@ class _Compiler:
                         AND (m.next_us IS NULL OR m.next_us - m.tus > {floor})
                       GROUP BY m.customer, m.tus, m.n) AS x""",
             f"""CREATE TEMP TABLE lc_ladder_steps AS
-                SELECT *, {self.stage_at('tus')} AS stage,
-                       CASE WHEN next_us IS NOT NULL THEN {self.stage_at('next_us - 1')} END AS end_stage
+                SELECT *, {self.which('tus')} AS start_rule,
+                       CASE WHEN next_us IS NOT NULL THEN {self.stage_of(self.which('next_us - 1'))} END AS end_stage
                 FROM (SELECT m.*, r.median_us,
                              CASE WHEN p.personal < {risk_days} THEN p.personal ELSE {risk_days} END AS risk_us,
                              CASE WHEN p.personal < {risk_days} THEN {literal(self.risk.personal_rule)}
@@ -274,17 +280,16 @@ class _Compiler:
 
     def decisions(self) -> str:
         now = "%(now_us)s"
-        stage_now = self.stage_at(now)
         return f"""CREATE TEMP TABLE lc_ladder_decisions AS
-            WITH last AS (SELECT s.*, {stage_now} AS stage_now, {self.rule_at(now)} AS rule_now,
-                                 jsonb_strip_nulls({self.facts_at(now, 'y.in_loyal_window')}) AS facts_now,
+            WITH last AS (SELECT *, {self.stage_of('now_rule')} AS stage_now, {self.rule_of('now_rule')} AS rule_now,
+                                 {self.facts_of('now_rule', now, 'in_loyal_window')} AS facts_now,
                                  (SELECT min(u) FROM unnest({self.flips()}) AS u
-                                   WHERE u > {now} AND {self.stage_at('u')} <> {stage_now})
-                                     AS stage_change_us,
-                                 y.orders_count, y.first_order_at, y.last_order_at, y.orders_by_currency,
-                                 y.lifetime_spend, y.window_spend
-                          FROM lc_ladder_steps s JOIN lc_ladder_summary y USING (customer)
-                          WHERE s.next_us IS NULL),
+                                   WHERE u > {now} AND {self.which('u')} <> now_rule) AS stage_change_us
+                          FROM (SELECT s.*, {self.which(now)} AS now_rule, y.in_loyal_window, y.orders_count,
+                                       y.first_order_at, y.last_order_at, y.orders_by_currency, y.lifetime_spend,
+                                       y.window_spend
+                                FROM lc_ladder_steps s JOIN lc_ladder_summary y USING (customer)
+                                WHERE s.next_us IS NULL) AS x),
                  tier_now AS (SELECT DISTINCT ON (customer) customer, tier
                               FROM lc_ladder_tier_points WHERE at <= %(now)s ORDER BY customer, at DESC),
                  tier_next AS (SELECT p.customer, min(p.at) AS at FROM lc_ladder_tier_points p
@@ -309,27 +314,25 @@ class _Compiler:
         flips_between = f"""SELECT u FROM unnest({flips}) WITH ORDINALITY AS f(u, i)
                              WHERE u > tus AND u < COALESCE(next_us, %(now_us)s + 1)
                                AND array_position({flips}, u) = i"""
+        win_back = (f"from_stage = ANY({stage_array(self.ladder.win_back_from)}) "
+                    f"AND {self.stage_of('start_rule')} = ANY({stage_array(self.ladder.win_back_to)})")
         return f"""CREATE TEMP TABLE lc_ladder_stage_moves AS
-            SELECT customer, at, from_stage, to_stage,
-                   CASE WHEN from_stage = ANY({stage_array(self.ladder.win_back_from)})
-                         AND to_stage = ANY({stage_array(self.ladder.win_back_to)}) THEN {literal(WIN_BACK)}
-                        ELSE {literal(EVENT)} END AS reason, rule, facts
-            FROM (SELECT customer, t AS at, lag(end_stage) OVER w AS from_stage, stage AS to_stage,
-                         {self.rule_at('tus')} AS rule, jsonb_strip_nulls({self.facts_at('tus', 'in_window')}) AS facts
-                  FROM lc_ladder_steps WINDOW w AS (PARTITION BY customer ORDER BY tus)) AS o
-            WHERE from_stage IS DISTINCT FROM to_stage
+            SELECT customer, t AS at, from_stage, {self.stage_of('start_rule')} AS to_stage,
+                   CASE WHEN {win_back} THEN {literal(WIN_BACK)} ELSE {literal(EVENT)} END AS reason,
+                   {self.rule_of('start_rule')} AS rule, {self.facts_of('start_rule', 'tus', 'in_window')} AS facts
+            FROM (SELECT *, lag(end_stage) OVER (PARTITION BY customer ORDER BY tus) AS from_stage
+                  FROM lc_ladder_steps) AS o
+            WHERE from_stage IS DISTINCT FROM {self.stage_of('start_rule')}
             UNION ALL
-            SELECT customer, t + (u - tus) * interval '1 microsecond', {self.stage_at('u - 1')},
-                   {self.stage_at('u')}, {literal(TIME)}, {self.rule_at('u')},
-                   jsonb_strip_nulls({self.facts_at('u', 'NULL::bigint')})
-            FROM lc_ladder_steps CROSS JOIN LATERAL ({flips_between}) AS f
-            WHERE {self.stage_at('u')} <> {self.stage_at('u - 1')}
+            SELECT customer, t + (u - tus) * interval '1 microsecond', {self.stage_of('before')},
+                   {self.stage_of('after')}, {literal(TIME)}, {self.rule_of('after')},
+                   {self.facts_of('after', 'u', 'NULL::bigint')}
+            FROM (SELECT s.*, f.u, {self.which('f.u - 1')} AS before, {self.which('f.u')} AS after
+                  FROM lc_ladder_steps s CROSS JOIN LATERAL ({flips_between}) AS f) AS x
+            WHERE before <> after
             UNION ALL
-            SELECT c.customer, %(now)s::timestamptz, NULL, {self.pre_purchase(lambda r: literal(r.stage.value))},
-                   {literal(BACKFILL)}, {self.pre_purchase(lambda r: literal(r.rule))},
-                   {self.pre_purchase(self.pre_purchase_facts)}
-            FROM lc_ladder_customers c WHERE NOT EXISTS (SELECT 1 FROM lc_ladder_moments m
-                                                         WHERE m.customer = c.customer)"""
+            SELECT customer, %(now)s::timestamptz, NULL, stage, {literal(BACKFILL)}, rule, facts
+            FROM lc_ladder_decisions WHERE orders_count = 0"""
 
     def tier_moves(self, tier_window: str) -> str:
         return f"""CREATE TEMP TABLE lc_ladder_tier_moves AS
