@@ -72,8 +72,8 @@ def generate(conn, customers: int, now: datetime) -> None:
     conn.execute("""CREATE TABLE bench_orders AS
                     SELECT 1 + floor(random() * %(n)s)::bigint AS customer,
                            %(now)s::timestamptz - random() * interval '1095 days' AS placed_at,
-                           (ARRAY['USD','USD','USD','USD','USD','USD','EUR','EUR','PLN','GBP'])[1 + floor(random() * 10)::int]
-                               AS currency,
+                           (ARRAY['USD','USD','USD','USD','USD','USD','EUR','EUR','PLN','GBP'])
+                               [1 + floor(random() * 10)::int] AS currency,
                            round((5 + random() * 400)::numeric, 2) AS total,
                            CASE WHEN random() < 0.05 THEN round((random() * 50)::numeric, 2) ELSE 0 END AS refunded,
                            CASE WHEN random() < 0.9 THEN 'placed'
@@ -104,7 +104,8 @@ def run_evaluator(conn, now: datetime) -> tuple[float, dict[str, float], dict[st
         for statement in compiled.statements:
             begun = time.perf_counter()
             cursor.execute(statement, compiled.params)
-            name = ("analyze " if statement.startswith("ANALYZE") else "") + statement.split("lc_ladder_", 1)[1].split()[0].split("(")[0]
+            table = statement.split("lc_ladder_", 1)[1].split()[0].split("(")[0]
+            name = f"analyze {table}" if statement.startswith("ANALYZE") else table
             phases[name] = phases.get(name, 0.0) + time.perf_counter() - begun
         total = time.perf_counter() - started
         rows = {name: cursor.execute(f"SELECT count(*) FROM lc_ladder_{name}").fetchone()[0]

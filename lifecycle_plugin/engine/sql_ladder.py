@@ -217,9 +217,12 @@ class _Compiler:
                       WHERE m.n >= {self.risk.min_orders.of(config)}
                         AND (m.next_us IS NULL OR m.next_us - m.tus > {floor})
                       GROUP BY m.customer, m.tus, m.n) AS x""",
+            # Where no median was taken (too few orders, or an interval shorter than the floor)
+            # the global threshold stands in: in such an interval no threshold is reached anyway.
             f"""CREATE TEMP TABLE lc_ladder_steps AS
                 SELECT *, {self.which('tus')} AS start_rule,
-                       CASE WHEN next_us IS NOT NULL THEN {self.stage_of(self.which('next_us - 1'))} END AS end_stage
+                       CASE WHEN next_us IS NOT NULL THEN {self.stage_of(self.which('next_us - 1'))} END
+                           AS end_stage
                 FROM (SELECT m.*, r.median_us,
                              CASE WHEN p.personal < {risk_days} THEN p.personal ELSE {risk_days} END AS risk_us,
                              CASE WHEN p.personal < {risk_days} THEN {literal(self.risk.personal_rule)}
@@ -227,7 +230,8 @@ class _Compiler:
                       FROM lc_ladder_moments m
                       LEFT JOIN lc_ladder_rhythm r ON r.customer = m.customer AND r.tus = m.tus
                       CROSS JOIN LATERAL (SELECT CASE WHEN r.median_us IS NOT NULL THEN GREATEST(
-                          pg_temp.lc_ladder_even(r.median_us * {multiplier}), {floor}) END AS personal) AS p) AS s""",
+                          pg_temp.lc_ladder_even(r.median_us * {literal(str(multiplier))}::numeric), {floor}) END AS personal)
+                          AS p) AS s""",
             self.summary(),
             self.tier_points(tier_window),
             self.decisions(),

@@ -195,7 +195,8 @@ def sql_unsupported(config: LifecycleConfig) -> dict[str, str]:
     """
     problems = {}
     multiplier = config.personal_gap_multiplier
-    if isinstance(multiplier, Decimal) and multiplier.is_finite() and len(multiplier.normalize().as_tuple().digits) > 10:
+    exact = isinstance(multiplier, Decimal) and multiplier.is_finite()
+    if exact and len(multiplier.normalize().as_tuple().digits) > 10:
         problems["personal_gap_multiplier"] = (
             f"the set-based (SQL) evaluator takes at most 10 significant digits, got {multiplier}"
         )

@@ -17,7 +17,8 @@ ORDERS_SQL = "SELECT customer, placed_at, currency, total, refunded, state, paid
 def load(cursor, customers: list[CustomerFacts]) -> None:
     """Customer `i` of the list is key `i`."""
     cursor.execute("DROP TABLE IF EXISTS lc_test_customers, lc_test_orders")
-    cursor.execute("CREATE TEMP TABLE lc_test_customers (customer integer, has_account boolean, open_cart_lines integer)")
+    cursor.execute("""CREATE TEMP TABLE lc_test_customers (customer integer, has_account boolean,
+                      open_cart_lines integer)""")
     cursor.execute("""CREATE TEMP TABLE lc_test_orders (customer integer, placed_at timestamptz, currency text,
                       total numeric, refunded numeric, state text, paid boolean)""")
     cursor.executemany("INSERT INTO lc_test_customers VALUES (%s, %s, %s)",

@@ -4,7 +4,6 @@ stage, rule and facts, and the same tier for the window's spend."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from decimal import Decimal
 
 from hypothesis import HealthCheck, given, settings
