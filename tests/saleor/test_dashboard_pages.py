@@ -52,3 +52,10 @@ def test_everything_answers_404_while_the_plugin_is_off(lifecycle_plugin, path):
     lifecycle_plugin.active = False
     lifecycle_plugin.save(update_fields=["active"])
     assert Client().get(APP_PATH + path).status_code == 404
+
+
+@pytest.mark.usefixtures("lifecycle_plugin")
+def test_a_page_links_its_assets_under_the_prefix_saleor_is_served_at():
+    html = Client().get(APP_PATH + "overview/", SCRIPT_NAME="/shop").content.decode()
+    assert f'<script src="/shop{APP_PATH}app.js" defer></script>' in html
+    assert f'data-api="/shop{APP_PATH}graphql/"' in html

@@ -13,7 +13,7 @@ browser as well.
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 from html import escape
 from importlib.resources import files
 
@@ -21,7 +21,6 @@ from django.http import HttpResponse
 
 from ...graphql.views import graphql_view
 from .auth import authenticate_dashboard
-from .manifest import APP_PATH
 
 #: Page paths (below the App's URL) and their titles.
 PAGES = {
@@ -48,7 +47,9 @@ def handle_app_request(request, path: str) -> HttpResponse | None:
     if name in ASSETS:
         return _static(_asset(name), ASSETS[name], request)
     if name in PAGES:
-        return _static(_page(name), "text/html; charset=utf-8", request)
+        # The App's root as the browser sees it, with any prefix Saleor is served under.
+        app_root = request.path[: len(request.path) - len(path)].rstrip("/") + "/"
+        return _static(_page(name, app_root), "text/html; charset=utf-8", request)
     return None
 
 
@@ -68,10 +69,10 @@ def _asset(name: str) -> str:
     return files(__package__).joinpath("assets", name).read_text(encoding="utf-8")
 
 
-@cache
-def _page(name: str) -> str:
+@lru_cache(maxsize=32)
+def _page(name: str, app_root: str) -> str:
     return _asset("page.html").format(
         title=escape(PAGES[name]),
         page=escape(name or "overview"),
-        assets=escape(APP_PATH),
+        assets=escape(app_root),
     )
