@@ -112,6 +112,18 @@ def test_remove_takes_away_exactly_what_install_made(app):
     assert registration.remove() is False
 
 
+def test_install_and_remove_tell_saleors_plugins_as_saleors_own_do(monkeypatch):
+    from saleor.plugins.manager import PluginsManager
+
+    told = []
+    monkeypatch.setattr(PluginsManager, "app_installed", lambda self, app: told.append(("installed", app.identifier)))
+    monkeypatch.setattr(PluginsManager, "app_deleted",
+                        lambda self, app: told.append(("deleted", app.identifier, App.objects.filter(pk=app.pk).exists())))
+    registration.install(BASE)
+    registration.remove()
+    assert told == [("installed", APP_IDENTIFIER), ("deleted", APP_IDENTIFIER, True)]
+
+
 def test_the_command_installs_updates_and_removes(capsys):
     call_command("lifecycle_dashboard", "install", "--url", BASE)
     assert "Installed the lifecycle app" in capsys.readouterr().out

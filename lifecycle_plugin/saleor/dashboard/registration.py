@@ -10,7 +10,9 @@ manifest extension with the cleaned (lowercase) mount and target. No AppToken an
 webhook: the pages authenticate with the Dashboard's user-bound tokens.
 
 `remove` deletes the App; Saleor's foreign keys cascade to its extensions and their
-permission links, which is everything `install` made.
+permission links, which is everything `install` made. Like Saleor's own install and
+delete, both tell Saleor's plugins (and so apps subscribed to APP_INSTALLED and
+APP_DELETED webhooks).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ def install(base_url: str, version: SaleorVersion | None = None):
         )
         app.permissions.set(manifest["permissions"])
         _create_extensions(app, manifest["extensions"])
+    _plugins_manager().app_installed(app)
     return app
 
 
@@ -75,8 +78,17 @@ def remove() -> bool:
     app = registered_app()
     if app is None:
         return False
-    app.delete()
+    with transaction.atomic():
+        # Before the delete: the webhooks' payloads are built from the App's row.
+        _plugins_manager().app_deleted(app)
+        app.delete()
     return True
+
+
+def _plugins_manager():
+    from saleor.plugins.manager import get_plugins_manager
+
+    return get_plugins_manager(allow_replica=False)
 
 
 def _app_fields(manifest: dict) -> dict:
