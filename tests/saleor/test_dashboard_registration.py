@@ -135,3 +135,14 @@ def test_the_command_installs_updates_and_removes(capsys):
         call_command("lifecycle_dashboard", "install", "--url", BASE)
     call_command("lifecycle_dashboard", "remove")
     assert registration.registered_app() is None
+
+
+def test_install_runs_again_after_the_owner_deleted_the_app_in_the_dashboard():
+    from django.utils import timezone
+
+    deleted = registration.install(BASE)
+    deleted.removed_at = timezone.now()  # what Saleor's appDelete leaves until its cleanup job runs
+    deleted.save(update_fields=["removed_at"])
+    assert registration.registered_app() is None
+    again = registration.install(BASE)
+    assert again.pk != deleted.pk and registration.registered_app() == again
