@@ -8,6 +8,8 @@ Staff and app API (MANAGE_USERS):
     lifecycleFunnel, lifecycleStages, lifecycleConfig, lifecycleWhatIf,
     mutation lifecycleRecompute
 
+Anyone: lifecycleViewer (who is calling and what they may do; the Dashboard pages show it)
+
 Federation (Saleor's User entity extended with `lifecycle`):
     _entities, _service
 """
@@ -38,7 +40,26 @@ from .types import (
 USER_ID_DESCRIPTION = "Saleor's global ID of the account (base64 of 'User:<pk>')."
 
 
+class LifecycleViewer(graphene.ObjectType):
+    """The caller of this request as the server authenticated them."""
+
+    kind = graphene.String(required=True, description="customer, staff, app or anonymous.")
+    email = graphene.String(description="The account's e-mail (customers and staff).")
+    can_manage_users = graphene.Boolean(
+        required=True, description="Holds MANAGE_USERS: may read every customer's lifecycle."
+    )
+    can_manage_plugins = graphene.Boolean(
+        required=True, description="Holds MANAGE_PLUGINS: may change the plugin's settings."
+    )
+
+
 class LifecycleQuery(graphene.ObjectType):
+    lifecycle_viewer = graphene.Field(
+        LifecycleViewer,
+        required=True,
+        description="Who is calling and what they may do, as the server authenticated the request. "
+        "Anyone may ask; without credentials the kind is anonymous.",
+    )
     my_lifecycle = graphene.Field(
         CustomerLifecycle,
         description="The signed-in customer's own lifecycle; null when the engine has not seen them yet. "
@@ -93,6 +114,10 @@ class LifecycleQuery(graphene.ObjectType):
         description="MANAGE_USERS. The stage and tier distribution that candidate thresholds would produce "
         "over the store's current facts. Writes nothing.",
     )
+
+    @staticmethod
+    def resolve_lifecycle_viewer(root: Any, info: Any) -> Any:
+        return info.context.viewer
 
     @staticmethod
     def resolve_my_lifecycle(root: Any, info: Any) -> Any:

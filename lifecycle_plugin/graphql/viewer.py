@@ -49,20 +49,23 @@ class Viewer:
     :param email: the account's e-mail, for customers and staff.
     :param can_manage_users: the caller holds MANAGE_USERS (staff or app). It opens
         the staff API and lets the caller read any customer's lifecycle.
+    :param can_manage_plugins: the caller holds MANAGE_PLUGINS, which changing the
+        plugin's settings needs (set by the Dashboard pages' app tokens).
     """
 
     kind: ViewerKind
     user_id: int | None = None
     email: str | None = None
     can_manage_users: bool = False
+    can_manage_plugins: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in VIEWER_KINDS:
             raise ValueError(f"Viewer kind must be one of {', '.join(VIEWER_KINDS)}, got {self.kind!r}")
         if self.kind in ("customer", "staff") and self.user_id is None:
             raise ValueError(f"a {self.kind} viewer needs the account's user_id")
-        if self.kind in ("customer", "anonymous") and self.can_manage_users:
-            raise ValueError(f"a {self.kind} viewer cannot hold MANAGE_USERS; use kind='staff'")
+        if self.kind in ("customer", "anonymous") and (self.can_manage_users or self.can_manage_plugins):
+            raise ValueError(f"a {self.kind} viewer cannot hold MANAGE_USERS or MANAGE_PLUGINS; use kind='staff'")
         if self.kind in ("app", "anonymous") and self.user_id is not None:
             raise ValueError(f"a {self.kind} viewer has no user account")
 
@@ -75,8 +78,10 @@ class Viewer:
         return cls("customer", user_id=user_id, email=email)
 
     @classmethod
-    def staff(cls, user_id: int, email: str | None = None, *, can_manage_users: bool) -> Viewer:
-        return cls("staff", user_id=user_id, email=email, can_manage_users=can_manage_users)
+    def staff(cls, user_id: int, email: str | None = None, *, can_manage_users: bool,
+              can_manage_plugins: bool = False) -> Viewer:
+        return cls("staff", user_id=user_id, email=email, can_manage_users=can_manage_users,
+                   can_manage_plugins=can_manage_plugins)
 
     @classmethod
     def app(cls, *, can_manage_users: bool) -> Viewer:

@@ -32,6 +32,7 @@ SHIPPED = [
     "lifecycle_plugin/migrations/0001_initial.py",
     "lifecycle_plugin/sandbox/migrations/0001_initial.py",
     "lifecycle_plugin/graphql/schema.graphql",
+    "lifecycle_plugin/saleor/dashboard/assets/app.js",
     "lifecycle_plugin/templates/lifecycle_plugin/repeat_purchase.html",
     "lifecycle_plugin/templates/lifecycle_plugin/winback_reminder.subject.txt",
 ]

@@ -1,0 +1,117 @@
+// The Dashboard's AppBridge, as the Dashboard itself speaks it (SALEOR_NOTES §15.4):
+// the Dashboard frames this page, posts {type: "handshake", payload: {token, ...}} on
+// load and again after our "notifyReady", then "tokenRefresh" before the token expires,
+// "theme" and "localeChanged". Only messages from the framing window at the origin of
+// document.referrer (the Dashboard's, as @saleor/app-sdk trusts it) are read, and ours
+// go only to that origin, each with an actionId (3.22+ ignores actions without one).
+(function () {
+  "use strict";
+
+  var body = document.body;
+  var status = document.getElementById("status");
+  var viewerBox = document.getElementById("viewer");
+  var retryBox = document.getElementById("retry-box");
+  var dashboardOrigin = originOf(document.referrer);
+  var token = null;
+
+  function originOf(url) {
+    try {
+      return url ? new URL(url).origin : null;
+    } catch (error) {
+      return null;
+    }
+  }
+
+  function say(text, isError) {
+    status.textContent = text;
+    status.className = isError ? "error" : "";
+  }
+
+  function applyTheme(theme) {
+    if (theme === "dark" || theme === "light") {
+      document.documentElement.setAttribute("data-theme", theme);
+    }
+  }
+
+  function actionId() {
+    if (window.crypto && window.crypto.randomUUID) {
+      return window.crypto.randomUUID();
+    }
+    return String(Date.now()) + "-" + String(Math.random()).slice(2);
+  }
+
+  function send(type, payload) {
+    payload.actionId = actionId();
+    window.parent.postMessage({ type: type, payload: payload }, dashboardOrigin);
+  }
+
+  function api(query, variables) {
+    return fetch(body.dataset.api, {
+      method: "POST",
+      credentials: "omit",
+      headers: { "Content-Type": "application/json", Authorization: "Bearer " + token },
+      body: JSON.stringify({ query: query, variables: variables || {} })
+    }).then(function (response) {
+      return response.json().then(function (result) {
+        if (result.errors && result.errors.length) {
+          throw new Error(result.errors[0].message);
+        }
+        if (!response.ok) {
+          throw new Error("The server answered " + response.status + ".");
+        }
+        return result.data;
+      });
+    });
+  }
+
+  function yesNo(allowed, what) {
+    return allowed ? "may " + what : "may not " + what;
+  }
+
+  function showViewer() {
+    retryBox.hidden = true;
+    say("Loading…");
+    api("{ lifecycleViewer { kind email canManageUsers canManagePlugins } }").then(
+      function (data) {
+        var viewer = data.lifecycleViewer;
+        document.getElementById("viewer-email").textContent = viewer.email || "";
+        document.getElementById("viewer-read").textContent = yesNo(viewer.canManageUsers, "read (MANAGE_USERS)");
+        document.getElementById("viewer-settings").textContent = yesNo(viewer.canManagePlugins, "change (MANAGE_PLUGINS)");
+        viewerBox.hidden = false;
+        say("Connected to the lifecycle plugin.");
+      },
+      function (error) {
+        viewerBox.hidden = true;
+        retryBox.hidden = false;
+        say("The lifecycle plugin refused or failed the request: " + error.message, true);
+      }
+    );
+  }
+
+  function onMessage(event) {
+    if (event.source !== window.parent || event.origin !== dashboardOrigin) {
+      return;
+    }
+    var message = event.data || {};
+    var payload = message.payload || {};
+    if (message.type === "handshake") {
+      token = payload.token;
+      showViewer();
+    } else if (message.type === "tokenRefresh") {
+      token = payload.token;
+    } else if (message.type === "theme") {
+      applyTheme(payload.theme);
+    } else if (message.type === "localeChanged" && payload.locale) {
+      document.documentElement.lang = payload.locale;
+    }
+  }
+
+  applyTheme(new URLSearchParams(window.location.search).get("theme"));
+  document.getElementById("retry").addEventListener("click", showViewer);
+  if (window.parent === window || !dashboardOrigin) {
+    say("Open this page from the Saleor Dashboard: it receives its sign-in from there.", true);
+    return;
+  }
+  window.addEventListener("message", onMessage);
+  send("notifyReady", {});
+})();
