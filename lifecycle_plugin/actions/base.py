@@ -10,6 +10,7 @@ from typing import Any
 from ..conf import setting_named
 from ..engine import ActionContext, skip
 from ..engine.service import FIRST_SIGHT_GRACE
+from ..models import MarketingOptOut
 from ..rules import OrderFact, counts
 
 logger = logging.getLogger(__name__)
@@ -88,11 +89,14 @@ def is_history(order: OrderFact, at: datetime) -> bool:
 
 
 def has_marketing_consent(context: ActionContext) -> bool:
-    """Whether the customer may receive marketing; always True when no consent key is set.
+    """Whether the customer may receive marketing: never after they unsubscribed, else
+    always when no consent key is set.
 
     A host without ``marketing_consent`` cannot tell, so nobody gets marketing then:
     sending to customers who said no is worse than sending nothing.
     """
+    if MarketingOptOut.objects.filter(profile_id=context.profile.id).exists():
+        return False
     key = option(context, "marketing_consent_key")
     if not key:
         return True

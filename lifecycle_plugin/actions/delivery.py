@@ -110,6 +110,10 @@ def send_email(message: Message, timeout: float | None = None) -> DeliveryReceip
     dedupe_key = message.payload.get("dedupe_key")
     if dedupe_key:
         headers["X-Lifecycle-Key"] = str(dedupe_key)
+    unsubscribe = message.payload.get("unsubscribe_url")
+    if unsubscribe:  # RFC 8058: the mail client POSTs "List-Unsubscribe=One-Click" to the URL
+        headers["List-Unsubscribe"] = f"<{unsubscribe}>"
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     limits = [t for t in (getattr(django_settings, "EMAIL_TIMEOUT", None), timeout) if t]
     connection = get_connection(fail_silently=False, timeout=min(limits) if limits else None)
     email = EmailMultiAlternatives(

@@ -33,6 +33,7 @@ from .base import has_marketing_consent, has_option, ledger_key, option
 from .delivery import deliver
 from .options import Discount
 from .rendering import PARTS, render_message, template_setting_name
+from .unsubscribe import unsubscribe_url
 
 VOUCHER_SUFFIX = "_voucher"
 
@@ -217,11 +218,14 @@ def message_data(
     if voucher:
         valid_until = voucher.get("valid_until", "")
         voucher = {**voucher, "valid_until_date": valid_until[:10]}
+    marketing = _is_marketing(entry.action, marketing)
     return {
         **data,
         "action": entry.action,
         "dedupe_key": entry.dedupe_key,
-        "marketing": _is_marketing(entry.action, marketing),
+        "marketing": marketing,
+        # Every marketing message carries it (and, by e-mail, the List-Unsubscribe headers).
+        "unsubscribe_url": unsubscribe_url(context) if marketing else "",
         "customer": _customer_data(context),
         "stage": profile.stage,
         "stage_label": stage_label(profile.stage),

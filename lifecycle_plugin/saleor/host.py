@@ -305,6 +305,20 @@ class SaleorHost:
             )
             return consent_of(customers, dict(cursor.fetchall()))
 
+    def record_opt_out(self, customer: CustomerRef, key: str, value: str) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE account_user SET private_metadata = COALESCE(private_metadata, '{}'::jsonb) "
+                "|| jsonb_build_object(%s::text, %s::text), updated_at = now() WHERE id = %s AND NOT is_staff",
+                [key, value, customer.user_id],
+            )
+
+    def plugin_url(self, path: str) -> str:
+        """Saleor's public URL (``PUBLIC_URL``, else the site's domain) and the plugin's route."""
+        from saleor.core.utils import build_absolute_uri
+
+        return build_absolute_uri(f"/plugins/global/{PLUGIN_ID}/{path}")
+
     def customer_names(self, customers: Sequence[CustomerRef]) -> dict[CustomerRef, CustomerName]:
         """First and last names of the accounts among `customers` (one query)."""
         refs = list(dict.fromkeys(customers))

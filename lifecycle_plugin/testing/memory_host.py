@@ -262,6 +262,13 @@ class MemoryHost:
             values[account.user_id] = private[key] if key in private else public.get(key)
         return consent_of(customers, values)
 
+    def record_opt_out(self, customer: CustomerRef, key: str, value: str) -> None:
+        if customer.user_id in self.private_metadata:
+            self.private_metadata[customer.user_id][key] = value
+
+    def plugin_url(self, path: str) -> str:
+        return "http://testserver/" + path
+
     def customer_names(self, customers: Sequence[CustomerRef]) -> dict[CustomerRef, CustomerName]:
         return names_of(customers, [(a.user_id, a.email, a.first_name, a.last_name)
                                     for a in self._customer_accounts()])
