@@ -29,7 +29,7 @@ from ..host import Message, OrderProduct, VoucherRequest
 from ..models import ActionLedgerEntry, ActionStatus
 from ..rules import OrderFact, stage_label, tier_label
 from . import MARKETING_ACTIONS
-from .base import has_marketing_consent, has_option, ledger_key, option
+from .base import has_option, ledger_key, may_send, option
 from .delivery import deliver
 from .options import Discount
 from .rendering import PARTS, render_message, template_setting_name
@@ -115,7 +115,8 @@ def run_voucher(context: ActionContext, entry: ActionEntry, *, marketing: bool |
     :param marketing: whether the voucher needs marketing consent; by default the
         built-in rule (every built-in action is marketing). Third-party actions say so.
     """
-    if _is_marketing(entry.payload.get("for_action", ""), marketing) and not has_marketing_consent(context):
+    for_action = entry.payload.get("for_action", "")
+    if not may_send(context, for_action, _is_marketing(for_action, marketing)):
         return skip("no marketing consent")
     discount = Discount.from_json(entry.payload["discount"])
     currency = entry.payload["currency"]
@@ -255,7 +256,7 @@ def send_message(
         reference (a Message-ID) to the result; or a skip with the reason. Return it
         from ``lifecycle_run_action`` as it is.
     """
-    if _is_marketing(entry.action, marketing) and not has_marketing_consent(context):
+    if not may_send(context, entry.action, _is_marketing(entry.action, marketing)):
         return skip("no marketing consent")
     voucher = _still_valid(_voucher_of(entry), context.now)
     if voucher is None and entry.payload.get("voucher_required"):

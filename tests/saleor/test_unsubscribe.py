@@ -1,5 +1,6 @@
-"""The unsubscribe link end to end in Saleor: the e-mail's headers, then Saleor's own URL
-route to the plugin over HTTP (Django's test client), and what the opt-out changes."""
+"""Trust in Saleor: the unsubscribe link end to end (the e-mail's headers, then Saleor's own URL
+route to the plugin over HTTP with Django's test client, and what the opt-out changes), and
+consent required by default."""
 
 from . import require_saleor
 
@@ -67,3 +68,11 @@ def test_a_forged_link_changes_nothing(staff_orders, draft_order, customer_user,
     customer_user.refresh_from_db()
     assert customer_user.get_value_from_private_metadata("marketing_consent") == "granted"
     assert VoucherCode.objects.filter(code__startswith="LC-").count() == 1
+
+
+@pytest.mark.parametrize("lifecycle_settings", [{"repeat_purchase_enabled": True, "delivery_channel": "email",
+                                                 "marketing_consent_required": True}])
+def test_by_default_no_marketing_goes_out_without_a_consent_source(staff_orders, draft_order, customer_user,
+                                                                  mailoutbox):
+    first_order(staff_orders, draft_order)
+    assert mailoutbox == [] and not VoucherCode.objects.filter(code__startswith="LC-").exists()
