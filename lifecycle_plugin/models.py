@@ -133,6 +133,8 @@ class ActionLedgerEntry(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    #: Held back (quiet hours): not run again before this time.
+    not_before = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ..engine import ActionContext, ActionEntry, Delivery, skip
+from ..engine import ActionContext, ActionEntry, Delivery, Hold, hold, skip
 from ..host import Message, OrderProduct, VoucherRequest
 from ..models import ActionLedgerEntry, ActionStatus
 from ..rules import OrderFact, stage_label, tier_label
@@ -32,6 +32,7 @@ from . import MARKETING_ACTIONS
 from .base import has_option, ledger_key, may_send, option
 from .delivery import deliver
 from .options import Discount
+from .pacing import over_cap, quiet_until
 from .rendering import PARTS, render_message, template_setting_name
 from .unsubscribe import unsubscribe_url
 
@@ -118,6 +119,9 @@ def run_voucher(context: ActionContext, entry: ActionEntry, *, marketing: bool |
     for_action = entry.payload.get("for_action", "")
     if not may_send(context, for_action, _is_marketing(for_action, marketing)):
         return skip("no marketing consent")
+    capped = over_cap(context) if _is_marketing(for_action, marketing) else None
+    if capped:  # the message it is for would be over the cap too: no voucher nobody hears of
+        return skip(capped)
     discount = Discount.from_json(entry.payload["discount"])
     currency = entry.payload["currency"]
     terms = discount.terms_for(currency)
@@ -244,7 +248,7 @@ def send_message(
     *,
     marketing: bool | None = None,
     template_dirs: Sequence[str | Path] = (),
-) -> dict[str, Any] | Delivery:
+) -> dict[str, Any] | Delivery | Hold:
     """Render the message of a ledger entry written by `enqueue_message`, for the engine to deliver.
 
     :param marketing: whether the message needs marketing consent; by default the
@@ -253,11 +257,18 @@ def send_message(
         ``lifecycle_plugin/<action>.{subject.txt,txt,html}`` templates.
     :return: a `Delivery`: the engine commits the entry as *sending* with the voucher
         code and subject as its result, then delivers, and adds the channel and its
-        reference (a Message-ID) to the result; or a skip with the reason. Return it
-        from ``lifecycle_run_action`` as it is.
+        reference (a Message-ID) to the result; a `Hold` in the quiet hours; or a skip
+        with the reason (no consent, over the frequency cap). Return it from
+        ``lifecycle_run_action`` as it is.
     """
     if not may_send(context, entry.action, _is_marketing(entry.action, marketing)):
         return skip("no marketing consent")
+    quiet = quiet_until(context)
+    if quiet is not None:
+        return hold(quiet, f"quiet hours until {quiet.isoformat()}")
+    capped = over_cap(context) if _is_marketing(entry.action, marketing) else None
+    if capped:
+        return skip(capped)
     voucher = _still_valid(_voucher_of(entry), context.now)
     if voucher is None and entry.payload.get("voucher_required"):
         return skip("its voucher was not issued")
@@ -279,6 +290,8 @@ def send_message(
         return {"delivered_by": receipt.channel, "reference": receipt.reference}
 
     return Delivery(
-        result={"voucher_code": voucher["code"] if voucher else None, "subject": rendered.subject}, send=send,
+        # `marketing` and `sent_at` are what the frequency cap counts (pacing.over_cap).
+        result={"voucher_code": voucher["code"] if voucher else None, "subject": rendered.subject,
+                "marketing": data["marketing"], "sent_at": context.now.isoformat()}, send=send,
         own_time_limits=True,  # each delivery channel runs under the hook time limit
     )
