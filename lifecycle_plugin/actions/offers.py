@@ -273,7 +273,10 @@ def send_message(
     if voucher is None and entry.payload.get("voucher_required"):
         return skip("its voucher was not issued")
     data = message_data(context, entry, voucher, marketing)
-    rendered = render_message(entry.action, data, template_overrides(context, entry.action), template_dirs)
+    try:
+        rendered = render_message(entry.action, data, template_overrides(context, entry.action), template_dirs)
+    except Exception as error:  # the owner's template, for this customer's data: retrying cannot help
+        return skip(f"the template could not be rendered: {type(error).__name__}: {error}")
     message = Message(
         customer=context.profile.customer,
         action=entry.action,
