@@ -260,6 +260,15 @@ class Host(Protocol):
         """
         ...
 
+    def customer_languages(self, customers: Sequence[CustomerRef]) -> dict[CustomerRef, str]:
+        """Optional. The language to write to each customer in (a code such as ``de`` or
+        ``pt-br``): an account's own, a guest's from their latest order; customers whose
+        language is not known are left out.
+
+        Absent: every message is in the default language.
+        """
+        ...
+
     def plugin_url(self, path: str) -> str:
         """Optional. The absolute URL of one of the plugin's own routes (`path` relative to
         the plugin's prefix, e.g. ``unsubscribe/``), for links in messages.
@@ -309,7 +318,7 @@ class Host(Protocol):
 REQUIRED_HOST_METHODS = ("customer_chunks", "read_facts", "changed_customers", "write_projection",
                          "issue_voucher", "deliver_message")
 OPTIONAL_HOST_METHODS = ("count_customers", "plugin_settings", "plugin_active", "marketing_consent",
-                         "record_opt_out", "plugin_url", "customer_names", "order_products", "forget_customer",
+                         "record_opt_out", "customer_languages", "plugin_url", "customer_names", "order_products", "forget_customer",
                          "account_order_emails")
 
 

@@ -29,7 +29,7 @@ from ..host import Message, OrderProduct, VoucherRequest
 from ..models import ActionLedgerEntry, ActionStatus
 from ..rules import OrderFact, stage_label, tier_label
 from . import MARKETING_ACTIONS
-from .base import has_option, ledger_key, may_send, option
+from .base import has_option, ledger_key, may_send, option, option_from
 from .delivery import deliver
 from .options import Discount
 from .pacing import over_cap, quiet_until
@@ -208,10 +208,22 @@ def products_data(products: list[OrderProduct]) -> list[dict[str, Any]]:
     ]
 
 
+def customer_language(context: ActionContext) -> str:
+    """The customer's language (`Host.customer_languages`), or empty for the default."""
+    lookup = getattr(context.host, "customer_languages", None)
+    customer = context.profile.customer
+    return lookup([customer]).get(customer, "") if lookup is not None else ""
+
+
 def template_overrides(context: ActionContext, action: str) -> dict[str, str]:
     """The owner's templates for `action` (built-in actions only; empty parts use the shipped files)."""
+    return owner_templates(context.settings, action)
+
+
+def owner_templates(settings: Mapping[str, Any], action: str) -> dict[str, str]:
+    """`template_overrides` from the settings alone (a preview has no customer's context)."""
     names = {part: template_setting_name(action, part) for part in PARTS}
-    return {part: option(context, name) if has_option(name) else "" for part, name in names.items()}
+    return {part: option_from(settings, name) if has_option(name) else "" for part, name in names.items()}
 
 
 def message_data(
@@ -274,9 +286,11 @@ def send_message(
         return skip("its voucher was not issued")
     data = message_data(context, entry, voucher, marketing)
     try:
-        rendered = render_message(entry.action, data, template_overrides(context, entry.action), template_dirs)
+        rendered = render_message(entry.action, data, template_overrides(context, entry.action), template_dirs,
+                                  language=customer_language(context))
     except Exception as error:  # the owner's template, for this customer's data: retrying cannot help
         return skip(f"the template could not be rendered: {type(error).__name__}: {error}")
+    data["language"] = rendered.language
     message = Message(
         customer=context.profile.customer,
         action=entry.action,

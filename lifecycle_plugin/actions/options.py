@@ -205,7 +205,7 @@ MESSAGE_VARIABLES: dict[str, tuple[str, ...] | None] = {
     "voucher": ("code", "discount", "valid_until_date", "valid_until", "channel", "voucher_id"),
     "order": ("id", "placed_at", "fulfilled_at", "total", "currency", "channel"),
     "products": None,
-    "action": (), "dedupe_key": (), "marketing": (), "unsubscribe_url": (),
+    "action": (), "dedupe_key": (), "marketing": (), "unsubscribe_url": (), "language": (),
 }
 #: The variables of one action only (its ledger payload).
 ACTION_VARIABLES: dict[str, dict[str, tuple[str, ...] | None]] = {

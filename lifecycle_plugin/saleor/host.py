@@ -319,6 +319,19 @@ class SaleorHost:
 
         return build_absolute_uri(f"/plugins/global/{PLUGIN_ID}/{path}")
 
+    def customer_languages(self, customers: Sequence[CustomerRef]) -> dict[CustomerRef, str]:
+        """An account's ``language_code``; a guest's, that of their latest order."""
+        ids = [c.user_id for c in customers if c.user_id]
+        guests = [c.email for c in customers if not c.user_id]
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT id, language_code FROM account_user WHERE id = ANY(%s) AND NOT is_staff", [ids])
+            by_id = dict(cursor.fetchall())
+            cursor.execute("SELECT DISTINCT ON (lower(user_email)) lower(user_email), language_code FROM order_order "
+                           "WHERE lower(user_email) = ANY(%s) ORDER BY lower(user_email), created_at DESC", [guests])
+            by_email = dict(cursor.fetchall())
+        found = {c: by_id.get(c.user_id) if c.user_id else by_email.get(c.email) for c in customers}
+        return {customer: language for customer, language in found.items() if language}
+
     def customer_names(self, customers: Sequence[CustomerRef]) -> dict[CustomerRef, CustomerName]:
         """First and last names of the accounts among `customers` (one query)."""
         refs = list(dict.fromkeys(customers))

@@ -118,6 +118,8 @@ class MemoryHost:
         self.projections: list[Projection] = []
         self.metadata: dict[int, dict] = {}
         self.private_metadata: dict[int, dict] = {}
+        #: Each customer's language by e-mail (Saleor: the account's, or a guest's order's).
+        self.languages: dict[str, str] = {}
         self.vouchers: list[VoucherRequest] = []
         self.issued: list[IssuedVoucher] = []
         self.voucher_rows: dict[str, MemoryVoucher] = {}
@@ -265,6 +267,9 @@ class MemoryHost:
     def record_opt_out(self, customer: CustomerRef, key: str, value: str) -> None:
         if customer.user_id in self.private_metadata:
             self.private_metadata[customer.user_id][key] = value
+
+    def customer_languages(self, customers: Sequence[CustomerRef]) -> dict[CustomerRef, str]:
+        return {c: self.languages[c.email] for c in customers if c.email in self.languages}
 
     def plugin_url(self, path: str) -> str:
         return "http://testserver/" + path

@@ -76,3 +76,17 @@ def test_by_default_no_marketing_goes_out_without_a_consent_source(staff_orders,
                                                                   mailoutbox):
     first_order(staff_orders, draft_order)
     assert mailoutbox == [] and not VoucherCode.objects.filter(code__startswith="LC-").exists()
+
+
+def test_the_language_is_the_accounts_and_a_guests_latest_orders(customer_user, order):
+    from lifecycle_plugin.host import CustomerRef
+    from lifecycle_plugin.saleor.host import SaleorHost
+
+    customer_user.language_code = "de"
+    customer_user.save(update_fields=["language_code"])
+    order.user, order.user_email, order.language_code = None, "Guest@Example.com", "pt-br"
+    order.save(update_fields=["user", "user_email", "language_code"])
+    account, guest = CustomerRef.of(customer_user.email, customer_user.pk), CustomerRef.of("guest@example.com")
+    nobody = CustomerRef.of("nobody@example.com")
+
+    assert SaleorHost().customer_languages([account, guest, nobody]) == {account: "de", guest: "pt-br"}
