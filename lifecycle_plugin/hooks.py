@@ -37,6 +37,8 @@ ENTRY_POINT_GROUP = "lifecycle_plugin"
 #: first-result hook (an SMS `lifecycle_deliver_message`) gets its turn before them.
 BUILTIN_PLUGINS: list[str] = [
     "lifecycle_plugin.actions.delivery",
+    "lifecycle_plugin.actions.unsubscribe",
+    "lifecycle_plugin.actions.pacing",
     "lifecycle_plugin.actions.repeat_purchase",
     "lifecycle_plugin.actions.tier_upgrade",
     "lifecycle_plugin.actions.review_request",

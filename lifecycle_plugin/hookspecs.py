@@ -203,6 +203,32 @@ def lifecycle_run_action(context, entry):
 
 
 @hookspec(firstresult=True)
+def lifecycle_consent(customer, action, host, settings):
+    """Say whether a customer agreed to a message; the first answer that is not None wins.
+
+    For a consent-management platform (OneTrust, Didomi, your CRM) that knows more than
+    Saleor's metadata. Asked just before each message or voucher that needs consent goes
+    out (every marketing action; transactional ones when ``transactional_consent_required``
+    is on), after the customer's own unsubscribe, which no answer overrules.
+
+    :param CustomerRef customer: the recipient (``email``, and ``user_id`` for an account).
+    :param str action: the action about to send (``repeat_purchase``, ``winback_reminder``...).
+    :param Host host: the running host.
+    :param Mapping settings: the plugin's settings.
+    :return: True (agreed), False (did not, or withdrew), or None to leave it to the next
+        implementation and then to the ``marketing_consent_key`` metadata.
+    :raises Exception: the message is not sent now: its ledger entry fails with the error
+        as its ``last_error`` and is retried later (never sent on a guess).
+
+    Example::
+
+        @hookimpl
+        def lifecycle_consent(customer):
+            return crm.has_opted_in(customer.email)  # None when the CRM does not know them
+    """
+
+
+@hookspec(firstresult=True)
 def lifecycle_deliver_message(message, host, settings):
     """Deliver a message to a customer; the first implementation that returns a receipt wins.
 

@@ -250,6 +250,33 @@ class Host(Protocol):
         """
         ...
 
+    def record_opt_out(self, customer: CustomerRef, key: str, value: str) -> None:
+        """Optional. Write `value` under metadata `key` in the private metadata of the
+        customer's account (by id; staff and unknown accounts are left alone): the
+        customer unsubscribed, and private metadata wins over public when consent is read.
+
+        Absent: the opt-out is kept in the plugin's own table only, which every
+        marketing message checks (`actions.unsubscribe`).
+        """
+        ...
+
+    def customer_languages(self, customers: Sequence[CustomerRef]) -> dict[CustomerRef, str]:
+        """Optional. The language to write to each customer in (a code such as ``de`` or
+        ``pt-br``): an account's own, a guest's from their latest order; customers whose
+        language is not known are left out.
+
+        Absent: every message is in the default language.
+        """
+        ...
+
+    def plugin_url(self, path: str) -> str:
+        """Optional. The absolute URL of one of the plugin's own routes (`path` relative to
+        the plugin's prefix, e.g. ``unsubscribe/``), for links in messages.
+
+        Absent: messages carry no unsubscribe link.
+        """
+        ...
+
     def customer_names(self, customers: Sequence[CustomerRef]) -> dict[CustomerRef, CustomerName]:
         """Optional. First and last names to greet customers by, from their account (found
         by id, else by e-mail); guests, staff and unknown customers are left out.
@@ -291,7 +318,8 @@ class Host(Protocol):
 REQUIRED_HOST_METHODS = ("customer_chunks", "read_facts", "changed_customers", "write_projection",
                          "issue_voucher", "deliver_message")
 OPTIONAL_HOST_METHODS = ("count_customers", "plugin_settings", "plugin_active", "marketing_consent",
-                         "customer_names", "order_products", "forget_customer", "account_order_emails")
+                         "record_opt_out", "customer_languages", "plugin_url", "customer_names", "order_products", "forget_customer",
+                         "account_order_emails")
 
 
 def is_host(candidate: object) -> bool:

@@ -133,6 +133,8 @@ class ActionLedgerEntry(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    #: Held back (quiet hours): not run again before this time.
+    not_before = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
@@ -261,3 +263,18 @@ class DeletedCustomer(models.Model):
 
     digest = models.CharField(max_length=64, unique=True)
     deleted_at = models.DateTimeField()
+
+
+class MarketingOptOut(models.Model):
+    """A customer who unsubscribed from marketing with the link in a message.
+
+    Checked before every marketing message and voucher, whatever the consent metadata
+    says (a consent app may write yes again later; the customer's own no stands until
+    they opt in through the store, which deletes nothing here: staff remove the row).
+    Deleted with the profile, so forgetting a customer forgets their opt-out too.
+    """
+
+    profile = models.OneToOneField(CustomerProfile, on_delete=models.CASCADE, related_name="opt_out")
+    opted_out_at = models.DateTimeField()
+    #: How: ``one_click`` (a mail client's RFC 8058 POST) or ``page`` (the button on the page).
+    source = models.CharField(max_length=16)

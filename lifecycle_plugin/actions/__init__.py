@@ -11,9 +11,12 @@ action                 when                                            what
                                                                        (+ optional voucher)
 =====================  ==============================================  ===========================
 
-Every one of them is **marketing**: a customer who has not agreed to marketing
-(see the ``marketing_consent_key`` setting) gets neither their messages nor their
-vouchers. A win-back order is also logged as a ``winback_order`` ledger entry.
+Three are **marketing** (repeat purchase, tier upgrade, win-back): by default a
+customer who has not agreed to marketing gets neither their messages nor their
+vouchers, and each message carries an unsubscribe link. The review request is
+**transactional**, about an order the customer placed: it needs consent only when the
+owner says so (``transactional_consent_required``). See ``base.has_consent``. A win-back
+order is also logged as a ``winback_order`` ledger entry.
 
 How they stay idempotent: the hook that decides (stage, tier, order hooks, or a
 scheduled action that has come due) writes ledger rows with unique dedupe keys in
@@ -38,10 +41,12 @@ WINBACK_ORDER = "winback_order"
 #: Actions that send a message, each with its own templates and switch.
 MESSAGE_ACTIONS = (REPEAT_PURCHASE, TIER_UPGRADE, REVIEW_REQUEST, WINBACK_REMINDER)
 
-#: Messages and vouchers that need the customer's consent to marketing. Every
-#: built-in message promotes the shop (a discount, tier news, a review request, a
-#: reminder), so all of them are marketing.
-MARKETING_ACTIONS = frozenset(MESSAGE_ACTIONS)
+#: Messages and vouchers that need the customer's consent to marketing: they promote
+#: the shop (a discount, tier news, a reminder to come back).
+MARKETING_ACTIONS = frozenset({REPEAT_PURCHASE, TIER_UPGRADE, WINBACK_REMINDER})
+#: Messages about something the customer did (the review request asks about their
+#: order): consent only when ``transactional_consent_required`` is on, no unsubscribe link.
+TRANSACTIONAL_ACTIONS = frozenset({REVIEW_REQUEST})
 
 __all__ = [
     "MARKETING_ACTIONS",
@@ -49,6 +54,7 @@ __all__ = [
     "REPEAT_PURCHASE",
     "REVIEW_REQUEST",
     "TIER_UPGRADE",
+    "TRANSACTIONAL_ACTIONS",
     "WINBACK_ORDER",
     "WINBACK_REMINDER",
 ]

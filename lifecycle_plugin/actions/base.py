@@ -10,16 +10,22 @@ from typing import Any
 from ..conf import setting_named
 from ..engine import ActionContext, skip
 from ..engine.service import FIRST_SIGHT_GRACE
+from ..hooks import call_isolated
+from ..models import MarketingOptOut
 from ..rules import OrderFact, counts
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "ConsentUnknown",
+    "has_consent",
     "has_marketing_consent",
     "has_option",
     "is_enabled",
     "is_history",
     "ledger_key",
+    "may_send",
+    "needs_consent",
     "option",
     "option_from",
     "skip",
@@ -87,15 +93,46 @@ def is_history(order: OrderFact, at: datetime) -> bool:
     return order.placed_at < at - FIRST_SIGHT_GRACE
 
 
-def has_marketing_consent(context: ActionContext) -> bool:
-    """Whether the customer may receive marketing; always True when no consent key is set.
+class ConsentUnknown(RuntimeError):
+    """A consent plugin failed: the entry fails and is retried, rather than guessed."""
 
-    A host without ``marketing_consent`` cannot tell, so nobody gets marketing then:
-    sending to customers who said no is worse than sending nothing.
+
+def needs_consent(context: ActionContext, marketing: bool) -> bool:
+    """Marketing always does; a transactional message (a review request about an order)
+    only when the owner says so (``transactional_consent_required``)."""
+    return marketing or bool(option(context, "transactional_consent_required"))
+
+
+def has_consent(context: ActionContext, action: str) -> bool:
+    """Whether the customer agreed to messages such as `action`, in this order:
+
+    1. unsubscribed with the link in a message: no, whatever anyone says later;
+    2. the ``lifecycle_consent`` hook (a consent-management plugin): its first answer;
+    3. the metadata under ``marketing_consent_key``, when one is set;
+    4. otherwise yes only when the owner switched ``marketing_consent_required`` off.
+
+    A host without ``marketing_consent`` cannot read the key, so nobody gets the
+    message then: sending to customers who said no is worse than sending nothing.
     """
+    if MarketingOptOut.objects.filter(profile_id=context.profile.id).exists():
+        return False
+    customer = context.profile.customer
+    failures = []
+
+    def failed(error) -> None:
+        failures.append(error)
+        context.record_hook_error(error)
+
+    answers = call_isolated(context.plugin_manager, "lifecycle_consent", customer=customer, action=action,
+                            host=context.host, settings=context.settings, on_error=failed,
+                            timeout=context.hook_timeout)
+    if answers:
+        return bool(answers[0])
+    if failures:
+        raise ConsentUnknown(f"the consent plugin {failures[0].plugin} failed: {failures[0].error}")
     key = option(context, "marketing_consent_key")
     if not key:
-        return True
+        return not option(context, "marketing_consent_required")
     lookup = getattr(context.host, "marketing_consent", None)
     if lookup is None:
         logger.warning(
@@ -103,5 +140,14 @@ def has_marketing_consent(context: ActionContext) -> bool:
             getattr(context.host, "name", context.host),
         )
         return False
-    customer = context.profile.customer
     return bool(lookup([customer], key).get(customer, False))
+
+
+def may_send(context: ActionContext, action: str, marketing: bool) -> bool:
+    """Whether a message (or voucher) of `action` may go to the customer now."""
+    return not needs_consent(context, marketing) or has_consent(context, action)
+
+
+def has_marketing_consent(context: ActionContext, action: str = "") -> bool:
+    """Whether the customer may receive marketing (`has_consent` for a marketing action)."""
+    return has_consent(context, action)

@@ -36,8 +36,8 @@ from ..engine import ActionContext, DeliveryUncertain
 from ..hooks import HookError, HookTimeout, call_isolated
 from ..host import DeliveryReceipt, Host, Message
 from .base import option_from
-from ..conf import STRING, Setting
-from .options import DELIVERY_EMAIL, DELIVERY_NOTIFY, parse_delivery_channel, parse_metadata_key
+from ..conf import BOOLEAN, STRING, Setting
+from .options import DELIVERY_EMAIL, DELIVERY_NOTIFY, parse_delivery_channel, parse_metadata_key, parse_switch
 
 
 class DeliveryFailed(RuntimeError):
@@ -110,6 +110,10 @@ def send_email(message: Message, timeout: float | None = None) -> DeliveryReceip
     dedupe_key = message.payload.get("dedupe_key")
     if dedupe_key:
         headers["X-Lifecycle-Key"] = str(dedupe_key)
+    unsubscribe = message.payload.get("unsubscribe_url")
+    if unsubscribe:  # RFC 8058: the mail client POSTs "List-Unsubscribe=One-Click" to the URL
+        headers["List-Unsubscribe"] = f"<{unsubscribe}>"
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     limits = [t for t in (getattr(django_settings, "EMAIL_TIMEOUT", None), timeout) if t]
     connection = get_connection(fail_silently=False, timeout=min(limits) if limits else None)
     email = EmailMultiAlternatives(
@@ -142,18 +146,26 @@ def send_email(message: Message, timeout: float | None = None) -> DeliveryReceip
     return DeliveryReceipt(DELIVERY_EMAIL, message_id)
 
 
-#: How messages leave, and who may receive them (``base.has_marketing_consent`` reads the key).
+#: How messages leave, and who may receive them (``base.has_consent`` reads these).
 SETTINGS = [
     Setting("delivery_channel", DELIVERY_EMAIL, STRING, "Messages: delivery channel",
             "'email': the plugin sends e-mail itself with Django's mail settings (in Saleor, EMAIL_URL and "
             "DEFAULT_FROM_EMAIL). 'notify': a notify event lifecycle_<action> that apps subscribed to "
             "NOTIFY_USER receive with the message and its data.",
             parse_delivery_channel),
+    Setting("marketing_consent_required", "true", BOOLEAN, "Messages: marketing needs consent",
+            "On (the default): a customer gets marketing messages and vouchers (repeat purchase, tier upgrade, "
+            "win-back) only with consent: from a consent plugin, or from the metadata key below. With no key and "
+            "no plugin, no marketing goes out. Off: without a key, marketing goes to everyone who has not "
+            "unsubscribed.", parse_switch),
     Setting("marketing_consent_key", "", STRING, "Messages: marketing consent metadata key",
             "The customer metadata key that records consent to marketing (private metadata wins over "
             "public). Customers whose value is not true/yes/1/on/granted get no marketing messages or "
-            "vouchers; every built-in action is marketing. Empty: no consent check.",
+            "vouchers. Empty: see 'marketing needs consent'.",
             parse_metadata_key),
+    Setting("transactional_consent_required", "false", BOOLEAN, "Messages: order messages need consent",
+            "Off (the default): the review request, a message about the customer's own order, goes out without "
+            "marketing consent. On: it needs the same consent as marketing.", parse_switch),
 ]
 
 

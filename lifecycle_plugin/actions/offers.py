@@ -24,15 +24,17 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ..engine import ActionContext, ActionEntry, Delivery, skip
+from ..engine import ActionContext, ActionEntry, Delivery, Hold, hold, skip
 from ..host import Message, OrderProduct, VoucherRequest
 from ..models import ActionLedgerEntry, ActionStatus
 from ..rules import OrderFact, stage_label, tier_label
 from . import MARKETING_ACTIONS
-from .base import has_marketing_consent, has_option, ledger_key, option
+from .base import has_option, ledger_key, may_send, option, option_from
 from .delivery import deliver
 from .options import Discount
+from .pacing import over_cap, quiet_until
 from .rendering import PARTS, render_message, template_setting_name
+from .unsubscribe import unsubscribe_url
 
 VOUCHER_SUFFIX = "_voucher"
 
@@ -114,8 +116,12 @@ def run_voucher(context: ActionContext, entry: ActionEntry, *, marketing: bool |
     :param marketing: whether the voucher needs marketing consent; by default the
         built-in rule (every built-in action is marketing). Third-party actions say so.
     """
-    if _is_marketing(entry.payload.get("for_action", ""), marketing) and not has_marketing_consent(context):
+    for_action = entry.payload.get("for_action", "")
+    if not may_send(context, for_action, _is_marketing(for_action, marketing)):
         return skip("no marketing consent")
+    capped = over_cap(context) if _is_marketing(for_action, marketing) else None
+    if capped:  # the message it is for would be over the cap too: no voucher nobody hears of
+        return skip(capped)
     discount = Discount.from_json(entry.payload["discount"])
     currency = entry.payload["currency"]
     terms = discount.terms_for(currency)
@@ -202,10 +208,22 @@ def products_data(products: list[OrderProduct]) -> list[dict[str, Any]]:
     ]
 
 
+def customer_language(context: ActionContext) -> str:
+    """The customer's language (`Host.customer_languages`), or empty for the default."""
+    lookup = getattr(context.host, "customer_languages", None)
+    customer = context.profile.customer
+    return lookup([customer]).get(customer, "") if lookup is not None else ""
+
+
 def template_overrides(context: ActionContext, action: str) -> dict[str, str]:
     """The owner's templates for `action` (built-in actions only; empty parts use the shipped files)."""
+    return owner_templates(context.settings, action)
+
+
+def owner_templates(settings: Mapping[str, Any], action: str) -> dict[str, str]:
+    """`template_overrides` from the settings alone (a preview has no customer's context)."""
     names = {part: template_setting_name(action, part) for part in PARTS}
-    return {part: option(context, name) if has_option(name) else "" for part, name in names.items()}
+    return {part: option_from(settings, name) if has_option(name) else "" for part, name in names.items()}
 
 
 def message_data(
@@ -217,11 +235,14 @@ def message_data(
     if voucher:
         valid_until = voucher.get("valid_until", "")
         voucher = {**voucher, "valid_until_date": valid_until[:10]}
+    marketing = _is_marketing(entry.action, marketing)
     return {
         **data,
         "action": entry.action,
         "dedupe_key": entry.dedupe_key,
-        "marketing": _is_marketing(entry.action, marketing),
+        "marketing": marketing,
+        # Every marketing message carries it (and, by e-mail, the List-Unsubscribe headers).
+        "unsubscribe_url": unsubscribe_url(context) if marketing else "",
         "customer": _customer_data(context),
         "stage": profile.stage,
         "stage_label": stage_label(profile.stage),
@@ -239,7 +260,7 @@ def send_message(
     *,
     marketing: bool | None = None,
     template_dirs: Sequence[str | Path] = (),
-) -> dict[str, Any] | Delivery:
+) -> dict[str, Any] | Delivery | Hold:
     """Render the message of a ledger entry written by `enqueue_message`, for the engine to deliver.
 
     :param marketing: whether the message needs marketing consent; by default the
@@ -248,16 +269,28 @@ def send_message(
         ``lifecycle_plugin/<action>.{subject.txt,txt,html}`` templates.
     :return: a `Delivery`: the engine commits the entry as *sending* with the voucher
         code and subject as its result, then delivers, and adds the channel and its
-        reference (a Message-ID) to the result; or a skip with the reason. Return it
-        from ``lifecycle_run_action`` as it is.
+        reference (a Message-ID) to the result; a `Hold` in the quiet hours; or a skip
+        with the reason (no consent, over the frequency cap). Return it from
+        ``lifecycle_run_action`` as it is.
     """
-    if _is_marketing(entry.action, marketing) and not has_marketing_consent(context):
+    if not may_send(context, entry.action, _is_marketing(entry.action, marketing)):
         return skip("no marketing consent")
+    quiet = quiet_until(context)
+    if quiet is not None:
+        return hold(quiet, f"quiet hours until {quiet.isoformat()}")
+    capped = over_cap(context) if _is_marketing(entry.action, marketing) else None
+    if capped:
+        return skip(capped)
     voucher = _still_valid(_voucher_of(entry), context.now)
     if voucher is None and entry.payload.get("voucher_required"):
         return skip("its voucher was not issued")
     data = message_data(context, entry, voucher, marketing)
-    rendered = render_message(entry.action, data, template_overrides(context, entry.action), template_dirs)
+    try:
+        rendered = render_message(entry.action, data, template_overrides(context, entry.action), template_dirs,
+                                  language=customer_language(context))
+    except Exception as error:  # the owner's template, for this customer's data: retrying cannot help
+        return skip(f"the template could not be rendered: {type(error).__name__}: {error}")
+    data["language"] = rendered.language
     message = Message(
         customer=context.profile.customer,
         action=entry.action,
@@ -274,6 +307,8 @@ def send_message(
         return {"delivered_by": receipt.channel, "reference": receipt.reference}
 
     return Delivery(
-        result={"voucher_code": voucher["code"] if voucher else None, "subject": rendered.subject}, send=send,
+        # `marketing` and `sent_at` are what the frequency cap counts (pacing.over_cap).
+        result={"voucher_code": voucher["code"] if voucher else None, "subject": rendered.subject,
+                "marketing": data["marketing"], "sent_at": context.now.isoformat()}, send=send,
         own_time_limits=True,  # each delivery channel runs under the hook time limit
     )

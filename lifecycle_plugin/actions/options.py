@@ -20,7 +20,7 @@ from ..conf import BOOLEAN, STRING, TEMPLATE, Setting, whole_number
 from ..rules import Stage
 from ..rules.config import MAX_AMOUNT, MAX_DAYS, parse_bool
 from ..rules.currencies import is_currency_code
-from ..templating import PARTS
+from ..templating import PARTS, unknown_variables
 from .rendering import template_setting_name
 
 PERCENTAGE = "percentage"
@@ -197,6 +197,41 @@ _TEMPLATE_HELP = (
 )
 
 
+#: What every message's template can read (`offers.message_data`): each variable with its
+#: attributes, None for any (the products are a list a loop walks).
+MESSAGE_VARIABLES: dict[str, tuple[str, ...] | None] = {
+    "customer": ("email", "first_name", "last_name", "name"),
+    "stage": (), "stage_label": (), "tier": (), "tier_label": (),
+    "voucher": ("code", "discount", "valid_until_date", "valid_until", "channel", "voucher_id"),
+    "order": ("id", "placed_at", "fulfilled_at", "total", "currency", "channel"),
+    "products": None,
+    "action": (), "dedupe_key": (), "marketing": (), "unsubscribe_url": (), "language": (),
+}
+#: The variables of one action only (its ledger payload).
+ACTION_VARIABLES: dict[str, dict[str, tuple[str, ...] | None]] = {
+    "repeat_purchase": {"trigger_stage": ()},
+    "tier_upgrade": {"new_tier": (), "new_tier_label": (), "previous_tier": (), "previous_tier_label": (),
+                     "occurred_at": (), "window_spend": None},
+    "winback_reminder": {"reminder": ("number", "count"), "episode": ()},
+}
+
+
+def template_variables_check(action: str, part: str) -> Callable[[Any], str]:
+    """A validator refusing a template that reads a variable `action`'s messages do not have."""
+    known = {**MESSAGE_VARIABLES, **ACTION_VARIABLES.get(action, {})}
+
+    def check(source: Any) -> str:
+        text = str(source or "")
+        if text.strip():
+            unknown = unknown_variables(text, part, known)
+            if unknown:
+                raise ValueError(f"unknown template variable{'s' if len(unknown) > 1 else ''} "
+                                 f"{', '.join(unknown)}; see docs/actions.md for the variables")
+        return text
+
+    return check
+
+
 def switch_setting(name: str, label: str, help_text: str) -> Setting:
     """An action's on/off switch, off by default."""
     return Setting(name, "false", BOOLEAN, label, help_text + OFF_BY_DEFAULT, parse_switch)
@@ -224,6 +259,7 @@ def template_settings(action: str, action_label: str) -> list[Setting]:
     """The three templates (subject, text, HTML) an owner may replace for `action`'s message."""
     return [
         Setting(template_setting_name(action, part), "", TEMPLATE,
-                f"{action_label}: {'HTML' if html else part} template", _TEMPLATE_HELP.format(file=f"{action}.{suffix}"))
+                f"{action_label}: {'HTML' if html else part} template", _TEMPLATE_HELP.format(file=f"{action}.{suffix}"),
+                template_variables_check(action, part))
         for part, (suffix, html) in PARTS.items()
     ]

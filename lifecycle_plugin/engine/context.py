@@ -55,6 +55,23 @@ class Delivery:
     own_time_limits: bool = False
 
 
+@dataclass(frozen=True)
+class Hold:
+    """Returned by ``lifecycle_run_action``: not now, run it again at `until` (quiet hours).
+
+    A ledger entry stays pending with `reason` and `until` as its result and is not
+    run before `until` (the retry task picks it up then); a scheduled action's due time
+    moves to `until`. Waiting does not count as a failed attempt.
+    """
+
+    until: datetime
+    reason: str
+
+
+def hold(until: datetime, reason: str) -> Hold:
+    return Hold(until, reason)
+
+
 class DeliveryUncertain(RuntimeError):
     """Delivery broke off at a point where the message may or may not have gone out."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -20,7 +21,7 @@ from django.utils import timezone
 from ..hooks import HookError
 from ..isolation import HookTimeout, time_limit
 from ..models import ActionLedgerEntry, ActionStatus, ScheduledAction
-from .context import ActionContext, ActionEntry, Delivery, DeliveryUncertain, is_skip
+from .context import ActionContext, ActionEntry, Delivery, DeliveryUncertain, Hold, is_skip
 from .hook_calls import call_each, record_hook_error
 from .retries import MAX_ACTION_ATTEMPTS, retry_delay
 
@@ -47,6 +48,7 @@ def run_entries(engine: LifecycleEngine, entry_ids: Sequence[int]) -> int:
                 ActionLedgerEntry.objects.select_for_update(skip_locked=True, of=("self",))
                 .select_related("profile")
                 .filter(pk=entry_id, status__in=[ActionStatus.PENDING, ActionStatus.FAILED])
+                .filter(_not_held(engine.clock()))
                 .first()
             )
             if entry is None:
@@ -103,6 +105,7 @@ def retry_failed_entries(engine: LifecycleEngine, older_than: timedelta, limit: 
             status__in=[ActionStatus.PENDING, ActionStatus.FAILED], updated_at__lte=cutoff,
             attempts__lt=MAX_ACTION_ATTEMPTS,
         )
+        .filter(_not_held(engine.clock()))
         # Oldest first: an action's later entries may wait for its earlier ones
         # (a message waits for the voucher it announces).
         .order_by("pk")
@@ -133,6 +136,22 @@ def run_due_actions(engine: LifecycleEngine, limit: int) -> int:
     return done
 
 
+def _not_held(now) -> Q:
+    """Entries not held back, or whose hold has ended."""
+    return Q(not_before__isnull=True) | Q(not_before__lte=now)
+
+
+def _held(row, kind: str, held: Hold) -> int:
+    row.attempts -= 1  # waiting is not a failed try
+    if kind == "ledger":
+        row.not_before = held.until
+        row.result = {"held": held.reason, "until": held.until.isoformat()}
+    else:
+        row.due_at = held.until
+    row.save()
+    return 0
+
+
 def _run_one(engine: LifecycleEngine, row, kind: str) -> int | Delivery:
     """Run one entry's action in the caller's transaction; a `Delivery` is left for after its commit."""
     now = engine.clock()
@@ -157,11 +176,16 @@ def _run_one(engine: LifecycleEngine, row, kind: str) -> int | Delivery:
             row.status = ActionStatus.FAILED
         row.save()
         return 0
+    if results and isinstance(results[0], Hold):
+        return _held(row, kind, results[0])
     if results and isinstance(results[0], Delivery):
         if kind == "ledger":
-            row.status, row.result = ActionStatus.SENDING, dict(results[0].result)
+            # What held it back before stays on record next to what went out.
+            held = {"held": row.result["held"]} if row.result.get("held") else {}
+            delivery = replace(results[0], result={**held, **dict(results[0].result)})
+            row.status, row.result = ActionStatus.SENDING, dict(delivery.result)
             row.save()  # committed by the caller before anything leaves
-            return results[0]
+            return delivery
         # A scheduled action has no sending state to keep a message from going twice.
         row.status = ActionStatus.FAILED
         row.last_error = "a scheduled action cannot deliver; it enqueues a ledger entry that does"

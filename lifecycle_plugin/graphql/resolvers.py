@@ -20,6 +20,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 from graphql_relay import from_global_id
 
+from ..actions.preview import PreviewError, preview_message
 from ..host import CustomerRef, normalise_email
 from ..engine.what_if import what_if as run_what_if
 from ..models import CustomerProfile
@@ -34,6 +35,7 @@ from .types import (
     DEFAULT_TIER_KEYS,
     SALEOR_USER_TYPE,
     LifecycleCustomerConnection,
+    LifecycleMessagePreview,
     LifecycleRecomputePayload,
     LifecycleWhatIf,
     LifecycleWhatIfMove,
@@ -332,3 +334,29 @@ def recompute(engine: Any, user_id: str | None, email: str | None) -> LifecycleR
         stage_changed=bool(outcome.stage_changes),
         tier_changed=bool(outcome.tier_changes),
     )
+
+
+# ---------------------------------------------------------------------- message preview
+
+
+def message_preview(engine: Any, action: str, user_id: str | None, email: str | None, send_to: str,
+                    now: Any) -> LifecycleMessagePreview:
+    """An action's message rendered for a customer or sample data (see `actions.preview`)."""
+    if user_id is not None and email is not None:
+        raise bad_input("Give at most one of userId and email.")
+    customer = None
+    if user_id is not None:
+        pk = decode_user_id(user_id)
+        known = CustomerProfile.objects.filter(user_id=pk).values_list("email", flat=True).first()
+        if known is None:
+            raise LifecycleError(NOT_FOUND, f"No customer with user ID {user_id}.")
+        customer = CustomerRef.of(known, pk)
+    elif email is not None:
+        customer = CustomerRef.of(email)
+    try:
+        preview = preview_message(engine, action, customer, now, send_to=send_to)
+    except PreviewError as error:
+        raise bad_input(str(error)) from None
+    rendered = preview.rendered
+    return LifecycleMessagePreview(subject=rendered.subject, text=rendered.text, html=rendered.html,
+                                   language=rendered.language, sent_to=preview.sent_to)

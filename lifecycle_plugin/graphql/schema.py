@@ -6,7 +6,7 @@ Customer API (a customer's own access token):
 Staff and app API (MANAGE_USERS):
     customerLifecycle, lifecycleCustomers, lifecycleStageCounts, lifecycleTierCounts,
     lifecycleFunnel, lifecycleStages, lifecycleConfig, lifecycleWhatIf,
-    mutation lifecycleRecompute
+    mutation lifecycleRecompute, lifecycleMessagePreview
 
 Anyone: lifecycleViewer (who is calling and what they may do; the Dashboard pages show it)
 
@@ -30,6 +30,7 @@ from .types import (
     LifecycleCustomerConnection,
     LifecycleCustomerFilterInput,
     LifecycleFunnel,
+    LifecycleMessagePreview,
     LifecycleRecomputePayload,
     LifecycleStageCount,
     LifecycleStageDefinition,
@@ -192,8 +193,36 @@ class LifecycleRecompute(graphene.Mutation):
         return resolvers.recompute(context.engine, user_id, email)
 
 
+class LifecycleMessagePreviewMutation(graphene.Mutation):
+    """MANAGE_USERS. Render a built-in action's message with the owner's templates, for a customer
+    (userId or email) or sample data, and return it, or also e-mail it to a staff address.
+
+    Nothing is recorded (no ledger entry, no voucher: the voucher is a sample) and consent is
+    not checked; the unsubscribe link is a sample that does nothing. MANAGE_USERS, like every
+    staff field, because the message shows the customer's name, stage and last order.
+    """
+
+    class Arguments:
+        action = graphene.String(required=True, description="repeat_purchase, tier_upgrade, review_request or "
+                                                            "winback_reminder.")
+        user_id = graphene.ID(description=USER_ID_DESCRIPTION)
+        email = graphene.String(description="The customer's e-mail; guests too. Neither: sample data.")
+        send_to = graphene.String(description="Also e-mail it (subject prefixed [Test]) to this active staff "
+                                              "account's address.")
+
+    Output = LifecycleMessagePreview
+
+    @staticmethod
+    def mutate(root: Any, info: Any, action: str, user_id: str | None = None, email: str | None = None,
+               send_to: str | None = None) -> Any:
+        context = info.context
+        context.require_manage_users()
+        return resolvers.message_preview(context.engine, action, user_id, email, send_to or "", context.now())
+
+
 class Mutation(graphene.ObjectType):
     lifecycle_recompute = LifecycleRecompute.Field()
+    lifecycle_message_preview = LifecycleMessagePreviewMutation.Field(name="lifecycleMessagePreview")
 
 
 schema = graphene.Schema(query=Query, mutation=Mutation)

@@ -305,6 +305,33 @@ class SaleorHost:
             )
             return consent_of(customers, dict(cursor.fetchall()))
 
+    def record_opt_out(self, customer: CustomerRef, key: str, value: str) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE account_user SET private_metadata = COALESCE(private_metadata, '{}'::jsonb) "
+                "|| jsonb_build_object(%s::text, %s::text), updated_at = now() WHERE id = %s AND NOT is_staff",
+                [key, value, customer.user_id],
+            )
+
+    def plugin_url(self, path: str) -> str:
+        """Saleor's public URL (``PUBLIC_URL``, else the site's domain) and the plugin's route."""
+        from saleor.core.utils import build_absolute_uri
+
+        return build_absolute_uri(f"/plugins/global/{PLUGIN_ID}/{path}")
+
+    def customer_languages(self, customers: Sequence[CustomerRef]) -> dict[CustomerRef, str]:
+        """An account's ``language_code``; a guest's, that of their latest order."""
+        ids = [c.user_id for c in customers if c.user_id]
+        guests = [c.email for c in customers if not c.user_id]
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT id, language_code FROM account_user WHERE id = ANY(%s) AND NOT is_staff", [ids])
+            by_id = dict(cursor.fetchall())
+            cursor.execute("SELECT DISTINCT ON (lower(user_email)) lower(user_email), language_code FROM order_order "
+                           "WHERE lower(user_email) = ANY(%s) ORDER BY lower(user_email), created_at DESC", [guests])
+            by_email = dict(cursor.fetchall())
+        found = {c: by_id.get(c.user_id) if c.user_id else by_email.get(c.email) for c in customers}
+        return {customer: language for customer, language in found.items() if language}
+
     def customer_names(self, customers: Sequence[CustomerRef]) -> dict[CustomerRef, CustomerName]:
         """First and last names of the accounts among `customers` (one query)."""
         refs = list(dict.fromkeys(customers))

@@ -250,9 +250,13 @@ class LifecyclePlugin(BasePlugin):
     # ------------------------------------------------------------------ HTTP
 
     def webhook(self, request, path, previous_value):
-        """Serves the GraphQL API at /plugins/global/saleor.lifecycle/graphql/."""
-        from .views import handle_request
+        """Serves the GraphQL API at /plugins/global/saleor.lifecycle/graphql/, and the
+        unsubscribe page at .../unsubscribe/."""
+        from .views import handle_request, handle_unsubscribe
 
+        unsubscribe = handle_unsubscribe(request, path)
+        if unsubscribe is not None:
+            return unsubscribe
         # The legacy route /plugins/<id>/ reaches here even when the plugin is off.
         if not self.active:
             return previous_value

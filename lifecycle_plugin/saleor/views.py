@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from ..actions.unsubscribe_page import unsubscribe_view
 from ..graphql.views import graphql_view
+from ..runtime import get_engine
 from .auth import authenticate
 
 
@@ -21,3 +23,15 @@ def handle_request(request, path: str, previous_value):
 
         return handle_app_request(request, path.removeprefix("/app")) or previous_value
     return previous_value
+
+
+def handle_unsubscribe(request, path: str) -> object | None:
+    """``/unsubscribe/``: the link in marketing messages (`actions.unsubscribe_page`); None for other paths.
+
+    Served even while the plugin is switched off: a customer who got a message before
+    that must still be able to stop the next one when it is switched on again.
+    """
+    if path.rstrip("/") != "/unsubscribe":
+        return None
+    engine = get_engine()
+    return unsubscribe_view(request, engine.host, engine.settings)

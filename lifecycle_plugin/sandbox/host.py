@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
 
+from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 
@@ -343,6 +344,17 @@ class SandboxHost:
                 [key, key, ids],
             )
             return consent_of(customers, dict(cursor.fetchall()))
+
+    def record_opt_out(self, customer: CustomerRef, key: str, value: str) -> None:
+        user = get_user_model().objects.filter(pk=customer.user_id, is_staff=False).first()
+        if user is not None:
+            row, _ = CustomerMetadata.objects.get_or_create(user=user)
+            row.private_metadata = {**row.private_metadata, key: value}
+            row.save(update_fields=["private_metadata"])
+
+    def plugin_url(self, path: str) -> str:
+        """Where ``lifecycle-sandbox serve`` answers (``LIFECYCLE_PUBLIC_URL``)."""
+        return getattr(django_settings, "LIFECYCLE_PUBLIC_URL", "http://127.0.0.1:8000/").rstrip("/") + "/" + path
 
     def customer_names(self, customers: Sequence[CustomerRef]) -> dict[CustomerRef, CustomerName]:
         """First and last names of the accounts among `customers` (one query)."""

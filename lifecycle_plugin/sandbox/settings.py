@@ -45,6 +45,8 @@ TEMPLATES = [
 
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 DEFAULT_FROM_EMAIL = "shop@example.com"
+#: Where `lifecycle-sandbox serve` answers: the unsubscribe links in messages point there.
+LIFECYCLE_PUBLIC_URL = os.environ.get("LIFECYCLE_PUBLIC_URL", "http://127.0.0.1:8000/")
 
 # Celery runs tasks inline in the sandbox unless a broker is given.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")

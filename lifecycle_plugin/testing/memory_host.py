@@ -118,6 +118,8 @@ class MemoryHost:
         self.projections: list[Projection] = []
         self.metadata: dict[int, dict] = {}
         self.private_metadata: dict[int, dict] = {}
+        #: Each customer's language by e-mail (Saleor: the account's, or a guest's order's).
+        self.languages: dict[str, str] = {}
         self.vouchers: list[VoucherRequest] = []
         self.issued: list[IssuedVoucher] = []
         self.voucher_rows: dict[str, MemoryVoucher] = {}
@@ -261,6 +263,16 @@ class MemoryHost:
             private, public = self.private_metadata[account.user_id], self.metadata[account.user_id]
             values[account.user_id] = private[key] if key in private else public.get(key)
         return consent_of(customers, values)
+
+    def record_opt_out(self, customer: CustomerRef, key: str, value: str) -> None:
+        if customer.user_id in self.private_metadata:
+            self.private_metadata[customer.user_id][key] = value
+
+    def customer_languages(self, customers: Sequence[CustomerRef]) -> dict[CustomerRef, str]:
+        return {c: self.languages[c.email] for c in customers if c.email in self.languages}
+
+    def plugin_url(self, path: str) -> str:
+        return "http://testserver/" + path
 
     def customer_names(self, customers: Sequence[CustomerRef]) -> dict[CustomerRef, CustomerName]:
         return names_of(customers, [(a.user_id, a.email, a.first_name, a.last_name)

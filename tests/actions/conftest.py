@@ -24,9 +24,11 @@ from ..conftest import CLOCK_START
 
 T0 = CLOCK_START  # where the `clock` fixture starts
 
-#: Every action on, messages through the host (MemoryHost.messages).
+#: Every action on, messages through the host (MemoryHost.messages), to everyone who has not
+#: unsubscribed unless a test sets a consent key (the default requires consent: test_consent.py).
 ALL_ON = {
     "delivery_channel": "notify",
+    "marketing_consent_required": "false",
     "repeat_purchase_enabled": "true",
     "tier_upgrade_enabled": "true",
     "review_request_enabled": "true",

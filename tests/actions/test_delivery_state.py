@@ -111,7 +111,8 @@ def test_a_delivered_message_ends_done_with_what_it_announced_and_the_channels_r
     [entry] = shop.entries("repeat_purchase")
     assert entry.status == ActionStatus.DONE and entry.completed_at == T0
     assert entry.result == {"voucher_code": host.issued[0].code, "subject": email.subject, "delivered_by": "email",
-                            "reference": email.extra_headers["Message-ID"]}
+                            "reference": email.extra_headers["Message-ID"],
+                            "marketing": True, "sent_at": T0.isoformat()}  # what the frequency cap counts
     assert list(shop.engine.unsure_deliveries()) == []
 
 

@@ -13,6 +13,7 @@ pytestmark = pytest.mark.django_db
 ANN = "ann@example.com"
 VOUCHERS_EVERYWHERE = {
     "marketing_consent_key": "newsletter",
+    "transactional_consent_required": "true",  # review requests need consent here too
     "tier_upgrade_voucher": "true",
     "winback_reminder_voucher": "true",
     "review_request_delay_days": "3",

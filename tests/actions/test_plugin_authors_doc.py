@@ -77,6 +77,7 @@ def test_first_result_only_where_one_answer_is_wanted():
         "lifecycle_classify",  # one decision wins
         "lifecycle_run_action",  # the plugin that owns the action carries it out
         "lifecycle_deliver_message",  # one channel delivers a message
+        "lifecycle_consent",  # the first consent source that knows the customer answers
     }
     # the notification hooks and the fact collector must reach every plugin
     pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)

@@ -28,7 +28,8 @@ from .conftest import T0, at_once, build_engine
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ANN = "ann@example.com"
-SETTINGS = {"marketing_consent_key": "newsletter", "review_request_delay_days": "14"}
+SETTINGS = {"marketing_consent_key": "newsletter", "review_request_delay_days": "14",
+            "transactional_consent_required": "true"}  # review requests need consent here too
 
 
 class TwoWorkers:

@@ -93,6 +93,7 @@ STAFF_QUERIES = [
     "{ lifecycleConfig { atRiskDays } }",
     "{ lifecycleWhatIf(config: {atRiskDays: 60}) { complete } }",
     'mutation { lifecycleRecompute(email: "ann@example.com") { stageChanged } }',
+    'mutation { lifecycleMessagePreview(action: "review_request") { subject } }',
 ]
 
 

@@ -56,7 +56,8 @@ def lifecycle_plugin(settings, setup_dummy_gateways, lifecycle_settings):
         name=LifecyclePlugin.PLUGIN_NAME,
         channel=None,
         active=True,
-        configuration=plugin_configuration(**lifecycle_settings),
+        # Marketing to everyone unless a test sets a consent key (the default requires consent).
+        configuration=plugin_configuration(**{"marketing_consent_required": False, **lifecycle_settings}),
     )
 
 

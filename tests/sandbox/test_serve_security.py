@@ -137,10 +137,12 @@ def test_a_configured_origin_gets_exactly_that_origin(staff, settings):
 def serve(monkeypatch, settings):
     """Run `lifecycle-sandbox serve ARGS` without starting the server; returns what it ran with."""
     settings.ALLOWED_GRAPHQL_ORIGINS = []  # restored after the test, whatever serve sets
+    settings.LIFECYCLE_PUBLIC_URL = "http://127.0.0.1:8000/"
     started = {}
 
     def runserver(name, address, **options):
-        started.update(address=address, origins=list(django_settings.ALLOWED_GRAPHQL_ORIGINS))
+        started.update(address=address, origins=list(django_settings.ALLOWED_GRAPHQL_ORIGINS),
+                       public_url=django_settings.LIFECYCLE_PUBLIC_URL)
 
     monkeypatch.setattr("django.core.management.call_command",
                         lambda name, *args, **options: runserver(name, *args, **options) if name == "runserver" else None)
@@ -175,3 +177,11 @@ def test_serve_refuses_what_is_not_one_exact_origin(bad, capsys):
     with pytest.raises(SystemExit):
         cli.main(["serve", "--cors-origin", bad])
     assert "--cors-origin" in capsys.readouterr().err
+
+
+def test_unsubscribe_links_point_at_the_server_serve_starts(serve, monkeypatch):
+    monkeypatch.delenv("LIFECYCLE_PUBLIC_URL", raising=False)
+    assert serve("--port", "8123")[1]["public_url"] == "http://127.0.0.1:8123/"
+    monkeypatch.setenv("LIFECYCLE_PUBLIC_URL", "https://sandbox.example.com/")
+    django_settings.LIFECYCLE_PUBLIC_URL = "https://sandbox.example.com/"  # as settings.py reads the variable
+    assert serve("--port", "8124")[1]["public_url"] == "https://sandbox.example.com/"

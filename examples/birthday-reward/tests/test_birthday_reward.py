@@ -33,7 +33,7 @@ def clock():
 @pytest.fixture
 def engine(settings, clock):
     # The owner's settings, as the sandbox reads them; messages go to the sandbox outbox.
-    settings.LIFECYCLE_SETTINGS = {"delivery_channel": "notify"}
+    settings.LIFECYCLE_SETTINGS = {"delivery_channel": "notify", "marketing_consent_required": "false"}
     settings.BIRTHDAY_REWARD = {"discount": "20%", "valid_days": "7"}
     return get_engine(SandboxHost(), clock=clock)
 

@@ -40,6 +40,7 @@ from .staff import (
     LifecycleDateTimeRangeInput,
     LifecycleFunnel,
     LifecycleFunnelStage,
+    LifecycleMessagePreview,
     LifecycleRecomputePayload,
     LifecycleStageCount,
     LifecycleStageMove,

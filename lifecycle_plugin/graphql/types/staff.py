@@ -81,3 +81,13 @@ class LifecycleRecomputePayload(graphene.ObjectType):
     customer = graphene.Field(CustomerLifecycle, description="The profile after the recompute.")
     stage_changed = graphene.Boolean(required=True)
     tier_changed = graphene.Boolean(required=True)
+
+
+class LifecycleMessagePreview(graphene.ObjectType):
+    """An action's message as the owner's templates render it now; nothing was recorded."""
+
+    subject = graphene.String(required=True)
+    text = graphene.String(required=True, description="The plain-text part.")
+    html = graphene.String(required=True, description="The HTML part; empty when the action has none.")
+    language = graphene.String(required=True, description="The language of the templates used; empty: the default.")
+    sent_to = graphene.String(required=True, description="The staff address the test message went to; empty: none.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import os
 import sys
 from urllib.parse import urlsplit
 
@@ -61,6 +62,8 @@ def cmd_serve(args, out: Out) -> int:
     settings.ALLOWED_GRAPHQL_ORIGINS = list(args.cors_origin)
     migrate()
     address = f"{args.host}:{args.port}"
+    if not os.environ.get("LIFECYCLE_PUBLIC_URL"):  # unsubscribe links in messages point at this server
+        settings.LIFECYCLE_PUBLIC_URL = f"http://{address}/"
     out(f"GraphiQL: http://{address}/graphql/  (put a header {{\"Authorization\": \"Bearer <token>\"}})")
     for who, token in explorer_tokens().items():
         out(f"  {who}: {token}")
