@@ -11,6 +11,7 @@ Input: two SELECTs a host provides. They name no table of Saleor's or the sandbo
     customer         any type, unique: the key every output row carries
     has_account      boolean: the customer has an account
     open_cart_lines  integer: lines in their open checkouts (0 when none)
+    (further columns, such as a host's `user_id`, are kept in lc_ladder_customers)
 
 ``orders_sql`` — every order of those customers (others are ignored), in any state:
     customer         the key, as in customers_sql
@@ -184,7 +185,7 @@ class _Compiler:
         statements = [
             *FUNCTIONS,
             f"""CREATE TEMP TABLE lc_ladder_customers AS
-                SELECT customer, has_account, open_cart_lines FROM ({customers_sql}) AS c""",
+                SELECT * FROM ({customers_sql}) AS c""",
             f"""CREATE TEMP TABLE lc_ladder_counted AS
                 SELECT o.customer, o.placed_at, o.currency, GREATEST(o.total - o.refunded, 0) AS net,
                        (extract(epoch FROM o.placed_at) * 1000000)::bigint AS us
