@@ -84,14 +84,15 @@ def epoch_us(moment: datetime) -> int:
 
 
 def compile_ladder(config: LifecycleConfig, now: datetime, *, customers_sql: str, orders_sql: str,
-                   ladder: Ladder = LADDER) -> CompiledLadder:
+                   ladder: Ladder = LADDER, history: bool = True) -> CompiledLadder:
     """The statements that decide `customers_sql` as of `now`. Refuses (ConfigError, by
-    field) settings the SQL cannot decide exactly as `decide` would."""
+    field) settings the SQL cannot decide exactly as `decide` would. Without `history`
+    only lc_ladder_decisions is made (no dated moves): what a what-if needs."""
     config.validate()
     problems = sql_unsupported(config)
     if problems:
         raise ConfigError(problems)
-    return _Compiler(config, ladder).compile(now, customers_sql, orders_sql)
+    return _Compiler(config, ladder).compile(now, customers_sql, orders_sql, history)
 
 
 class _Compiler:
@@ -174,7 +175,7 @@ class _Compiler:
 
     # ------------------------------------------------------------ statements
 
-    def compile(self, now: datetime, customers_sql: str, orders_sql: str) -> CompiledLadder:
+    def compile(self, now: datetime, customers_sql: str, orders_sql: str, history: bool) -> CompiledLadder:
         config, counted = self.config, self.ladder.counted
         paid = " AND o.paid" if counted.paid_only.of(config) else ""
         tier_window = f"interval '{config.tier_window_days * 24} hours'"
@@ -236,8 +237,7 @@ class _Compiler:
             self.summary(),
             self.tier_points(tier_window),
             self.decisions(),
-            self.stage_moves(),
-            self.tier_moves(tier_window),
+            *((self.stage_moves(), self.tier_moves(tier_window)) if history else ()),
         ]
         # Temporary tables get no statistics unless asked: without them the planner
         # guesses row counts and picks nested loops over millions of rows.
