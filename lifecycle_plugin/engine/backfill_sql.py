@@ -19,16 +19,18 @@ written in pages of `chunk_size` accounts. No hook fires: reconstructed moves se
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 from django.db import connection, transaction
+from psycopg.types.datetime import TimestamptzLoader
+from psycopg.types.json import JsonbLoader
 
 from ..host import CustomerRef, Projection
 from ..hooks import has_implementations
 from ..models import DeletedCustomer
 from ..rules.ladder import sql_unsupported
 from .backfill_writes import PROFILE_TABLE, TIER_TABLE, TRANSITION_TABLE
+from .bulk import bulk_cursor
 from .deletion import DELETION_LOCK, deleted_at
 from .sql_ladder import compile_ladder
 from .sql_ladder_run import create_tables
@@ -130,6 +132,9 @@ def _count_new(cursor, report) -> int:
 
 def _write(cursor, now) -> int:
     """The new profiles, then their dated history; how many profiles were written."""
+    # The evaluator leaves its outputs without statistics; joined without them, the history
+    # inserts are planned blind (twice as slow at 100,000 customers).
+    cursor.execute("ANALYZE lc_ladder_stage_moves, lc_ladder_tier_moves")
     cursor.execute("CREATE TEMP TABLE lc_backfill_written (id bigint PRIMARY KEY, email text UNIQUE)")
     cursor.execute(f"""
         WITH stage_since AS (SELECT customer, max(at) AS at FROM lc_ladder_stage_moves GROUP BY customer),
@@ -170,26 +175,31 @@ def _conflicts(cursor) -> list[CustomerRef]:
     return [CustomerRef(email, user_id) for email, user_id in cursor.fetchall()]
 
 
-def _json(value):
-    return json.loads(value) if isinstance(value, (str, bytes)) else value
-
-
 def _project(engine, cursor, now, page: int) -> None:
     """The new accounts' projections, `page` at a time (memory stays flat)."""
+    with bulk_cursor() as fast:
+        # psycopg's C loaders: Django's load timestamps in Python and jsonb as text (a third
+        # of the projection's time at 100,000 customers).
+        fast.adapters.register_loader("timestamptz", TimestamptzLoader)
+        fast.adapters.register_loader("jsonb", JsonbLoader)
+        _project_pages(engine, fast, now, page)
+
+
+def _project_pages(engine, cursor, now, page: int) -> None:
     decided_at, after = now.isoformat(), ""
     while True:
         cursor.execute("""SELECT n.customer, n.user_id, n.stage, n.tier, n.orders_count, n.lifetime_spend,
                                  n.window_spend, n.first_order_at, n.last_order_at, n.next_check_at
                           FROM lc_backfill_new n JOIN lc_backfill_written w ON w.email = n.customer
                           WHERE n.user_id IS NOT NULL AND n.customer > %s ORDER BY n.customer LIMIT %s""",
-                       [after, page])
+                       [after, max(page, 5000)])
         rows = cursor.fetchall()
         if not rows:
             return
         engine.host.write_projection([
             Projection(customer=CustomerRef(email, user_id), stage=stage, tier=tier, decided_at=now, profile={
                 "stage": stage, "tier": tier, "orders": orders,
-                "lifetime_spend": _json(lifetime), "window_spend": _json(window),
+                "lifetime_spend": lifetime, "window_spend": window,
                 "first_order_at": first_at.isoformat() if first_at else None,
                 "last_order_at": last_at.isoformat() if last_at else None,
                 "next_check_at": next_at.isoformat() if next_at else None,
