@@ -31,11 +31,16 @@ def test_sql_and_python_count_the_same(store):
     in_force = LifecycleConfig().validate()
     host = SandboxHost()
 
-    in_sql = what_if(host, in_force, CANDIDATE, NOW)
-    in_python = what_if(host, in_force, CANDIDATE, NOW, sample_limit=10_000)
+    in_sql = what_if(host, in_force, CANDIDATE, NOW, evaluator="sql")
+    in_python = what_if(host, in_force, CANDIDATE, NOW)
 
     assert (in_sql.evaluator, in_sql.evaluator_reason) == ("sql", "")
-    assert in_python.evaluator == "python" and "sampleLimit" in in_python.evaluator_reason
+    assert in_python.evaluator == "python" and "slower" in in_python.evaluator_reason
+    assert what_if(host, in_force, CANDIDATE, NOW, evaluator="auto").evaluator == "sql"
+    sampled = what_if(host, in_force, CANDIDATE, NOW, sample_limit=10_000, evaluator="auto")
+    assert sampled.evaluator == "python" and "sampleLimit" in sampled.evaluator_reason
+    with pytest.raises(ValueError, match="sampleLimit"):
+        what_if(host, in_force, CANDIDATE, NOW, sample_limit=10, evaluator="sql")
     for name in ("customers_read", "customers_evaluated", "complete", "stages", "tiers", "current_stages",
                  "current_tiers", "stage_moves", "tier_moves"):
         assert getattr(in_sql, name) == getattr(in_python, name), name
@@ -45,13 +50,13 @@ def test_sql_and_python_count_the_same(store):
 
 def test_messages_and_vouchers_are_counted_from_the_moves_and_the_settings(store):
     in_force = LifecycleConfig().validate()
-    quiet = what_if(SandboxHost(), in_force, CANDIDATE, NOW, settings={})
+    quiet = what_if(SandboxHost(), in_force, CANDIDATE, NOW, settings={}, evaluator="sql")
     assert (quiet.messages, quiet.vouchers) == (0, 0)
 
     settings = load_settings({"winback_reminder_enabled": "true", "winback_reminder_voucher": "true",
                               "tier_upgrade_enabled": "true", "repeat_purchase_enabled": "true",
                               "repeat_purchase_stages": "loyal"}).values
-    result = what_if(SandboxHost(), in_force, CANDIDATE, NOW, settings=settings)
+    result = what_if(SandboxHost(), in_force, CANDIDATE, NOW, settings=settings, evaluator="sql")
 
     into_winback = sum(n for (_, to), n in result.stage_moves.items() if to in ("at_risk", "lapsed"))
     into_loyal = sum(n for (_, to), n in result.stage_moves.items() if to == "loyal")
