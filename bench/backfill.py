@@ -4,18 +4,19 @@
     .venv/bin/python bench/backfill.py --sizes 100000 --repeats 3    # one size
 
 For each store size (generated from the seed by the sandbox generator, kept in
-the database `<base>_<size>` for later runs), each repeat runs naive, floor and
-backfill in that order, each in a fresh child process (the store is left backfilled):
+the database `<base>_<size>` for later runs), each repeat runs naive, backfill and
+floor in that order, each in a fresh child process (the store is left backfilled):
 
 - backfill: the lifecycle tables emptied (not timed), then `backfill()` over every
   customer: facts, decisions, profiles, transitions, tier changes, metadata
   projection, committed. Peak memory: the child's ru_maxrss (os.wait4).
 - floor: one plain SQL aggregate over the same orders (per customer and currency:
   count, net spend, first and last order; counted statuses only), computed in full
-  by the server (`SELECT count(*) FROM (aggregate)`), plus one bulk write
-  (INSERT ... SELECT) of as many profile rows as the backfill wrote into a logged
-  table with the profile table's columns, defaults and indexes; committed. Also
-  reported: the same with the aggregate fetched into the client (a lenient floor).
+  by the server (`SELECT count(*) FROM (aggregate)`), plus bulk writes
+  (INSERT ... SELECT) of exactly as many rows as the backfill of the same repeat wrote:
+  profiles, history rows, tier changes and metadata rows, each into a logged table with
+  the real table's columns, defaults and indexes; committed. Also reported: the same
+  with the aggregate fetched into the client (a lenient floor).
 - naive: one ORM query per customer (account, orders, carts), the same rules, and
   ORM writes (profile, transition, tier change, metadata) for a 10,000-customer
   sample (consecutive customers in e-mail order from a seeded random start),
@@ -58,10 +59,13 @@ def child_backfill(now: str) -> None:
         transitions = cursor.fetchone()[0]
         cursor.execute("SELECT count(*) FROM lifecycle_sandbox_customermetadata")
         metadata = cursor.fetchone()[0]
+        cursor.execute("SELECT count(*) FROM lifecycle_plugin_tierchange")
+        tier_rows = cursor.fetchone()[0]
     import resource
 
     common.answer(seconds=seconds, customers=report.customers, profiles=profiles, transitions=transitions,
-                  tier_changes=report.tier_changes, metadata_rows=metadata, conflicts=report.conflicts,
+                  tier_changes=report.tier_changes, tier_rows=tier_rows, metadata_rows=metadata,
+                  conflicts=report.conflicts, path=report.path, path_reason=report.path_reason,
                   self_maxrss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
@@ -86,13 +90,37 @@ FLOOR_WRITE = """
 """
 
 
-def child_floor(now: str, rows: str) -> None:
+FLOOR_HISTORY_WRITES = (
+    """INSERT INTO bench_floor_transition (id, profile_id, from_stage, to_stage, occurred_at, recorded_at, reason,
+                                          event, rule, facts)
+       SELECT i, 1 + i %% %(profiles)s, 'new', 'repeat', %(now)s - (i %% 1000) * interval '1 day', %(now)s,
+              'event', '', 'min_orders', '{"orders": 2, "last_order_at": "2025-01-01T00:00:00+00:00"}'
+       FROM generate_series(1, %(rows)s) AS i""",
+    """INSERT INTO bench_floor_tier (id, profile_id, from_tier, to_tier, occurred_at, recorded_at, reason,
+                                    window_spend)
+       SELECT i, 1 + i %% %(profiles)s, NULL, 'bronze', %(now)s - (i %% 1000) * interval '1 day', %(now)s,
+              'event', '{"USD": "312.50"}'
+       FROM generate_series(1, %(rows)s) AS i""",
+    """INSERT INTO bench_floor_metadata (user_id, metadata, private_metadata)
+       SELECT i, '{"lifecycle.stage": "repeat", "lifecycle.tier": "bronze"}',
+              jsonb_build_object('lifecycle.profile', '{"stage": "repeat", "tier": "bronze", "orders": 5, '
+                                 || '"lifetime_spend": {"USD": "312.50"}, "window_spend": {"USD": "120.00"}}')
+       FROM generate_series(1, %(rows)s) AS i""",
+)
+FLOOR_TABLES = {"bench_floor_profile": "lifecycle_plugin_customerprofile",
+                "bench_floor_transition": "lifecycle_plugin_stagetransition",
+                "bench_floor_tier": "lifecycle_plugin_tierchange",
+                "bench_floor_metadata": "lifecycle_sandbox_customermetadata"}
+
+
+def child_floor(now: str, rows: str, transitions: str = "0", tier_rows: str = "0", metadata_rows: str = "0") -> None:
     from django.db import connection, transaction
 
     with connection.cursor() as cursor:
-        cursor.execute("DROP TABLE IF EXISTS bench_floor_profile")
-        cursor.execute("CREATE TABLE bench_floor_profile (LIKE lifecycle_plugin_customerprofile "
-                       "INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING CONSTRAINTS)")
+        for table, like in FLOOR_TABLES.items():
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+            cursor.execute(f"CREATE TABLE {table} (LIKE {like} INCLUDING DEFAULTS INCLUDING INDEXES "
+                           "INCLUDING CONSTRAINTS)")
     # A plain psycopg cursor (C loaders for every column, PostgreSQL's own plan with its
     # parallel workers): the cheapest way to run the aggregate and get it into the client.
     connection.ensure_connection()
@@ -113,9 +141,13 @@ def child_floor(now: str, rows: str) -> None:
     started = time.perf_counter()
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(FLOOR_WRITE, {"now": common.parse_now(now), "rows": int(rows)})
+        for statement, count in zip(FLOOR_HISTORY_WRITES, (transitions, tier_rows, metadata_rows)):
+            if int(count):
+                cursor.execute(statement, {"now": common.parse_now(now), "rows": int(count),
+                                           "profiles": max(int(rows), 1)})
     write_seconds = time.perf_counter() - started
     with connection.cursor() as cursor:
-        cursor.execute("DROP TABLE bench_floor_profile")
+        cursor.execute("DROP TABLE " + ", ".join(FLOOR_TABLES))
     common.answer(seconds=server_seconds + write_seconds, client_seconds=client_seconds + write_seconds,
                   aggregate_seconds=server_seconds, aggregate_fetch_seconds=client_seconds,
                   write_seconds=write_seconds, rows_written=int(rows))
@@ -162,17 +194,21 @@ def main() -> None:
     for size in args.sizes:
         url = common.prepare_store(SCRIPT, args, size)
         runs, floors, naives = [], [], []
-        # Naive and floor first, the backfill last: each repeat leaves the store backfilled
+        # Naive first (it empties the lifecycle tables), then the backfill, then the floor
+        # writing as many rows as that backfill did: each repeat leaves the store backfilled
         # (bench/sweep.py and bench/events.py then need not backfill it again).
         for repeat in range(args.repeats):
             common.log(f"{size:,}: repeat {repeat + 1}/{args.repeats}")
             naives.append(common.run_child(SCRIPT, url, "naive", args.now, str(args.seed + repeat),
                                            str(args.naive_sample)))
             common.log(f"  naive {naives[-1]['seconds']:.1f}s for {naives[-1]['customers']:,}")
-            floors.append(common.run_child(SCRIPT, url, "floor", args.now, str(size)))
-            common.log(f"  floor {floors[-1]['seconds']:.1f}s")
             runs.append(common.run_child(SCRIPT, url, "backfill", args.now))
-            common.log(f"  backfill {runs[-1]['seconds']:.1f}s, peak {runs[-1]['child_maxrss_mb']:.0f} MB")
+            common.log(f"  backfill ({runs[-1]['path']}) {runs[-1]['seconds']:.1f}s, "
+                       f"peak {runs[-1]['child_maxrss_mb']:.0f} MB")
+            floors.append(common.run_child(SCRIPT, url, "floor", args.now, str(runs[-1]["profiles"]),
+                                           str(runs[-1]["transitions"]), str(runs[-1]["tier_rows"]),
+                                           str(runs[-1]["metadata_rows"])))
+            common.log(f"  floor {floors[-1]['seconds']:.1f}s")
             if runs[-1]["profiles"] != size:
                 common.log(f"  note: {runs[-1]['profiles']:,} profiles written, the floor wrote {size:,} rows")
         backfill_s = common.median([r["seconds"] for r in runs])
@@ -185,7 +221,8 @@ def main() -> None:
         common.emit(figure="backfill_seconds", customers=size, repeats=args.repeats, median=round(backfill_s, 3),
                     runs=[round(r["seconds"], 3) for r in runs], per_customer_us=round(per_customer_us, 1),
                     profiles=runs[0]["profiles"], transitions=runs[0]["transitions"],
-                    metadata_rows=runs[0]["metadata_rows"], conflicts=runs[0]["conflicts"])
+                    tier_rows=runs[0]["tier_rows"], metadata_rows=runs[0]["metadata_rows"],
+                    conflicts=runs[0]["conflicts"], path=runs[0]["path"])
         floor_client_s = common.median([f["client_seconds"] for f in floors])
         common.emit(figure="floor_seconds", customers=size, repeats=args.repeats, median=round(floor_s, 3),
                     runs=[round(f["seconds"], 3) for f in floors],

@@ -68,6 +68,21 @@ class Projection:
 
 
 @dataclass(frozen=True, slots=True)
+class LadderSources:
+    """A store's customers and orders as the SQL evaluator reads them (`Host.ladder_sources`).
+
+    `customers_sql` and `orders_sql` follow the column contract in `engine.sql_ladder`'s
+    docstring (the customer key is the normalised e-mail; `customers_sql` also has
+    `user_id`, the account's id or NULL); `params` binds their placeholders, all named
+    ``lc_*``.
+    """
+
+    customers_sql: str
+    orders_sql: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class VoucherRequest:
     customer: CustomerRef
     channel: str
@@ -315,11 +330,24 @@ class Host(Protocol):
         ...
 
 
+    def ladder_sources(self, customers: Sequence[CustomerRef] | None = None) -> LadderSources:
+        """Optional. Two SELECTs over the store's own tables for the SQL evaluator
+        (`engine.sql_ladder`): every customer `customer_chunks` lists (or those of
+        `customers`, by e-mail), with their orders, owned as `read_facts` owns them:
+        deciding in SQL over them equals `decide` over `read_facts` (the contract tests
+        check it). Deletion tombstones are the engine's to apply, as for `read_facts`.
+
+        Absent: the backfill and what-if decide in Python, customer by customer (the
+        in-memory host has no SQL, so it has no such method).
+        """
+        ...
+
+
 REQUIRED_HOST_METHODS = ("customer_chunks", "read_facts", "changed_customers", "write_projection",
                          "issue_voucher", "deliver_message")
 OPTIONAL_HOST_METHODS = ("count_customers", "plugin_settings", "plugin_active", "marketing_consent",
-                         "record_opt_out", "customer_languages", "plugin_url", "customer_names", "order_products", "forget_customer",
-                         "account_order_emails")
+                         "record_opt_out", "customer_languages", "plugin_url", "customer_names", "order_products",
+                         "forget_customer", "account_order_emails", "ladder_sources")
 
 
 def is_host(candidate: object) -> bool:

@@ -261,3 +261,57 @@ ACCOUNT_ORDER_EMAILS_SQL = """
        AND NOT EXISTS (SELECT 1 FROM {user} a
                         WHERE a.id <> u.id AND lower(trim(a.email)) = lower(trim(o.user_email)))
 """
+
+
+# ---------------------------------------------------------------------- the ladder's two SELECTs
+
+
+def _state_case(status: str) -> str:
+    whens = " ".join(f"WHEN '{saleor}' THEN '{state.value}'" for saleor, state in STATE_OF_STATUS.items())
+    return f"CASE {status} {whens} ELSE '{OrderState.PLACED.value}' END"
+
+
+def ladder_sources_sql(*, accounts: str, orders: str, checkouts: str, pick: str = "min",
+                       subset: bool = False) -> tuple[str, str]:
+    """The SQL evaluator's customers and orders SELECTs (`engine.sql_ladder`) over a store's rows,
+    owned as `Owners` owns them for a read of every customer `customer_chunks` lists.
+
+    :param accounts: SELECT id, email (normalised), confirmed — the non-staff accounts.
+    :param orders: SELECT user_id, email (normalised), placed_at, currency, total, refunded,
+        status, charge_status — every order, in Saleor's statuses.
+    :param checkouts: SELECT user_id, email (normalised), lines — every checkout.
+    :param pick: which account (``min`` or ``max`` id) an e-mail shared by two accounts is,
+        as the host's `customer_chunks` picks it.
+    :param subset: keep only the customers whose e-mail is in ``%(lc_customers)s`` (text[]).
+
+    The customer key is the normalised e-mail; `user_id` rides along in the customers
+    SELECT. A row with an account belongs to that account's customer (a staff account
+    is none, so its rows are nobody's); a guest row to the customer of its e-mail unless
+    that e-mail's account is unconfirmed (then the e-mail's guest history is nobody's,
+    as a read of the account alone leaves it).
+    """
+    # Whose a row is: its account's e-mail, else its own unless an unconfirmed account claims it.
+    owner = f"""CASE WHEN r.user_id IS NOT NULL THEN a.email
+                     WHEN NOT EXISTS (SELECT 1 FROM ({accounts}) AS u WHERE u.email = r.email AND NOT u.confirmed)
+                     THEN r.email END"""
+    owned = """FROM ({rows}) AS r LEFT JOIN ({accounts}) AS a ON a.id = r.user_id
+               WHERE CASE WHEN r.user_id IS NULL THEN r.email <> '' ELSE a.id IS NOT NULL END"""
+    customers_sql = f"""
+        SELECT p.customer, p.user_id, p.user_id IS NOT NULL AS has_account,
+               COALESCE(l.lines, 0)::integer AS open_cart_lines
+        FROM (SELECT email AS customer, {pick}(id) AS user_id FROM (
+                  SELECT email, id FROM ({accounts}) AS a
+                  UNION ALL SELECT email, NULL FROM ({orders}) AS o WHERE user_id IS NULL AND email <> ''
+                  UNION ALL SELECT email, NULL FROM ({checkouts}) AS c WHERE user_id IS NULL AND email <> ''
+              ) AS people GROUP BY email) AS p
+        LEFT JOIN (SELECT customer, sum(lines) AS lines
+                   FROM (SELECT {owner} AS customer, r.lines {owned.format(rows=checkouts, accounts=accounts)}) AS x
+                   GROUP BY customer) AS l USING (customer)
+        {"WHERE p.customer = ANY(%(lc_customers)s)" if subset else ""}"""
+    orders_sql = f"""
+        SELECT customer, placed_at, currency, total, refunded, {_state_case('status')} AS state,
+               charge_status IN ({', '.join(f"'{s}'" for s in sorted(PAID_CHARGE_STATUSES))}) AS paid
+        FROM (SELECT {owner} AS customer, r.placed_at, r.currency, r.total, COALESCE(r.refunded, 0) AS refunded,
+                     r.status, r.charge_status {owned.format(rows=orders, accounts=accounts)}) AS x
+        WHERE customer IS NOT NULL"""
+    return customers_sql, orders_sql

@@ -16,6 +16,11 @@ uncommitted rows.
 
 The backfill records history (reason ``backfill``) but fires no stage or tier
 hooks: installing the plugin must not message every existing customer.
+
+That is the Python path. When the host offers SQL (`Host.ladder_sources`) and no hook
+changes facts or decisions, customers without a profile are decided in SQL instead,
+with their history dated from their orders (`backfill_sql`); the report's `path` says
+which path ran and `path_reason` why not SQL.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from ..host import CustomerRef, Projection
+from .backfill_sql import backfill_in_sql, why_not_sql
 from .backfill_writes import (
     PROFILE_COLUMNS,
     PROFILE_TABLE,
@@ -64,6 +70,10 @@ class BackfillReport:
     last_email: str | None = None
     stage_counts: Counter = field(default_factory=Counter)
     tier_counts: Counter = field(default_factory=Counter)
+    #: "sql" (new customers decided in SQL, the others in Python) or "python".
+    path: str = "python"
+    #: Why the Python path ran ("" on the SQL path).
+    path_reason: str = ""
 
     def add(self, other: BackfillReport) -> None:
         for name in ("customers", "created", "updated", "unchanged", "stage_changes", "tier_changes", "conflicts"):
@@ -81,16 +91,30 @@ def backfill(
     dry_run: bool = False,
     progress: Callable[[int, str], None] | None = None,
     read_ahead: bool | None = None,
+    evaluator: str = "auto",
 ) -> BackfillReport:
     """Decide every customer the host knows. Resumable: pass the last e-mail done as `start_after`.
 
     `read_ahead` reads the next chunk on a second connection while this one is written;
     by default it is on outside a transaction, where that connection sees the same data.
+    `evaluator`: "auto" (SQL when `backfill_sql.why_not_sql` finds nothing against it),
+    "sql" (refused with that reason otherwise) or "python".
     """
+    reason = "the Python path was asked for" if evaluator == "python" else why_not_sql(engine)
+    if reason is None:
+        report = BackfillReport(path="sql")
+        backfill_in_sql(engine, report, chunk_size=chunk_size, start_after=start_after, dry_run=dry_run,
+                        progress=progress,
+                        python_chunk=lambda customers: backfill_chunk(engine, customers, dry_run=dry_run))
+        if not dry_run and report.created + report.updated:
+            _analyze()
+        return report
+    if evaluator == "sql":
+        raise ValueError(f"the backfill cannot run in SQL: {reason}")
     if read_ahead is None:
         read_ahead = not connection.in_atomic_block
     read = _read_ahead if read_ahead else _read_in_turn
-    report = BackfillReport()
+    report = BackfillReport(path="python", path_reason=reason)
     for customers, existing, facts, read_at in read(engine, chunk_size, start_after):
         chunk = _backfill_chunk(engine, customers, existing, facts, read_at, dry_run=dry_run)
         report.add(chunk)

@@ -11,6 +11,7 @@ Input: two SELECTs a host provides. They name no table of Saleor's or the sandbo
     customer         any type, unique: the key every output row carries
     has_account      boolean: the customer has an account
     open_cart_lines  integer: lines in their open checkouts (0 when none)
+    (further columns, such as a host's `user_id`, are kept in lc_ladder_customers)
 
 ``orders_sql`` — every order of those customers (others are ignored), in any state:
     customer         the key, as in customers_sql
@@ -83,14 +84,15 @@ def epoch_us(moment: datetime) -> int:
 
 
 def compile_ladder(config: LifecycleConfig, now: datetime, *, customers_sql: str, orders_sql: str,
-                   ladder: Ladder = LADDER) -> CompiledLadder:
+                   ladder: Ladder = LADDER, history: bool = True) -> CompiledLadder:
     """The statements that decide `customers_sql` as of `now`. Refuses (ConfigError, by
-    field) settings the SQL cannot decide exactly as `decide` would."""
+    field) settings the SQL cannot decide exactly as `decide` would. Without `history`
+    only lc_ladder_decisions is made (no dated moves): what a what-if needs."""
     config.validate()
     problems = sql_unsupported(config)
     if problems:
         raise ConfigError(problems)
-    return _Compiler(config, ladder).compile(now, customers_sql, orders_sql)
+    return _Compiler(config, ladder).compile(now, customers_sql, orders_sql, history)
 
 
 class _Compiler:
@@ -173,7 +175,7 @@ class _Compiler:
 
     # ------------------------------------------------------------ statements
 
-    def compile(self, now: datetime, customers_sql: str, orders_sql: str) -> CompiledLadder:
+    def compile(self, now: datetime, customers_sql: str, orders_sql: str, history: bool) -> CompiledLadder:
         config, counted = self.config, self.ladder.counted
         paid = " AND o.paid" if counted.paid_only.of(config) else ""
         tier_window = f"interval '{config.tier_window_days * 24} hours'"
@@ -184,7 +186,7 @@ class _Compiler:
         statements = [
             *FUNCTIONS,
             f"""CREATE TEMP TABLE lc_ladder_customers AS
-                SELECT customer, has_account, open_cart_lines FROM ({customers_sql}) AS c""",
+                SELECT * FROM ({customers_sql}) AS c""",
             f"""CREATE TEMP TABLE lc_ladder_counted AS
                 SELECT o.customer, o.placed_at, o.currency, GREATEST(o.total - o.refunded, 0) AS net,
                        (extract(epoch FROM o.placed_at) * 1000000)::bigint AS us
@@ -235,8 +237,7 @@ class _Compiler:
             self.summary(),
             self.tier_points(tier_window),
             self.decisions(),
-            self.stage_moves(),
-            self.tier_moves(tier_window),
+            *((self.stage_moves(), self.tier_moves(tier_window)) if history else ()),
         ]
         # Temporary tables get no statistics unless asked: without them the planner
         # guesses row counts and picks nested loops over millions of rows.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -108,6 +108,19 @@ class GraphQLContext:
 
         try:
             return load_settings(owner_settings(self.host)).config
+        except ConfigError as exc:
+            raise invalid_settings(exc) from exc
+
+    @cached_property
+    def settings(self) -> Mapping[str, Any]:
+        """The parsed settings in force (the actions' switches and options)."""
+        if self._engine_factory is not None:
+            return self.engine.settings
+        from ..conf import load_settings
+        from ..runtime import owner_settings
+
+        try:
+            return load_settings(owner_settings(self.host)).values
         except ConfigError as exc:
             raise invalid_settings(exc) from exc
 

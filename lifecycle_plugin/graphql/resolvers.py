@@ -39,6 +39,7 @@ from .types import (
     LifecycleRecomputePayload,
     LifecycleWhatIf,
     LifecycleWhatIfMove,
+    LifecycleWhatIfTierMove,
 )
 
 #: The most customers one page may hold (`first` / `last`).
@@ -286,12 +287,13 @@ def _candidate_tiers(tiers: list[dict]) -> tuple[Tier, ...]:
 
 
 def what_if(
-    host: Any, in_force: LifecycleConfig, candidate: LifecycleConfig, now: datetime, sample_limit: int | None
+    host: Any, in_force: LifecycleConfig, candidate: LifecycleConfig, now: datetime, sample_limit: int | None,
+    settings: Any = None,
 ) -> LifecycleWhatIf:
     """`engine.what_if.what_if`, as the GraphQL type: every stage and tier listed, zeros included."""
     if sample_limit is not None and sample_limit < 1:
         raise bad_input("sampleLimit must be at least 1.")
-    result = run_what_if(host, in_force, candidate, now, sample_limit)
+    result = run_what_if(host, in_force, candidate, now, sample_limit, settings)
     return LifecycleWhatIf(
         evaluated_at=result.evaluated_at,
         customers_read=result.customers_read,
@@ -306,6 +308,14 @@ def what_if(
             LifecycleWhatIfMove(from_stage=from_stage, to_stage=to_stage, count=count)
             for (from_stage, to_stage), count in sorted(result.stage_moves.items())
         ],
+        tier_moves=[
+            LifecycleWhatIfTierMove(from_tier=from_tier, to_tier=to_tier, count=count)
+            for (from_tier, to_tier), count in sorted(result.tier_moves.items(), key=lambda item: str(item[0]))
+        ],
+        messages=result.messages,
+        vouchers=result.vouchers,
+        evaluator=result.evaluator,
+        evaluator_reason=result.evaluator_reason,
     )
 
 

@@ -166,7 +166,7 @@ class LifecycleQuery(graphene.ObjectType):
         context.require_manage_users()
         in_force = context.config
         candidate = resolvers.candidate_config(config, in_force)
-        return resolvers.what_if(context.host, in_force, candidate, context.now(), sample_limit)
+        return resolvers.what_if(context.host, in_force, candidate, context.now(), sample_limit, context.settings)
 
 
 class Query(LifecycleQuery, FederationQuery, graphene.ObjectType):

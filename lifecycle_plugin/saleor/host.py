@@ -25,6 +25,7 @@ from ..host import (
     CustomerRef,
     DeliveryReceipt,
     IssuedVoucher,
+    LadderSources,
     Message,
     OrderProduct,
     Projection,
@@ -38,6 +39,7 @@ from ..host_support import (
     TIER_KEY,
     Owners,
     consent_of,
+    ladder_sources_sql,
     names_of,
     new_voucher_code,
     numeric_ids,
@@ -196,6 +198,35 @@ class SaleorHost:
                   fulfilled_at) in orders),
             checkouts,
         )
+
+    def ladder_sources(self, customers: Sequence[CustomerRef] | None = None) -> LadderSources:
+        """Saleor's accounts, orders (refunds from transactions and payments) and checkouts
+        for the SQL evaluator, confirmed and refunded exactly as `read_facts` reads them."""
+        customers_sql, orders_sql = ladder_sources_sql(
+            accounts="""SELECT id, lower(trim(email)) AS email,
+                               is_confirmed OR NOT COALESCE((SELECT enable_account_confirmation_by_email
+                                                               FROM site_sitesettings WHERE site_id = %(lc_site)s),
+                                                              true) AS confirmed
+                          FROM account_user WHERE NOT is_staff""",
+            orders="""SELECT o.user_id, lower(trim(o.user_email)) AS email, o.created_at AS placed_at, o.currency,
+                             o.total_gross_amount AS total, COALESCE(ti.refunded, 0) + COALESCE(pt.refunded, 0)
+                             AS refunded, o.status, o.charge_status
+                        FROM order_order o
+                        LEFT JOIN (SELECT order_id, sum(refunded_value) AS refunded FROM payment_transactionitem
+                                    GROUP BY order_id) ti ON ti.order_id = o.id
+                        LEFT JOIN (SELECT p.order_id, sum(t.amount) AS refunded FROM payment_payment p
+                                     JOIN payment_transaction t ON t.payment_id = p.id
+                                    WHERE t.kind = 'refund' AND t.is_success GROUP BY p.order_id) pt
+                          ON pt.order_id = o.id""",
+            checkouts="""SELECT c.user_id, lower(trim(c.email)) AS email, count(l.id) AS lines
+                           FROM checkout_checkout c LEFT JOIN checkout_checkoutline l ON l.checkout_id = c.token
+                          GROUP BY c.token""",
+            pick="max", subset=customers is not None,
+        )
+        params = {"lc_site": settings.SITE_ID}
+        if customers is not None:
+            params["lc_customers"] = sorted({c.email for c in customers})
+        return LadderSources(customers_sql, orders_sql, params)
 
     # ------------------------------------------------------------------ projection
 

@@ -32,6 +32,7 @@ from ..host import (
     CustomerRef,
     DeliveryReceipt,
     IssuedVoucher,
+    LadderSources,
     Message,
     OrderProduct,
     Projection,
@@ -45,6 +46,7 @@ from ..host_support import (
     TIER_KEY,
     Owners,
     consent_of,
+    ladder_sources_sql,
     names_of,
     new_voucher_code,
     numeric_ids,
@@ -222,6 +224,28 @@ class SandboxHost:
                   channel) in order_rows),
             checkout_rows,
         )
+
+    def ladder_sources(self, customers: Sequence[CustomerRef] | None = None) -> LadderSources:
+        """The store's rows for the SQL evaluator, as of the cutoff like every read here."""
+        t = self._t
+        cutoff = self._cutoff()
+        created = "AND {alias}.created_at <= %(lc_cutoff)s" if cutoff else ""
+        customers_sql, orders_sql = ladder_sources_sql(
+            accounts=f"""SELECT u.id, lower(trim(u.email)) AS email,
+                                NOT EXISTS (SELECT 1 FROM {t['unconfirmed']} x WHERE x.user_id = u.id) AS confirmed
+                         FROM {t['user']} u WHERE NOT u.is_staff
+                         {"AND u.date_joined <= %(lc_cutoff)s" if cutoff else ""}""",
+            orders=f"""SELECT o.user_id, lower(trim(o.user_email)) AS email, o.created_at AS placed_at, o.currency,
+                              o.total_amount AS total, o.refunded_amount AS refunded, o.status, o.charge_status
+                       FROM {t['order']} o WHERE true {created.format(alias="o")}""",
+            checkouts=f"""SELECT c.user_id, lower(trim(c.email)) AS email, c.lines_count AS lines
+                          FROM {t['checkout']} c WHERE true {created.format(alias="c")}""",
+            pick="min", subset=customers is not None,
+        )
+        params = {"lc_cutoff": cutoff}
+        if customers is not None:
+            params["lc_customers"] = sorted({c.email for c in customers})
+        return LadderSources(customers_sql, orders_sql, params)
 
     # ------------------------------------------------------------------ projection
 

@@ -61,10 +61,11 @@ class CommandContract:
         assert not CustomerProfile.objects.exists() and not BackfillRun.objects.exists()
 
 
-    def test_backfill_resumes_an_interrupted_run(self, history):
+    @pytest.mark.parametrize("evaluator", ["python", "sql"])
+    def test_backfill_resumes_an_interrupted_run(self, history, evaluator):
         interrupted = BackfillRun.objects.create(chunk_size=2, last_email="b-new@example.com", customers_done=2)
 
-        output = run("lifecycle_backfill", "--chunk-size", "2")
+        output = run("lifecycle_backfill", "--chunk-size", "2", "--evaluator", evaluator)
 
         assert "Resuming after b-new@example.com (2 customers done)." in output
         assert "Wrote 3 profiles (3 new, 0 updated" in output
@@ -76,11 +77,28 @@ class CommandContract:
         assert interrupted.last_email == "e-visitor@example.com"
 
         # The next run starts afresh and leaves what is already right alone.
-        output = run("lifecycle_backfill", "--chunk-size", "2")
+        output = run("lifecycle_backfill", "--chunk-size", "2", "--evaluator", evaluator)
         assert "Resuming" not in output and "(2 new, 3 updated" in output
         assert dict(CustomerProfile.objects.values_list("email", "stage")) == EXPECTED
-        assert set(StageTransition.objects.values_list("reason", flat=True)) == {"backfill"}
-        assert StageTransition.objects.count() == 5
+        if evaluator == "python":  # every history row dated at the backfill
+            assert set(StageTransition.objects.values_list("reason", flat=True)) == {"backfill"}
+            assert StageTransition.objects.count() == 5
+        else:  # the history the event path would have written, dated from the orders
+            assert "Decided in SQL" in output
+            day = timedelta(days=1)
+            moves = {(t.profile.email, t.from_stage, t.to_stage, t.reason, t.occurred_at.date())
+                     for t in StageTransition.objects.select_related("profile")}
+            assert moves == {
+                ("a-lead@example.com", None, "lead", "backfill", timezone.now().date()),
+                ("b-new@example.com", None, "new", "event", (NOW - 3 * day).date()),
+                ("c-repeat@example.com", None, "new", "event", (NOW - 40 * day).date()),
+                ("c-repeat@example.com", "new", "repeat", "event", (NOW - 10 * day).date()),
+                ("d-lapsed@example.com", None, "new", "event", (NOW - 300 * day).date()),
+                ("d-lapsed@example.com", "new", "at_risk", "time", (NOW - 210 * day).date()),
+                ("d-lapsed@example.com", "at_risk", "lapsed", "time", (NOW - 120 * day).date()),
+                ("e-visitor@example.com", None, "visitor", "backfill", timezone.now().date()),
+            }
+            assert StageTransition.objects.count() == 8
         user_id = CustomerProfile.objects.get(email="b-new@example.com").user_id
         assert history.public_metadata(user_id)["lifecycle.stage"] == "new"
 

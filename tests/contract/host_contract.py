@@ -37,6 +37,8 @@ from lifecycle_plugin.host_support import (
 from lifecycle_plugin.models import CustomerProfile
 from lifecycle_plugin.rules import OrderState
 
+from .ladder_sources_contract import LadderSourcesContract
+
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 
 
@@ -79,7 +81,7 @@ class StoreAdapter(Protocol):
         ...
 
 
-class HostContract:
+class HostContract(LadderSourcesContract):
     """Subclass with `host` and `store` fixtures; every test here runs against that host."""
 
     pytestmark = pytest.mark.django_db

@@ -38,6 +38,9 @@ def test_demo_runs_end_to_end(capsys):
         assert f"  {stage.value} " in stage_table
     assert "(none)" in out.split("Loyalty tiers")[1] and "bronze" in out
     assert "Stage transitions" in out and "backfill" in out
+    assert "decided in SQL: new profiles got their history dated from their orders" in out
+    # the backfill dated the history before the replayed week from the orders
+    assert StageTransition.objects.filter(occurred_at__lt=NOW - timedelta(days=30), reason="event").exists()
     assert CustomerProfile.objects.count() > 300
     # the last week was replayed live: events and time passing made transitions
     assert StageTransition.objects.filter(occurred_at__gt=NOW - timedelta(days=7)).exclude(reason="backfill").exists()

@@ -67,6 +67,13 @@ from .values import (
     tier_code,
     tier_rank,
 )
-from .what_if import LifecycleConfigInput, LifecycleMoneyInput, LifecycleTierInput, LifecycleWhatIf, LifecycleWhatIfMove
+from .what_if import (
+    LifecycleConfigInput,
+    LifecycleMoneyInput,
+    LifecycleTierInput,
+    LifecycleWhatIf,
+    LifecycleWhatIfMove,
+    LifecycleWhatIfTierMove,
+)
 
 __all__ = [name for name in dir() if not name.startswith("_") and name not in {"config", "customer", "staff", "values", "what_if"}]

@@ -40,6 +40,12 @@ class LifecycleWhatIfMove(graphene.ObjectType):
     count = graphene.Int(required=True)
 
 
+class LifecycleWhatIfTierMove(graphene.ObjectType):
+    from_tier = graphene.String(description="The tier under the thresholds in force (null: none).")
+    to_tier = graphene.String(description="The tier under the candidate thresholds (null: none).")
+    count = graphene.Int(required=True)
+
+
 class LifecycleWhatIf(graphene.ObjectType):
     """The stage and tier distribution candidate thresholds would produce. Nothing is written."""
 
@@ -61,3 +67,22 @@ class LifecycleWhatIf(graphene.ObjectType):
     stage_moves = graphene.List(
         graphene.NonNull(LifecycleWhatIfMove), required=True, description="Customers whose stage would change."
     )
+    tier_moves = graphene.List(
+        graphene.NonNull(LifecycleWhatIfTierMove), required=True, description="Customers whose tier would change."
+    )
+    messages = graphene.Int(
+        required=True,
+        description="Messages the moves would send with the actions in force: one per customer entering a stage "
+        "of the repeat-purchase or win-back-reminder stages, one per tier upgrade (each action only when "
+        "switched on). An upper bound: consent, quiet hours, the frequency cap and earlier deliveries are "
+        "not looked at.",
+    )
+    vouchers = graphene.Int(
+        required=True,
+        description="Vouchers those messages would carry: every repeat-purchase one; win-back and tier-upgrade "
+        "ones when their voucher setting is on.",
+    )
+    evaluator = graphene.String(
+        required=True, description="`sql` (the whole store decided in the database) or `python`."
+    )
+    evaluator_reason = graphene.String(required=True, description="Why not SQL; empty when SQL ran.")

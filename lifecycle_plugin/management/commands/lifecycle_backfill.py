@@ -24,8 +24,13 @@ class Command(BaseCommand):
         parser.add_argument("--fan-out", action="store_true",
                             help="Queue one Celery task per chunk instead of working here (needs workers).")
         parser.add_argument("--no-progress", action="store_true", help="Hide the progress bar.")
+        parser.add_argument("--evaluator", choices=("auto", "sql", "python"), default="auto",
+                            help="auto (default): customers without a profile are decided in SQL, with their "
+                                 "history dated from their orders, when the host offers SQL and no "
+                                 "lifecycle_collect_facts/lifecycle_classify hook is installed; python: every "
+                                 "customer in Python, history dated at the backfill; sql: refuse to fall back.")
 
-    def handle(self, *args, chunk_size, dry_run, restart, fan_out, no_progress, **options):
+    def handle(self, *args, chunk_size, dry_run, restart, fan_out, no_progress, evaluator="auto", **options):
         if chunk_size < 1:
             raise CommandError("--chunk-size must be at least 1")
         if fan_out:
@@ -35,9 +40,9 @@ class Command(BaseCommand):
             self.stdout.write(f"Queued {chunks} backfill chunks of up to {chunk_size} customers.")
             return
         with allow_writer():
-            self._run(chunk_size, dry_run, restart, no_progress)
+            self._run(chunk_size, dry_run, restart, no_progress, evaluator)
 
-    def _run(self, chunk_size, dry_run, restart, no_progress):
+    def _run(self, chunk_size, dry_run, restart, no_progress, evaluator):
         engine = get_engine()
         run = None
         start_after = None
@@ -60,7 +65,11 @@ class Command(BaseCommand):
                 run.last_email = last_email or run.last_email
                 run.save(update_fields=["customers_done", "last_email"])
 
-        report = backfill(engine, chunk_size=chunk_size, start_after=start_after, dry_run=dry_run, progress=progress)
+        try:
+            report = backfill(engine, chunk_size=chunk_size, start_after=start_after, dry_run=dry_run,
+                              progress=progress, evaluator=evaluator)
+        except ValueError as refused:  # --evaluator sql where SQL cannot decide
+            raise CommandError(str(refused)) from None
         bar.close()
         if run is not None:
             run.finished_at = timezone.now()
@@ -80,3 +89,8 @@ class Command(BaseCommand):
             code = getattr(stage, "value", stage)
             count = report.stage_counts.get(code, 0)
             self.stdout.write(f"  {code:<10} {count:>9}  {100 * count / total:5.1f}%")
+        if report.path == "sql":
+            self.stdout.write("Decided in SQL: customers without a profile got their history dated from their "
+                              "orders; customers with one were recomputed in Python.")
+        else:
+            self.stdout.write(f"Decided in Python ({report.path_reason}).")

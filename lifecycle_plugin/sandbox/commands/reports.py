@@ -10,9 +10,9 @@ from .common import Out
 
 #: What a transition's reason means, in the words the reports print.
 REASON_MEANINGS = (
-    ("backfill", "the first decision, from the store's history"),
-    ("event", "an account, checkout or order event"),
-    ("time", "the sweep: time passed without an order"),
+    ("backfill", "the first decision, from the store's history, of a customer without orders (or any, in Python)"),
+    ("event", "an account, checkout or order event (the backfill's dated at the order)"),
+    ("time", "time passed without an order (the sweep, or the backfill dating it)"),
     ("win_back", "an order from an at-risk or lapsed customer"),
     ("recompute", "decided again after a settings change or on request"),
 )

@@ -40,6 +40,10 @@ def do_backfill(out: Out, engine, chunk_size: int, *, start_after: str | None = 
         bar.close()
     out(f"  {report.customers:,} customers: {report.created:,} profiles created, {report.updated:,} updated, "
         f"{report.stage_changes:,} stage and {report.tier_changes:,} tier changes, {report.conflicts} conflicts")
+    if report.path == "sql":
+        out("  decided in SQL: new profiles got their history dated from their orders")
+    else:
+        out(f"  decided in Python ({report.path_reason}): history dated at the backfill")
     return report
 
 
