@@ -21,13 +21,11 @@ from django.utils import timezone
 
 from ..host import (
     FORGOTTEN_VOUCHER_NAME,
-    CustomerName,
     CustomerRef,
     DeliveryReceipt,
     IssuedVoucher,
     LadderSources,
     Message,
-    OrderProduct,
     Projection,
     VoucherRequest,
 )
@@ -38,16 +36,14 @@ from ..host_support import (
     STAGE_KEY,
     TIER_KEY,
     Owners,
-    consent_of,
     ladder_sources_sql,
-    names_of,
     new_voucher_code,
     numeric_ids,
     order_fact,
-    order_ids_by_uuid,
 )
 from ..rules import CustomerFacts
 from .vouchers import VOUCHER_OWNER_ID_KEY, VOUCHER_OWNER_KEY
+from .customer_details import SaleorCustomerDetails, like_exact
 from .plugin_identity import DEFAULT_ACTIVE, PLUGIN_ID
 
 #: Order statuses whose fulfilments count as the order's delivery (for review requests).
@@ -56,12 +52,7 @@ _FULFILLED = ("fulfilled", "partially_returned", "returned")
 _TABLES = {"user": "account_user", "order": "order_order", "checkout": "checkout_checkout"}
 
 
-def _like_exact(email: str) -> str:
-    """An ILIKE pattern that matches exactly this e-mail, in any letter case."""
-    return email.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-class SaleorHost:
+class SaleorHost(SaleorCustomerDetails):
     name = "saleor"
 
     # ------------------------------------------------------------------ settings
@@ -150,13 +141,13 @@ class SaleorHost:
                           is_confirmed OR NOT COALESCE((SELECT enable_account_confirmation_by_email
                                                           FROM site_sitesettings WHERE site_id = %s), true)
                      FROM account_user WHERE NOT is_staff AND (id = ANY(%s) OR email ILIKE ANY(%s))""",
-                [settings.SITE_ID, user_ids, [_like_exact(e) for e in emails]],
+                [settings.SITE_ID, user_ids, [like_exact(e) for e in emails]],
             )
             accounts = cursor.fetchall()
 
         owners = Owners(refs, accounts)
         account_ids = owners.user_ids
-        patterns = [_like_exact(e) for e in owners.emails]
+        patterns = [like_exact(e) for e in owners.emails]
 
         with connection.cursor() as cursor:
             cursor.execute(
@@ -325,82 +316,11 @@ class SaleorHost:
             cursor.execute(ACCOUNT_ORDER_EMAILS_SQL.format(**_TABLES), {"id": user_id})
             return [email for (email,) in cursor.fetchall()]
 
-    def marketing_consent(self, customers: Sequence[CustomerRef], key: str) -> dict[CustomerRef, bool]:
-        """Consent is the value under `key` in the account's private, else public, metadata."""
-        ids = [c.user_id for c in customers if c.user_id]
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT id, COALESCE(private_metadata ->> %s, metadata ->> %s) FROM account_user "
-                "WHERE id = ANY(%s) AND NOT is_staff",
-                [key, key, ids],
-            )
-            return consent_of(customers, dict(cursor.fetchall()))
-
-    def record_opt_out(self, customer: CustomerRef, key: str, value: str) -> None:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE account_user SET private_metadata = COALESCE(private_metadata, '{}'::jsonb) "
-                "|| jsonb_build_object(%s::text, %s::text), updated_at = now() WHERE id = %s AND NOT is_staff",
-                [key, value, customer.user_id],
-            )
-
     def plugin_url(self, path: str) -> str:
         """Saleor's public URL (``PUBLIC_URL``, else the site's domain) and the plugin's route."""
         from saleor.core.utils import build_absolute_uri
 
         return build_absolute_uri(f"/plugins/global/{PLUGIN_ID}/{path}")
-
-    def customer_languages(self, customers: Sequence[CustomerRef]) -> dict[CustomerRef, str]:
-        """An account's ``language_code``; a guest's, that of their latest order."""
-        ids = [c.user_id for c in customers if c.user_id]
-        guests = [c.email for c in customers if not c.user_id]
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT id, language_code FROM account_user WHERE id = ANY(%s) AND NOT is_staff", [ids])
-            by_id = dict(cursor.fetchall())
-            cursor.execute("SELECT DISTINCT ON (lower(user_email)) lower(user_email), language_code FROM order_order "
-                           "WHERE lower(user_email) = ANY(%s) ORDER BY lower(user_email), created_at DESC", [guests])
-            by_email = dict(cursor.fetchall())
-        found = {c: by_id.get(c.user_id) if c.user_id else by_email.get(c.email) for c in customers}
-        return {customer: language for customer, language in found.items() if language}
-
-    def customer_names(self, customers: Sequence[CustomerRef]) -> dict[CustomerRef, CustomerName]:
-        """First and last names of the accounts among `customers` (one query)."""
-        refs = list(dict.fromkeys(customers))
-        if not refs:
-            return {}
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT id, lower(trim(email)), first_name, last_name FROM account_user "
-                "WHERE NOT is_staff AND (id = ANY(%s) OR email ILIKE ANY(%s))",
-                [sorted({r.user_id for r in refs if r.user_id}), [_like_exact(r.email) for r in refs]],
-            )
-            return names_of(refs, cursor.fetchall())
-
-    def order_products(self, order_ids: Sequence[str]) -> dict[str, list[OrderProduct]]:
-        """The lines of each order (one query), with the product's global id for review links."""
-        from graphql_relay import to_global_id
-
-        spelled = order_ids_by_uuid(order_ids)  # canonical → the caller's spelling, used in the answer
-        if not spelled:
-            return {}
-        with connection.cursor() as cursor:
-            cursor.execute(
-                """
-                SELECT l.order_id::text, l.product_name, l.variant_name, l.quantity, l.product_sku, v.product_id
-                  FROM order_orderline l LEFT JOIN product_productvariant v ON v.id = l.variant_id
-                 WHERE l.order_id = ANY(%s::uuid[])
-                 ORDER BY l.order_id, l.created_at, l.id
-                """,
-                [list(spelled)],
-            )
-            rows = cursor.fetchall()
-        products: dict[str, list[OrderProduct]] = {}
-        for order_id, name, variant, quantity, sku, product_id in rows:
-            products.setdefault(spelled.get(order_id, order_id), []).append(
-                OrderProduct(name=name, quantity=quantity, variant=variant or "",
-                             product_id=to_global_id("Product", product_id) if product_id else "", sku=sku or "")
-            )
-        return products
 
 
 def notify_payload(message: Message) -> dict:
@@ -420,6 +340,4 @@ def notify_payload(message: Message) -> dict:
     }
 
 
-__all__ = [
-    "SaleorHost", "notify_payload", "refuse_another_customers_voucher", "restore_projection", "voucher_owner",
-]
+__all__ = ["SaleorHost", "notify_payload"]

@@ -28,13 +28,11 @@ from django.db import IntegrityError, transaction
 
 from ..host import (
     FORGOTTEN_VOUCHER_NAME,
-    CustomerName,
     CustomerRef,
     DeliveryReceipt,
     IssuedVoucher,
     LadderSources,
     Message,
-    OrderProduct,
     Projection,
     VoucherRequest,
 )
@@ -45,16 +43,14 @@ from ..host_support import (
     STAGE_KEY,
     TIER_KEY,
     Owners,
-    consent_of,
     ladder_sources_sql,
-    names_of,
     new_voucher_code,
     numeric_ids,
     order_fact,
-    order_ids_by_uuid,
 )
 from ..rules import CustomerFacts
 from .bulk_reads import bulk_cursor
+from .customer_details import SandboxCustomerDetails
 from .models import Channel, Checkout, CustomerMetadata, Order, OrderLine, OutboxMessage, UnconfirmedAccount, Voucher
 
 DEFAULT_CHANNEL = "default-channel"
@@ -76,7 +72,7 @@ def _tables() -> dict[str, str]:
     }
 
 
-class SandboxHost:
+class SandboxHost(SandboxCustomerDetails):
     """The sandbox store as the engine sees it."""
 
     name = "sandbox"
@@ -356,57 +352,6 @@ class SandboxHost:
             cursor.execute(ACCOUNT_ORDER_EMAILS_SQL.format(**self._t), {"id": user_id})
             return [email for (email,) in cursor.fetchall()]
 
-    def marketing_consent(self, customers: Sequence[CustomerRef], key: str) -> dict[CustomerRef, bool]:
-        """Consent is the value under `key` in the account's private, else public, metadata
-        (CustomerMetadata), as the Saleor host reads it; one query for the batch."""
-        ids = list({customer.user_id for customer in customers if customer.user_id})
-        with bulk_cursor() as cursor:
-            cursor.execute(
-                f"""SELECT u.id, COALESCE(m.private_metadata ->> %s, m.metadata ->> %s)
-                    FROM {self._t['user']} u JOIN {self._t['metadata']} m ON m.user_id = u.id
-                    WHERE u.id = ANY(%b::bigint[]) AND NOT u.is_staff""",
-                [key, key, ids],
-            )
-            return consent_of(customers, dict(cursor.fetchall()))
-
-    def record_opt_out(self, customer: CustomerRef, key: str, value: str) -> None:
-        user = get_user_model().objects.filter(pk=customer.user_id, is_staff=False).first()
-        if user is not None:
-            row, _ = CustomerMetadata.objects.get_or_create(user=user)
-            row.private_metadata = {**row.private_metadata, key: value}
-            row.save(update_fields=["private_metadata"])
-
     def plugin_url(self, path: str) -> str:
         """Where ``lifecycle-sandbox serve`` answers (``LIFECYCLE_PUBLIC_URL``)."""
         return getattr(django_settings, "LIFECYCLE_PUBLIC_URL", "http://127.0.0.1:8000/").rstrip("/") + "/" + path
-
-    def customer_names(self, customers: Sequence[CustomerRef]) -> dict[CustomerRef, CustomerName]:
-        """First and last names of the accounts among `customers` (one query)."""
-        refs = list(dict.fromkeys(customers))
-        if not refs:
-            return {}
-        with bulk_cursor() as cursor:
-            cursor.execute(
-                f"""SELECT id, lower(trim(email)), first_name, last_name FROM {self._t['user']}
-                    WHERE NOT is_staff AND (id = ANY(%b::bigint[]) OR lower(trim(email)) = ANY(%b::text[]))""",
-                [list({r.user_id for r in refs if r.user_id}), list({r.email for r in refs})],
-            )
-            return names_of(refs, cursor.fetchall())
-
-    def order_products(self, order_ids: Sequence[str]) -> dict[str, list[OrderProduct]]:
-        """The lines of each order (one query); unknown ids are left out."""
-        spelled = order_ids_by_uuid(order_ids)  # canonical → the caller's spelling, used in the answer
-        if not spelled:
-            return {}
-        with bulk_cursor() as cursor:
-            cursor.execute(
-                f"""SELECT order_id::text, product_name, quantity, sku FROM {self._t['line']}
-                    WHERE order_id = ANY(%b::uuid[]) ORDER BY order_id, id""",
-                [list(spelled)],
-            )
-            rows = cursor.fetchall()
-        products: dict[str, list[OrderProduct]] = {}
-        for order_id, name, quantity, sku in rows:
-            products.setdefault(spelled.get(order_id, order_id), []).append(
-                OrderProduct(name=name, quantity=quantity, sku=sku))
-        return products
