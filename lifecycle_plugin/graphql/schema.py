@@ -5,7 +5,7 @@ Customer API (a customer's own access token):
 
 Staff and app API (MANAGE_USERS):
     customerLifecycle, lifecycleCustomers, lifecycleStageCounts, lifecycleTierCounts,
-    lifecycleFunnel, lifecycleStages, lifecycleConfig, lifecycleWhatIf,
+    lifecycleFunnel, lifecyclePredictionsByStage, lifecycleStages, lifecycleConfig, lifecycleWhatIf,
     mutation lifecycleRecompute
 
 Federation (Saleor's User entity extended with `lifecycle`):
@@ -19,7 +19,7 @@ from typing import Any
 import graphene
 
 from ..rules import Stage
-from . import resolvers, statistics
+from . import predictions, resolvers, statistics
 from .federation import FederationQuery
 from .types import (
     CustomerLifecycle,
@@ -31,6 +31,7 @@ from .types import (
     LifecycleRecomputePayload,
     LifecycleStageCount,
     LifecycleStageDefinition,
+    LifecycleStagePrediction,
     LifecycleTierCount,
     LifecycleWhatIf,
 )
@@ -76,6 +77,11 @@ class LifecycleQuery(graphene.ObjectType):
         since=graphene.DateTime(required=True, description="Start of the period (included)."),
         until=graphene.DateTime(required=True, description="End of the period (excluded)."),
         description="MANAGE_USERS. How many customers moved from each stage to each other in a period, and the rate.",
+    )
+    lifecycle_predictions_by_stage = graphene.Field(
+        graphene.List(graphene.NonNull(LifecycleStagePrediction)),
+        description="MANAGE_USERS. The daily prediction run's figures summed and averaged per stage, now; "
+        "every built-in stage is listed, zeros included.",
     )
     lifecycle_stages = graphene.Field(
         graphene.List(graphene.NonNull(LifecycleStageDefinition)),
@@ -123,6 +129,11 @@ class LifecycleQuery(graphene.ObjectType):
     def resolve_lifecycle_funnel(root: Any, info: Any, since: Any, until: Any) -> Any:
         info.context.require_manage_users()
         return statistics.funnel(since, until)
+
+    @staticmethod
+    def resolve_lifecycle_predictions_by_stage(root: Any, info: Any) -> Any:
+        info.context.require_manage_users()
+        return predictions.predictions_by_stage()
 
     @staticmethod
     def resolve_lifecycle_stages(root: Any, info: Any) -> list[Stage]:

@@ -12,6 +12,8 @@ from django.db import connection
 
 from lifecycle_plugin.engine.backfill import backfill
 from lifecycle_plugin.engine.predictions import NO_ORDERS, run_predictions
+from lifecycle_plugin.graphql.execution import execute_graphql
+from lifecycle_plugin.graphql.viewer import Viewer
 from lifecycle_plugin.models import CustomerProfile, PredictionFit
 from lifecycle_plugin.sandbox.generator import generate_store
 from lifecycle_plugin.sandbox.models import CustomerMetadata
@@ -135,3 +137,81 @@ def test_the_command_prints_the_parameters_or_the_reason(store, engine):
     out = StringIO()
     call_command("lifecycle_predict", "--min-repeat-buyers", "100000", stdout=out)
     assert "not fitted: " in out.getvalue() and "Predicted 0 customers. No predictions:" in out.getvalue()
+
+
+# --------------------------------------------------------------------------- GraphQL
+
+APP = Viewer.app(can_manage_users=True)
+
+CUSTOMER_QUERY = """
+query ($email: String) {
+  customerLifecycle(email: $email) {
+    prediction { expectedOrders365 probabilityActive predictedSpend { currency amount } predictedAt reason }
+  }
+}
+"""
+
+BY_STAGE_QUERY = """
+{ lifecyclePredictionsByStage {
+    stage { key } customers predicted expectedOrdersSum expectedOrdersMean probabilityActiveMean
+    predictedSpend { currency sum mean }
+} }
+"""
+
+
+def run_query(engine, query, viewer=APP, **variables):
+    return execute_graphql({"query": query, "variables": variables}, viewer, engine_factory=lambda: engine)
+
+
+def test_customer_lifecycle_shows_the_prediction_to_staff_only(generated):
+    run_predictions(generated, repeat_buyers_needed=THRESHOLD)
+    profile = CustomerProfile.objects.filter(predicted_orders_365__isnull=False, user__isnull=False).first()
+
+    shown = run_query(generated, CUSTOMER_QUERY, email=profile.email)["data"]["customerLifecycle"]["prediction"]
+    assert shown["expectedOrders365"] == profile.predicted_orders_365
+    assert shown["probabilityActive"] == profile.probability_active
+    assert {m["currency"]: m["amount"] for m in shown["predictedSpend"]} == {
+        code: float(amount) for code, amount in profile.predicted_spend.items()}
+    assert shown["reason"] is None and shown["predictedAt"].startswith("2026-06-01T12:00:00")
+
+    nothing = CustomerProfile.objects.filter(orders_count=0).first()
+    shown = run_query(generated, CUSTOMER_QUERY, email=nothing.email)["data"]["customerLifecycle"]["prediction"]
+    assert shown == {"expectedOrders365": None, "probabilityActive": None, "predictedSpend": None,
+                     "predictedAt": shown["predictedAt"], "reason": NO_ORDERS}
+
+    own = run_query(generated, "{ myLifecycle { prediction { reason } } }",
+                    Viewer.customer(profile.user_id, profile.email))
+    assert own["errors"][0]["extensions"]["code"] == "PERMISSION_DENIED"
+
+
+def test_predictions_by_stage_are_the_profiles_summed_per_stage(generated):
+    run_predictions(generated, repeat_buyers_needed=THRESHOLD)
+    rows = run_query(generated, BY_STAGE_QUERY)["data"]["lifecyclePredictionsByStage"]
+    by_stage = {row["stage"]["key"]: row for row in rows}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT DISTINCT stage FROM lifecycle_plugin_customerprofile")
+        stages = [stage for (stage,) in cursor.fetchall()]
+        for stage in stages:
+            cursor.execute("""
+                SELECT count(*), count(*) FILTER (WHERE predicted_orders_365 IS NOT NULL),
+                       sum(coalesce(predicted_orders_365, 0)),
+                       sum(probability_active) / nullif(count(probability_active), 0),
+                       sum(coalesce((predicted_spend ->> 'USD')::numeric, 0)),
+                       sum(coalesce((predicted_spend ->> 'PLN')::numeric, 0))
+                FROM lifecycle_plugin_customerprofile WHERE stage = %s""", [stage])
+            customers, predicted, orders, active, usd, pln = cursor.fetchone()
+            row = by_stage[stage]
+            assert (row["customers"], row["predicted"]) == (customers, predicted)
+            assert row["expectedOrdersSum"] == pytest.approx(orders)
+            if predicted:
+                assert row["expectedOrdersMean"] == pytest.approx(orders / predicted)
+                assert row["probabilityActiveMean"] == pytest.approx(float(active))
+            spend = {money["currency"]: money for money in row["predictedSpend"]}
+            for code, total in (("USD", usd), ("PLN", pln)):
+                if total:
+                    assert spend[code]["sum"] == pytest.approx(float(total))
+                    assert spend[code]["mean"] == pytest.approx(float(total) / predicted)
+                else:
+                    assert code not in spend
+    assert sum(row["predicted"] for row in rows) == CustomerProfile.objects.exclude(predicted_orders_365=None).count()
+    assert {money["currency"] for row in rows for money in row["predictedSpend"]} == {"USD", "PLN"}
