@@ -10,10 +10,14 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
+from lifecycle_plugin import hookimpl
+from lifecycle_plugin.engine import LifecycleEngine
 from lifecycle_plugin.engine.backfill import backfill
 from lifecycle_plugin.engine.predictions import NO_ORDERS, run_predictions
 from lifecycle_plugin.graphql.execution import execute_graphql
 from lifecycle_plugin.graphql.viewer import Viewer
+from lifecycle_plugin.hooks import make_plugin_manager
+from lifecycle_plugin.host import CustomerRef
 from lifecycle_plugin.models import CustomerProfile, PredictionFit
 from lifecycle_plugin.sandbox.generator import generate_store
 from lifecycle_plugin.sandbox.models import CustomerMetadata
@@ -215,3 +219,23 @@ def test_predictions_by_stage_are_the_profiles_summed_per_stage(generated):
                     assert code not in spend
     assert sum(row["predicted"] for row in rows) == CustomerProfile.objects.exclude(predicted_orders_365=None).count()
     assert {money["currency"] for row in rows for money in row["predictedSpend"]} == {"USD", "PLN"}
+
+
+def test_classify_hooks_see_the_prediction_in_the_facts(generated):
+    run_predictions(generated, repeat_buyers_needed=THRESHOLD)
+    profile = CustomerProfile.objects.filter(predicted_orders_365__isnull=False).first()
+    seen = {}
+
+    class Classifier:
+        @hookimpl
+        def lifecycle_classify(self, facts, decision):
+            seen[facts.email] = facts.prediction
+
+    engine = LifecycleEngine(generated.host, clock=generated.clock,
+                             plugin_manager=make_plugin_manager(load_entry_points=False, extra=[Classifier()]))
+    engine.process(CustomerRef(profile.email, profile.user_id), event="test")
+
+    assert seen[profile.email] == {
+        "expected_orders_365": profile.predicted_orders_365, "probability_active": profile.probability_active,
+        "spend": profile.predicted_spend, "predicted_at": NOW.isoformat(), "reason": None,
+    }
