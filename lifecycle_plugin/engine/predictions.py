@@ -75,7 +75,7 @@ def run_predictions(engine, *, chunk_size: int = 2000, repeat_buyers_needed: int
         PredictionFit.objects.bulk_create(report.fits)
     if prediction.purchase_model is not None:
         report.predicted = _write_figures(engine, prediction, now, project)
-    _write_reasons(now, prediction.reason or NO_ORDERS)
+    _write_reasons(engine, now, prediction.reason or NO_ORDERS, project)
     logger.info("lifecycle: predicted %s of %s customers%s", report.predicted, report.customers,
                 f" ({report.reason})" if report.reason else "")
     return report
@@ -136,30 +136,45 @@ def _write_figures(engine, prediction, now: datetime, project: bool) -> int:
                     "active": prediction.probability_alive[rows].tolist(), "spend": spend_texts,
                 })
             if project:
-                profiles = CustomerProfile.objects.filter(id__in=chunk_ids, user__isnull=False)
-                projections = [projection_of(profile) for profile in profiles]
-                if projections:
-                    engine.host.write_projection(projections)
+                _project(engine, chunk_ids)
     return len(ids)
 
 
 _REASONS_SQL = f"""
-    UPDATE {CustomerProfile._meta.db_table} SET
+    WITH stale AS (
+        SELECT id, predicted_orders_365 IS NOT NULL AS had_figures FROM {CustomerProfile._meta.db_table}
+        WHERE (predicted_at IS NULL OR predicted_at < %(at)s)
+          AND NOT (predicted_orders_365 IS NULL AND prediction_reason IS NOT DISTINCT FROM %(reason)s)
+    )
+    UPDATE {CustomerProfile._meta.db_table} AS p SET
         predicted_orders_365 = NULL, probability_active = NULL, predicted_spend = NULL,
         predicted_at = %(at)s, prediction_reason = %(reason)s
-    WHERE (predicted_at IS NULL OR predicted_at < %(at)s)
-      AND NOT (predicted_orders_365 IS NULL AND prediction_reason IS NOT DISTINCT FROM %(reason)s)
+    FROM stale WHERE p.id = stale.id
+    RETURNING p.id, stale.had_figures AND p.user_id IS NOT NULL
 """
 
 
-def _write_reasons(now: datetime, reason: str) -> None:
+def _write_reasons(engine, now: datetime, reason: str, project: bool) -> None:
     """Every profile this run gave no figures: null figures and the reason. A profile
     that already says so is left alone, so a store without scipy does not rewrite
-    every row every day."""
+    every row every day. An account that loses its figures has its projection
+    rewritten, so `lifecycle.profile` does not keep yesterday's."""
     from django.db import connection
 
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(_REASONS_SQL, {"at": now, "reason": reason})
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(_REASONS_SQL, {"at": now, "reason": reason})
+            lost = [profile_id for profile_id, had_figures in cursor.fetchall() if had_figures]
+        if project:
+            for start in range(0, len(lost), WRITE_CHUNK):
+                _project(engine, lost[start:start + WRITE_CHUNK])
+
+
+def _project(engine, profile_ids) -> None:
+    projections = [projection_of(profile)
+                   for profile in CustomerProfile.objects.filter(id__in=profile_ids, user__isnull=False)]
+    if projections:
+        engine.host.write_projection(projections)
 
 
 def describe_fit(fit: PredictionFit) -> str:

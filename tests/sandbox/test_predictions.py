@@ -113,6 +113,10 @@ def test_too_few_repeat_buyers_stores_nulls_and_the_reason(generated):
     reasons = set(CustomerProfile.objects.filter(orders_count__gt=0).values_list(
         "predicted_orders_365", "probability_active", "predicted_spend", "prediction_reason", "predicted_at"))
     assert reasons == {(None, None, None, report.reason, later)}
+    profile = CustomerProfile.objects.filter(orders_count__gt=0, user__isnull=False).first()
+    projected = json.loads(CustomerMetadata.objects.get(user_id=profile.user_id).private_metadata["lifecycle.profile"])
+    assert projected["prediction"] == {"expected_orders_365": None, "probability_active": None, "spend": None,
+                                       "predicted_at": later.isoformat(), "reason": report.reason}
     refused = PredictionFit.objects.filter(fitted_at=later).get()
     assert refused.parameters == {} and refused.log_likelihood is None and refused.reason == report.reason
     assert refused.repeat_buyers == repeat_buyers
