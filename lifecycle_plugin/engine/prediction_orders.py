@@ -47,7 +47,9 @@ def read_counted_orders(engine, chunk_size: int = 2000) -> OrderArrays:
     config = engine.config
     currency_index: dict[str, int] = {}
     skipped: set[str] = set()
-    parts: list[tuple] = []
+    #: Per column, one array per chunk: joined column by column at the end, so that the
+    #: orders are held twice over only one column at a time.
+    parts: dict[str, list] = {"profile": [], "day": [], "amount": [], "currency": []}
     customers = repeat_buyers = unprofiled = 0
     for chunk in engine.host.customer_chunks(chunk_size):
         facts = apply_tombstones(engine.host.read_facts(chunk))
@@ -82,21 +84,21 @@ def read_counted_orders(engine, chunk_size: int = 2000) -> OrderArrays:
                 codes.append(index)
             customers += 1
             repeat_buyers += len(customer_days) > 1
-        if keys:
-            parts.append((np.array(keys, dtype=np.int64), np.array(days, dtype=np.int32),
-                          np.array(amounts, dtype=np.float64), np.array(codes, dtype=np.int8)))
-    if parts:
-        profile, day, amount, currency = (np.concatenate(column) for column in zip(*parts))
-        del parts
-        # Profile ids do not follow the e-mail order the chunks come in: one sort here
-        # saves the summary its own (and a second copy of every array).
-        order = np.lexsort((day, profile))
-        profile, day, amount, currency = profile[order], day[order], amount[order], currency[order]
-        del order
-    else:
-        profile, day, amount, currency = (np.zeros(0, dtype=kind) for kind in (np.int64, np.int32, np.float64, np.int8))
+        for name, values, kind in (("profile", keys, np.int64), ("day", days, np.int32),
+                                   ("amount", amounts, np.float64), ("currency", codes, np.int8)):
+            parts[name].append(np.array(values, dtype=kind))
+    columns = {}
+    for name, kind in (("profile", np.int64), ("day", np.int32), ("amount", np.float64), ("currency", np.int8)):
+        columns[name] = np.concatenate(parts[name]) if parts[name] else np.zeros(0, dtype=kind)
+        parts[name].clear()
+    # Profile ids do not follow the e-mail order the chunks come in: sorted here, one
+    # column at a time, so the summary need not sort (and copy) all four at once.
+    order = np.lexsort((columns["day"], columns["profile"]))
+    for name in columns:
+        columns[name] = columns[name][order]
+    del order
     return OrderArrays(
-        profile=profile, day=day, amount=amount, currency=currency,
+        **columns,
         currencies=tuple(sorted(currency_index, key=currency_index.get)),
         customers=customers, repeat_buyers=repeat_buyers, unprofiled=unprofiled, skipped_currencies=sorted(skipped),
     )
