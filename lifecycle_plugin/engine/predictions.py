@@ -27,7 +27,7 @@ from django.conf import settings
 from django.db import transaction
 
 from ..models import CustomerProfile, PredictionFit
-from ..predict import MIN_REPEAT_BUYERS
+from ..predict import MIN_REPEAT_BUYERS, missing_reason
 from ..predict.store import predict_store
 from .bulk import bulk_cursor
 from .plans import projection_of
@@ -62,6 +62,15 @@ def run_predictions(engine, *, chunk_size: int = 2000, repeat_buyers_needed: int
                     project: bool = True) -> PredictionReport:
     """Fit, score and store; see the module's docstring. Returns what was fitted."""
     now = engine.clock()
+    unavailable = missing_reason()
+    if unavailable:
+        # Without numpy and scipy nothing is read: every profile just says why.
+        report = PredictionReport(fitted_at=now, reason=unavailable)
+        report.fits = [PredictionFit(fitted_at=now, model=PredictionFit.MODEL_PURCHASES, reason=unavailable)]
+        PredictionFit.objects.bulk_create(report.fits)
+        _write_reasons(engine, now, unavailable, project)
+        logger.warning("lifecycle: no predictions: %s", unavailable)
+        return report
     needed = min_repeat_buyers() if repeat_buyers_needed is None else repeat_buyers_needed
     orders = read_counted_orders(engine, chunk_size)
     report = PredictionReport(fitted_at=now, customers=orders.customers, repeat_buyers=orders.repeat_buyers)
@@ -171,8 +180,10 @@ def _write_reasons(engine, now: datetime, reason: str, project: bool) -> None:
 
 
 def _project(engine, profile_ids) -> None:
-    projections = [projection_of(profile)
-                   for profile in CustomerProfile.objects.filter(id__in=profile_ids, user__isnull=False)]
+    """Rewrite the accounts' `lifecycle.profile`. The rows are locked first, so a decision
+    committing meanwhile is either seen here or writes its projection after this one."""
+    profiles = CustomerProfile.objects.select_for_update().filter(id__in=profile_ids, user__isnull=False)
+    projections = [projection_of(profile) for profile in profiles]
     if projections:
         engine.host.write_projection(projections)
 

@@ -243,3 +243,21 @@ def test_classify_hooks_see_the_prediction_in_the_facts(generated):
         "expected_orders_365": profile.predicted_orders_365, "probability_active": profile.probability_active,
         "spend": profile.predicted_spend, "predicted_at": NOW.isoformat(), "reason": None,
     }
+
+
+def test_without_scipy_every_profile_says_why(generated, monkeypatch):
+    import lifecycle_plugin.engine.predictions as predictions
+
+    run_predictions(generated, repeat_buyers_needed=THRESHOLD)
+    missing = "scipy is not installed (install the predict extra: pip install 'saleor-lifecycle[predict]')"
+    monkeypatch.setattr(predictions, "missing_reason", lambda: missing)
+    monkeypatch.setattr(predictions, "read_counted_orders", None)  # nothing is read
+    later = NOW.replace(day=2)
+    generated.clock = lambda: later
+
+    report = run_predictions(generated, repeat_buyers_needed=THRESHOLD)
+
+    assert (report.reason, report.predicted) == (missing, 0)
+    assert set(CustomerProfile.objects.values_list("predicted_orders_365", "prediction_reason", "predicted_at")) == {
+        (None, missing, later)}
+    assert PredictionFit.objects.get(fitted_at=later).reason == missing
