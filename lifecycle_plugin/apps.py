@@ -25,6 +25,12 @@ def beat_schedule() -> dict:
         "lifecycle-reconcile": _every("lifecycle_plugin.reconcile", timedelta(minutes=10)),
         "lifecycle-sweep": _every("lifecycle_plugin.sweep", timedelta(minutes=10)),
         "lifecycle-due-actions": _every("lifecycle_plugin.run_due_actions", timedelta(minutes=5)),
+        # Before the daily tick, so its hooks see today's predictions.
+        "lifecycle-predict": {
+            "task": "lifecycle_plugin.predict",
+            "schedule": crontab(hour=3, minute=0),
+            "options": {"expires": 6 * 3600},
+        },
         "lifecycle-daily-tick": {
             "task": "lifecycle_plugin.daily_tick",
             "schedule": crontab(hour=3, minute=30),

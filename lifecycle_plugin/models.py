@@ -46,6 +46,13 @@ class CustomerProfile(models.Model):
     next_check_at = models.DateTimeField(null=True, blank=True, db_index=True)
     #: Bumped by every write; bulk writers use it to detect a concurrent update.
     version = models.PositiveIntegerField(default=1)
+    #: Predicted value, written by the daily prediction run (`engine.predictions`); null
+    #: with `prediction_reason` saying why when there is no prediction (docs/predictions.md).
+    predicted_orders_365 = models.FloatField(null=True, blank=True, help_text="Expected orders in the next 365 days.")
+    probability_active = models.FloatField(null=True, blank=True)
+    predicted_spend = models.JSONField(null=True, blank=True, help_text="Currency -> predicted 365-day spend (string).")
+    predicted_at = models.DateTimeField(null=True, blank=True)
+    prediction_reason = models.TextField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -278,3 +285,24 @@ class MarketingOptOut(models.Model):
     opted_out_at = models.DateTimeField()
     #: How: ``one_click`` (a mail client's RFC 8058 POST) or ``page`` (the button on the page).
     source = models.CharField(max_length=16)
+
+
+class PredictionFit(models.Model):
+    """One model fitted (or refused) by a prediction run: the purchase model over all
+    counted orders, the spend model once per currency. `reason` says why there are no
+    parameters when the data guard refused the fit."""
+
+    MODEL_PURCHASES = "bgnbd"
+    MODEL_SPEND = "gamma_gamma"
+
+    fitted_at = models.DateTimeField(db_index=True)
+    model = models.CharField(max_length=16)
+    currency = models.CharField(max_length=3, blank=True, help_text="Spend model only.")
+    parameters = models.JSONField(default=dict, blank=True)
+    log_likelihood = models.FloatField(null=True, blank=True)
+    customers = models.PositiveIntegerField(default=0)
+    repeat_buyers = models.PositiveIntegerField(default=0)
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-fitted_at", "id"]

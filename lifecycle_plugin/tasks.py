@@ -220,6 +220,19 @@ def daily_tick():
         return _engine().daily_tick()
 
 
+@shared_task(name="lifecycle_plugin.predict", expires=6 * 3600)
+@_skip_when_disabled
+def predict():
+    """Fit the prediction models on the store's counted orders and store every customer's
+    predicted value (`engine.predictions`); daily, before the daily tick."""
+    from .engine.predictions import run_predictions
+
+    with allow_writer():
+        report = run_predictions(_engine())
+    return {"customers": report.customers, "repeat_buyers": report.repeat_buyers, "predicted": report.predicted,
+            "reason": report.reason}
+
+
 @shared_task(name="lifecycle_plugin.backfill_chunk", acks_late=True)
 @_skip_when_disabled
 def backfill_chunk(customers: list[list]):

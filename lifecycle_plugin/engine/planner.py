@@ -21,7 +21,7 @@ from ..rules import CustomerFacts, Decision, LifecycleConfig, counts, decide as 
 from .context import StageChange, TierChange
 from .deletion import apply_tombstones
 from .hook_calls import call_each
-from .plans import Outcome, Plan
+from .plans import Outcome, Plan, prediction_of
 
 if TYPE_CHECKING:
     from .service import LifecycleEngine
@@ -103,6 +103,8 @@ def plan_advance(engine: LifecycleEngine, profile: CustomerProfile, facts: Custo
                  event: str = "", recompute: bool = False, force_projection: bool = False) -> Plan:
     """Replay time-based moves at the exact moments they took effect, then decide for now."""
     config = engine.config
+    # What classify hooks may read of the daily prediction run (see CustomerFacts.prediction).
+    facts = dataclasses.replace(facts, prediction=prediction_of(profile))
     plan = Plan(CustomerRef(profile.email, profile.user_id), profile, facts,
                 Outcome(profile.pk, profile.stage, profile.tier))
     outcome = plan.outcome

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from datetime import datetime
 
 from django.utils import timezone
@@ -99,9 +100,24 @@ def projection_of(profile: CustomerProfile) -> Projection:
             "first_order_at": profile.first_order_at.isoformat() if profile.first_order_at else None,
             "last_order_at": profile.last_order_at.isoformat() if profile.last_order_at else None,
             "next_check_at": profile.next_check_at.isoformat() if profile.next_check_at else None,
+            "prediction": prediction_of(profile),
         },
         decided_at=profile.decided_at,
     )
+
+
+def prediction_of(profile: CustomerProfile) -> dict[str, Any] | None:
+    """The daily prediction run's figures on a profile (docs/predictions.md), None before
+    the first run. Without figures, only when and why."""
+    if profile.predicted_at is None:
+        return None
+    return {
+        "expected_orders_365": profile.predicted_orders_365,
+        "probability_active": profile.probability_active,
+        "spend": profile.predicted_spend,
+        "predicted_at": profile.predicted_at.isoformat(),
+        "reason": profile.prediction_reason or None,
+    }
 
 
 _PROFILE = CustomerProfile._meta.db_table

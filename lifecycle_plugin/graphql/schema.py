@@ -5,7 +5,7 @@ Customer API (a customer's own access token):
 
 Staff and app API (MANAGE_USERS):
     customerLifecycle, lifecycleCustomers, lifecycleStageCounts, lifecycleTierCounts,
-    lifecycleFunnel, lifecycleStages, lifecycleConfig, lifecycleWhatIf,
+    lifecycleFunnel, lifecyclePredictionsByStage, lifecycleStages, lifecycleConfig, lifecycleWhatIf,
     mutation lifecycleRecompute, lifecycleMessagePreview
 
 Anyone: lifecycleViewer (who is calling and what they may do; the Dashboard pages show it)
@@ -21,7 +21,7 @@ from typing import Any
 import graphene
 
 from ..rules import Stage
-from . import resolvers, statistics
+from . import predictions, resolvers, statistics
 from .federation import FederationQuery
 from .types import (
     CustomerLifecycle,
@@ -34,6 +34,7 @@ from .types import (
     LifecycleRecomputePayload,
     LifecycleStageCount,
     LifecycleStageDefinition,
+    LifecycleStagePrediction,
     LifecycleTierCount,
     LifecycleWhatIf,
 )
@@ -99,6 +100,11 @@ class LifecycleQuery(graphene.ObjectType):
         until=graphene.DateTime(required=True, description="End of the period (excluded)."),
         description="MANAGE_USERS. How many customers moved from each stage to each other in a period, and the rate.",
     )
+    lifecycle_predictions_by_stage = graphene.Field(
+        graphene.List(graphene.NonNull(LifecycleStagePrediction)),
+        description="MANAGE_USERS. The daily prediction run's figures summed and averaged per stage, now; "
+        "every built-in stage is listed, zeros included.",
+    )
     lifecycle_stages = graphene.Field(
         graphene.List(graphene.NonNull(LifecycleStageDefinition)),
         description="MANAGE_USERS. The built-in stages with the thresholds in force.",
@@ -149,6 +155,11 @@ class LifecycleQuery(graphene.ObjectType):
     def resolve_lifecycle_funnel(root: Any, info: Any, since: Any, until: Any) -> Any:
         info.context.require_manage_users()
         return statistics.funnel(since, until)
+
+    @staticmethod
+    def resolve_lifecycle_predictions_by_stage(root: Any, info: Any) -> Any:
+        info.context.require_manage_users()
+        return predictions.predictions_by_stage()
 
     @staticmethod
     def resolve_lifecycle_stages(root: Any, info: Any) -> list[Stage]:

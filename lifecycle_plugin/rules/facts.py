@@ -74,6 +74,12 @@ class CustomerFacts:
     #: known only from a checkout's e-mail is a visitor.
     checkouts: int = 0
     extra: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+    #: The daily prediction run's figures for a customer with a profile, None before its
+    #: first run (and for a customer seen for the first time): ``expected_orders_365``,
+    #: ``probability_active`` (null, with ``reason``, when there is no prediction),
+    #: ``spend`` (currency -> decimal string), ``predicted_at`` (ISO text), ``reason``.
+    #: The built-in ladder never reads it; classify hooks may.
+    prediction: Mapping[str, Any] | None = None
 
     @property
     def known(self) -> bool:

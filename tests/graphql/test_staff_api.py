@@ -89,6 +89,7 @@ STAFF_QUERIES = [
     "{ lifecycleStageCounts { count } }",
     "{ lifecycleTierCounts { count } }",
     '{ lifecycleFunnel(since: "2025-01-01T00:00:00+00:00", until: "2027-01-01T00:00:00+00:00") { since } }',
+    "{ lifecyclePredictionsByStage { predicted } }",
     "{ lifecycleStages { key } }",
     "{ lifecycleConfig { atRiskDays } }",
     "{ lifecycleWhatIf(config: {atRiskDays: 60}) { complete } }",

@@ -727,6 +727,7 @@ def test_an_order_from_a_lapsed_customer_is_a_win_back(staff_orders, draft_order
     ("sweep", ()),
     ("run_due_actions", ()),
     ("daily_tick", ()),
+    ("predict", ()),
     ("backfill_chunk", ([["test@example.com", None]],)),
 ])
 def test_every_task_passes_saleors_writer_guard(task, args, customer_user, lifecycle_task_failures):

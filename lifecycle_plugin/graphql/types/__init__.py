@@ -13,7 +13,7 @@ is fixed when the schema is built, so it cannot list what a store adds at run ti
 store. `lifecycleConfig.tiers` lists the tiers in force, lowest first.
 
 The types live by what they serve: `values` (shared scalars, enums, money, stage and
-tier), `customer` (a shopper's lifecycle), `staff` (counts, funnel, the list's filter,
+tier), `customer` (a shopper's lifecycle), `prediction` (predicted value), `staff` (counts, funnel, the list's filter,
 recompute), `config` (the settings in force) and `what_if`. Import them from here.
 """
 
@@ -35,6 +35,7 @@ from .customer import (
     LifecycleTierChange,
     LifecycleTierProgress,
 )
+from .prediction import LifecyclePredictedSpend, LifecyclePrediction, LifecycleStagePrediction
 from .staff import (
     LifecycleCustomerFilterInput,
     LifecycleDateTimeRangeInput,
@@ -76,4 +77,4 @@ from .what_if import (
     LifecycleWhatIfTierMove,
 )
 
-__all__ = [name for name in dir() if not name.startswith("_") and name not in {"config", "customer", "staff", "values", "what_if"}]
+__all__ = [name for name in dir() if not name.startswith("_") and name not in {"config", "customer", "prediction", "staff", "values", "what_if"}]

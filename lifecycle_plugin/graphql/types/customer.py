@@ -9,6 +9,7 @@ import graphene
 
 from ...models import CustomerProfile, StageTransition
 from ...rules import STAGE_DESCRIPTIONS, Stage, stage_label, tier_label, tier_progress
+from .prediction import LifecyclePrediction
 from .values import (
     BUILTIN_STAGE_KEYS,
     JSON,
@@ -183,6 +184,11 @@ class CustomerLifecycle(graphene.ObjectType):
         description="MANAGE_USERS. When the stage or tier changes next if nothing else happens."
     )
     extra_facts = graphene.Field(JSON, description="MANAGE_USERS. Facts that plugins contributed.")
+    prediction = graphene.Field(
+        LifecyclePrediction,
+        description="MANAGE_USERS. Predicted orders, activity and spend from the daily prediction run; "
+        "null before its first run.",
+    )
     history = graphene.List(
         graphene.NonNull(LifecycleStageTransition),
         description="MANAGE_USERS. Every stage move, oldest first, with its rule and facts.",
@@ -243,6 +249,11 @@ class CustomerLifecycle(graphene.ObjectType):
     @staff_only
     def resolve_extra_facts(profile: CustomerProfile, info: Any) -> dict:
         return profile.extra_facts
+
+    @staticmethod
+    @staff_only
+    def resolve_prediction(profile: CustomerProfile, info: Any) -> CustomerProfile | None:
+        return profile if profile.predicted_at is not None else None
 
     @staticmethod
     @staff_only

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from .common import Out, database_description, make_engine, parse_now
 from .reports import print_distribution, print_outbox, print_tier_changes, print_transitions, print_weekly
-from .steps import do_backfill, do_fresh_store, do_replay, do_sweep
+from .steps import do_backfill, do_fresh_store, do_predict, do_replay, do_sweep
 
 #: Stages whose customers show the most in their history; one of each is suggested.
 SHOWCASE_STAGES = ("loyal", "at_risk", "lapsed", "repeat", "new")
@@ -45,6 +45,7 @@ def cmd_demo(args, out: Out) -> int:
         do_replay(out, engine, clock, now)
     clock.now = now
     do_sweep(out, engine)
+    do_predict(out, engine)
     print_distribution(out, engine.config)
     print_transitions(out, limit=args.transitions)
     print_tier_changes(out)

@@ -66,3 +66,16 @@ def do_sweep(out: Out, engine):
         report = engine.sweep()
     out(f"  {report.profiles:,} profiles due: {report.stage_changes:,} stage and {report.tier_changes:,} tier changes")
     return report
+
+
+def do_predict(out: Out, engine):
+    """The daily prediction run, as the `predict` task runs it: the fitted models or why not."""
+    from ...engine.predictions import describe_fit, run_predictions
+
+    with out.step("predicting (BG/NBD purchases, Gamma-Gamma spend per currency)"):
+        report = run_predictions(engine)
+    out(f"  {report.customers:,} customers with counted orders, {report.repeat_buyers:,} repeat buyers; "
+        f"{report.predicted:,} predicted" + (f" (none: {report.reason})" if report.reason else ""))
+    for fit in report.fits:
+        out(f"  {describe_fit(fit)}")
+    return report
