@@ -36,8 +36,7 @@ def child_backfill(now: str) -> None:
 def child_predict(now: str, project: str) -> None:
     from django.db import connection
 
-    from lifecycle_plugin.engine.prediction_orders import read_counted_orders
-    from lifecycle_plugin.engine.predictions import run_predictions
+    from lifecycle_plugin.engine.predictions import read_counted_orders, run_predictions
 
     backfilled = common.ensure_backfilled(now)
     engine = common.make_engine(common.parse_now(now))

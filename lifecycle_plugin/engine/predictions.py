@@ -3,8 +3,10 @@ customer, store the figures on the profiles.
 
     report = run_predictions(engine)
 
-1. `prediction_orders.read_counted_orders` reads every customer's counted orders
-   through the host into lean arrays;
+1. `read_counted_orders` reads every customer's counted orders into lean arrays, in
+   one SQL pass over the host's orders SELECT (`prediction_orders_sql`) or, where the
+   host has no SQL or a `lifecycle_collect_facts` hook may change the orders, through
+   the host's facts (`prediction_orders`);
 2. `predict.store.predict_store` fits the purchase model (BG/NBD) over all of them and
    the spend model (Gamma-Gamma) per currency, behind the data guard;
 3. the figures go onto the profiles with one ``UPDATE … FROM unnest(…)`` per chunk,
@@ -31,7 +33,8 @@ from ..predict import MIN_REPEAT_BUYERS, missing_reason
 from ..predict.store import predict_store
 from .bulk import bulk_cursor
 from .plans import projection_of
-from .prediction_orders import order_day, read_counted_orders
+from .prediction_orders import OrderArrays, order_day, read_counted_orders_through_facts
+from .prediction_orders_sql import read_counted_orders_in_sql, why_not_in_sql
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +59,14 @@ class PredictionReport:
     predicted: int = 0  # profiles given figures
     reason: str | None = None  # why nobody was given figures
     fits: list[PredictionFit] = field(default_factory=list)
+
+
+def read_counted_orders(engine, chunk_size: int = 2000) -> OrderArrays:
+    """Every profiled customer's counted orders placed up to now, the quickest way the
+    host and the installed hooks allow."""
+    if why_not_in_sql(engine) is None:
+        return read_counted_orders_in_sql(engine.host.ladder_sources(), engine.config, engine.clock())
+    return read_counted_orders_through_facts(engine, chunk_size)
 
 
 def run_predictions(engine, *, chunk_size: int = 2000, repeat_buyers_needed: int | None = None,

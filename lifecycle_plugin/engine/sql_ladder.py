@@ -62,7 +62,7 @@ from ..rules.ladder import (
     sql_unsupported,
 )
 from ..rules.timeline import BACKFILL, EVENT, TIME, WIN_BACK
-from .sql_ladder_parts import FUNCTIONS, literal, stage_array, tier_case
+from .sql_ladder_parts import FUNCTIONS, counted_condition, literal, stage_array, tier_case
 
 US_PER_DAY = 86_400_000_000
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -176,8 +176,7 @@ class _Compiler:
     # ------------------------------------------------------------ statements
 
     def compile(self, now: datetime, customers_sql: str, orders_sql: str, history: bool) -> CompiledLadder:
-        config, counted = self.config, self.ladder.counted
-        paid = " AND o.paid" if counted.paid_only.of(config) else ""
+        config = self.config
         tier_window = f"interval '{config.tier_window_days * 24} hours'"
         loyal_minimum = self.window.minimum.of(config)
         risk_days = self.days_us(self.risk.global_days)
@@ -191,7 +190,7 @@ class _Compiler:
                 SELECT o.customer, o.placed_at, o.currency, GREATEST(o.total - o.refunded, 0) AS net,
                        (extract(epoch FROM o.placed_at) * 1000000)::bigint AS us
                 FROM ({orders_sql}) AS o
-                WHERE o.state = {literal(counted.state.value)} AND NOT (o.total > 0 AND o.refunded >= o.total){paid}
+                WHERE {counted_condition(config, self.ladder)}
                   AND o.placed_at <= %(now)s AND o.customer IN (SELECT customer FROM lc_ladder_customers)""",
             # Ties (orders at one moment) take consecutive numbers; the moment keeps the last.
             f"""CREATE TEMP TABLE lc_ladder_ranked AS

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..rules.config import Tier
+from ..rules.config import LifecycleConfig, Tier
+from ..rules.ladder import LADDER, Ladder
 
 
 def literal(text: str) -> str:
@@ -15,6 +16,16 @@ def literal(text: str) -> str:
 
 def stage_array(stages: Iterable) -> str:
     return "ARRAY[" + ", ".join(literal(s.value) for s in sorted(stages, key=lambda s: s.value)) + "]::text[]"
+
+
+def counted_condition(config: LifecycleConfig, ladder: Ladder = LADDER, alias: str = "o") -> str:
+    """The statement's counted-order rule (`rules.ladder.counted`) over the columns of the
+    host's orders SELECT (see `engine.sql_ladder`): the ladder and the prediction read
+    the same orders through this one condition."""
+    counted = ladder.counted
+    paid = f" AND {alias}.paid" if counted.paid_only.of(config) else ""
+    return (f"{alias}.state = {literal(counted.state.value)}"
+            f" AND NOT ({alias}.total > 0 AND {alias}.refunded >= {alias}.total){paid}")
 
 
 def tier_case(tiers: tuple[Tier, ...]) -> str:
