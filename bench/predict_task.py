@@ -8,8 +8,9 @@ as the daily `predict` task does, with the clock at the store's `now`: every cus
 counted orders read through the sandbox host in chunks (`Host.read_facts`), both models
 fitted, every customer scored, the figures written with one UPDATE per chunk, each
 account's `lifecycle.profile` projection rewritten, and the fits recorded. Timed in the
-child, phase by phase (reading and fitting together are `run_predictions` less the
-writes, measured by running the reading on its own first); peak memory is the child's
+child; the reading (in SQL where the host has it, `engine.predictions.read_counted_orders`)
+is also timed on its own first, and, as the reference, the reading through `Host.read_facts`
+in a child of its own (up to `--facts-reference` customers); peak memory is the child's
 `ru_maxrss` (Django, psycopg, numpy and scipy included).
 
 Targets (issue #15, for the fit and scoring): at most 120 s and 400 MB at 1,000,000 customers.
@@ -31,6 +32,15 @@ SCRIPT = "predict_task.py"
 
 def child_backfill(now: str) -> None:
     common.answer(backfilled=common.ensure_backfilled(now))
+
+
+def child_read_through_facts(now: str) -> None:
+    from lifecycle_plugin.engine.prediction_orders import read_counted_orders_through_facts
+
+    engine = common.make_engine(common.parse_now(now))
+    started = time.perf_counter()
+    orders = read_counted_orders_through_facts(engine)
+    common.answer(seconds=time.perf_counter() - started, orders=len(orders.profile))
 
 
 def child_predict(now: str, project: str) -> None:
@@ -63,6 +73,8 @@ def main() -> None:
     common.add_common_arguments(parser)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000])
     parser.add_argument("--no-projection", action="store_true", help="Leave the lifecycle.profile projection alone.")
+    parser.add_argument("--facts-reference", type=int, default=200_000, metavar="N",
+                        help="Also time the reading through Host.read_facts (the reference) up to N customers.")
     args = parser.parse_args()
 
     for size in args.sizes:
@@ -70,14 +82,19 @@ def main() -> None:
         common.log(f"{size:,}: backfill if needed, then the prediction run in a fresh child")
         common.run_child(SCRIPT, url, "backfill", args.now)
         result = common.run_child(SCRIPT, url, "predict", args.now, "no" if args.no_projection else "yes")
+        reference = (common.run_child(SCRIPT, url, "read_through_facts", args.now)
+                     if size <= args.facts_reference else None)
         common.emit(figure="predict_task", customers=size, profiles=result["profiles"], orders=result["orders"],
                     with_orders=result["customers"], repeat_buyers=result["repeat_buyers"],
                     predicted=result["predicted"], reason=result["reason"],
-                    reading_seconds=round(result["reading_seconds"], 2), run_seconds=round(result["run_seconds"], 2),
+                    reading_seconds=round(result["reading_seconds"], 2),
+                    reading_through_facts_seconds=round(reference["seconds"], 2) if reference else None,
+                    run_seconds=round(result["run_seconds"], 2),
                     peak_mb=round(result["child_maxrss_mb"], 1), projection=not args.no_projection,
                     fits=result["fits"])
 
 
 if __name__ == "__main__":
-    if not common.child_main({"backfill": child_backfill, "predict": child_predict}):
+    if not common.child_main({"backfill": child_backfill, "predict": child_predict,
+                                  "read_through_facts": child_read_through_facts}):
         main()

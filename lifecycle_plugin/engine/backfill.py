@@ -25,6 +25,7 @@ which path ran and `path_reason` why not SQL.
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
@@ -51,6 +52,7 @@ from .backfill_writes import (
 from .bulk import JSON, bulk_cursor, json_text
 from .deletion import hold_off_deletions
 from .planner import money_json, stage_code
+from .plans import prediction_summary, profile_summary
 from .service import LifecycleEngine
 
 logger = logging.getLogger(__name__)
@@ -209,12 +211,14 @@ def _read_ahead(engine: LifecycleEngine, chunk_size: int, start_after: str | Non
 
 
 def _existing_profiles(customers: Sequence[CustomerRef]) -> dict[tuple[str, object], tuple]:
-    """(id, version, user_id, email, stage, tier) of the chunk's profiles, by e-mail and by account."""
+    """(id, version, user_id, email, stage, tier, stage_since, and the five prediction
+    columns) of the chunk's profiles, by e-mail and by account."""
     emails = [c.email for c in customers]
     user_ids = [c.user_id for c in customers if c.user_id]
     with transaction.atomic(), bulk_cursor() as cursor:
         cursor.execute(
-            f"""SELECT id, version, user_id, email, stage, tier FROM {PROFILE_TABLE}
+            f"""SELECT id, version, user_id, email, stage, tier, stage_since, predicted_orders_365,
+                       probability_active, predicted_spend::text, predicted_at, prediction_reason FROM {PROFILE_TABLE}
                 WHERE email = ANY(%b::text[]) OR user_id = ANY(%b::bigint[])""",
             [emails, user_ids],
         )
@@ -229,7 +233,16 @@ def _existing_profiles(customers: Sequence[CustomerRef]) -> dict[tuple[str, obje
 
 # ---------------------------------------------------------------------------- deciding
 
-_ID, _VERSION, _USER_ID, _EMAIL, _STAGE, _TIER = range(6)
+_ID, _VERSION, _USER_ID, _EMAIL, _STAGE, _TIER, _STAGE_SINCE = range(7)
+_PREDICTION = slice(7, 12)
+
+
+def _stored_prediction(current: tuple | None) -> dict | None:
+    """The prediction a profile row read by `_existing_profiles` carries (a backfill keeps it)."""
+    if current is None:
+        return None
+    expected, active, spend, at, reason = current[_PREDICTION]
+    return prediction_summary(expected, active, json.loads(spend) if spend else None, at, reason)
 
 
 def _backfill_chunk(engine: LifecycleEngine, customers: Sequence[CustomerRef], existing: dict, facts: dict,
@@ -237,7 +250,6 @@ def _backfill_chunk(engine: LifecycleEngine, customers: Sequence[CustomerRef], e
                     *, dry_run: bool = False) -> BackfillReport:
     report = BackfillReport(customers=len(customers), last_email=customers[-1].email if customers else None)
     now = engine.clock()
-    decided_at = now.isoformat()
     decide = engine.decide
     inserts = Rows(name for name, _ in PROFILE_COLUMNS)
     updates = Rows(name for name, _ in UPDATE_COLUMNS)
@@ -289,17 +301,12 @@ def _backfill_chunk(engine: LifecycleEngine, customers: Sequence[CustomerRef], e
                 customer=CustomerRef(customer.email, user_id),
                 stage=stage,
                 tier=tier,
-                profile={
-                    "stage": stage,
-                    "tier": tier,
-                    "orders": summary.orders_count,
-                    "lifetime_spend": lifetime,
-                    "window_spend": window,
-                    "first_order_at": first_at.isoformat() if first_at else None,
-                    "last_order_at": last_at.isoformat() if last_at else None,
-                    "next_check_at": next_at.isoformat() if next_at else None,
-                    "decided_at": decided_at,
-                },
+                profile=profile_summary(
+                    stage=stage, stage_since=now if stage_changed else current[_STAGE_SINCE], tier=tier,
+                    orders=summary.orders_count, lifetime_spend=lifetime, window_spend=window,
+                    first_order_at=first_at, last_order_at=last_at, next_check_at=next_at,
+                    prediction=_stored_prediction(current),
+                ),
                 decided_at=now,
             ))
     if dry_run:

@@ -32,6 +32,7 @@ from ..rules.ladder import sql_unsupported
 from .backfill_writes import PROFILE_TABLE, TIER_TABLE, TRANSITION_TABLE
 from .bulk import bulk_cursor
 from .deletion import DELETION_LOCK, deleted_at
+from .plans import profile_summary
 from .sql_ladder import compile_ladder
 from .sql_ladder_run import create_tables
 
@@ -186,26 +187,25 @@ def _project(engine, cursor, now, page: int) -> None:
 
 
 def _project_pages(engine, cursor, now, page: int) -> None:
-    decided_at, after = now.isoformat(), ""
+    after = ""
     while True:
-        cursor.execute("""SELECT n.customer, n.user_id, n.stage, n.tier, n.orders_count, n.lifetime_spend,
-                                 n.window_spend, n.first_order_at, n.last_order_at, n.next_check_at
-                          FROM lc_backfill_new n JOIN lc_backfill_written w ON w.email = n.customer
-                          WHERE n.user_id IS NOT NULL AND n.customer > %s ORDER BY n.customer LIMIT %s""",
+        # New profiles have no prediction yet; stage_since is the one the write dated.
+        cursor.execute(f"""SELECT n.customer, n.user_id, n.stage, p.stage_since, n.tier, n.orders_count,
+                                  n.lifetime_spend, n.window_spend, n.first_order_at, n.last_order_at,
+                                  n.next_check_at
+                           FROM lc_backfill_new n JOIN lc_backfill_written w ON w.email = n.customer
+                           JOIN {PROFILE_TABLE} p ON p.id = w.id
+                           WHERE n.user_id IS NOT NULL AND n.customer > %s ORDER BY n.customer LIMIT %s""",
                        [after, max(page, 5000)])
         rows = cursor.fetchall()
         if not rows:
             return
         engine.host.write_projection([
-            Projection(customer=CustomerRef(email, user_id), stage=stage, tier=tier, decided_at=now, profile={
-                "stage": stage, "tier": tier, "orders": orders,
-                "lifetime_spend": lifetime, "window_spend": window,
-                "first_order_at": first_at.isoformat() if first_at else None,
-                "last_order_at": last_at.isoformat() if last_at else None,
-                "next_check_at": next_at.isoformat() if next_at else None,
-                "decided_at": decided_at,
-            })
-            for email, user_id, stage, tier, orders, lifetime, window, first_at, last_at, next_at in rows
+            Projection(customer=CustomerRef(email, user_id), stage=stage, tier=tier, decided_at=now,
+                       profile=profile_summary(stage=stage, stage_since=since, tier=tier, orders=orders,
+                                               lifetime_spend=lifetime, window_spend=window, first_order_at=first_at,
+                                               last_order_at=last_at, next_check_at=next_at, prediction=None))
+            for email, user_id, stage, since, tier, orders, lifetime, window, first_at, last_at, next_at in rows
         ])
         after = rows[-1][0]
 

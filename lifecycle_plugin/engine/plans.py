@@ -90,33 +90,54 @@ def projection_of(profile: CustomerProfile) -> Projection:
         customer=CustomerRef(profile.email, profile.user_id),
         stage=profile.stage,
         tier=profile.tier,
-        profile={
-            "stage": profile.stage,
-            "stage_since": profile.stage_since.isoformat(),
-            "tier": profile.tier,
-            "orders": profile.orders_count,
-            "lifetime_spend": profile.lifetime_spend,
-            "window_spend": profile.window_spend,
-            "first_order_at": profile.first_order_at.isoformat() if profile.first_order_at else None,
-            "last_order_at": profile.last_order_at.isoformat() if profile.last_order_at else None,
-            "next_check_at": profile.next_check_at.isoformat() if profile.next_check_at else None,
-            "prediction": prediction_of(profile),
-        },
+        profile=profile_summary(
+            stage=profile.stage, stage_since=profile.stage_since, tier=profile.tier, orders=profile.orders_count,
+            lifetime_spend=profile.lifetime_spend, window_spend=profile.window_spend,
+            first_order_at=profile.first_order_at, last_order_at=profile.last_order_at,
+            next_check_at=profile.next_check_at, prediction=prediction_of(profile),
+        ),
         decided_at=profile.decided_at,
     )
+
+
+def profile_summary(*, stage: str, stage_since: datetime, tier: str | None, orders: int,
+                    lifetime_spend: dict, window_spend: dict, first_order_at: datetime | None,
+                    last_order_at: datetime | None, next_check_at: datetime | None,
+                    prediction: dict[str, Any] | None) -> dict[str, Any]:
+    """The `lifecycle.profile` summary, in the one shape every writer of it uses (events,
+    backfills, the prediction run), so a storefront never sees keys come and go."""
+    return {
+        "stage": stage,
+        "stage_since": stage_since.isoformat(),
+        "tier": tier,
+        "orders": orders,
+        "lifetime_spend": lifetime_spend,
+        "window_spend": window_spend,
+        "first_order_at": first_order_at.isoformat() if first_order_at else None,
+        "last_order_at": last_order_at.isoformat() if last_order_at else None,
+        "next_check_at": next_check_at.isoformat() if next_check_at else None,
+        "prediction": prediction,
+    }
 
 
 def prediction_of(profile: CustomerProfile) -> dict[str, Any] | None:
     """The daily prediction run's figures on a profile (docs/predictions.md), None before
     the first run. Without figures, only when and why."""
-    if profile.predicted_at is None:
+    return prediction_summary(profile.predicted_orders_365, profile.probability_active, profile.predicted_spend,
+                              profile.predicted_at, profile.prediction_reason)
+
+
+def prediction_summary(expected_orders, probability_active, spend, predicted_at: datetime | None,
+                       reason: str | None) -> dict[str, Any] | None:
+    """`prediction_of` from the columns, for writers that read them in SQL."""
+    if predicted_at is None:
         return None
     return {
-        "expected_orders_365": profile.predicted_orders_365,
-        "probability_active": profile.probability_active,
-        "spend": profile.predicted_spend,
-        "predicted_at": profile.predicted_at.isoformat(),
-        "reason": profile.prediction_reason or None,
+        "expected_orders_365": expected_orders,
+        "probability_active": probability_active,
+        "spend": spend,
+        "predicted_at": predicted_at.isoformat(),
+        "reason": reason or None,
     }
 
 

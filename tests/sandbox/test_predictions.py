@@ -261,3 +261,31 @@ def test_without_scipy_every_profile_says_why(generated, monkeypatch):
     assert set(CustomerProfile.objects.values_list("predicted_orders_365", "prediction_reason", "predicted_at")) == {
         (None, missing, later)}
     assert PredictionFit.objects.get(fitted_at=later).reason == missing
+
+
+def test_a_backfill_keeps_the_prediction_in_the_projection(generated, store):
+    run_predictions(generated, repeat_buyers_needed=THRESHOLD)
+    profile = CustomerProfile.objects.filter(predicted_orders_365__isnull=False, user__isnull=False,
+                                             stage__in=["at_risk", "lapsed"]).first()
+    # A new order the plugin did not hear of: the backfill moves them and rewrites the projection.
+    store.place_order(profile.user_id, "45.00", at=NOW, notify=False)
+    backfill(generated)
+
+    profile.refresh_from_db()
+    assert profile.stage not in ("at_risk", "lapsed") and profile.stage_since == NOW
+    projected = json.loads(CustomerMetadata.objects.get(user_id=profile.user_id).private_metadata["lifecycle.profile"])
+    assert projected["stage"] == profile.stage and projected["stage_since"] == NOW.isoformat()
+    assert projected["prediction"] == {
+        "expected_orders_365": profile.predicted_orders_365, "probability_active": profile.probability_active,
+        "spend": profile.predicted_spend, "predicted_at": NOW.isoformat(), "reason": None}
+    assert set(projected) == {"stage", "stage_since", "tier", "orders", "lifetime_spend", "window_spend",
+                              "first_order_at", "last_order_at", "next_check_at", "prediction"}
+
+
+def test_a_first_backfill_writes_the_same_summary_shape(generated):
+    # `generated` was backfilled on a fresh store: every profile new, written in SQL.
+    for profile in CustomerProfile.objects.filter(user__isnull=False)[:50]:
+        projected = json.loads(CustomerMetadata.objects.get(user_id=profile.user_id).private_metadata["lifecycle.profile"])
+        assert set(projected) == {"stage", "stage_since", "tier", "orders", "lifetime_spend", "window_spend",
+                                  "first_order_at", "last_order_at", "next_check_at", "prediction"}
+        assert projected["stage_since"] == profile.stage_since.isoformat() and projected["prediction"] is None
