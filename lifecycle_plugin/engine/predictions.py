@@ -27,12 +27,16 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
+from psycopg.types.datetime import TimestamptzLoader
+from psycopg.types.json import JsonbLoader
+
+from ..host import CustomerRef, Projection
 
 from ..models import CustomerProfile, PredictionFit
 from ..predict import MIN_REPEAT_BUYERS, missing_reason
 from ..predict.store import predict_store
 from .bulk import bulk_cursor
-from .plans import projection_of
+from .plans import prediction_summary, profile_summary
 from .prediction_orders import OrderArrays, order_day, read_counted_orders_through_facts
 from .prediction_orders_sql import read_counted_orders_in_sql, why_not_in_sql
 
@@ -190,11 +194,35 @@ def _write_reasons(engine, now: datetime, reason: str, project: bool) -> None:
                 _project(engine, lost[start:start + WRITE_CHUNK])
 
 
+_PROJECTED_SQL = f"""
+    SELECT email, user_id, stage, stage_since, tier, orders_count, lifetime_spend, window_spend,
+           first_order_at, last_order_at, next_check_at, decided_at,
+           predicted_orders_365, probability_active, predicted_spend, predicted_at, prediction_reason
+    FROM {CustomerProfile._meta.db_table}
+    WHERE id = ANY(%b::bigint[]) AND user_id IS NOT NULL
+    FOR UPDATE
+"""
+
+
 def _project(engine, profile_ids) -> None:
     """Rewrite the accounts' `lifecycle.profile`. The rows are locked first, so a decision
-    committing meanwhile is either seen here or writes its projection after this one."""
-    profiles = CustomerProfile.objects.select_for_update().filter(id__in=profile_ids, user__isnull=False)
-    projections = [projection_of(profile) for profile in profiles]
+    committing meanwhile is either seen here or writes its projection after this one.
+    Read in SQL with psycopg's C loaders, not as model instances: most of the run's
+    writing time at 100,000 customers was building those."""
+    with bulk_cursor(len(profile_ids)) as cursor:
+        cursor.adapters.register_loader("timestamptz", TimestamptzLoader)
+        cursor.adapters.register_loader("jsonb", JsonbLoader)
+        cursor.execute(_PROJECTED_SQL, [list(profile_ids)])
+        rows = cursor.fetchall()
+    projections = [
+        Projection(customer=CustomerRef(email, user_id), stage=stage, tier=tier, decided_at=decided_at,
+                   profile=profile_summary(
+                       stage=stage, stage_since=since, tier=tier, orders=orders, lifetime_spend=lifetime,
+                       window_spend=window, first_order_at=first_at, last_order_at=last_at, next_check_at=next_at,
+                       prediction=prediction_summary(expected, active, spend, predicted_at, reason)))
+        for (email, user_id, stage, since, tier, orders, lifetime, window, first_at, last_at, next_at, decided_at,
+             expected, active, spend, predicted_at, reason) in rows
+    ]
     if projections:
         engine.host.write_projection(projections)
 
