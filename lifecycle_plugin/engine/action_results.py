@@ -49,6 +49,9 @@ MAX_WINDOW_DAYS = 365
 NO_CONSENT_REASON = "no marketing consent"
 UNSUBSCRIBED_REASON = "the customer unsubscribed"
 FREQUENCY_CAP_PREFIX = "frequency cap"
+#: The engine's own once-only marks (`plans.once_only_key`: each counted order's hooks fire
+#: once) live in the ledger too; they are no action's.
+ENGINE_MARK_PREFIX = "event:"
 #: A voucher entry is ``<action>_voucher`` with ``for_action`` in its payload (`offers`).
 VOUCHER_SUFFIX = "_voucher"
 
@@ -147,7 +150,8 @@ def _entries_sql() -> str:
                CASE WHEN e.action = (e.payload->>'for_action') || '{VOUCHER_SUFFIX}'
                     THEN e.payload->>'for_action' ELSE e.action END AS kind
         FROM {ActionLedgerEntry._meta.db_table} e
-        WHERE (%(lc_since)s::timestamptz IS NULL OR COALESCE(e.completed_at, e.created_at) >= %(lc_since)s)
+        WHERE NOT starts_with(e.action, '{ENGINE_MARK_PREFIX}')
+          AND (%(lc_since)s::timestamptz IS NULL OR COALESCE(e.completed_at, e.created_at) >= %(lc_since)s)
           AND (%(lc_until)s::timestamptz IS NULL OR COALESCE(e.completed_at, e.created_at) < %(lc_until)s)"""
 
 

@@ -170,6 +170,7 @@ def scenario(shop):
                  result={"held": "quiet hours until 2026-03-01T08:00:00+00:00", "until": "2026-03-01T08:00:00+00:00"})
     ledger.skipped("repeat_purchase", "ivy@example.com", "its voucher was not issued")
     ledger.entry("repeat_purchase", "jon@example.com", "failed")
+    ledger.entry("repeat_purchase", "kai@example.com", "pending")  # waiting to run: not held back
     # dan opted out only after his skip: that skip was for consent.
     MarketingOptOut.objects.create(profile=ledger.profile("dan@example.com"), opted_out_at=T0 + DAY, source="page")
 
@@ -178,7 +179,7 @@ def scenario(shop):
     ledger.sent("winback_reminder", "ann@example.com", at=T0 + 20 * DAY)
     ledger.sent("winback_reminder", "ann@example.com", at=T0 + 22 * DAY)
     shop.place_order("ann@example.com", "10.00", at=T0 + 23 * DAY, notify=False)
-    shop.place_order("ann@example.com", "15.00", at=T0 + 24 * DAY, notify=False)
+    shop.place_order("ann@example.com", "10.00", at=T0 + 24 * DAY, notify=False)  # the same amount: two orders still
     ledger.entry("winback_order", "ann@example.com", "done", at=T0 + 23 * DAY, result={"order_id": "x"})
 
     # An action no list names (a plugin's): it has its row like the built-in ones.
@@ -210,11 +211,11 @@ def test_the_scenarios_figures(engine, scenario):
     held = repeat.held_back
     assert (held.consent, held.opted_out, held.frequency_cap, held.quiet_hours, held.other) == (1, 2, 1, 1, 1)
     assert held.total == 6
-    assert (repeat.failed, repeat.sent_after_quiet_hours, repeat.pending, repeat.unsure) == (1, 1, 0, 0)
+    assert (repeat.failed, repeat.sent_after_quiet_hours, repeat.pending, repeat.unsure) == (1, 1, 1, 0)
 
     winback = results["winback_reminder"]
     assert (winback.sent, winback.customers, winback.converted, winback.orders) == (2, 1, 1, 2)
-    assert winback.revenue == {"USD": Decimal("25.00")}
+    assert winback.revenue == {"USD": Decimal("20.00")}
     assert results["winback_order"].recorded == 1 and results["winback_order"].sent == 0
     assert results["thank_you_card"].converted == 0 and results["thank_you_card"].conversion_rate == 0
 
@@ -240,3 +241,28 @@ def test_the_period_takes_entries_by_when_they_finished_or_were_recorded(engine,
     early = by_action(action_results(engine, until=T0 + SECOND))
     assert early["repeat_purchase"].sent == 3 and early["repeat_purchase"].failed == 1  # jon's, not zed's
     assert early["repeat_purchase"].held_back.consent == 1 and early["repeat_purchase"].held_back.opted_out == 1
+
+
+@pytest.mark.parametrize("arguments, words", [
+    ({"since": T0, "until": T0}, "must end after it starts"),
+    ({"since": T0.replace(tzinfo=None)}, "aware datetime"),
+    ({"window_days": 0}, "from 1 to 365"),
+    ({"window_days": "7"}, "whole number"),
+])
+def test_bad_arguments_are_refused_in_plain_words(engine, arguments, words):
+    with pytest.raises(ValueError, match=words):
+        action_results(engine, **arguments)
+
+
+def test_unpaid_orders_do_not_convert_when_only_paid_orders_count(scenario, shop, clock):
+    from lifecycle_plugin.conf import load_settings
+
+    scenario.sent("nudge", "lee@example.com")
+    shop.place_order("lee@example.com", "20.00", at=T0 + DAY, paid=False, notify=False)
+    paid_only = load_settings({"count_only_paid": "true"})
+    strict = LifecycleEngine(SandboxHost(), paid_only.config, clock=clock,
+                             plugin_manager=make_plugin_manager(load_entry_points=False))
+    lenient = LifecycleEngine(SandboxHost(), clock=clock, plugin_manager=make_plugin_manager(load_entry_points=False))
+
+    assert by_action(action_results(lenient))["nudge"].converted == 1
+    assert by_action(action_results(strict))["nudge"].converted == 0
