@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..engine import ActionContext, ActionEntry, Delivery, Hold, hold, skip
+from ..engine.action_results import NO_CONSENT_REASON
 from ..host import Message, OrderProduct, VoucherRequest
 from ..models import ActionLedgerEntry, ActionStatus
 from ..rules import OrderFact, stage_label, tier_label
@@ -118,7 +119,7 @@ def run_voucher(context: ActionContext, entry: ActionEntry, *, marketing: bool |
     """
     for_action = entry.payload.get("for_action", "")
     if not may_send(context, for_action, _is_marketing(for_action, marketing)):
-        return skip("no marketing consent")
+        return skip(NO_CONSENT_REASON)
     capped = over_cap(context) if _is_marketing(for_action, marketing) else None
     if capped:  # the message it is for would be over the cap too: no voucher nobody hears of
         return skip(capped)
@@ -274,7 +275,7 @@ def send_message(
         ``lifecycle_run_action`` as it is.
     """
     if not may_send(context, entry.action, _is_marketing(entry.action, marketing)):
-        return skip("no marketing consent")
+        return skip(NO_CONSENT_REASON)
     quiet = quiet_until(context)
     if quiet is not None:
         return hold(quiet, f"quiet hours until {quiet.isoformat()}")

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from .. import hookimpl
 from ..conf import STRING, Setting, whole_number
 from ..engine import ActionContext
+from ..engine.action_results import FREQUENCY_CAP_PREFIX
 from ..models import ActionLedgerEntry, ActionStatus
 from .base import option
 
@@ -87,7 +88,7 @@ def over_cap(context: ActionContext) -> str | None:
     ).values_list("result__sent_at", flat=True)
     recent = sum(1 for at in sent_at if at and datetime.fromisoformat(at) > since)
     if recent >= limit:
-        return f"frequency cap: {recent} marketing messages in the last {days} days"
+        return f"{FREQUENCY_CAP_PREFIX}: {recent} marketing messages in the last {days} days"
     return None
 
 

@@ -29,6 +29,7 @@ from django.db import transaction
 from .. import hookimpl
 from ..conf import STRING, Setting, whole_number
 from ..engine import ActionContext
+from ..engine.action_results import UNSUBSCRIBED_REASON
 from ..host import CustomerRef, Host
 from ..models import ActionLedgerEntry, ActionStatus, CustomerProfile, MarketingOptOut, ScheduledAction
 from . import MARKETING_ACTIONS
@@ -39,7 +40,7 @@ SALT = "lifecycle_plugin.unsubscribe"
 #: The plugin's route, relative to its own URL prefix.
 ROUTE = "unsubscribe/"
 #: Why a waiting marketing entry was skipped.
-UNSUBSCRIBED = "the customer unsubscribed"
+UNSUBSCRIBED = UNSUBSCRIBED_REASON
 #: What the consent key is set to in the account's private metadata.
 OPTED_OUT_VALUE = "unsubscribed"
 

@@ -71,6 +71,8 @@ def test_demo_runs_end_to_end(capsys):
     customer = answer["data"]["customerLifecycle"]
     assert customer["email"] in try_it and customer["userId"] in try_it
     assert customer["history"] and customer["stage"]["key"] in try_it
+    # ... and what each action did: sent, held back, converted, as plain SQL over the ledger and orders says
+    check_action_results_table(out, since=NOW - timedelta(days=7))
 
 
 def test_the_other_commands(capsys):
@@ -124,3 +126,40 @@ def test_serve_prints_working_tokens_for_graphiql(capsys, client):
                        content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {customer_token}").json()
     assert mine["data"]["myLifecycle"]["stage"]["code"]
     assert client.get("/graphql/", HTTP_ACCEPT="text/html").status_code == 200  # GraphiQL
+
+
+def check_action_results_table(out, since):
+    """The demo's per-action table against plain SQL over the ledger and the sandbox's orders."""
+    from django.db import connection
+
+    table = out.split("Action results (")[1].split("Customers to look at")[0]
+    messages = """FROM lifecycle_plugin_actionledgerentry m JOIN lifecycle_plugin_customerprofile p ON p.id = m.profile_id
+                  WHERE m.action = %(a)s AND m.status = 'done' AND m.result ? 'sent_at' AND m.completed_at >= %(since)s"""
+    attributed = f"""SELECT DISTINCT o.id, o.currency, o.total_amount - o.refunded_amount AS net, p.email
+        {messages.replace("WHERE", "JOIN lifecycle_sandbox_order o ON lower(trim(o.user_email)) = p.email WHERE")}
+        AND o.status NOT IN ('draft', 'unconfirmed', 'canceled', 'expired') AND o.refunded_amount < o.total_amount
+        AND o.created_at > m.completed_at AND o.created_at <= COALESCE(
+            (SELECT (v.result->>'valid_until')::timestamptz FROM lifecycle_plugin_actionledgerentry v
+              WHERE v.dedupe_key = m.payload->>'voucher_entry' AND m.result->>'voucher_code' IS NOT NULL),
+            m.completed_at + interval '7 days')"""
+    with connection.cursor() as cursor:
+        cursor.execute("""SELECT DISTINCT action FROM lifecycle_plugin_actionledgerentry
+                          WHERE action NOT LIKE 'event:%%' AND NOT payload ? 'for_action'""")
+        actions = [a for (a,) in cursor.fetchall()]
+        assert actions
+        total_sent = 0
+        for action in actions:
+            cursor.execute(f"SELECT count(*), count(DISTINCT m.profile_id) {messages}", {"a": action, "since": since})
+            sent, customers = cursor.fetchone()
+            cursor.execute(f"SELECT count(DISTINCT email) FROM ({attributed}) x", {"a": action, "since": since})
+            converted = cursor.fetchone()[0]
+            cursor.execute(f"SELECT currency, sum(net) FROM ({attributed}) x GROUP BY currency ORDER BY currency",
+                           {"a": action, "since": since})
+            revenue = "; ".join(f"{currency} {amount:,.2f}" for currency, amount in cursor.fetchall()) or "-"
+            row = re.search(rf"^  {action} +{sent:,} +{customers:,} +[\d,]+ +(?:[\d,]+ +){{5}} *[\d,]+ +{converted:,} "
+                            rf"+\S+ +(.*)$", table, re.M)
+            assert row, (action, sent, converted, table)
+            assert row.group(1) == revenue, action
+            total_sent += sent
+    # every message of the demo went to the outbox (the notify channel), in the replayed week
+    assert total_sent == OutboxMessage.objects.count()

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from .common import Out, database_description, make_engine, parse_now
 from .reports import print_distribution, print_outbox, print_tier_changes, print_transitions, print_weekly
+from .results import print_action_results
 from .steps import do_backfill, do_fresh_store, do_predict, do_replay, do_sweep
 
 #: Stages whose customers show the most in their history; one of each is suggested.
@@ -52,6 +53,8 @@ def cmd_demo(args, out: Out) -> int:
     if args.live_days and StageTransition.objects.filter(occurred_at__gt=backfilled_at).exists():
         print_weekly(out, backfilled_at)
     print_outbox(out)
+    print_action_results(out, engine, since=backfilled_at,
+                         what=f"what the actions did in the {args.live_days} replayed days")
     print_try_it(out)
     out()
     out(f"Database: {database_description()}")

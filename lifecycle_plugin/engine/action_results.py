@@ -1,0 +1,250 @@
+"""What each action did in a period: sent, held back and why, failed, and who converted.
+
+Read-only, set-based: one query over the action ledger for the counts, one for the
+conversions, joining the messages to the host's counted orders (`Host.ladder_sources`,
+the SELECTs the SQL ladder reads), so it runs the same on Saleor and the sandbox and
+costs two queries, whatever the number of customers. No list of actions: every action
+in the ledger has its row, the built-in ones and any a plugin adds. What the figures
+mean is in docs/actions.md ("Action results"); `lifecycleActionResults` is meant to
+serve `action_results` unchanged.
+
+Per action, over the ledger entries of the period (an entry belongs to it by when it
+finished, ``completed_at``; one still open, by when it was recorded):
+
+- **sent**: messages that went out (entries done with a delivery result: ``sent_at``
+  or ``delivered_by``); **customers**: the distinct customers they went to;
+- **vouchers issued**: its ``<action>_voucher`` entries done (counted on the action);
+- **held back**, by reason, from the skip reason the ledger keeps: *consent* (no
+  marketing consent), *opted out* (unsubscribed, or no consent while an opt-out was on
+  record), *frequency cap*, *quiet hours* (still pending, waiting for the quiet hours to
+  end; ``sent_after_quiet_hours`` counts those that went out later), *other* (any other
+  skip: nothing to offer, the template failed, no plugin carries the action out);
+- **failed** (to be retried), **unsure** (may or may not have gone out), **pending**
+  (waiting to run), **recorded** (done without a message: bookkeeping such as
+  ``winback_order``);
+- **converted**: customers sent a message who placed a counted order after it and no
+  later than the end of its attribution window: the voucher's validity when the message
+  announced one, else `window_days` (default 7). A customer counts once; **orders** and
+  **revenue** (net of refunds, per currency, never summed across currencies) count each
+  attributed order once, however many of the action's messages it follows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import connection
+
+from ..models import ActionLedgerEntry, ActionStatus, CustomerProfile, MarketingOptOut
+from ..rules.ladder import LADDER
+
+#: The attribution window of a message that announces no voucher.
+DEFAULT_WINDOW_DAYS = 7
+MAX_WINDOW_DAYS = 365
+#: The skip reasons the held-back figures read (the actions write them: `offers`,
+#: `pacing`, `unsubscribe` import these, so the two cannot drift apart).
+NO_CONSENT_REASON = "no marketing consent"
+UNSUBSCRIBED_REASON = "the customer unsubscribed"
+FREQUENCY_CAP_PREFIX = "frequency cap"
+#: The engine's own once-only marks (`plans.once_only_key`: each counted order's hooks fire
+#: once) live in the ledger too; they are no action's.
+ENGINE_MARK_PREFIX = "event:"
+#: A voucher entry is ``<action>_voucher`` with ``for_action`` in its payload (`offers`).
+VOUCHER_SUFFIX = "_voucher"
+
+
+@dataclass(frozen=True)
+class HeldBack:
+    """Messages not sent, by why (each message entry counts under one reason)."""
+
+    consent: int = 0
+    opted_out: int = 0
+    frequency_cap: int = 0
+    quiet_hours: int = 0
+    other: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.consent + self.opted_out + self.frequency_cap + self.quiet_hours + self.other
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    action: str
+    sent: int = 0
+    customers: int = 0
+    vouchers_issued: int = 0
+    held_back: HeldBack = field(default_factory=HeldBack)
+    sent_after_quiet_hours: int = 0
+    failed: int = 0
+    unsure: int = 0
+    pending: int = 0
+    recorded: int = 0
+    #: None when the host offers no SQL over its orders (see `ActionResults.conversions_unavailable`).
+    converted: int | None = None
+    orders: int | None = None
+    revenue: Mapping[str, Decimal] | None = None
+
+    @property
+    def conversion_rate(self) -> float | None:
+        """Converted customers per customer sent a message; None when nobody was sent one."""
+        if self.converted is None or not self.customers:
+            return None
+        return self.converted / self.customers
+
+
+@dataclass(frozen=True)
+class ActionResults:
+    since: datetime | None
+    until: datetime | None
+    window_days: int
+    actions: tuple[ActionResult, ...]
+    #: Why conversions were not computed (the host has no `ladder_sources`); empty when they were.
+    conversions_unavailable: str = ""
+
+
+def action_results(engine, *, since: datetime | None = None, until: datetime | None = None,
+                   window_days: int = DEFAULT_WINDOW_DAYS) -> ActionResults:
+    """Every action's results for entries of ``[since, until)`` (either end open when None).
+
+    :param engine: a `LifecycleEngine`: its host's counted orders and the settings that
+        say which orders count (``count_only_paid``).
+    :param window_days: the attribution window of a message without a voucher (1 to 365).
+    Raises ValueError for a period that ends before it starts or a window out of range.
+    """
+    _check(since, until, window_days)
+    counts = _ledger_counts(since, until)
+    sources = getattr(engine.host, "ladder_sources", None)
+    unavailable = "" if sources is not None else (
+        f"the {getattr(engine.host, 'name', '')} host offers no SQL over its orders (Host.ladder_sources)")
+    conversions = _conversions(engine, sources(), since, until, window_days) if sources is not None else {}
+    actions = []
+    for action in sorted(counts):
+        row = counts[action]
+        if not unavailable:
+            converted, orders, revenue = conversions.get(action, (0, 0, {}))
+            row = {**row, "converted": converted, "orders": orders, "revenue": revenue}
+        actions.append(ActionResult(action=action, **row))
+    return ActionResults(since, until, window_days, tuple(actions), unavailable)
+
+
+def _check(since, until, window_days) -> None:
+    for name, moment in (("since", since), ("until", until)):
+        if moment is not None and moment.tzinfo is None:
+            raise ValueError(f"{name} must be an aware datetime (with a time zone), got {moment!r}")
+    if since is not None and until is not None and until <= since:
+        raise ValueError(f"the period must end after it starts: since {since.isoformat()}, until {until.isoformat()}")
+    if isinstance(window_days, bool) or not isinstance(window_days, int) or not 1 <= window_days <= MAX_WINDOW_DAYS:
+        raise ValueError(f"the attribution window is a whole number of days from 1 to {MAX_WINDOW_DAYS}, "
+                         f"got {window_days!r}")
+
+
+def _entries_sql() -> str:
+    """The ledger entries of the period, each with its action (a voucher's: the one it is for)."""
+    return f"""
+        SELECT e.id, e.profile_id, e.status, e.result, e.payload, e.completed_at,
+               COALESCE(e.action = (e.payload->>'for_action') || '{VOUCHER_SUFFIX}', false) AS is_voucher,
+               CASE WHEN e.action = (e.payload->>'for_action') || '{VOUCHER_SUFFIX}'
+                    THEN e.payload->>'for_action' ELSE e.action END AS kind
+        FROM {ActionLedgerEntry._meta.db_table} e
+        WHERE NOT starts_with(e.action, '{ENGINE_MARK_PREFIX}')
+          AND (%(lc_since)s::timestamptz IS NULL OR COALESCE(e.completed_at, e.created_at) >= %(lc_since)s)
+          AND (%(lc_until)s::timestamptz IS NULL OR COALESCE(e.completed_at, e.created_at) < %(lc_until)s)"""
+
+
+#: A message entry that went out (`offers.send_message` results carry both keys).
+_SENT = "(m.status = 'done' AND (m.result->>'sent_at' IS NOT NULL OR m.result->>'delivered_by' IS NOT NULL))"
+
+
+def _ledger_counts(since, until) -> dict[str, dict]:
+    skipped = "m.status = 'skipped'"
+    reason = "m.result->>'reason'"
+    opted_out = f"""({reason} = %(lc_unsubscribed)s OR ({reason} = %(lc_no_consent)s AND o.opted_out_at IS NOT NULL
+                     AND o.opted_out_at <= m.completed_at))"""
+    consent = f"({reason} = %(lc_no_consent)s AND NOT {opted_out})"
+    cap = f"starts_with(COALESCE({reason}, ''), %(lc_cap)s)"
+    sql = f"""
+        SELECT m.kind,
+               count(*) FILTER (WHERE NOT m.is_voucher AND {_SENT}),
+               count(DISTINCT m.profile_id) FILTER (WHERE NOT m.is_voucher AND {_SENT}),
+               count(*) FILTER (WHERE m.is_voucher AND m.status = 'done'),
+               count(*) FILTER (WHERE NOT m.is_voucher AND {skipped} AND {consent}),
+               count(*) FILTER (WHERE NOT m.is_voucher AND {skipped} AND {opted_out}),
+               count(*) FILTER (WHERE NOT m.is_voucher AND {skipped} AND {cap}),
+               count(*) FILTER (WHERE NOT m.is_voucher AND m.status = 'pending' AND m.result->>'held' IS NOT NULL),
+               count(*) FILTER (WHERE NOT m.is_voucher AND (m.status = 'cancelled' OR ({skipped}
+                                AND NOT {consent} AND NOT {opted_out} AND NOT {cap}))),
+               count(*) FILTER (WHERE NOT m.is_voucher AND {_SENT} AND m.result->>'held' IS NOT NULL),
+               count(*) FILTER (WHERE NOT m.is_voucher AND m.status = 'failed'),
+               count(*) FILTER (WHERE NOT m.is_voucher AND m.status IN ('sending', 'uncertain')),
+               count(*) FILTER (WHERE NOT m.is_voucher AND m.status = 'pending' AND m.result->>'held' IS NULL),
+               count(*) FILTER (WHERE NOT m.is_voucher AND m.status = 'done' AND NOT {_SENT})
+        FROM ({_entries_sql()}) AS m
+        LEFT JOIN {MarketingOptOut._meta.db_table} o ON o.profile_id = m.profile_id
+        GROUP BY m.kind"""
+    params = {"lc_since": since, "lc_until": until, "lc_no_consent": NO_CONSENT_REASON,
+              "lc_unsubscribed": UNSUBSCRIBED_REASON, "lc_cap": FREQUENCY_CAP_PREFIX}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    counts = {}
+    for (kind, sent, customers, vouchers, consent_, opted, capped, quiet, other, late, failed, unsure, pending,
+         recorded) in rows:
+        counts[kind] = {
+            "sent": sent, "customers": customers, "vouchers_issued": vouchers,
+            "held_back": HeldBack(consent=consent_, opted_out=opted, frequency_cap=capped, quiet_hours=quiet,
+                                  other=other),
+            "sent_after_quiet_hours": late, "failed": failed, "unsure": unsure, "pending": pending,
+            "recorded": recorded,
+        }
+    return counts
+
+
+def _conversions(engine, sources, since, until, window_days) -> dict[str, tuple[int, int, dict[str, Decimal]]]:
+    """action → (converted customers, attributed orders, revenue per currency)."""
+    counted = LADDER.counted
+    paid = " AND o.paid" if counted.paid_only.of(engine.config) else ""
+    sql = f"""
+        WITH messages AS (
+            SELECT m.kind, p.email AS customer, m.completed_at AS sent_at,
+                   COALESCE((v.result->>'valid_until')::timestamptz,
+                            m.completed_at + make_interval(days => %(lc_window_days)s)) AS ends
+            FROM ({_entries_sql()}) AS m
+            JOIN {CustomerProfile._meta.db_table} p ON p.id = m.profile_id
+            LEFT JOIN {ActionLedgerEntry._meta.db_table} v
+                   ON m.result->>'voucher_code' IS NOT NULL AND v.dedupe_key = m.payload->>'voucher_entry'
+                  AND v.status = 'done'
+            WHERE NOT m.is_voucher AND {_SENT}
+        ), counted AS MATERIALIZED (
+            -- Only orders between the first message and the last window's end are read: the
+            -- bounds reach the host's order table (an index on its order time, if it has one).
+            -- numbered: an order in the windows of two of an action's messages counts once
+            SELECT row_number() OVER () AS order_no, o.customer, o.placed_at, o.currency,
+                   GREATEST(o.total - o.refunded, 0) AS net
+            FROM ({sources.orders_sql}) AS o
+            WHERE o.state = %(lc_counted_state)s AND NOT (o.total > 0 AND o.refunded >= o.total){paid}
+              AND o.placed_at > (SELECT min(sent_at) FROM messages) AND o.placed_at <= (SELECT max(ends) FROM messages)
+        ), attributed AS (
+            SELECT DISTINCT m.kind, o.order_no, o.customer, o.currency, o.net
+            FROM counted o JOIN messages m ON m.customer = o.customer
+                                         AND o.placed_at > m.sent_at AND o.placed_at <= m.ends
+        )
+        SELECT kind, currency, GROUPING(currency), count(DISTINCT customer), count(*), sum(net)
+        FROM attributed GROUP BY GROUPING SETS ((kind), (kind, currency))"""
+    params = {**dict(sources.params), "lc_since": since, "lc_until": until, "lc_window_days": window_days,
+              "lc_counted_state": counted.state.value}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    totals: dict[str, tuple[int, int]] = {}
+    revenue: dict[str, dict[str, Decimal]] = {}
+    for kind, currency, whole, customers, orders, amount in rows:
+        if whole:
+            totals[kind] = (customers, orders)
+        else:
+            revenue.setdefault(kind, {})[currency] = Decimal(amount)
+    return {kind: (customers, orders, dict(sorted(revenue.get(kind, {}).items())))
+            for kind, (customers, orders) in totals.items()}
