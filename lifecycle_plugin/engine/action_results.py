@@ -39,7 +39,7 @@ from decimal import Decimal
 from django.db import connection
 
 from ..models import ActionLedgerEntry, ActionStatus, CustomerProfile, MarketingOptOut
-from ..rules.ladder import LADDER
+from .sql_ladder_parts import counted_condition
 
 #: The attribution window of a message that announces no voucher.
 DEFAULT_WINDOW_DAYS = 7
@@ -205,8 +205,6 @@ def _ledger_counts(since, until) -> dict[str, dict]:
 
 def _conversions(engine, sources, since, until, window_days) -> dict[str, tuple[int, int, dict[str, Decimal]]]:
     """action → (converted customers, attributed orders, revenue per currency)."""
-    counted = LADDER.counted
-    paid = " AND o.paid" if counted.paid_only.of(engine.config) else ""
     sql = f"""
         WITH messages AS (
             SELECT m.kind, p.email AS customer, m.completed_at AS sent_at,
@@ -225,7 +223,7 @@ def _conversions(engine, sources, since, until, window_days) -> dict[str, tuple[
             SELECT row_number() OVER () AS order_no, o.customer, o.placed_at, o.currency,
                    GREATEST(o.total - o.refunded, 0) AS net
             FROM ({sources.orders_sql}) AS o
-            WHERE o.state = %(lc_counted_state)s AND NOT (o.total > 0 AND o.refunded >= o.total){paid}
+            WHERE {counted_condition(engine.config)}
               AND o.placed_at > (SELECT min(sent_at) FROM messages) AND o.placed_at <= (SELECT max(ends) FROM messages)
         ), attributed AS (
             SELECT DISTINCT m.kind, o.order_no, o.customer, o.currency, o.net
@@ -234,8 +232,7 @@ def _conversions(engine, sources, since, until, window_days) -> dict[str, tuple[
         )
         SELECT kind, currency, GROUPING(currency), count(DISTINCT customer), count(*), sum(net)
         FROM attributed GROUP BY GROUPING SETS ((kind), (kind, currency))"""
-    params = {**dict(sources.params), "lc_since": since, "lc_until": until, "lc_window_days": window_days,
-              "lc_counted_state": counted.state.value}
+    params = {**dict(sources.params), "lc_since": since, "lc_until": until, "lc_window_days": window_days}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
