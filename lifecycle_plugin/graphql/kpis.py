@@ -9,7 +9,7 @@ from datetime import datetime
 from ..engine.kpi_orders import Scope, ScopeError, why_not_in_sql
 from ..engine.kpis import KpiRow, kpis
 from ..engine.retention import MAX_MONTHS, retention
-from .errors import PAGE_TOO_LARGE, LifecycleError, bad_input
+from .errors import PAGE_TOO_LARGE, UNAVAILABLE, LifecycleError, bad_input
 from .types import LifecycleMoney
 from .types.kpi import (
     LifecycleChurn,
@@ -23,8 +23,6 @@ from .types.kpi import (
 
 #: The most cohorts `first`/`last` may ask for.
 MAX_COHORTS = 1000
-#: The code of the error when the host cannot answer (it has no SQL).
-UNAVAILABLE = "UNAVAILABLE"
 
 
 def _scope(since: datetime, until: datetime, channel: str | None, currency: str | None) -> Scope:

@@ -12,6 +12,7 @@ import time
 from datetime import timedelta
 
 from .common import Out, database_description, make_engine, parse_now
+from .kpi_report import print_kpis
 from .reports import print_distribution, print_outbox, print_tier_changes, print_transitions, print_weekly
 from .steps import do_backfill, do_fresh_store, do_predict, do_replay, do_sweep
 
@@ -52,6 +53,7 @@ def cmd_demo(args, out: Out) -> int:
     if args.live_days and StageTransition.objects.filter(occurred_at__gt=backfilled_at).exists():
         print_weekly(out, backfilled_at)
     print_outbox(out)
+    print_kpis(out, SandboxHost(), engine.config, now)
     print_try_it(out)
     out()
     out(f"Database: {database_description()}")
