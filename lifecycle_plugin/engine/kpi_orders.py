@@ -108,13 +108,17 @@ def kpi_tables(host, config: LifecycleConfig, scope: Scope):
                                f"WHERE o.{argument} = %(lc_{argument})s)", params)
                 if not cursor.fetchone()[0]:
                     raise ScopeError(argument, f"No order of the store is in the {argument} {value!r}.")
+        # The customers SELECT only adds the account id, which only tombstones need.
+        tombstones = DeletedCustomer.objects.exists()
+        customers = (f"JOIN ({sources.customers_sql}) AS c ON c.customer = o.customer" if tombstones
+                     else "CROSS JOIN (SELECT NULL::bigint AS user_id) AS c")
         cursor.execute(f"""
             CREATE TEMP TABLE lc_kpi_all ON COMMIT DROP AS
-            SELECT c.customer, c.user_id, o.placed_at, o.currency, o.channel,
+            SELECT o.customer, c.user_id, o.placed_at, o.currency, o.channel,
                    GREATEST(o.total - o.refunded, 0)::numeric AS amount
-            FROM ({sources.orders_sql}) AS o JOIN ({sources.customers_sql}) AS c ON c.customer = o.customer
+            FROM ({sources.orders_sql}) AS o {customers}
             WHERE {counted_condition(config)} AND o.placed_at < %(lc_until)s""", params)
-        if DeletedCustomer.objects.exists():
+        if tombstones:
             drop_orders_before_deletion(cursor, "lc_kpi_all")
         in_channel = "o.channel = %(lc_channel)s" if scope.channel is not None else "true"
         in_currency = "o.currency = %(lc_currency)s" if scope.currency is not None else "true"
