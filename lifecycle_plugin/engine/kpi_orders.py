@@ -108,25 +108,25 @@ def kpi_tables(host, config: LifecycleConfig, scope: Scope):
                                f"WHERE o.{argument} = %(lc_{argument})s)", params)
                 if not cursor.fetchone()[0]:
                     raise ScopeError(argument, f"No order of the store is in the {argument} {value!r}.")
-        # The customers SELECT only adds the account id, which only tombstones need.
-        tombstones = DeletedCustomer.objects.exists()
-        customers = (f"JOIN ({sources.customers_sql}) AS c ON c.customer = o.customer" if tombstones
-                     else "CROSS JOIN (SELECT NULL::bigint AS user_id) AS c")
-        cursor.execute(f"""
-            CREATE TEMP TABLE lc_kpi_all ON COMMIT DROP AS
-            SELECT o.customer, c.user_id, o.placed_at, o.currency, o.channel,
-                   GREATEST(o.total - o.refunded, 0)::numeric AS amount
-            FROM ({sources.orders_sql}) AS o {customers}
-            WHERE {counted_condition(config)} AND o.placed_at < %(lc_until)s""", params)
-        if tombstones:
+        counted = f"""
+            SELECT o.customer, o.placed_at, o.currency, o.channel, GREATEST(o.total - o.refunded, 0)::numeric AS amount
+            FROM ({sources.orders_sql}) AS o
+            WHERE {counted_condition(config)} AND o.placed_at < %(lc_until)s"""
+        if DeletedCustomer.objects.exists():
+            # Tombstones are matched by e-mail and account id: the customers SELECT has the id.
+            cursor.execute(f"""
+                CREATE TEMP TABLE lc_kpi_all ON COMMIT DROP AS
+                SELECT o.*, c.user_id FROM ({counted}) AS o JOIN ({sources.customers_sql}) AS c USING (customer)""",
+                           params)
             drop_orders_before_deletion(cursor, "lc_kpi_all")
+            counted = "SELECT * FROM lc_kpi_all"
         in_channel = "o.channel = %(lc_channel)s" if scope.channel is not None else "true"
         in_currency = "o.currency = %(lc_currency)s" if scope.currency is not None else "true"
         cursor.execute(f"""
             CREATE TEMP TABLE lc_kpi_orders ON COMMIT DROP AS
             SELECT p.id AS profile, o.placed_at, o.currency, o.channel, o.amount,
                    ({in_channel} AND {in_currency}) AS in_scope
-            FROM lc_kpi_all o JOIN {_PROFILE} p ON p.email = o.customer""", params)
+            FROM ({counted}) AS o JOIN {_PROFILE} p ON p.email = o.customer""", params)
         cursor.execute(f"""
             CREATE TEMP TABLE lc_kpi_people ON COMMIT DROP AS
             SELECT p.id AS profile, p.stage, p.tier, f.cohort
