@@ -174,7 +174,8 @@ def kpis(host, config: LifecycleConfig, scope: Scope, group_by: str) -> KpiRepor
                       tuple(money.get((total, key), ())))
 
     keys = {key for total, key in [*counts, *churn] if not total}
-    return KpiReport(scope, group_by, row(True, None), tuple(row(False, key) for key in _ordered(group_by, keys, config)))
+    rows = tuple(row(False, key) for key in _ordered(group_by, keys, config))
+    return KpiReport(scope, group_by, row(True, None), rows)
 
 
 def _ordered(group_by: str, keys: set, config: LifecycleConfig) -> list:

@@ -117,7 +117,8 @@ def expected_kpis(group_by, since, until, channel=None, currency=None):
     cohort = {}
     for profile, _, _, at, *_ in sorted(orders, key=lambda o: o[3]):
         cohort.setdefault(profile, month_of(at))
-    people = {pid: {"stage": stage, "tier": tier, "cohort": cohort.get(pid)}[group_by] for pid, stage, tier in profiles()}
+    people = {pid: {"stage": stage, "tier": tier, "cohort": cohort.get(pid)}[group_by]
+              for pid, stage, tier in profiles()}
     if group_by == "cohort":
         people = {pid: key for pid, key in people.items() if key is not None}
     scoped = [o for o in orders if (channel is None or o[5] == channel) and (currency is None or o[4] == currency)]
