@@ -65,7 +65,7 @@ def read_counted_orders_in_sql(sources, config: LifecycleConfig, now) -> OrderAr
                 FROM ({sources.orders_sql}) AS o JOIN ({sources.customers_sql}) AS c ON c.customer = o.customer
                 WHERE {counted_condition(config)} AND o.placed_at <= %(lc_now)s""", params)
             if DeletedCustomer.objects.exists():
-                _drop_orders_before_deletion(cursor)
+                drop_orders_before_deletion(cursor)
             cursor.execute(f"""
                 CREATE TEMP TABLE lc_predict_profiled ON COMMIT DROP AS
                 SELECT p.id AS profile, o.day, o.amount, o.currency
@@ -116,12 +116,15 @@ def _unpack_into(columns: dict, cursor, packed) -> None:
         raise RuntimeError(f"read {filled} counted orders, expected {len(columns['profile'])}")
 
 
-def _drop_orders_before_deletion(cursor) -> None:
-    """Orders of a deleted customer placed up to the deletion do not count again."""
+def drop_orders_before_deletion(cursor, table: str = "lc_predict_orders") -> None:
+    """Orders of a deleted customer placed up to the deletion do not count again.
+
+    `table` is a temporary table with the columns customer, user_id and placed_at (the
+    owner's KPIs use this too, `engine.kpi_orders`)."""
     deletions: dict[str, object] = {}
     last = ""
     while True:
-        cursor.execute("""SELECT DISTINCT customer, user_id FROM lc_predict_orders WHERE customer > %s
+        cursor.execute(f"""SELECT DISTINCT customer, user_id FROM {table} WHERE customer > %s
                           ORDER BY customer LIMIT %s""", [last, TOMBSTONE_PAGE])
         page = cursor.fetchall()
         if not page:
@@ -129,7 +132,7 @@ def _drop_orders_before_deletion(cursor) -> None:
         deletions.update(deleted_at({customer: [(customer, user_id)] for customer, user_id in page}))
         last = page[-1][0]
     if deletions:
-        cursor.execute("""
-            DELETE FROM lc_predict_orders o USING unnest(%s::text[], %s::timestamptz[]) AS d(customer, at)
+        cursor.execute(f"""
+            DELETE FROM {table} o USING unnest(%s::text[], %s::timestamptz[]) AS d(customer, at)
             WHERE o.customer = d.customer AND o.placed_at <= d.at""",
                        [list(deletions), list(deletions.values())])

@@ -12,6 +12,7 @@ INVALID_CONFIG      candidate thresholds (what-if) or the plugin settings are in
 QUERY_TOO_DEEP      fields or fragments nest deeper than the limits (limits.py)
 QUERY_TOO_COMPLEX   too many selections or aliases, or too long a query (limits.py)
 PAGE_TOO_LARGE      `first`/`last` or the number of entities is over the limit
+UNAVAILABLE         the host cannot answer the field (the KPIs need its SQL)
 BAD_REQUEST         the HTTP body is not a GraphQL request
 GRAPHQL_PARSE_FAILED       the query is not valid GraphQL syntax
 GRAPHQL_VALIDATION_FAILED  the query does not match the schema
@@ -35,6 +36,7 @@ INVALID_CONFIG = "INVALID_CONFIG"
 QUERY_TOO_DEEP = "QUERY_TOO_DEEP"
 QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 PAGE_TOO_LARGE = "PAGE_TOO_LARGE"
+UNAVAILABLE = "UNAVAILABLE"
 BAD_REQUEST = "BAD_REQUEST"
 GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
 GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"

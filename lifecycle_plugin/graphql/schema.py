@@ -5,7 +5,7 @@ Customer API (a customer's own access token):
 
 Staff and app API (MANAGE_USERS):
     customerLifecycle, lifecycleCustomers, lifecycleStageCounts, lifecycleTierCounts,
-    lifecycleFunnel, lifecyclePredictionsByStage, lifecycleStages, lifecycleConfig, lifecycleWhatIf,
+    lifecycleFunnel, lifecyclePredictionsByStage, lifecycleKpis, lifecycleRetention, lifecycleStages, lifecycleConfig, lifecycleWhatIf,
     mutation lifecycleRecompute, lifecycleMessagePreview
 
 Anyone: lifecycleViewer (who is calling and what they may do; the Dashboard pages show it)
@@ -21,7 +21,7 @@ from typing import Any
 import graphene
 
 from ..rules import Stage
-from . import predictions, resolvers, statistics
+from . import kpis, predictions, resolvers, statistics
 from .federation import FederationQuery
 from .types import (
     CustomerLifecycle,
@@ -38,6 +38,7 @@ from .types import (
     LifecycleTierCount,
     LifecycleWhatIf,
 )
+from .types.kpi import LifecycleKpiGrouping, LifecycleKpis, LifecycleRetention
 
 USER_ID_DESCRIPTION = "Saleor's global ID of the account (base64 of 'User:<pk>')."
 
@@ -105,6 +106,33 @@ class LifecycleQuery(graphene.ObjectType):
         description="MANAGE_USERS. The daily prediction run's figures summed and averaged per stage, now; "
         "every built-in stage is listed, zeros included.",
     )
+    lifecycle_kpis = graphene.Field(
+        LifecycleKpis,
+        group_by=LifecycleKpiGrouping(required=True),
+        since=graphene.DateTime(required=True, description="Start of the period (included); no zone: UTC."),
+        until=graphene.DateTime(required=True, description="End of the period (excluded); at most 10 years "
+                                                            "after since."),
+        channel=graphene.String(description="Only orders of this channel (its slug). Default: every channel."),
+        currency=graphene.String(description="Only orders in this currency (ISO 4217). Default: every currency."),
+        first=graphene.Int(description=f"With groupBy COHORT: only the oldest cohorts, at most {kpis.MAX_COHORTS:,}."),
+        last=graphene.Int(description=f"With groupBy COHORT: only the newest cohorts, at most {kpis.MAX_COHORTS:,}."),
+        description="MANAGE_USERS. The owner's KPIs (customers, orders, revenue, AOV, frequency, CLV, repeat "
+        "rate, churn) per current stage, tier or first-order month over a period, each amount per currency "
+        "(docs/metrics.md has every formula).",
+    )
+    lifecycle_retention = graphene.Field(
+        LifecycleRetention,
+        since=graphene.DateTime(required=True, description="Cohorts whose month ends after this."),
+        until=graphene.DateTime(required=True, description="Cohorts whose month starts before this; orders from "
+                                                            "then on are not counted. At most 10 years after since."),
+        channel=graphene.String(description="Count only this channel's orders (its slug) in the months."),
+        currency=graphene.String(description="Count only orders in this currency in the months."),
+        months=graphene.Int(default_value=12, description="Months after the cohort's own to show, 0 to 120."),
+        first=graphene.Int(description=f"Only the oldest cohorts, at most {kpis.MAX_COHORTS:,}."),
+        last=graphene.Int(description=f"Only the newest cohorts, at most {kpis.MAX_COHORTS:,}."),
+        description="MANAGE_USERS. Retention by cohort (first-order month): the share of each cohort's customers "
+        "who ordered in month 0, 1, 2, … after it, and the revenue per cohort customer by month and currency.",
+    )
     lifecycle_stages = graphene.Field(
         graphene.List(graphene.NonNull(LifecycleStageDefinition)),
         description="MANAGE_USERS. The built-in stages with the thresholds in force.",
@@ -160,6 +188,16 @@ class LifecycleQuery(graphene.ObjectType):
     def resolve_lifecycle_predictions_by_stage(root: Any, info: Any) -> Any:
         info.context.require_manage_users()
         return predictions.predictions_by_stage()
+
+    @staticmethod
+    def resolve_lifecycle_kpis(root: Any, info: Any, **arguments: Any) -> Any:
+        info.context.require_manage_users()
+        return kpis.lifecycle_kpis(info.context, **arguments)
+
+    @staticmethod
+    def resolve_lifecycle_retention(root: Any, info: Any, **arguments: Any) -> Any:
+        info.context.require_manage_users()
+        return kpis.lifecycle_retention(info.context, **arguments)
 
     @staticmethod
     def resolve_lifecycle_stages(root: Any, info: Any) -> list[Stage]:

@@ -201,8 +201,9 @@ class SaleorHost(SaleorCustomerDetails):
                           FROM account_user WHERE NOT is_staff""",
             orders="""SELECT o.user_id, lower(trim(o.user_email)) AS email, o.created_at AS placed_at, o.currency,
                              o.total_gross_amount AS total, COALESCE(ti.refunded, 0) + COALESCE(pt.refunded, 0)
-                             AS refunded, o.status, o.charge_status
+                             AS refunded, o.status, o.charge_status, ch.slug AS channel
                         FROM order_order o
+                        JOIN channel_channel ch ON ch.id = o.channel_id
                         LEFT JOIN (SELECT order_id, sum(refunded_value) AS refunded FROM payment_transactionitem
                                     GROUP BY order_id) ti ON ti.order_id = o.id
                         LEFT JOIN (SELECT p.order_id, sum(t.amount) AS refunded FROM payment_payment p

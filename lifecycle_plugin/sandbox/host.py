@@ -232,8 +232,10 @@ class SandboxHost(SandboxCustomerDetails):
                          FROM {t['user']} u WHERE NOT u.is_staff
                          {"AND u.date_joined <= %(lc_cutoff)s" if cutoff else ""}""",
             orders=f"""SELECT o.user_id, lower(trim(o.user_email)) AS email, o.created_at AS placed_at, o.currency,
-                              o.total_amount AS total, o.refunded_amount AS refunded, o.status, o.charge_status
-                       FROM {t['order']} o WHERE true {created.format(alias="o")}""",
+                              o.total_amount AS total, o.refunded_amount AS refunded, o.status, o.charge_status,
+                              ch.slug AS channel
+                       FROM {t['order']} o JOIN {t['channel']} ch ON ch.id = o.channel_id
+                       WHERE true {created.format(alias="o")}""",
             checkouts=f"""SELECT c.user_id, lower(trim(c.email)) AS email, c.lines_count AS lines
                           FROM {t['checkout']} c WHERE true {created.format(alias="c")}""",
             pick="min", subset=customers is not None,

@@ -90,6 +90,9 @@ STAFF_QUERIES = [
     "{ lifecycleTierCounts { count } }",
     '{ lifecycleFunnel(since: "2025-01-01T00:00:00+00:00", until: "2027-01-01T00:00:00+00:00") { since } }',
     "{ lifecyclePredictionsByStage { predicted } }",
+    '{ lifecycleKpis(groupBy: STAGE, since: "2025-01-01T00:00:00Z", until: "2026-01-01T00:00:00Z") '
+    "{ total { customers } } }",
+    '{ lifecycleRetention(since: "2025-01-01T00:00:00Z", until: "2026-01-01T00:00:00Z") { months } }',
     "{ lifecycleStages { key } }",
     "{ lifecycleConfig { atRiskDays } }",
     "{ lifecycleWhatIf(config: {atRiskDays: 60}) { complete } }",

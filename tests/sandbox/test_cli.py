@@ -6,6 +6,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.test import Client
 
 from lifecycle_plugin.engine import LifecycleEngine
@@ -21,6 +22,7 @@ from lifecycle_plugin.sandbox.models import OutboxMessage, Voucher
 from lifecycle_plugin.sandbox.replay import SimulatedClock, replay_days
 
 from .conftest import NOW
+from .test_kpis import ORDERS_SQL as KPI_ORDERS_SQL
 
 pytestmark = pytest.mark.django_db
 
@@ -37,6 +39,16 @@ def test_demo_runs_end_to_end(capsys):
     for stage in Stage:
         assert f"  {stage.value} " in stage_table
     assert "(none)" in out.split("Loyalty tiers")[1] and "bronze" in out
+    # the KPI table per stage: its total row against the store's counted orders of the last 365 days
+    kpis = out.split("KPIs per stage over the last 365 days")[1].split("Money per stage")[0]
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*), count(DISTINCT id) FROM ({KPI_ORDERS_SQL}) o WHERE created_at >= %s",
+                       [NOW - timedelta(days=365)])
+        orders, buyers = cursor.fetchone()
+    assert re.search(rf"^  all +{CustomerProfile.objects.count():,} +{buyers:,} +{orders:,} ", kpis, re.M), kpis
+    assert re.search(r"^  loyal +[\d,]+ +[\d,]+ +[\d,]+ +\d+\.\d\d ", kpis, re.M)
+    money = out.split("Money per stage and currency")[1].split("Customers to look at")[0]
+    assert re.search(r"^  all +USD ", money, re.M) and re.search(r"^  all +PLN ", money, re.M)
     assert "Stage transitions" in out and "backfill" in out
     assert "decided in SQL: new profiles got their history dated from their orders" in out
     # the backfill dated the history before the replayed week from the orders

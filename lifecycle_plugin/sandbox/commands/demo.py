@@ -12,6 +12,7 @@ import time
 from datetime import timedelta
 
 from .common import Out, database_description, make_engine, parse_now
+from .kpi_report import print_kpis
 from .reports import print_distribution, print_outbox, print_tier_changes, print_transitions, print_weekly
 from .results import print_action_results
 from .steps import do_backfill, do_fresh_store, do_predict, do_replay, do_sweep
@@ -55,6 +56,7 @@ def cmd_demo(args, out: Out) -> int:
     print_outbox(out)
     print_action_results(out, engine, since=backfilled_at,
                          what=f"what the actions did in the {args.live_days} replayed days")
+    print_kpis(out, SandboxHost(), engine.config, now)
     print_try_it(out)
     out()
     out(f"Database: {database_description()}")
