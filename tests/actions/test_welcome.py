@@ -4,12 +4,15 @@ Messages are the sandbox outbox's rows and vouchers its own ``Voucher`` rows; th
 notifies the engine as Saleor's hooks do, and the after-commit work runs inline.
 """
 
+import re
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.db import connection
 
+from lifecycle_plugin.actions.rendering import render_message
 from lifecycle_plugin.actions.welcome import CONFIRMATION_RECHECK, CONFIRMATION_WAIT
 from lifecycle_plugin.conf import ConfigError, load_settings
 from lifecycle_plugin.host import CustomerRef
@@ -300,3 +303,28 @@ def test_the_ledger_as_plain_sql_agrees(store, clock):
     assert rows == [(e, a, n) for e in ("ann@example.com", "bob@example.com")
                     for a, n in (("welcome", 1), ("welcome_nurture", 2))]
     assert OutboxMessage.objects.count() == 6
+
+
+# ---------------------------------------------------------------------- the docs show what is shipped
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "actions.md"
+DOC_CUSTOMER = {"email": "ann@example.com", "first_name": "Ann", "last_name": "Lee", "name": "Ann Lee"}
+DOC_VOUCHER = {"code": "LC-7KQ2M9XPR4TD", "discount": "15%", "valid_until_date": "2026-02-01",
+               "valid_until": "2026-02-01T12:00:00+00:00", "channel": "default-channel", "voucher_id": "81"}
+DOC_UNSUBSCRIBE = "https://shop.example.com/plugins/global/saleor.lifecycle/unsubscribe/?token=..."
+#: What each rendered block in docs/actions.md shows: (action, nurture number, voucher).
+DOC_CASES = {"welcome": ("welcome", 0, DOC_VOUCHER), "welcome_nurture 1": ("welcome_nurture", 1, DOC_VOUCHER),
+             "welcome_nurture 2": ("welcome_nurture", 2, None)}
+
+
+def test_the_docs_show_each_message_as_the_shipped_templates_render_it():
+    shown = dict(re.findall(r"<!-- rendered: ([\w ]+) -->\n```text\n(.*?)\n```", DOCS.read_text(), re.S))
+    assert set(shown) == set(DOC_CASES)
+    for name, (action, number, voucher) in DOC_CASES.items():
+        rendered = render_message(action, {"customer": DOC_CUSTOMER, "voucher": voucher, "stage": "lead",
+                                           "unsubscribe_url": DOC_UNSUBSCRIBE,
+                                           "nurture": {"number": number, "count": 2}})
+        assert shown[name] == f"Subject: {rendered.subject}\n\n{rendered.text.rstrip()}", name
+        # The HTML part says the same.
+        assert (voucher or {}).get("code", "LC-") in rendered.html or voucher is None
+        assert ("LC-" in rendered.html) == (voucher is not None)
