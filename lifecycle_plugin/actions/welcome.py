@@ -36,6 +36,7 @@ from ..rules.currencies import is_currency_code
 from . import WELCOME, WELCOME_NURTURE, WELCOME_STOPPED
 from .base import is_enabled, ledger_key, option, skip
 from .offers import VoucherOffer, enqueue_message, run_voucher, send_message, voucher_action
+from .unsubscribe import UNSUBSCRIBED, has_opted_out
 from .options import MAX_REMINDERS, Discount, switch_setting, template_settings, voucher_settings
 
 #: How often a welcome waiting for the account's confirmation looks again, and for how long.
@@ -193,6 +194,8 @@ def _waiting(context, entry):
     why = _not_a_lead(context)
     if why:
         return skip(why)
+    if has_opted_out(context.profile.id):
+        return skip(UNSUBSCRIBED)  # nothing to start: every message would be skipped
     facts = _account(context)
     if facts is None:
         return skip("the account no longer exists")

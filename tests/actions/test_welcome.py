@@ -328,3 +328,16 @@ def test_the_docs_show_each_message_as_the_shipped_templates_render_it():
         # The HTML part says the same.
         assert (voucher or {}).get("code", "LC-") in rendered.html or voucher is None
         assert ("LC-" in rendered.html) == (voucher is not None)
+
+
+def test_an_unconfirmed_account_that_unsubscribes_meanwhile_starts_nothing(store, clock):
+    from lifecycle_plugin.models import CustomerProfile, MarketingOptOut
+
+    store.register("ann@example.com", confirmed=False)
+    MarketingOptOut.objects.create(profile=CustomerProfile.objects.get(email="ann@example.com"),
+                                   opted_out_at=clock.now, source="page")
+    user = CustomerProfile.objects.get(email="ann@example.com").user
+    store.confirm_account(user)
+    store.tick(days=11)
+    assert sent() == [] and not ActionLedgerEntry.objects.filter(action__startswith="welcome").exists()
+    assert ScheduledAction.objects.get(action="welcome_waiting").status == ActionStatus.SKIPPED
