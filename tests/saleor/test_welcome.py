@@ -127,3 +127,42 @@ def test_the_first_order_stops_the_nurture(api_client, channel_USD, site_setting
     with freeze_time(start + timedelta(days=11)):
         run_periodic_tasks()
     assert len(ours(mailoutbox, "welcome_nurture")) == 1
+
+
+PLUGIN_QUERY = """
+query ($id: ID!) {
+  plugin(id: $id) { globalConfiguration { configuration { name type value } } }
+}"""
+PLUGIN_UPDATE = """
+mutation ($id: ID!, $input: PluginUpdateInput!) {
+  pluginUpdate(id: $id, input: $input) { errors { field code message } }
+}"""
+
+
+def test_the_dashboard_shows_the_welcome_settings_and_refuses_bad_ones(staff_api_client, permission_manage_plugins,
+                                                                      lifecycle_plugin):
+    from saleor.graphql.tests.utils import get_graphql_content
+    from saleor.plugins.models import PluginConfiguration
+
+    from lifecycle_plugin.saleor.plugin import PLUGIN_ID
+
+    staff_api_client.user.user_permissions.add(permission_manage_plugins)
+    shown = get_graphql_content(staff_api_client.post_graphql(PLUGIN_QUERY, {"id": PLUGIN_ID}))
+    fields = {f["name"]: f for f in shown["data"]["plugin"]["globalConfiguration"]["configuration"]}
+    assert fields["welcome_enabled"]["type"] == "BOOLEAN"
+    assert fields["welcome_nurture_days"]["value"] == "3, 10"
+    assert fields["welcome_nurture_text_template"]["type"] == "MULTILINE"
+    before = PluginConfiguration.objects.values().get(pk=lifecycle_plugin.pk)
+
+    def update(name, value):
+        response = staff_api_client.post_graphql(PLUGIN_UPDATE, {"id": PLUGIN_ID, "input": {
+            "configuration": [{"name": name, "value": value}]}})
+        return [e["message"] for e in get_graphql_content(response)["data"]["pluginUpdate"]["errors"]]
+
+    (refused,) = update("welcome_text_template", "Hello {{ custmer.first_name }}")
+    assert "unknown template variable custmer.first_name" in refused
+    (refused,) = update("welcome_nurture_days", "10, 3")
+    assert "3 comes after 10" in refused
+    assert PluginConfiguration.objects.values().get(pk=lifecycle_plugin.pk) == before
+    assert update("welcome_nurture_days", "2, 5, 9") == []
+
