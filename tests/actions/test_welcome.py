@@ -22,7 +22,7 @@ from lifecycle_plugin.sandbox.host import SandboxHost
 from lifecycle_plugin.sandbox.models import OutboxMessage, Voucher
 from lifecycle_plugin.sandbox.store import SandboxStore, ensure_channels
 
-from .conftest import T0, build_engine, only
+from .conftest import T0, at_once, build_engine, only
 
 pytestmark = pytest.mark.django_db
 
@@ -341,3 +341,18 @@ def test_an_unconfirmed_account_that_unsubscribes_meanwhile_starts_nothing(store
     store.tick(days=11)
     assert sent() == [] and not ActionLedgerEntry.objects.filter(action__startswith="welcome").exists()
     assert ScheduledAction.objects.get(action="welcome_waiting").status == ActionStatus.SKIPPED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_replaying_the_registration_at_once_send_one_welcome_and_one_voucher(clock):
+    ensure_channels()
+    engines = [build_engine(SandboxHost(), clock, only("welcome", welcome_voucher="true")) for _ in "ab"]
+    user = SandboxStore().register("ann@example.com", notify=False)
+    ann = CustomerRef.of(user.email, user.pk)
+    for _ in range(2):
+        at_once(*(lambda e=e: e.process(ann, event="customer_created") for e in engines))
+    clock.advance(days=3, minutes=5)
+    at_once(*(e.run_due_actions for e in engines))
+    at_once(*(e.run_due_actions for e in engines))
+    assert [m.action for m in sent()] == ["welcome", "welcome_nurture"]
+    assert Voucher.objects.count() == 1
