@@ -9,6 +9,9 @@ action                 when                                            what
 ``winback_reminder``   a customer becomes ``at_risk`` / ``lapsed``     reminders at an interval,
                                                                        stopped by the next order
                                                                        (+ optional voucher)
+``welcome``            an account is created (``lead``)                welcome (+ optional first-
+                                                                       order voucher), then nurture
+                                                                       messages until they order
 =====================  ==============================================  ===========================
 
 Three are **marketing** (repeat purchase, tier upgrade, win-back): by default a
@@ -37,13 +40,17 @@ REVIEW_REQUEST = "review_request"
 WINBACK_REMINDER = "winback_reminder"
 #: Bookkeeping only: an order that brought back an at-risk or lapsed customer.
 WINBACK_ORDER = "winback_order"
+WELCOME = "welcome"
+WELCOME_NURTURE = "welcome_nurture"
+#: Bookkeeping only: a welcome sequence stopped early (the customer ordered or left lead).
+WELCOME_STOPPED = "welcome_stopped"
 
 #: Actions that send a message, each with its own templates and switch.
-MESSAGE_ACTIONS = (REPEAT_PURCHASE, TIER_UPGRADE, REVIEW_REQUEST, WINBACK_REMINDER)
+MESSAGE_ACTIONS = (REPEAT_PURCHASE, TIER_UPGRADE, REVIEW_REQUEST, WINBACK_REMINDER, WELCOME, WELCOME_NURTURE)
 
 #: Messages and vouchers that need the customer's consent to marketing: they promote
 #: the shop (a discount, tier news, a reminder to come back).
-MARKETING_ACTIONS = frozenset({REPEAT_PURCHASE, TIER_UPGRADE, WINBACK_REMINDER})
+MARKETING_ACTIONS = frozenset({REPEAT_PURCHASE, TIER_UPGRADE, WINBACK_REMINDER, WELCOME, WELCOME_NURTURE})
 #: Messages about something the customer did (the review request asks about their
 #: order): consent only when ``transactional_consent_required`` is on, no unsubscribe link.
 TRANSACTIONAL_ACTIONS = frozenset({REVIEW_REQUEST})
@@ -55,6 +62,9 @@ __all__ = [
     "REVIEW_REQUEST",
     "TIER_UPGRADE",
     "TRANSACTIONAL_ACTIONS",
+    "WELCOME",
+    "WELCOME_NURTURE",
+    "WELCOME_STOPPED",
     "WINBACK_ORDER",
     "WINBACK_REMINDER",
 ]

@@ -51,6 +51,8 @@ def _sample_payload(action: str, now: datetime, order: dict[str, Any]) -> dict[s
                          "window_spend": {}},
         "winback_reminder": {"reminder": {"number": 1, "count": 3}, "episode": "preview"},
         "review_request": {"products": SAMPLE_PRODUCTS},
+        "welcome": {"nurture": {"number": 0, "count": 2}},
+        "welcome_nurture": {"nurture": {"number": 1, "count": 2}},
     }[action]
     return {"order": order, **extra}
 

@@ -21,7 +21,8 @@ stage of `winback_reminder_stages` (win-back reminder on) the series' first mess
 its voucher with `winback_reminder_voucher`; a tier going up (tier upgrade on) a message,
 and a voucher with `tier_upgrade_voucher`. An upper bound: consent, quiet hours, the
 frequency cap, a voucher the customer already had and a series' later reminders are not
-looked at. Review requests follow fulfilments, not thresholds: none.
+looked at. Review requests follow fulfilments, not thresholds: none. Welcomes follow new
+accounts, not thresholds: none either.
 """
 
 from __future__ import annotations

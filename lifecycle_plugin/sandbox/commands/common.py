@@ -20,6 +20,9 @@ DEMO_ACTION_SETTINGS = {
     # A week rather than the default fortnight, so the replayed days see requests fall due.
     "review_request_delay_days": "7",
     "winback_reminder_enabled": "true",
+    # New accounts are welcomed (with a first-order voucher in the USD default channel).
+    "welcome_enabled": "true",
+    "welcome_voucher": "true",
     # The synthetic customers carry no consent metadata: the demo shows what would be sent.
     "marketing_consent_required": "false",
 }
