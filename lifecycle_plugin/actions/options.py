@@ -213,6 +213,8 @@ ACTION_VARIABLES: dict[str, dict[str, tuple[str, ...] | None]] = {
     "tier_upgrade": {"new_tier": (), "new_tier_label": (), "previous_tier": (), "previous_tier_label": (),
                      "occurred_at": (), "window_spend": None},
     "winback_reminder": {"reminder": ("number", "count"), "episode": ()},
+    "abandoned_checkout": {"reminder": ("number", "count"), "token": (), "changed": (),
+                           "checkout": ("token", "url", "channel", "language", "created_at", "changed_at", "lines")},
 }
 
 
