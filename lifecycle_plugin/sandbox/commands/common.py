@@ -20,6 +20,9 @@ DEMO_ACTION_SETTINGS = {
     # A week rather than the default fortnight, so the replayed days see requests fall due.
     "review_request_delay_days": "7",
     "winback_reminder_enabled": "true",
+    # Carts left in the replayed days get reminded; the synthetic store's storefront address.
+    "abandoned_checkout_enabled": "true",
+    "checkout_url_template": "https://shop.example.com/checkout?token={token}",
     # The synthetic customers carry no consent metadata: the demo shows what would be sent.
     "marketing_consent_required": "false",
 }
