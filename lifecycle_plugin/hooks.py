@@ -44,6 +44,7 @@ BUILTIN_PLUGINS: list[str] = [
     "lifecycle_plugin.actions.review_request",
     "lifecycle_plugin.actions.winback",
     "lifecycle_plugin.actions.welcome",
+    "lifecycle_plugin.actions.abandoned_checkout",
 ]
 
 #: Built-in implementations that run without a time limit: the package's own code, which

@@ -244,3 +244,36 @@ def lifecycle_deliver_message(message, host, settings):
         the message may have gone out; no other implementation tries, and the ledger
         entry is left *uncertain* for the owner.
     """
+
+
+@hookspec
+def lifecycle_event_processed(context, event, facts):
+    """An event from the store about a customer (an account, checkout or order changed) has
+    been decided: called once per customer and batch of events, after the stage, tier and
+    order hooks, whether or not anything changed.
+
+    For actions that follow what the stage does not show, such as a cart that stops
+    changing. Not called by the sweep (nothing happened in the store) nor by the backfill
+    (installing the plugin must not act on every existing customer). Several events of one
+    customer that arrive together are decided once, so the action reads the store again
+    rather than relying on `event`.
+
+    :param ActionContext context: as for ``lifecycle_stage_changed``.
+    :param str event: the event's name (``checkout_updated``, ``order_created``,
+        ``customer_updated``, ``reconciliation``...).
+    :param CustomerFacts facts: what the decision read about the customer
+        (``open_cart_lines`` tells whether any checkout of theirs has lines).
+
+    Example (an abandoned-cart reminder for the customer's carts; see
+    ``lifecycle_plugin/actions/abandoned_checkout.py`` for the built-in one)::
+
+        @hookimpl
+        def lifecycle_event_processed(context, facts):
+            if facts.open_cart_lines == 0:
+                context.cancel_scheduled("cart_nudge")
+                return
+            for cart in context.host.customer_checkouts([context.profile.customer]).get(
+                    context.profile.customer, []):
+                context.schedule("cart_nudge", key=f"{cart.token}:{cart.changed_at:%Y%m%dT%H%M%S}",
+                                 due_at=cart.changed_at + timedelta(hours=4), payload={"token": cart.token})
+    """

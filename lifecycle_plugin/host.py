@@ -163,6 +163,22 @@ class OrderProduct:
     sku: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class OpenCheckout:
+    """A checkout (cart) the store still has, as an abandoned-checkout reminder reads it."""
+
+    token: str  # the host's id (Saleor: the checkout's token)
+    created_at: datetime
+    #: When it last changed (Saleor: ``last_change``, moved by every line, address or e-mail change).
+    changed_at: datetime
+    #: Its lines, in the order the shopper added them (an empty tuple: the cart was emptied).
+    lines: tuple[OrderProduct, ...] = ()
+    email: str = ""  # the checkout's own e-mail, normalised (a guest's address)
+    user_id: int | None = None
+    language: str = ""  # the checkout's language code, empty when the store does not know it
+    channel: str = ""  # the channel's slug
+
+
 class Host(Protocol):
     """The small surface a store offers the engine. Every read is set-based.
 
@@ -329,6 +345,17 @@ class Host(Protocol):
         """
         ...
 
+    def customer_checkouts(self, customers: Sequence[CustomerRef]) -> dict[CustomerRef, list[OpenCheckout]]:
+        """Optional. The checkouts the store still has for each customer, owned as `read_facts`
+        owns them (an account's by id, a guest's by case-insensitive e-mail), each with its
+        lines, the latest changed first; customers without one are left out. A completed
+        checkout is not there (Saleor deletes it when it becomes an order), nor a deleted one.
+        One read for the batch.
+
+        Absent: no abandoned-checkout reminders are scheduled, and a pending one is skipped
+        when it falls due (the checkout cannot be checked).
+        """
+        ...
 
     def ladder_sources(self, customers: Sequence[CustomerRef] | None = None) -> LadderSources:
         """Optional. Two SELECTs over the store's own tables for the SQL evaluator
@@ -347,7 +374,8 @@ REQUIRED_HOST_METHODS = ("customer_chunks", "read_facts", "changed_customers", "
                          "issue_voucher", "deliver_message")
 OPTIONAL_HOST_METHODS = ("count_customers", "plugin_settings", "plugin_active", "marketing_consent",
                          "record_opt_out", "customer_languages", "plugin_url", "customer_names", "order_products",
-                         "forget_customer", "account_order_emails", "ladder_sources")
+                         "forget_customer", "account_order_emails", "ladder_sources",
+                         "customer_checkouts")
 
 
 def is_host(candidate: object) -> bool:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from .host import CustomerName, CustomerRef
+from .host import CustomerName, CustomerRef, OpenCheckout
 from .rules import CustomerFacts, OrderFact, OrderState
 
 # ---------------------------------------------------------------------- the projection
@@ -159,6 +159,18 @@ class Owners:
                                  checkouts=checkouts_of[customer])
             for customer in customers
         }
+
+
+def checkouts_by_owner(owners: Owners, checkouts: Iterable[OpenCheckout]) -> dict[CustomerRef, list[OpenCheckout]]:
+    """`Host.customer_checkouts` from the checkouts read for `owners`' customers: each
+    customer's, the latest changed first; customers without one left out."""
+    found: dict[CustomerRef, list[OpenCheckout]] = {}
+    for checkout in checkouts:
+        for customer in owners.of(checkout.user_id, checkout.email):
+            found.setdefault(customer, []).append(checkout)
+    for listed in found.values():
+        listed.sort(key=lambda c: (c.changed_at, c.token), reverse=True)
+    return found
 
 
 def _confirmed(account: tuple) -> bool:

@@ -12,9 +12,12 @@ action                 when                                            what
 ``welcome``            an account is created (``lead``)                welcome (+ optional first-
                                                                        order voucher), then nurture
                                                                        messages until they order
+``abandoned_checkout`` a checkout with lines stops changing           reminder (+ optional second)
+                                                                       listing its lines, stopped
+                                                                       by completing or emptying it
 =====================  ==============================================  ===========================
 
-Three are **marketing** (repeat purchase, tier upgrade, win-back): by default a
+Four are **marketing** (repeat purchase, tier upgrade, win-back, abandoned checkout): by default a
 customer who has not agreed to marketing gets neither their messages nor their
 vouchers, and each message carries an unsubscribe link. The review request is
 **transactional**, about an order the customer placed: it needs consent only when the
@@ -38,6 +41,7 @@ REPEAT_PURCHASE = "repeat_purchase"
 TIER_UPGRADE = "tier_upgrade"
 REVIEW_REQUEST = "review_request"
 WINBACK_REMINDER = "winback_reminder"
+ABANDONED_CHECKOUT = "abandoned_checkout"
 #: Bookkeeping only: an order that brought back an at-risk or lapsed customer.
 WINBACK_ORDER = "winback_order"
 WELCOME = "welcome"
@@ -46,16 +50,19 @@ WELCOME_NURTURE = "welcome_nurture"
 WELCOME_STOPPED = "welcome_stopped"
 
 #: Actions that send a message, each with its own templates and switch.
-MESSAGE_ACTIONS = (REPEAT_PURCHASE, TIER_UPGRADE, REVIEW_REQUEST, WINBACK_REMINDER, WELCOME, WELCOME_NURTURE)
+MESSAGE_ACTIONS = (REPEAT_PURCHASE, TIER_UPGRADE, REVIEW_REQUEST, WINBACK_REMINDER, WELCOME, WELCOME_NURTURE,
+                   ABANDONED_CHECKOUT)
 
 #: Messages and vouchers that need the customer's consent to marketing: they promote
 #: the shop (a discount, tier news, a reminder to come back).
-MARKETING_ACTIONS = frozenset({REPEAT_PURCHASE, TIER_UPGRADE, WINBACK_REMINDER, WELCOME, WELCOME_NURTURE})
+MARKETING_ACTIONS = frozenset({REPEAT_PURCHASE, TIER_UPGRADE, WINBACK_REMINDER, WELCOME, WELCOME_NURTURE,
+                               ABANDONED_CHECKOUT})
 #: Messages about something the customer did (the review request asks about their
 #: order): consent only when ``transactional_consent_required`` is on, no unsubscribe link.
 TRANSACTIONAL_ACTIONS = frozenset({REVIEW_REQUEST})
 
 __all__ = [
+    "ABANDONED_CHECKOUT",
     "MARKETING_ACTIONS",
     "MESSAGE_ACTIONS",
     "REPEAT_PURCHASE",

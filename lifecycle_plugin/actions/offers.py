@@ -261,6 +261,7 @@ def send_message(
     *,
     marketing: bool | None = None,
     template_dirs: Sequence[str | Path] = (),
+    language: str | None = None,
 ) -> dict[str, Any] | Delivery | Hold:
     """Render the message of a ledger entry written by `enqueue_message`, for the engine to deliver.
 
@@ -268,6 +269,8 @@ def send_message(
         built-in rule (every built-in action is marketing).
     :param template_dirs: where a third-party action keeps its
         ``lifecycle_plugin/<action>.{subject.txt,txt,html}`` templates.
+    :param language: the language to write in (a guest's checkout's); None: the
+        customer's (`Host.customer_languages`).
     :return: a `Delivery`: the engine commits the entry as *sending* with the voucher
         code and subject as its result, then delivers, and adds the channel and its
         reference (a Message-ID) to the result; a `Hold` in the quiet hours; or a skip
@@ -288,7 +291,7 @@ def send_message(
     data = message_data(context, entry, voucher, marketing)
     try:
         rendered = render_message(entry.action, data, template_overrides(context, entry.action), template_dirs,
-                                  language=customer_language(context))
+                                  language=customer_language(context) if language is None else language)
     except Exception as error:  # the owner's template, for this customer's data: retrying cannot help
         return skip(f"the template could not be rendered: {type(error).__name__}: {error}")
     data["language"] = rendered.language
@@ -299,8 +302,9 @@ def send_message(
         text=rendered.text,
         html=rendered.html,
         payload=data,
-        # The Saleor channel the message is about: the voucher's, else the order's.
-        channel=(voucher or {}).get("channel") or (data.get("order") or {}).get("channel") or None,
+        # The Saleor channel the message is about: the voucher's, else the order's (or checkout's).
+        channel=(voucher or {}).get("channel") or (data.get("order") or data.get("checkout") or {}).get("channel")
+        or None,
     )
 
     def send() -> dict[str, Any]:

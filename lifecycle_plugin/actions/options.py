@@ -215,6 +215,8 @@ ACTION_VARIABLES: dict[str, dict[str, tuple[str, ...] | None]] = {
     "winback_reminder": {"reminder": ("number", "count"), "episode": ()},
     "welcome": {"nurture": ("number", "count")},
     "welcome_nurture": {"nurture": ("number", "count")},
+    "abandoned_checkout": {"reminder": ("number", "count"), "token": (), "changed": (),
+                           "checkout": ("token", "url", "channel", "language", "created_at", "changed_at", "lines")},
 }
 
 

@@ -53,6 +53,12 @@ def _sample_payload(action: str, now: datetime, order: dict[str, Any]) -> dict[s
         "review_request": {"products": SAMPLE_PRODUCTS},
         "welcome": {"nurture": {"number": 0, "count": 2}},
         "welcome_nurture": {"nurture": {"number": 1, "count": 2}},
+        "abandoned_checkout": {"products": SAMPLE_PRODUCTS, "reminder": {"number": 1, "count": 2},
+                               "token": "preview", "changed": "preview",
+                               "checkout": {"token": "preview", "url": "https://shop.example.com/checkout/preview",
+                                            "channel": "default-channel", "language": "",
+                                            "created_at": now.isoformat(), "changed_at": now.isoformat(),
+                                            "lines": len(SAMPLE_PRODUCTS)}},
     }[action]
     return {"order": order, **extra}
 

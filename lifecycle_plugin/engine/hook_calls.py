@@ -153,6 +153,8 @@ def retry_arguments(hook_name: str, kwargs: Mapping[str, Any]) -> dict[str, Any]
         return retry
     if hook_name == "lifecycle_daily_tick":
         return {"today": kwargs["today"].isoformat()}
+    if hook_name == "lifecycle_event_processed":
+        return {"event": kwargs["event"]}
     return None
 
 
@@ -178,4 +180,7 @@ def call_arguments(hook_name: str, arguments: Mapping[str, Any], context: Action
         return called
     if hook_name == "lifecycle_daily_tick":
         return {"context": context, "today": date.fromisoformat(arguments["today"])}
+    if hook_name == "lifecycle_event_processed":  # the facts as they are now
+        customer = context.profile.customer
+        return {"context": context, "event": arguments["event"], "facts": read_facts([customer])[customer]}
     return None

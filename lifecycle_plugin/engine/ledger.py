@@ -198,6 +198,8 @@ def _run_one(engine: LifecycleEngine, row, kind: str) -> int | Delivery:
         row.status = ActionStatus.SKIPPED
         if kind == "ledger":
             row.result = dict(results[0])  # keeps the reason, e.g. "no marketing consent"
+        elif results[0].get("reason"):  # a scheduled row has no result: why it did nothing
+            row.last_error = f"skipped: {results[0]['reason']}"
     else:
         row.status = ActionStatus.DONE
         if kind == "ledger":

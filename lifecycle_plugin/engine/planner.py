@@ -76,6 +76,15 @@ def decide(engine: LifecycleEngine, facts: CustomerFacts, now: datetime) -> Deci
     return decision
 
 
+#: Events of the engine's own making, not the store's: no ``lifecycle_event_processed``.
+NOT_STORE_EVENTS = frozenset({"sweep", "backfill"})
+
+
+def store_event(event: str) -> str:
+    """`event` when it reports a change in the store, else empty."""
+    return "" if event in NOT_STORE_EVENTS else event
+
+
 def plan_new(engine: LifecycleEngine, customer: CustomerRef, facts: CustomerFacts, now: datetime,
              event: str) -> Plan:
     """A first profile for a customer the host knows."""
@@ -91,7 +100,8 @@ def plan_new(engine: LifecycleEngine, customer: CustomerRef, facts: CustomerFact
     _apply(profile, decision, facts, now)
     profile.stage = stage_code(decision.stage)
     profile.tier = decision.tier
-    plan = Plan(customer, profile, facts, Outcome(None, profile.stage, profile.tier, created=True), project=True)
+    plan = Plan(customer, profile, facts, Outcome(None, profile.stage, profile.tier, created=True), project=True,
+                event=store_event(event))
     plan.outcome.stage_changes.append(_record_stage(plan, None, decision, now, StageTransition.REASON_EVENT, event))
     if decision.tier:
         plan.outcome.tier_changes.append(
@@ -106,7 +116,7 @@ def plan_advance(engine: LifecycleEngine, profile: CustomerProfile, facts: Custo
     # What classify hooks may read of the daily prediction run (see CustomerFacts.prediction).
     facts = dataclasses.replace(facts, prediction=prediction_of(profile))
     plan = Plan(CustomerRef(profile.email, profile.user_id), profile, facts,
-                Outcome(profile.pk, profile.stage, profile.tier))
+                Outcome(profile.pk, profile.stage, profile.tier), event="" if recompute else store_event(event))
     outcome = plan.outcome
     stage, tier = profile.stage, profile.tier
     moment = profile.next_check_at

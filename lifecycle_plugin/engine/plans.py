@@ -49,6 +49,8 @@ class Plan:
     tier_changes: list[TierChange] = field(default_factory=list)
     #: The counted orders that may fire order hooks, oldest first (set when written).
     counted: list[OrderFact] = field(default_factory=list)
+    #: The store event decided (``lifecycle_event_processed``); empty for the sweep and the backfill.
+    event: str = ""
 
     @property
     def created(self) -> bool:

@@ -129,3 +129,5 @@ def _fire(engine: LifecycleEngine, plan: Plan, now: datetime, first_times: set[s
         call_customer_hook(engine, "lifecycle_stage_changed", context=context, change=change)
     for tier_change in outcome.tier_changes:
         call_customer_hook(engine, "lifecycle_tier_changed", context=context, change=tier_change)
+    if plan.event:
+        call_customer_hook(engine, "lifecycle_event_processed", context=context, event=plan.event, facts=plan.facts)

@@ -253,7 +253,8 @@ class LifecycleMessagePreviewMutation(graphene.Mutation):
 
     class Arguments:
         action = graphene.String(required=True, description="repeat_purchase, tier_upgrade, review_request, "
-                                                            "winback_reminder, welcome or welcome_nurture.")
+                                                            "winback_reminder, welcome, welcome_nurture or "
+                                                            "abandoned_checkout.")
         user_id = graphene.ID(description=USER_ID_DESCRIPTION)
         email = graphene.String(description="The customer's e-mail; guests too. Neither: sample data.")
         send_to = graphene.String(description="Also e-mail it (subject prefixed [Test]) to this active staff "

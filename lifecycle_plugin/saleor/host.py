@@ -128,8 +128,8 @@ class SaleorHost(SaleorCustomerDetails):
 
     # ------------------------------------------------------------------ facts
 
-    def read_facts(self, customers: Sequence[CustomerRef]) -> dict[CustomerRef, CustomerFacts]:
-        refs = list(dict.fromkeys(customers))
+    def _owners(self, refs: list[CustomerRef]) -> Owners:
+        """Who owns which rows among `refs` (their non-staff accounts, by id or e-mail): one query."""
         emails = sorted({c.email for c in refs})
         user_ids = sorted({c.user_id for c in refs if c.user_id})
         with connection.cursor() as cursor:
@@ -143,9 +143,11 @@ class SaleorHost(SaleorCustomerDetails):
                      FROM account_user WHERE NOT is_staff AND (id = ANY(%s) OR email ILIKE ANY(%s))""",
                 [settings.SITE_ID, user_ids, [like_exact(e) for e in emails]],
             )
-            accounts = cursor.fetchall()
+            return Owners(refs, cursor.fetchall())
 
-        owners = Owners(refs, accounts)
+    def read_facts(self, customers: Sequence[CustomerRef]) -> dict[CustomerRef, CustomerFacts]:
+        refs = list(dict.fromkeys(customers))
+        owners = self._owners(refs)
         account_ids = owners.user_ids
         patterns = [like_exact(e) for e in owners.emails]
 

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 
 from django.contrib.auth import get_user_model
 
-from ..host import CustomerName, CustomerRef, OrderProduct
-from ..host_support import consent_of, names_of, order_ids_by_uuid
+from ..host import CustomerName, CustomerRef, OpenCheckout, OrderProduct
+from ..host_support import checkouts_by_owner, consent_of, names_of, order_ids_by_uuid
 from .bulk_reads import bulk_cursor
-from .models import CustomerMetadata
+from .models import Channel, Checkout, CheckoutLine, CustomerMetadata
 
 
 class SandboxCustomerDetails:
@@ -68,3 +68,37 @@ class SandboxCustomerDetails:
             products.setdefault(spelled.get(order_id, order_id), []).append(
                 OrderProduct(name=name, quantity=quantity, sku=sku))
         return products
+
+    def customer_checkouts(self, customers: Sequence[CustomerRef]) -> dict[CustomerRef, list[OpenCheckout]]:
+        """The customers' checkouts with their lines (two queries). As of a cutoff, checkouts
+        made later are hidden, and one changed later shows as it was made (the store keeps
+        no history of its lines, so they are today's)."""
+        refs = list(dict.fromkeys(customers))
+        if not refs:
+            return {}
+        owners = self._owners(refs)
+        cutoff = self._cutoff()
+        checkout, line, channel = Checkout._meta.db_table, CheckoutLine._meta.db_table, Channel._meta.db_table
+        changed = "CASE WHEN c.updated_at <= %(cutoff)s THEN c.updated_at ELSE c.created_at END" if cutoff \
+            else "c.updated_at"
+        with bulk_cursor() as cursor:
+            cursor.execute(
+                f"""SELECT c.token::text, c.user_id, lower(trim(c.email)), c.created_at, {changed}, c.language_code,
+                           ch.slug, l.product_name, l.variant_name, l.quantity, l.sku
+                      FROM {checkout} c JOIN {channel} ch ON ch.id = c.channel_id
+                      LEFT JOIN {line} l ON l.checkout_id = c.token
+                     WHERE (c.user_id = ANY(%(ids)b::bigint[]) OR lower(trim(c.email)) = ANY(%(emails)b::text[]))
+                       {"AND c.created_at <= %(cutoff)s" if cutoff else ""}
+                     ORDER BY c.token, l.id""",
+                {"ids": owners.user_ids, "emails": owners.emails, "cutoff": cutoff},
+            )
+            rows = cursor.fetchall()
+        heads: dict[str, tuple] = {}
+        lines: dict[str, list[OrderProduct]] = {}
+        for token, user_id, email, created, changed_at, language, slug, name, variant, quantity, sku in rows:
+            heads.setdefault(token, (user_id, email, created, changed_at, language or "", slug))
+            if name is not None:
+                lines.setdefault(token, []).append(OrderProduct(name, quantity, variant or "", "", sku or ""))
+        return checkouts_by_owner(owners, (
+            OpenCheckout(token, created, changed_at, tuple(lines.get(token, ())), email, user_id, language, slug)
+            for token, (user_id, email, created, changed_at, language, slug) in heads.items()))

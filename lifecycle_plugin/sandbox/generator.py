@@ -24,7 +24,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 
 from ..signals import accounts_removed_without_forgetting
-from .models import Channel, Checkout, CustomerMetadata, Order, OrderLine, OutboxMessage, Voucher
+from .models import Channel, Checkout, CheckoutLine, CustomerMetadata, Order, OrderLine, OutboxMessage, Voucher
 from .personas import Planner
 from .rows import GenerateSummary, Rows
 from .store import DEFAULT_CHANNELS
@@ -40,8 +40,14 @@ def _columns() -> dict[str, tuple[str, str]]:
                                         "status, charge_status, refunded_amount, created_at, fulfilled_at, "
                                         "updated_at"),
         "line": (OrderLine._meta.db_table, "id, order_id, product_name, sku, quantity, unit_price"),
-        "checkout": (Checkout._meta.db_table, "token, user_id, email, channel_id, lines_count, created_at, updated_at"),
+        "checkout": (Checkout._meta.db_table, "token, user_id, email, channel_id, lines_count, created_at, updated_at, "
+                                              "language_code"),
+        "checkout_line": (CheckoutLine._meta.db_table, "checkout_id, product_name, variant_name, sku, quantity"),
     }
+
+
+#: The tables the generator loads, in COPY order (a checkout's lines after the checkout).
+TABLES = ("user", "order", "line", "checkout", "checkout_line")
 
 
 class _BulkLoad:
@@ -103,7 +109,7 @@ def _copy_writer(cursor, columns, work: queue.Queue, errors: list) -> None:
             item = work.get()
             if item is None:
                 return
-            for key in ("user", "order", "line", "checkout"):
+            for key in TABLES:
                 text = item[key]
                 if not text:
                     continue
@@ -130,7 +136,8 @@ def reset_store(*, lifecycle: bool = True) -> None:
     User = get_user_model()
     from .. import models as lifecycle_models
 
-    sandbox = [m._meta.db_table for m in (OrderLine, Order, Checkout, CustomerMetadata, Voucher, OutboxMessage)]
+    sandbox = [m._meta.db_table for m in (OrderLine, Order, CheckoutLine, Checkout, CustomerMetadata, Voucher,
+                                          OutboxMessage)]
     engine_tables = [
         m._meta.db_table
         for m in (lifecycle_models.StageTransition, lifecycle_models.TierChange, lifecycle_models.ActionLedgerEntry,
@@ -208,7 +215,7 @@ def generate_store(
             first_line = _reserve(cursor, columns["line"][0], "id", 1)
             rows = Rows(seed, now, channel_ids, first_user, first_number, first_line)
 
-            loader = _BulkLoad(cursor, [columns[k][0] for k in ("user", "order", "line", "checkout")]) if bulk else None
+            loader = _BulkLoad(cursor, [columns[k][0] for k in TABLES]) if bulk else None
             if loader:
                 loader.__enter__()
             work: queue.Queue = queue.Queue(maxsize=2)
@@ -247,7 +254,7 @@ def generate_store(
                 # transaction (a test) may truncate these tables before it commits.
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
                 cursor.execute("SET CONSTRAINTS ALL DEFERRED")
-            for table in (columns[k][0] for k in ("user", "order", "line", "checkout")):
+            for table in (columns[k][0] for k in TABLES):
                 cursor.execute(f"ANALYZE {table}")
     summary.seconds = time.perf_counter() - started
     return summary

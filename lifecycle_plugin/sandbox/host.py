@@ -165,16 +165,12 @@ class SandboxHost(SandboxCustomerDetails):
 
     # ------------------------------------------------------------------ facts
 
-    def read_facts(self, customers: Sequence[CustomerRef]) -> dict[CustomerRef, CustomerFacts]:
-        """Three queries for any number of customers: accounts, orders, open checkouts."""
-        refs = list(dict.fromkeys(customers))
-        if not refs:
-            return {}
+    def _owners(self, refs: list[CustomerRef]) -> Owners:
+        """Who owns which rows among `refs` (their accounts as of the cutoff): one query."""
         t = self._t
         cutoff = self._cutoff()
         emails = list({ref.email for ref in refs})
         asked_ids = list({ref.user_id for ref in refs if ref.user_id})
-
         with bulk_cursor() as cursor:
             cursor.execute(
                 f"""SELECT id, lower(trim(email)), date_joined,
@@ -184,8 +180,16 @@ class SandboxHost(SandboxCustomerDetails):
                     {"AND date_joined <= %(cutoff)s" if cutoff else ""}""",
                 {"ids": asked_ids, "emails": emails, "cutoff": cutoff},
             )
-            accounts = cursor.fetchall()
-        owners = Owners(refs, accounts)
+            return Owners(refs, cursor.fetchall())
+
+    def read_facts(self, customers: Sequence[CustomerRef]) -> dict[CustomerRef, CustomerFacts]:
+        """Three queries for any number of customers: accounts, orders, open checkouts."""
+        refs = list(dict.fromkeys(customers))
+        if not refs:
+            return {}
+        t = self._t
+        cutoff = self._cutoff()
+        owners = self._owners(refs)
 
         # Rows with an account belong to that account only: an account's order whose
         # e-mail matches another customer is fetched (no "user_id IS NULL" in SQL: it

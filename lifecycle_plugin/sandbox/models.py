@@ -106,6 +106,8 @@ class Checkout(models.Model):
     lines_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
+    #: Saleor's `Checkout.language_code` (the storefront's language when the cart was made).
+    language_code = models.CharField(max_length=35, default="en")
 
     class Meta:
         indexes = [
@@ -113,6 +115,17 @@ class Checkout(models.Model):
             models.Index(fields=["created_at"], name="sandbox_checkout_time_idx"),
             models.Index(fields=["updated_at"], name="sandbox_checkout_updated_idx"),
         ]
+
+
+class CheckoutLine(models.Model):
+    """One line of a cart (Saleor: `CheckoutLine` with its variant's product); `Checkout.lines_count`
+    says how many a checkout has."""
+
+    checkout = models.ForeignKey(Checkout, on_delete=models.CASCADE, related_name="lines")
+    product_name = models.CharField(max_length=386)
+    variant_name = models.CharField(max_length=255, blank=True, default="")
+    sku = models.CharField(max_length=255, blank=True, default="")
+    quantity = models.PositiveIntegerField(default=1)
 
 
 class UnconfirmedAccount(models.Model):

@@ -1,8 +1,16 @@
-"""Planned customers as COPY text for the four tables the generator loads, and the run's summary.
+"""Planned customers as COPY text for the tables the generator loads, and the run's summary.
 
 Ids are made, not drawn from the database at each row: user ids, order numbers and
 line ids from blocks the generator reserved, order and checkout tokens as UUIDs
 derived from the seed, so the same seed gives the same rows.
+
+Besides the carts the personas plan (open or emptied), every `COMPLETED_CART_EVERY`-th
+order that still counts (placed, not refunded) was checked out from a cart the shopper
+filled an hour or three before: that cart is written too, with the order's lines and
+made before it, so a replay sees a checkout that is completed before its reminder is
+due. (Saleor deletes a completed checkout; the sandbox keeps it, as the store shows
+history by creation time. It is older than the customer's order, so it is never
+reminded of, and a customer with a counted order is no prospect.)
 """
 
 from __future__ import annotations
@@ -16,6 +24,9 @@ from .personas import PRODUCTS, PlannedCustomer
 from .store import DEFAULT_CHANNELS
 
 DAY = 86400.0
+#: One counted, unrefunded order in this many comes from a cart written too (see above).
+COMPLETED_CART_EVERY = 6
+_COMPLETED = ("unfulfilled", "partially fulfilled", "fulfilled")
 
 class _Time:
     """Cheap timestamp text for COPY: one date string per day, cached."""
@@ -55,19 +66,23 @@ class GenerateSummary:
     orders: int = 0
     order_lines: int = 0
     checkouts: int = 0
+    checkout_lines: int = 0
+    #: Of the checkouts, those written for an order that completed them.
+    completed_checkouts: int = 0
     archetypes: Counter = field(default_factory=Counter)
     order_statuses: Counter = field(default_factory=Counter)
     seconds: float = 0.0
 
     @property
     def rows(self) -> int:
-        return self.accounts + self.orders + self.order_lines + self.checkouts
+        return self.accounts + self.orders + self.order_lines + self.checkouts + self.checkout_lines
 
     def as_dict(self) -> dict:
         return {
             "customers": self.customers, "accounts": self.accounts, "guests": self.guests,
             "guests_registered_later": self.guests_registered_later, "orders": self.orders,
-            "order_lines": self.order_lines, "checkouts": self.checkouts,
+            "order_lines": self.order_lines, "checkouts": self.checkouts, "checkout_lines": self.checkout_lines,
+            "completed_checkouts": self.completed_checkouts,
             "archetypes": dict(self.archetypes), "order_statuses": dict(self.order_statuses),
         }
 
@@ -80,7 +95,7 @@ def _escape(text: str) -> str:
 
 
 class Rows:
-    """Turns planned customers into COPY text for the four tables."""
+    """Turns planned customers into COPY text for the generator's tables."""
 
     def __init__(self, seed: int, now: datetime, channel_ids: list[int], first_user_id: int, first_number: int,
                  first_line_id: int):
@@ -97,7 +112,20 @@ class Rows:
         self.products = [(_escape(name), sku, price) for name, sku, price in PRODUCTS]
 
     def render(self, planned: list[PlannedCustomer], summary: GenerateSummary) -> dict[str, str]:
-        users, orders, lines, checkouts = [], [], [], []
+        users, orders, lines, checkouts, checkout_lines = [], [], [], [], []
+
+        def checkout(owner: str, email: str, channel: int, days_ago: float, items) -> None:
+            """A checkout row and its lines ((product index, quantity) each)."""
+            self.checkout_counter += 1
+            token = _uuid(self.checkout_prefix, self.checkout_counter)
+            stamp = time_of(days_ago)
+            checkouts.append(f"{token}\t{owner}\t{email}\t{channel_ids[channel]}\t{len(items)}\t{stamp}\t{stamp}\ten\n")
+            for product, quantity in items:
+                name, sku, _ = products[product]
+                checkout_lines.append(f"{token}\t{name}\t\t{sku}\t{quantity}\n")
+            summary.checkouts += 1
+            summary.checkout_lines += len(items)
+
         time_of, channel_ids, products = self.time, self.channel_ids, self.products
         for c in planned:
             summary.customers += 1
@@ -138,13 +166,15 @@ class Rows:
                     lines.append(f"{self.next_line}\t{order_id}\t{name}\t{sku}\t{quantity}\t{cents // 100}.{cents % 100:02d}\n")
                     self.next_line += 1
                     summary.order_lines += 1
+                if o.status in _COMPLETED and not o.refunded and self.order_counter % COMPLETED_CART_EVERY == 0:
+                    hours_before = 1 + self.order_counter % 3  # filled 1 to 3 hours before checking out
+                    checkout(owner, o.email, o.channel, o.days_ago + hours_before / 24,
+                             [(product, quantity) for product, quantity, _ in o.lines])
+                    summary.completed_checkouts += 1
             for days_ago, as_guest, lines_count, channel, email in c.checkouts:
-                self.checkout_counter += 1
-                stamp = time_of(days_ago)
-                owner = "\\N" if as_guest else user_id
-                checkouts.append(
-                    f"{_uuid(self.checkout_prefix, self.checkout_counter)}\t{owner}\t{email}\t"
-                    f"{channel_ids[channel]}\t{lines_count}\t{stamp}\t{stamp}\n"
-                )
-                summary.checkouts += 1
-        return {"user": "".join(users), "order": "".join(orders), "line": "".join(lines), "checkout": "".join(checkouts)}
+                # What the shopper put in the cart: products picked by the cart's number.
+                number = self.checkout_counter + 1
+                items = [((number * 7 + k * 11) % len(products), 1 + (number + k) % 3 // 2) for k in range(lines_count)]
+                checkout("\\N" if as_guest else user_id, email, channel, days_ago, items)
+        return {"user": "".join(users), "order": "".join(orders), "line": "".join(lines), "checkout": "".join(checkouts),
+                "checkout_line": "".join(checkout_lines)}

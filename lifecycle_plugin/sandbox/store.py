@@ -23,7 +23,17 @@ from django.db import connection, transaction
 
 from ..host import VOUCHER_NOT_YOURS, CustomerRef, is_voucher_owner
 from .host import DEFAULT_CHANNEL
-from .models import ChargeStatus, Channel, Checkout, Order, OrderLine, OrderStatus, UnconfirmedAccount, Voucher
+from .models import (
+    ChargeStatus,
+    Channel,
+    Checkout,
+    CheckoutLine,
+    Order,
+    OrderLine,
+    OrderStatus,
+    UnconfirmedAccount,
+    Voucher,
+)
 
 DEFAULT_CHANNELS = (
     # slug, name, currency
@@ -116,26 +126,48 @@ class SandboxStore:
     # ------------------------------------------------------------------ checkouts
 
     def open_checkout(self, email: str | None = None, *, user=None, lines: int = 1,
-                      channel: str = DEFAULT_CHANNEL, at: datetime | None = None) -> Checkout:
-        """A checkout (cart) with `lines` lines, for an account or a guest e-mail."""
+                      channel: str = DEFAULT_CHANNEL, at: datetime | None = None,
+                      products: Sequence[tuple[str, int]] | None = None, language: str = "en") -> Checkout:
+        """A checkout (cart) for an account or a guest e-mail, with `products` ((name, quantity)
+        lines) or else `lines` lines of "Sandbox product"."""
         user = self._user(user)
         at = at or self.now()
         ensure_channels()
-        checkout = Checkout.objects.create(
-            user=user, email=(email or (user.email if user else "")), channel=Channel.objects.get(slug=channel),
-            lines_count=lines, created_at=at, updated_at=at,
-        )
+        products = list(products) if products is not None else [("Sandbox product", 1)] * lines
+        with transaction.atomic():
+            checkout = Checkout.objects.create(
+                user=user, email=(email or (user.email if user else "")), channel=Channel.objects.get(slug=channel),
+                lines_count=len(products), created_at=at, updated_at=at, language_code=language,
+            )
+            self._write_lines(checkout, products)
         if checkout.email:  # an anonymous cart is nobody's yet
             self.notify(CustomerRef.of(checkout.email, checkout.user_id), "checkout_created")
         return checkout
 
-    def update_checkout(self, checkout: Checkout, *, lines: int) -> Checkout:
-        checkout.lines_count = lines
+    def update_checkout(self, checkout: Checkout, *, lines: int | None = None,
+                        products: Sequence[tuple[str, int]] | None = None) -> Checkout:
+        """The shopper changes the cart: its lines become `products`, or its first `lines`
+        lines (0: emptied; more than it has: "Sandbox product" lines added)."""
+        current = [(line.product_name, line.quantity) for line in checkout.lines.order_by("id")]
+        if products is None:
+            count = len(current) if lines is None else lines
+            products = (current + [("Sandbox product", 1)] * count)[:count]
+        products = list(products)
+        checkout.lines_count = len(products)
         checkout.updated_at = self.now()
-        checkout.save(update_fields=["lines_count", "updated_at"])
+        with transaction.atomic():
+            checkout.save(update_fields=["lines_count", "updated_at"])
+            checkout.lines.all().delete()
+            self._write_lines(checkout, products)
         if checkout.email:
             self.notify(CustomerRef.of(checkout.email, checkout.user_id), "checkout_updated")
         return checkout
+
+    @staticmethod
+    def _write_lines(checkout: Checkout, products: Sequence[tuple[str, int]]) -> None:
+        CheckoutLine.objects.bulk_create(
+            CheckoutLine(checkout=checkout, product_name=name, sku=name.upper().replace(" ", "-")[:255],
+                         quantity=quantity) for name, quantity in products)
 
     # ------------------------------------------------------------------ orders
 

@@ -31,6 +31,7 @@ from ..host import (
     DeliveryReceipt,
     IssuedVoucher,
     Message,
+    OpenCheckout,
     OrderProduct,
     Projection,
     VoucherRequest,
@@ -41,6 +42,7 @@ from ..host_support import (
     STAGE_KEY,
     TIER_KEY,
     Owners,
+    checkouts_by_owner,
     consent_of,
     names_of,
     new_voucher_code,
@@ -76,7 +78,18 @@ class MemoryCheckout:
     user_id: int | None
     email: str
     lines: int
-    changed_at: datetime | None  # None: not reported by `changed_customers`
+    changed_at: datetime | None  # None: not reported by `changed_customers` nor `customer_checkouts`
+    token: str = ""
+    created_at: datetime | None = None
+    #: Its lines' products; without them `customer_checkouts` names the lines "product 1", ...
+    products: list[OrderProduct] = field(default_factory=list)
+    language: str = ""
+    channel: str = "default-channel"
+
+    def as_open(self) -> OpenCheckout:
+        lines = self.products or [OrderProduct(f"product {n}") for n in range(1, self.lines + 1)]
+        return OpenCheckout(self.token, self.created_at or self.changed_at, self.changed_at, tuple(lines),
+                            self.email, self.user_id, self.language, self.channel)
 
 
 @dataclass
@@ -127,6 +140,7 @@ class MemoryHost:
         self.products: dict[str, list[OrderProduct]] = {}
         self.fact_reads = 0
         self._order_ids = itertools.count(1)
+        self._checkout_ids = itertools.count(1)
 
     # ------------------------------------------------------------------ the store, as a shop changes it
 
@@ -167,13 +181,30 @@ class MemoryHost:
     def delete_order(self, order_id: str) -> None:
         self.orders = [row for row in self.orders if row.fact.order_id != order_id]
 
-    def cart(self, email: str, lines: int, at: datetime | None = None, *, user_id: int | None = None,
-             guest: bool = False) -> None:
-        """A checkout with `lines` lines (0: emptied), owned like `order`'s rows."""
+    def cart(self, email: str, lines: int = 0, at: datetime | None = None, *, user_id: int | None = None,
+             guest: bool = False, products: Sequence[OrderProduct] = (), language: str = "",
+             channel: str = "default-channel") -> MemoryCheckout:
+        """A checkout with `lines` lines (0: emptied; `products` names them), owned like `order`'s rows."""
         email = normalise_email(email)
         if user_id is None and not guest:
             user_id = self._account_of(email)
-        self.checkouts.append(MemoryCheckout(user_id, email, lines, at))
+        row = MemoryCheckout(user_id, email, len(products) or lines, at, f"checkout-{next(self._checkout_ids)}", at,
+                             list(products), language, channel)
+        self.checkouts.append(row)
+        return row
+
+    def change_cart(self, row: MemoryCheckout, at: datetime, *, lines: int | None = None,
+                    products: Sequence[OrderProduct] | None = None) -> None:
+        """The shopper changes the cart at `at` (lines added or removed, 0: emptied)."""
+        if products is not None:
+            row.products, row.lines = list(products), len(products)
+        elif lines is not None:
+            row.products, row.lines = row.products[:lines], lines
+        row.changed_at = at
+
+    def drop_cart(self, row: MemoryCheckout) -> None:
+        """The checkout is gone: completed into an order, or deleted."""
+        self.checkouts = [other for other in self.checkouts if other is not row]
 
     def _account_of(self, email: str) -> int | None:
         return next((a.user_id for a in self.accounts.values() if a.email == email), None)
@@ -280,6 +311,12 @@ class MemoryHost:
 
     def order_products(self, order_ids: Sequence[str]) -> dict[str, list[OrderProduct]]:
         return {order_id: list(self.products[order_id]) for order_id in order_ids if order_id in self.products}
+
+    def customer_checkouts(self, customers: Sequence[CustomerRef]) -> dict[CustomerRef, list[OpenCheckout]]:
+        refs = list(dict.fromkeys(customers))
+        accounts = [(a.user_id, a.email, a.joined, a.confirmed) for a in self._customer_accounts()]
+        rows = [row.as_open() for row in self.checkouts if row.changed_at is not None]
+        return checkouts_by_owner(Owners(refs, accounts), rows)
 
     def forget_customer(self, emails: Sequence[str], voucher_ids: Sequence[str]) -> None:
         """The deleted customer's vouchers expire and lose their owner's e-mail; the messages

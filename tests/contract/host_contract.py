@@ -202,6 +202,26 @@ class HostContract(LadderSourcesContract):
         assert [facts[r].open_cart_lines for r in refs] == [2, 1, 0]
         assert [facts[r].checkouts for r in refs] == [1, 1, 1]
 
+    def test_customer_checkouts_list_each_customers_carts_with_their_lines(self, host, store):
+        ann = store.account("ann@example.com")
+        staff = store.staff_account("staff@example.com")
+        store.checkout("ann@example.com", user_id=ann, lines=2)
+        store.checkout("Guest@Example.com", lines=1)  # a guest's, found whatever the letter case
+        store.checkout("empty@example.com", lines=0)
+        store.checkout("staff@example.com", user_id=staff, lines=2)  # staff are no customers
+        refs = [CustomerRef("ann@example.com", ann), CustomerRef("guest@example.com"),
+                CustomerRef("empty@example.com"), CustomerRef("staff@example.com", staff),
+                CustomerRef("nobody@example.com")]
+        found = host.customer_checkouts(refs)
+        assert set(found) == set(refs[:3])
+        assert [[len(c.lines) for c in found[r]] for r in refs[:3]] == [[2], [1], [0]]
+        assert all(line.name and line.quantity == 1 for r in refs[:3] for c in found[r] for line in c.lines)
+        [guest] = found[refs[1]]
+        assert guest.email == "guest@example.com" and guest.user_id is None and guest.token
+        [own] = found[refs[0]]
+        assert own.user_id == ann and own.created_at <= own.changed_at and own.channel
+        assert len({c.token for r in refs[:3] for c in found[r]}) == 3
+
     def test_reads_are_set_based(self, host, store):
         refs = []
         for n in range(30):

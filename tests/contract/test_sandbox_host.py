@@ -9,6 +9,7 @@ from django.contrib.auth.models import User
 from lifecycle_plugin.sandbox.host import SandboxHost
 from lifecycle_plugin.sandbox.models import (
     Checkout,
+    CheckoutLine,
     CustomerMetadata,
     Order,
     OutboxMessage,
@@ -54,8 +55,10 @@ class SandboxStoreAdapter:
         return str(order.pk)
 
     def checkout(self, email, *, user_id=None, lines=1) -> None:
-        Checkout.objects.create(user_id=user_id, email=email, channel=self.channels[self.usd_channel],
-                                lines_count=lines)
+        checkout = Checkout.objects.create(user_id=user_id, email=email, channel=self.channels[self.usd_channel],
+                                           lines_count=lines)
+        for number in range(1, lines + 1):
+            CheckoutLine.objects.create(checkout=checkout, product_name=f"Product {number}", quantity=1)
 
     def public_metadata(self, user_id: int) -> dict:
         return CustomerMetadata.objects.get(user_id=user_id).metadata

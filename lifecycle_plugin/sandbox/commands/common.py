@@ -23,6 +23,9 @@ DEMO_ACTION_SETTINGS = {
     # New accounts are welcomed (with a first-order voucher in the USD default channel).
     "welcome_enabled": "true",
     "welcome_voucher": "true",
+    # Carts left in the replayed days get reminded; the synthetic store's storefront address.
+    "abandoned_checkout_enabled": "true",
+    "checkout_url_template": "https://shop.example.com/checkout?token={token}",
     # The synthetic customers carry no consent metadata: the demo shows what would be sent.
     "marketing_consent_required": "false",
 }
