@@ -202,6 +202,12 @@ ENGINE_SETTINGS = [
             "batch carry on. A message cut off while it was being handed over may have gone, so it is "
             "never sent again by itself: lifecycle_deliveries lists it.",
             parse_hook_timeout),
+    # Next to the reasons a move is recorded with (`rules.timeline.SETTINGS_CHANGE`).
+    Setting("recompute_actions", "false", BOOLEAN, "Settings changes: run actions",
+            "When you save changed thresholds or tiers, the customers they affect are recomputed in the "
+            "background and their moves are recorded with the reason 'settings_change'. Off (the "
+            "default): those moves are quiet, no message is sent and no voucher issued because of them. "
+            "On: they run the stage and tier actions as any other move does."),
 ]
 
 
