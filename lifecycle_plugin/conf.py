@@ -22,6 +22,7 @@ from django.template import TemplateSyntaxError
 
 from .hooks import HOOK_TIMEOUT_DEFAULT, HOOK_TIMEOUT_MAX, HOOK_TIMEOUT_MIN, parse_hook_timeout, process_plugin_manager
 from .rules import ConfigError, LifecycleConfig
+from .rules.ladder import sql_unsupported
 from .rules.config import MAX_AMOUNT, MAX_DAYS, MAX_MULTIPLIER, MAX_ORDERS, format_tiers, parse_bool, parse_decimal
 from .templating import compile_template
 
@@ -332,3 +333,15 @@ def label_of(name: str) -> str:
 
 def setting_named(name: str) -> Setting | None:
     return _current_catalogue().by_name.get(name)
+
+
+def check_before_saving(values: Mapping[str, Any]) -> LoadedSettings:
+    """`load_settings`, and refuse what the SQL evaluator cannot decide exactly as the event
+    path does (`rules.ladder.sql_unsupported`): the backfill, the what-if and a settings
+    recompute would otherwise decide some customers differently. For the save paths only
+    (Dashboard, `lifecycle-sandbox settings`): stored settings keep loading as before."""
+    loaded = load_settings(values)
+    problems = sql_unsupported(loaded.config)
+    if problems:
+        raise ConfigError(problems, labels={s.name: s.label for s in all_settings()})
+    return loaded

@@ -154,6 +154,18 @@ def status(run: RecomputeRun | None = None) -> RecomputeStatus | None:
                            run.started_at, run.finished_at, eta, run.last_error)
 
 
+def describe(state: RecomputeStatus | None) -> str:
+    """One line for the commands: scope, state, done/total, moved, ETA."""
+    if state is None:
+        return "No settings recompute has been requested."
+    eta = "unknown" if state.eta_seconds is None else f"{state.eta_seconds:g} s"
+    text = (f"Recompute ({state.scope}; changed: {', '.join(state.changed)}): {state.state}, "
+            f"{state.done}/{state.total} profiles, {state.moved} moved, ETA {eta}")
+    if state.last_error:
+        text += f"; last error: {state.last_error}"
+    return text
+
+
 class _Restarted(Exception):
     """A newer request reset the run while this worker held older settings."""
 
