@@ -142,3 +142,17 @@ def test_a_newer_request_restarts_the_run_and_the_old_worker_stops(store):
     assert status().done == 0
     run_recompute(engine(newer))
     assert status().state == "done"
+
+
+def test_a_second_worker_leaves_a_run_another_worker_holds(store):
+    import psycopg
+
+    request_recompute(OLD, NEW, now=NOW)
+    db = connection.settings_dict
+    with psycopg.connect(host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"],
+                         dbname=db["NAME"], autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(hashtextextended('lifecycle_plugin.recompute', 0))")
+        assert run_recompute(engine(NEW)) is None  # the other worker is on it
+        assert status().done == 0
+        other.execute("SELECT pg_advisory_unlock(hashtextextended('lifecycle_plugin.recompute', 0))")
+        assert run_recompute(engine(NEW)).state == "done"  # released: this worker takes the run
