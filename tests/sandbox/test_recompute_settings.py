@@ -97,6 +97,9 @@ def test_the_status_command_shows_done_and_total():
         cursor.execute("SELECT count(*) FROM lifecycle_plugin_customerprofile WHERE orders_count > 0")
         buyers = cursor.fetchone()[0]
     assert f"done, {buyers}/{buyers} profiles" in out.getvalue()
+    waited = StringIO()
+    call_command("lifecycle_recompute", "--wait", "--every", "0.01", stdout=waited)  # returns once done
+    assert waited.getvalue().strip().endswith("ETA 0 s")
 
 
 @pytest.mark.django_db(transaction=True)
