@@ -25,6 +25,9 @@ def beat_schedule() -> dict:
         "lifecycle-reconcile": _every("lifecycle_plugin.reconcile", timedelta(minutes=10)),
         "lifecycle-sweep": _every("lifecycle_plugin.sweep", timedelta(minutes=10)),
         "lifecycle-due-actions": _every("lifecycle_plugin.run_due_actions", timedelta(minutes=5)),
+        # A settings recompute is queued when the settings are saved; this resumes one whose
+        # worker died (engine/recompute.py). One query when no run is open.
+        "lifecycle-recompute": _every("lifecycle_plugin.recompute", timedelta(minutes=1)),
         # Before the daily tick, so its hooks see today's predictions.
         "lifecycle-predict": {
             "task": "lifecycle_plugin.predict",

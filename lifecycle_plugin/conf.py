@@ -22,6 +22,7 @@ from django.template import TemplateSyntaxError
 
 from .hooks import HOOK_TIMEOUT_DEFAULT, HOOK_TIMEOUT_MAX, HOOK_TIMEOUT_MIN, parse_hook_timeout, process_plugin_manager
 from .rules import ConfigError, LifecycleConfig
+from .rules.ladder import sql_unsupported
 from .rules.config import MAX_AMOUNT, MAX_DAYS, MAX_MULTIPLIER, MAX_ORDERS, format_tiers, parse_bool, parse_decimal
 from .templating import compile_template
 
@@ -202,6 +203,12 @@ ENGINE_SETTINGS = [
             "batch carry on. A message cut off while it was being handed over may have gone, so it is "
             "never sent again by itself: lifecycle_deliveries lists it.",
             parse_hook_timeout),
+    # Next to the reasons a move is recorded with (`rules.timeline.SETTINGS_CHANGE`).
+    Setting("recompute_actions", "false", BOOLEAN, "Settings changes: run actions",
+            "When you save changed thresholds or tiers, the customers they affect are recomputed in the "
+            "background and their moves are recorded with the reason 'settings_change'. Off (the "
+            "default): those moves are quiet, no message is sent and no voucher issued because of them. "
+            "On: they run the stage and tier actions as any other move does."),
 ]
 
 
@@ -326,3 +333,15 @@ def label_of(name: str) -> str:
 
 def setting_named(name: str) -> Setting | None:
     return _current_catalogue().by_name.get(name)
+
+
+def check_before_saving(values: Mapping[str, Any]) -> LoadedSettings:
+    """`load_settings`, and refuse what the SQL evaluator cannot decide exactly as the event
+    path does (`rules.ladder.sql_unsupported`): the backfill, the what-if and a settings
+    recompute would otherwise decide some customers differently. For the save paths only
+    (Dashboard, `lifecycle-sandbox settings`): stored settings keep loading as before."""
+    loaded = load_settings(values)
+    problems = sql_unsupported(loaded.config)
+    if problems:
+        raise ConfigError(problems, labels={s.name: s.label for s in all_settings()})
+    return loaded

@@ -256,6 +256,7 @@ class Host(Protocol):
         """Optional. The store owner's raw settings (strings, as the Dashboard saves them).
 
         Absent: the settings come from Django's ``LIFECYCLE_SETTINGS`` (`runtime.owner_settings`).
+        The sandbox host has it: LIFECYCLE_SETTINGS with what `lifecycle-sandbox settings` saved over them.
         """
         ...
 

@@ -253,3 +253,44 @@ def fan_out_backfill(chunk_size: int = 2000, start_after: str | None = None) -> 
         backfill_chunk.delay([[c.email, c.user_id] for c in customers])
         chunks += 1
     return chunks
+
+
+@shared_task(name="lifecycle_plugin.recompute", acks_late=True, expires=50)
+@_skip_when_disabled
+def recompute():
+    """Work on the open settings recompute (`engine.recompute`) until it is done; queued
+    after a settings save commits, and every minute by beat (which resumes a run whose
+    worker died). Another worker already on it: returns None at once."""
+    from .engine.recompute import mark_failed, run_recompute
+
+    with allow_writer():
+        engine = _engine()
+        try:
+            state = run_recompute(engine)
+        except Exception as exc:
+            mark_failed(exc)
+            raise
+    if state is None:
+        return None
+    return {"state": state.state, "done": state.done, "total": state.total, "moved": state.moved}
+
+
+def settings_saved(old_values, new_values) -> None:
+    """Open (or widen) a recompute for what a settings save changed, in the caller's
+    transaction, and queue its task once that commits. Values as the settings store keeps
+    them (strings; the Dashboard's booleans are accepted)."""
+    from django.db import transaction
+
+    from .conf import ConfigError, load_settings, normalise_dashboard_values
+    from .engine.recompute import request_recompute
+
+    try:
+        old = load_settings(normalise_dashboard_values(old_values)).config
+    except ConfigError:  # settings saved before a check existed: compare with the defaults
+        old = load_settings({}).config
+    new = load_settings(normalise_dashboard_values(new_values)).config
+    with allow_writer():
+        run = request_recompute(old, new)
+    if run is not None:
+        logger.info("lifecycle: settings changed (%s); recomputing %s profiles", ", ".join(run.changed), run.scope)
+        transaction.on_commit(lambda: recompute.delay(), robust=True)

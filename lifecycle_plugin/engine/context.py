@@ -126,6 +126,8 @@ class TierChange:
     occurred_at: datetime
     upgrade: bool
     window_spend: Mapping[str, str] = field(default_factory=dict)
+    #: Why, as `StageTransition.REASON_*` (``settings_change``: the owner's new thresholds).
+    reason: str = ""
 
 
 @dataclass(frozen=True)

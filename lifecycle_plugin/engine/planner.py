@@ -110,7 +110,7 @@ def plan_new(engine: LifecycleEngine, customer: CustomerRef, facts: CustomerFact
 
 
 def plan_advance(engine: LifecycleEngine, profile: CustomerProfile, facts: CustomerFacts, now: datetime, *,
-                 event: str = "", recompute: bool = False, force_projection: bool = False) -> Plan:
+                 event: str = "", recompute: bool | str = False, force_projection: bool = False) -> Plan:
     """Replay time-based moves at the exact moments they took effect, then decide for now."""
     config = engine.config
     # What classify hooks may read of the daily prediction run (see CustomerFacts.prediction).
@@ -148,12 +148,12 @@ def plan_advance(engine: LifecycleEngine, profile: CustomerProfile, facts: Custo
         if is_win_back(stage, decision.stage):
             reason = StageTransition.REASON_WIN_BACK
         elif recompute:
-            reason = StageTransition.REASON_RECOMPUTE
+            reason = _recompute_reason(recompute)
         else:
             reason = StageTransition.REASON_EVENT
         outcome.stage_changes.append(_record_stage(plan, stage, decision, now, reason, event))
     if decision.tier != tier:
-        reason = StageTransition.REASON_RECOMPUTE if recompute else StageTransition.REASON_EVENT
+        reason = _recompute_reason(recompute) if recompute else StageTransition.REASON_EVENT
         outcome.tier_changes.append(_record_tier(config, plan, tier, decision, now, reason))
 
     for change in outcome.stage_changes:
@@ -165,6 +165,11 @@ def plan_advance(engine: LifecycleEngine, profile: CustomerProfile, facts: Custo
     outcome.stage, outcome.tier = profile.stage, profile.tier
     plan.project = bool(outcome.stage_changes or outcome.tier_changes or force_projection)
     return plan
+
+
+def _recompute_reason(recompute: bool | str) -> str:
+    """`recompute` is True (a manual recompute) or the reason to record (``settings_change``)."""
+    return recompute if isinstance(recompute, str) else StageTransition.REASON_RECOMPUTE
 
 
 def _apply(profile: CustomerProfile, decision: Decision, facts: CustomerFacts, now: datetime) -> None:
@@ -198,4 +203,4 @@ def _record_tier(config: LifecycleConfig, plan: Plan, from_tier, decision: Decis
         window_spend=spend,
     ))
     upgrade = tier_rank(config, decision.tier) > tier_rank(config, from_tier)
-    return TierChange(from_tier, decision.tier, at, upgrade, spend)
+    return TierChange(from_tier, decision.tier, at, upgrade, spend, reason)

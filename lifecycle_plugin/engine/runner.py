@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from .service import LifecycleEngine
 
 
-def process_many(engine: LifecycleEngine, events: Iterable[tuple[CustomerRef, str]], *, recompute: bool = False,
+def process_many(engine: LifecycleEngine, events: Iterable[tuple[CustomerRef, str]], *, recompute: bool | str = False,
                  force_projection: bool = False) -> list[Outcome | None]:
     """Many customers' events in one transaction (see `LifecycleEngine.process_many`)."""
     items = [(customer, event or "") for customer, event in events]
@@ -48,7 +48,7 @@ def process_many(engine: LifecycleEngine, events: Iterable[tuple[CustomerRef, st
     return [outcomes[customer.email] for customer, _ in items]
 
 
-def _process_locked(engine: LifecycleEngine, pairs: Sequence[tuple[CustomerRef, str]], *, recompute: bool,
+def _process_locked(engine: LifecycleEngine, pairs: Sequence[tuple[CustomerRef, str]], *, recompute: bool | str,
                     force_projection: bool) -> dict[str, Outcome | None]:
     customers = [customer for customer, _ in pairs]
     facts = engine.read_facts(customers)
@@ -125,9 +125,13 @@ def _fire(engine: LifecycleEngine, plan: Plan, now: datetime, first_times: set[s
     for order in counted:
         if once_only_key("order_fulfilled", profile.pk, order.order_id) in first_times:
             call_customer_hook(engine, "lifecycle_order_fulfilled", context=context, order=order)
+    # Moves the owner's new settings alone caused are quiet unless they chose otherwise.
+    quiet = not engine.settings.get("recompute_actions")
     for change in outcome.stage_changes:
-        call_customer_hook(engine, "lifecycle_stage_changed", context=context, change=change)
+        if not (quiet and change.reason == StageTransition.REASON_SETTINGS_CHANGE):
+            call_customer_hook(engine, "lifecycle_stage_changed", context=context, change=change)
     for tier_change in outcome.tier_changes:
-        call_customer_hook(engine, "lifecycle_tier_changed", context=context, change=tier_change)
+        if not (quiet and tier_change.reason == StageTransition.REASON_SETTINGS_CHANGE):
+            call_customer_hook(engine, "lifecycle_tier_changed", context=context, change=tier_change)
     if plan.event:
         call_customer_hook(engine, "lifecycle_event_processed", context=context, event=plan.event, facts=plan.facts)

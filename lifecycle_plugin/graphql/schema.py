@@ -5,8 +5,8 @@ Customer API (a customer's own access token):
 
 Staff and app API (MANAGE_USERS):
     customerLifecycle, lifecycleCustomers, lifecycleStageCounts, lifecycleTierCounts,
-    lifecycleFunnel, lifecyclePredictionsByStage, lifecycleKpis, lifecycleRetention, lifecycleStages, lifecycleConfig, lifecycleWhatIf,
-    mutation lifecycleRecompute, lifecycleMessagePreview
+    lifecycleFunnel, lifecyclePredictionsByStage, lifecycleKpis, lifecycleRetention, lifecycleStages, lifecycleConfig,
+    lifecycleWhatIf, lifecycleRecomputeStatus, mutation lifecycleRecompute, lifecycleMessagePreview
 
 Anyone: lifecycleViewer (who is calling and what they may do; the Dashboard pages show it)
 
@@ -21,7 +21,7 @@ from typing import Any
 import graphene
 
 from ..rules import Stage
-from . import kpis, predictions, resolvers, statistics
+from . import kpis, predictions, recompute, resolvers, statistics
 from .federation import FederationQuery
 from .types import (
     CustomerLifecycle,
@@ -150,6 +150,9 @@ class LifecycleQuery(graphene.ObjectType):
         "over the store's current facts. Writes nothing.",
     )
 
+    lifecycle_recompute_status = recompute.FIELD
+    resolve_lifecycle_recompute_status = staticmethod(recompute.resolve)
+
     @staticmethod
     def resolve_lifecycle_viewer(root: Any, info: Any) -> Any:
         return info.context.viewer
@@ -225,8 +228,8 @@ class Query(LifecycleQuery, FederationQuery, graphene.ObjectType):
 class LifecycleRecompute(graphene.Mutation):
     """MANAGE_USERS. Re-read one customer's facts and decide their stage and tier again now.
 
-    For every customer at once (after changing settings) run the `lifecycle_backfill`
-    command instead.
+    Saving changed thresholds recomputes the customers they affect by itself
+    (`lifecycleRecomputeStatus` shows its progress).
     """
 
     class Arguments:

@@ -31,6 +31,10 @@ EVENT = "event"
 TIME = "time"
 WIN_BACK = "win_back"
 BACKFILL = "backfill"
+#: A move caused only by the owner changing the thresholds (a recompute after a settings
+#: save). Dated at the recompute; fires no action unless the owner switched on
+#: `recompute_actions` (default: quiet). See `engine.recompute`.
+SETTINGS_CHANGE = "settings_change"
 
 
 @dataclass(frozen=True, slots=True)

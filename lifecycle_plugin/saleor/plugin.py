@@ -141,7 +141,7 @@ class LifecyclePlugin(BasePlugin):
         """Refuse a save with a message per bad field; Saleor then changes nothing."""
         values = {item["name"]: item["value"] for item in plugin_configuration.configuration}
         try:
-            conf.load_settings(conf.normalise_dashboard_values(values))
+            conf.check_before_saving(conf.normalise_dashboard_values(values))
         except ConfigError as exc:
             raise ValidationError(
                 {
@@ -149,6 +149,21 @@ class LifecyclePlugin(BasePlugin):
                     for name, message in conf.dashboard_messages(exc).items()
                 }
             ) from exc
+
+    @classmethod
+    def save_plugin_configuration(cls, plugin_configuration, cleaned_data):
+        """Saleor's save, then a recompute of the customers changed thresholds affect,
+        queued once the save commits (`engine.recompute`); the run row commits with it."""
+        from django.db import transaction
+
+        from ..tasks import settings_saved
+
+        old = {item["name"]: item["value"] for item in plugin_configuration.configuration or ()}
+        with transaction.atomic():
+            saved = super().save_plugin_configuration(plugin_configuration, cleaned_data)
+            new = {item["name"]: item["value"] for item in saved.configuration or ()}
+            settings_saved(old, new)
+        return saved
 
     # ------------------------------------------------------------------ accounts
     # Deleted accounts are not a hook: `lifecycle_plugin.signals` handles them, so that

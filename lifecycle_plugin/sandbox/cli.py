@@ -4,6 +4,7 @@
     lifecycle-sandbox replay --days 120       # watch stages move day by day over 120 days
     lifecycle-sandbox generate --customers 100000 --reset
     lifecycle-sandbox backfill | sweep | stats | serve | reset --yes
+    lifecycle-sandbox settings at_risk_days=60   # save settings; recompute whom they affect
 
 The database is DATABASE_URL when set, otherwise an embedded PostgreSQL server
 (see lifecycle_plugin/sandbox/embedded_pg.py). Each command is a module of
@@ -21,6 +22,7 @@ from .commands.decisions import cmd_backfill, cmd_sweep
 from .commands.demo import cmd_demo
 from .commands.replay import cmd_replay
 from .commands.serve import cmd_serve, parse_origin
+from .commands.settings import cmd_settings
 from .commands.store import cmd_generate, cmd_reset, cmd_stats
 
 
@@ -80,6 +82,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="Let pages of this origin (e.g. http://localhost:3000) call the API from a browser; "
                             "repeatable. Default: only the server's own pages.")
     serve.set_defaults(handler=cmd_serve)
+
+    settings = commands.add_parser("settings", help="Show or save settings (NAME=VALUE); a changed threshold "
+                                                     "recomputes the customers it affects.")
+    settings.add_argument("assignments", nargs="*", metavar="NAME=VALUE")
+    settings.add_argument("--no-run", action="store_true", help="Queue the recompute only (lifecycle_recompute runs it).")
+    settings.add_argument("--chunk-size", type=int, default=500, help="Profiles per transaction (default 500).")
+    settings.add_argument("--now", help="The engine's clock as an ISO date-time (default: the current time).")
+    settings.set_defaults(handler=cmd_settings)
 
     reset = commands.add_parser("reset", help="Empty the sandbox store and the lifecycle tables.")
     reset.add_argument("--yes", action="store_true", help="Do not ask.")

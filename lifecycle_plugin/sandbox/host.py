@@ -225,6 +225,15 @@ class SandboxHost(SandboxCustomerDetails):
             checkout_rows,
         )
 
+    def plugin_settings(self) -> dict:
+        """Django's LIFECYCLE_SETTINGS, with what `lifecycle-sandbox settings` saved over them."""
+        from django.conf import settings as django_settings
+
+        from .models import StoredSetting
+
+        stored = dict(StoredSetting.objects.values_list("name", "value"))
+        return {**getattr(django_settings, "LIFECYCLE_SETTINGS", {}), **stored}
+
     def ladder_sources(self, customers: Sequence[CustomerRef] | None = None) -> LadderSources:
         """The store's rows for the SQL evaluator, as of the cutoff like every read here."""
         t = self._t

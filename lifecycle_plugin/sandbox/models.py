@@ -184,3 +184,11 @@ class OutboxMessage(models.Model):
 
     class Meta:
         ordering = ["id"]
+
+
+class StoredSetting(models.Model):
+    """A setting the owner saved with `lifecycle-sandbox settings` (the sandbox's Dashboard):
+    over Django's LIFECYCLE_SETTINGS, as the Saleor plugin's configuration row is."""
+
+    name = models.CharField(max_length=100, primary_key=True)
+    value = models.TextField()

@@ -93,7 +93,7 @@ def test_a_third_party_setting_gets_a_field_a_default_and_validation_like_a_buil
     }
 
 
-def test_an_engine_hands_the_third_party_its_parsed_setting(install):
+def test_an_engine_hands_the_third_party_its_parsed_setting(install, db):  # the sandbox keeps saved settings in its database
     from lifecycle_plugin.runtime import get_engine
     from lifecycle_plugin.sandbox.host import SandboxHost
 

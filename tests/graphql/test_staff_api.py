@@ -96,6 +96,7 @@ STAFF_QUERIES = [
     "{ lifecycleStages { key } }",
     "{ lifecycleConfig { atRiskDays } }",
     "{ lifecycleWhatIf(config: {atRiskDays: 60}) { complete } }",
+    "{ lifecycleRecomputeStatus { done } }",
     'mutation { lifecycleRecompute(email: "ann@example.com") { stageChanged } }',
     'mutation { lifecycleMessagePreview(action: "review_request") { subject } }',
 ]
