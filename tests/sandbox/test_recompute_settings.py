@@ -144,5 +144,10 @@ def test_a_worker_killed_halfway_resumes_to_the_result_of_an_uninterrupted_run()
 
 
 def _database_url() -> str:
+    """The test database's URL for a child process; the embedded server's host is a socket
+    folder, percent-encoded as its URL has it."""
+    from urllib.parse import quote
+
     db = connection.settings_dict
-    return f"postgresql://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    host = quote(db["HOST"] or "127.0.0.1", safe="")
+    return f"postgresql://{db['USER']}@{host}:{db['PORT'] or 5432}/{db['NAME']}"
