@@ -51,6 +51,7 @@ from ..host_support import (
 from ..rules import CustomerFacts
 from .bulk_reads import bulk_cursor
 from .customer_details import SandboxCustomerDetails
+from .saved_settings import SandboxSavedSettings
 from .models import Channel, Checkout, CustomerMetadata, Order, OrderLine, OutboxMessage, UnconfirmedAccount, Voucher
 
 DEFAULT_CHANNEL = "default-channel"
@@ -72,7 +73,7 @@ def _tables() -> dict[str, str]:
     }
 
 
-class SandboxHost(SandboxCustomerDetails):
+class SandboxHost(SandboxSavedSettings, SandboxCustomerDetails):
     """The sandbox store as the engine sees it."""
 
     name = "sandbox"

@@ -171,3 +171,10 @@ class OutboxMessage(models.Model):
 
     class Meta:
         ordering = ["id"]
+
+
+class SavedSetting(models.Model):
+    """A plugin setting the owner saved on the sandbox's settings page (over ``LIFECYCLE_SETTINGS``)."""
+
+    name = models.CharField(max_length=255, unique=True)
+    value = models.TextField(blank=True, default="")
