@@ -60,11 +60,11 @@ def handle_pages_request(request, path: str, authenticate: Authenticate) -> Http
     return None
 
 
-def static_response(body: str, content_type: str, request) -> HttpResponse:
+def static_response(body: str, content_type: str, request, *, csp: str = CONTENT_SECURITY_POLICY) -> HttpResponse:
     if request.method not in ("GET", "HEAD"):
         return HttpResponse(status=405, headers={"Allow": "GET, HEAD"})
     response = HttpResponse(body, content_type=content_type)
-    response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response["Content-Security-Policy"] = csp
     response["X-Content-Type-Options"] = "nosniff"
     # The Dashboard tells the page who opened it only through the Referer's origin.
     response["Referrer-Policy"] = "strict-origin-when-cross-origin"

@@ -126,6 +126,7 @@ GRAPHIQL_PAGE = """<!doctype html>
 <head>
   <meta charset="utf-8">
   <title>Lifecycle GraphQL</title>
+  <link rel="icon" href="data:,">
   <style>body {{ margin: 0; height: 100vh; }} #graphiql {{ height: 100vh; }}</style>
   <link rel="stylesheet" href="/static/vendor/graphiql/graphiql.min.css">
 </head>

@@ -25,7 +25,7 @@ from django.core import signing
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from ..graphql.pages import handle_pages_request, static_response
+from ..graphql.pages import CONTENT_SECURITY_POLICY, handle_pages_request, static_response
 from ..graphql.viewer import AuthError, Viewer
 from .auth import MANAGE_USERS_PERMISSION
 
@@ -34,6 +34,8 @@ REFRESH_SALT = "lifecycle_plugin.sandbox.pages_refresh"
 #: As Saleor's app tokens (JWT_TTL_APP_ACCESS).
 ACCESS_MAX_AGE = 300
 REFRESH_MAX_AGE = 8 * 3600
+#: The shell frames the pages (same origin) and so needs frame-src; the rest is the pages' policy.
+SHELL_CSP = CONTENT_SECURITY_POLICY + "; frame-src 'self'"
 SHELL_FILES = {"shell.js": "text/javascript; charset=utf-8", "shell.css": "text/css; charset=utf-8"}
 
 
@@ -114,9 +116,9 @@ def _json_post(request: HttpRequest):
 
 def shell_view(request: HttpRequest, name: str = "") -> HttpResponse:
     if name == "":
-        return static_response(_shell("shell.html"), "text/html; charset=utf-8", request)
+        return static_response(_shell("shell.html"), "text/html; charset=utf-8", request, csp=SHELL_CSP)
     if name in SHELL_FILES:
-        return static_response(_shell(name), SHELL_FILES[name], request)
+        return static_response(_shell(name), SHELL_FILES[name], request, csp=SHELL_CSP)
     raise Http404("No such file.")
 
 

@@ -105,6 +105,10 @@
     var message = event.data || {};
     var payload = message.payload || {};
     if (message.type === "handshake") {
+      // The Dashboard hands the same token twice (on load and after notifyReady): sign in once.
+      if (payload.token === token) {
+        return;
+      }
       token = payload.token;
       showViewer();
     } else if (message.type === "tokenRefresh") {

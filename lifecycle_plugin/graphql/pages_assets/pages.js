@@ -59,7 +59,18 @@
     return new Intl.DateTimeFormat(ctx.locale(), { dateStyle: "medium" }).format(value);
   }
 
+  function facts(value) {
+    return Object.keys(value || {}).map(function (key) {
+      return key.replace(/_/g, " ") + ": " + (typeof value[key] === "object" ? JSON.stringify(value[key]) : value[key]);
+    }).join("; ");
+  }
+
+  // Wide tables scroll sideways inside their own box instead of overflowing the frame.
   function dataTable(caption, headers, rows, numeric) {
+    return el("div", { "class": "scroll" }, [plainTable(caption, headers, rows, numeric)]);
+  }
+
+  function plainTable(caption, headers, rows, numeric) {
     return el("table", { "class": "data" }, [
       el("caption", { text: caption }),
       el("thead", {}, [el("tr", {}, headers.map(function (h, i) {
@@ -190,11 +201,8 @@
         return data["t" + index].map(function (row) { return row.count; });
       });
       var trendLabels = points.map(day);
-      var tierNames = [];
-      data.cross.forEach(function (row) {
-        var name = row.tier ? row.tier.label : "No tier";
-        if (tierNames.indexOf(name) < 0) { tierNames.push(name); }
-      });
+      // Tiers lowest first, as lifecycleTierCounts lists them, then "No tier".
+      var tierNames = data.tiers.map(function (row) { return row.tier ? row.tier.label : "No tier"; });
       var crossRows = data.now.map(function (stageRow) {
         return [stageRow.stage.label].concat(tierNames.map(function (name) {
           var found = data.cross.filter(function (r) {
@@ -310,9 +318,10 @@
             " % active, " + ((prediction.predictedSpend || []).map(money).join(", ") || "no spend model") })
       ]),
       el("p", {}, [recompute]),
-      section("History", [dataTable("Stage moves, oldest first", ["When", "From", "To", "Why", "Rule", "Facts"],
-        (p.history || []).map(function (h) {
-          return [when(h.occurredAt), stageLabel(h.fromStage), h.toStage.label, h.reason.toLowerCase(), h.rule, JSON.stringify(h.facts)];
+      section("History", [dataTable("Stage moves, newest first", ["When", "From", "To", "Why", "Rule", "Facts"],
+        (p.history || []).slice().reverse().map(function (h) {
+          return [when(h.occurredAt), stageLabel(h.fromStage), h.toStage.label, h.reason.toLowerCase().replace(/_/g, " "),
+                  h.rule, facts(h.facts)];
         }))], "history"),
       section("Actions sent and scheduled", [ledger.entries.length ? dataTable("Actions, newest first",
         ["Action", "Kind", "State", "Created", "Done or due", "Attempts", "Last error"],
@@ -325,6 +334,7 @@
 
   // ------------------------------------------------------------------ settings and what-if
 
+  var previewSeq = 0;
   var RULE_FIELDS = { at_risk_days: "atRiskDays", lapsed_days: "lapsedDays", loyal_min_orders: "loyalMinOrders",
     loyal_window_days: "loyalWindowDays", personal_gap_min_orders: "personalGapMinOrders",
     personal_gap_multiplier: "personalGapMultiplier", personal_gap_floor_days: "personalGapFloorDays",
@@ -422,13 +432,16 @@
   }
 
   function save(list, controls) {
-    var values = list.map(function (s) { return { name: s.name, value: valueOf(controls[s.name]) }; });
+    // Only what the owner changed: a setting never touched keeps following its default.
+    var values = list.filter(function (s) { return valueOf(controls[s.name]) !== s.value; })
+      .map(function (s) { return { name: s.name, value: valueOf(controls[s.name]) }; });
     clearMessages(controls);
     ctx.say("Saving…");
     ctx.api("mutation ($values: [LifecycleSettingValueInput!]!) { lifecycleSettingsUpdate(values: $values) " +
             "{ saved errors { field message } } }", { values: values }).then(function (data) {
       var result = data.lifecycleSettingsUpdate;
       if (result.saved) {
+        list.forEach(function (s) { s.value = valueOf(controls[s.name]); });
         ctx.say("Saved. The new settings apply to every decision from now on; run the backfill to move everyone now.");
       } else {
         showFieldErrors(controls, result.errors);
@@ -446,10 +459,12 @@
         : name === "personal_gap_multiplier" ? Number(raw) : parseInt(raw, 10);
     });
     var started = performance.now();
+    var asked = ++previewSeq;  // an older answer arriving late must not replace a newer one
     box.textContent = "Computing the preview…";
     ctx.api("query ($config: LifecycleConfigInput!) { lifecycleWhatIf(config: $config) { customersEvaluated complete " +
             "messages vouchers stages { stage { label } count } currentStages { stage { label } count } " +
             "stageMoves { fromStage { label } toStage { label } count } } }", { config: config }).then(function (data) {
+      if (asked !== previewSeq) { return; }
       var w = data.lifecycleWhatIf;
       var current = {};
       w.currentStages.forEach(function (r) { current[r.stage.label] = r.count; });
@@ -462,12 +477,18 @@
         " messages and " + number(w.vouchers) + " vouchers would follow." }));
       box.appendChild(dataTable("Customers per stage: now and with these values", ["Stage", "Now", "With these values"],
         w.stages.map(function (r) { return [r.stage.label, number(current[r.stage.label] || 0), number(r.count)]; }), [false, true, true]));
-      box.appendChild(dataTable("Who would move where (rows: now, columns: with these values)", ["From \\ to"].concat(labels),
-        labels.map(function (from) {
-          return [from].concat(labels.map(function (to) { return from === to ? "·" : number(moved[from + "→" + to] || 0); }));
-        }), [false].concat(labels.map(function () { return true; }))));
+      // The matrix over the stages anyone would leave or enter (all of them would be mostly zeros).
+      var involved = labels.filter(function (label) {
+        return w.stageMoves.some(function (m) { return m.fromStage.label === label || m.toStage.label === label; });
+      });
+      box.appendChild(involved.length ? dataTable("Who would move where (rows: now, columns: with these values)",
+        ["From \\ to"].concat(involved), involved.map(function (from) {
+          return [from].concat(involved.map(function (to) { return from === to ? "·" : number(moved[from + "→" + to] || 0); }));
+        }), [false].concat(involved.map(function () { return true; })))
+        : el("p", { id: "what-if-nobody", "class": "muted", text: "Nobody would move." }));
       timing("whatif", started);
     }, function (error) {
+      if (asked !== previewSeq) { return; }
       box.textContent = "";
       box.appendChild(el("p", { "class": "error", text: "No preview: " + error.message }));
     });
