@@ -14,14 +14,7 @@ are taken here; the timings (page interactive, card, what-if) are printed, not a
 
 from __future__ import annotations
 
-import functools
-import http.server
-import os
-import re
-import shutil
-import threading
 import time
-from pathlib import Path
 from unittest import mock
 from urllib.parse import quote
 
@@ -30,41 +23,22 @@ from django.db import connection
 
 from lifecycle_plugin.rules import Stage, stage_label
 
-CHROMIUM = os.environ.get("LIFECYCLE_CHROMIUM", "/usr/bin/chromium")
-HERE = Path(__file__).parent
-SCREENSHOTS = HERE.parent.parent / "docs" / "screenshots"
+from .browser import DjangoServer, Tab, chromium_missing, launch_chromium, static_server, wait_error, wait_status
+
 DEMO_CUSTOMERS = 300
 
-sync_api = pytest.importorskip("playwright.sync_api")
-expect = sync_api.expect
-if not Path(CHROMIUM).exists():
-    if os.environ.get("CI"):
-        raise RuntimeError(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium package")
-    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)", allow_module_level=True)
+if chromium_missing():
+    pytest.skip(chromium_missing(), allow_module_level=True)
+from playwright.sync_api import expect  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-# ---------------------------------------------------------------------- servers and data
-
-
-def _static_server() -> tuple[http.server.ThreadingHTTPServer, str]:
-    handler = functools.partial(_QuietHandler, directory=str(HERE))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_port}"
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture(scope="module")
 def origins():
     """The Dashboard's origin (the harness) and an intruder's, both other than the pages'."""
-    dashboard, dashboard_url = _static_server()
-    intruder, intruder_url = _static_server()
+    dashboard, dashboard_url = static_server()
+    intruder, intruder_url = static_server()
     yield dashboard_url, intruder_url
     dashboard.shutdown()
     intruder.shutdown()
@@ -72,8 +46,8 @@ def origins():
 
 @pytest.fixture(scope="module")
 def demo(django_db_setup, django_db_blocker):
-    """The sandbox's demo store, committed (the live server's thread reads it), removed afterwards."""
-    from django.contrib.auth.models import User
+    """The sandbox's demo store, committed (the server's threads read it), removed afterwards."""
+    from django.contrib.auth.models import Permission, User
     from django.core.management import call_command
 
     from lifecycle_plugin.sandbox import cli
@@ -84,114 +58,40 @@ def demo(django_db_setup, django_db_blocker):
         print(f"\n[timing] demo store of {DEMO_CUSTOMERS} customers: {time.perf_counter() - started:.1f} s")
         owner = User.objects.create_superuser("owner", "owner@sandbox.example", "owner-password")
         reader = User.objects.create_user("reader", "reader@sandbox.example", "reader-password", is_staff=True)
-        from django.contrib.auth.models import Permission
-
         reader.user_permissions.add(Permission.objects.get(codename="change_user", content_type__app_label="auth"))
         yield {"owner": owner, "reader": reader}
         call_command("flush", interactive=False, verbosity=0)
 
 
-class _Server:
-    """The sandbox's Django app on a local port, in threads, on the test database.
-
-    Not pytest-django's pages_server: that makes every test transactional, flushing the
-    demo store after the first.
-    """
-
-    def __init__(self):
-        from django.core.handlers.wsgi import WSGIHandler
-        from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
-        from django.db import connections
-
-        class Quiet(WSGIRequestHandler):
-            def log_message(self, *args):
-                pass
-
-        django_app = WSGIHandler()
-
-        def app(environ, start_response):
-            try:
-                return django_app(environ, start_response)
-            finally:
-                connections.close_all()  # the test database is dropped at the end; leave no session open
-
-        self.httpd = ThreadedWSGIServer(("localhost", 0), Quiet)
-        self.httpd.set_app(app)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://localhost:{self.httpd.server_port}"
-
-
 @pytest.fixture(scope="module")
 def pages_server(demo):
-    server = _Server()
+    server = DjangoServer()
     yield server
-    server.httpd.shutdown()
-    server.httpd.server_close()
+    server.stop()
 
 
 @pytest.fixture(scope="module")
 def browser(pages_server):
-    # Playwright's sync API runs an asyncio loop in this thread; Django's ORM, used here
-    # between browser steps to read the rows independently, refuses that unless told.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "1"
-    try:
-        with sync_api.sync_playwright() as playwright:
-            chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-            yield chromium
-            chromium.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+    with launch_chromium() as chromium:
+        yield chromium
 
 
-class Session:
-    """One browser tab showing the harness; collects the console's errors."""
-
+class Session(Tab):
     def __init__(self, browser, pages_server, origins, django_db_blocker):
-        self.context = browser.new_context(viewport={"width": 1280, "height": 1100}, locale="en-US")
-        self.page = self.context.new_page()
-        self.errors: list[str] = []
-        self.page.on("console", lambda message: message.type == "error" and self.errors.append(message.text))
-        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
-        self.pages_url = f"{pages_server.url}/app/"
-        self.dashboard, self.intruder = origins
+        super().__init__(browser, f"{pages_server.url}/app/", *origins)
         self.blocker = django_db_blocker
-
-    def open(self, page: str, token: str | None, *, theme: str = "light", query: str = "", intruder_token: str = ""):
-        src = f"{self.pages_url}{page}/" + (f"?{query}" if query else "")
-        url = f"{self.dashboard}/harness.html?src={quote(src, safe='')}&theme={theme}"
-        if token is not None:
-            url += f"&token={quote(token, safe='')}"
-        if intruder_token:
-            url += "&intruder=" + quote(f"{self.intruder}/intruder.html?token={quote(intruder_token, safe='')}", safe="")
-        self.page.goto(url)
-        return self.frame()
-
-    def frame(self):
-        handle = self.page.wait_for_selector("iframe#app")
-        frame = handle.content_frame()
-        frame.wait_for_load_state()
-        return frame
 
     def sql(self, query: str, params=()) -> list[tuple]:
         with self.blocker.unblock(), connection.cursor() as cursor:
             cursor.execute(query, params)
             return cursor.fetchall()
 
-    def screenshot(self, name: str) -> None:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        self.page.locator("iframe#app").screenshot(path=str(SCREENSHOTS / f"{name}.png"))
-
 
 @pytest.fixture
 def tab(browser, pages_server, origins, demo, django_db_blocker):
     session = Session(browser, pages_server, origins, django_db_blocker)
     yield session
-    errors = list(session.errors)
-    session.context.close()
+    errors = session.close()
     assert errors == [], f"console errors: {errors}"
 
 
@@ -208,13 +108,7 @@ def status(frame) -> str:
     return frame.locator("#status").inner_text()
 
 
-# The pages' CSP forbids eval, so waits go through locators (Playwright's wait_for_function evaluates a string).
-def wait_loaded(frame, text: str = "loaded") -> None:
-    expect(frame.locator("#status")).to_contain_text(re.compile(re.escape(text), re.IGNORECASE), timeout=20000)
-
-
-def wait_error(frame) -> None:
-    expect(frame.locator("#status")).to_have_class("error", timeout=20000)
+wait_loaded = wait_status
 
 
 def timing(frame, name: str) -> int:
