@@ -260,6 +260,15 @@ class Host(Protocol):
         """
         ...
 
+    def save_plugin_settings(self, values: Mapping[str, str]) -> None:
+        """Optional. Store the owner's raw settings (every setting, as text), replacing the saved ones.
+
+        Called by the Dashboard settings page's `lifecycleSettingsUpdate` after the values
+        passed the same validation as the plugin's settings form; nothing is saved otherwise.
+        Absent: the settings cannot be changed from the pages (the mutation says so).
+        """
+        ...
+
     def plugin_active(self) -> bool:
         """Optional. Whether the store owner has switched the plugin on.
 
@@ -373,7 +382,7 @@ class Host(Protocol):
 
 REQUIRED_HOST_METHODS = ("customer_chunks", "read_facts", "changed_customers", "write_projection",
                          "issue_voucher", "deliver_message")
-OPTIONAL_HOST_METHODS = ("count_customers", "plugin_settings", "plugin_active", "marketing_consent",
+OPTIONAL_HOST_METHODS = ("count_customers", "plugin_settings", "save_plugin_settings", "plugin_active", "marketing_consent",
                          "record_opt_out", "customer_languages", "plugin_url", "customer_names", "order_products",
                          "forget_customer", "account_order_emails", "ladder_sources",
                          "customer_checkouts")

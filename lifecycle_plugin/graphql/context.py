@@ -151,6 +151,14 @@ class GraphQLContext:
             raise permission_denied("You need the MANAGE_USERS permission for this field.")
         return self.viewer
 
+    def require_manage_plugins(self) -> Viewer:
+        """The caller holds MANAGE_PLUGINS (the Dashboard pages' token, to change settings)."""
+        if not self.viewer.is_authenticated:
+            raise unauthenticated("Sign in as staff: changing the settings needs MANAGE_PLUGINS.")
+        if not self.viewer.can_manage_plugins:
+            raise permission_denied("You need the MANAGE_PLUGINS permission to change the plugin's settings.")
+        return self.viewer
+
 
 def invalid_settings(exc: ConfigError) -> LifecycleError:
     return LifecycleError(

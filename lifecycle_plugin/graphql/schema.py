@@ -7,6 +7,8 @@ Staff and app API (MANAGE_USERS):
     customerLifecycle, lifecycleCustomers, lifecycleStageCounts, lifecycleTierCounts,
     lifecycleFunnel, lifecyclePredictionsByStage, lifecycleKpis, lifecycleRetention, lifecycleStages, lifecycleConfig,
     lifecycleWhatIf, lifecycleRecomputeStatus, mutation lifecycleRecompute, lifecycleMessagePreview
+    Dashboard pages (dashboard.py): lifecycleSettings, lifecycleLedger, lifecycleStageTierCounts;
+    mutation lifecycleSettingsUpdate (MANAGE_PLUGINS)
 
 Anyone: lifecycleViewer (who is calling and what they may do; the Dashboard pages show it)
 
@@ -22,6 +24,7 @@ import graphene
 
 from ..rules import Stage
 from . import kpis, predictions, recompute, resolvers, statistics
+from .dashboard import DashboardQuery, LifecycleSettingsUpdate
 from .federation import FederationQuery
 from .types import (
     CustomerLifecycle,
@@ -221,7 +224,7 @@ class LifecycleQuery(graphene.ObjectType):
         return resolvers.what_if(context.host, in_force, candidate, context.now(), sample_limit, context.settings)
 
 
-class Query(LifecycleQuery, FederationQuery, graphene.ObjectType):
+class Query(LifecycleQuery, DashboardQuery, FederationQuery, graphene.ObjectType):
     pass
 
 
@@ -276,6 +279,7 @@ class LifecycleMessagePreviewMutation(graphene.Mutation):
 class Mutation(graphene.ObjectType):
     lifecycle_recompute = LifecycleRecompute.Field()
     lifecycle_message_preview = LifecycleMessagePreviewMutation.Field(name="lifecycleMessagePreview")
+    lifecycle_settings_update = LifecycleSettingsUpdate.Field()
 
 
 schema = graphene.Schema(query=Query, mutation=Mutation)

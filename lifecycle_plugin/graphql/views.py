@@ -119,21 +119,22 @@ def _cors(request: HttpRequest, response: HttpResponse) -> HttpResponse:
     return response
 
 
-# The page loads GraphiQL from a public CDN in the user's browser; the server fetches
-# nothing. Pinned versions, so the page does not change under a user's feet.
+# The page loads GraphiQL from the sandbox's own vendored copies (sandbox/graphiql.py,
+# pinned in scripts/vendor.json): nothing comes from a CDN, so it works offline.
 GRAPHIQL_PAGE = """<!doctype html>
 <html lang="en">
 <head>
   <meta charset="utf-8">
   <title>Lifecycle GraphQL</title>
+  <link rel="icon" href="data:,">
   <style>body {{ margin: 0; height: 100vh; }} #graphiql {{ height: 100vh; }}</style>
-  <link rel="stylesheet" href="https://unpkg.com/graphiql@3.8.3/graphiql.min.css">
+  <link rel="stylesheet" href="/static/vendor/graphiql/graphiql.min.css">
 </head>
 <body>
   <div id="graphiql">Loading GraphiQL&hellip;</div>
-  <script crossorigin src="https://unpkg.com/react@18.3.1/umd/react.production.min.js"></script>
-  <script crossorigin src="https://unpkg.com/react-dom@18.3.1/umd/react-dom.production.min.js"></script>
-  <script crossorigin src="https://unpkg.com/graphiql@3.8.3/graphiql.min.js"></script>
+  <script src="/static/vendor/react/react.production.min.js"></script>
+  <script src="/static/vendor/react-dom/react-dom.production.min.js"></script>
+  <script src="/static/vendor/graphiql/graphiql.min.js"></script>
   <script>
     const fetcher = GraphiQL.createFetcher({{ url: {endpoint} }});
     const defaultHeaders = JSON.stringify({{ Authorization: "Bearer <token>" }}, null, 2);

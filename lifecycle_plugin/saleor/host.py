@@ -71,6 +71,23 @@ class SaleorHost(SaleorCustomerDetails):
             return {}
         return normalise_dashboard_values({item["name"]: item["value"] for item in row.configuration})
 
+    def save_plugin_settings(self, values) -> None:
+        """Write the owner's settings into the plugin's configuration row, as the Dashboard's form does."""
+        from saleor.plugins.models import PluginConfiguration
+
+        from .. import conf
+
+        booleans = {s.name for s in conf.all_settings() if s.dashboard_type == conf.BOOLEAN}
+        configuration = [{"name": name, "value": (value == "true") if name in booleans else value}
+                         for name, value in values.items()]
+        row = self._configuration_row()
+        if row is None:
+            PluginConfiguration.objects.create(identifier=PLUGIN_ID, name="Customer lifecycle", active=DEFAULT_ACTIVE,
+                                               configuration=configuration)
+        else:
+            row.configuration = configuration
+            row.save(update_fields=["configuration"])
+
     def plugin_active(self) -> bool:
         row = self._configuration_row()
         if row is None:

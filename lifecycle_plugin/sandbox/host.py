@@ -51,6 +51,7 @@ from ..host_support import (
 from ..rules import CustomerFacts
 from .bulk_reads import bulk_cursor
 from .customer_details import SandboxCustomerDetails
+from .saved_settings import SandboxSavedSettings
 from .models import Channel, Checkout, CustomerMetadata, Order, OrderLine, OutboxMessage, UnconfirmedAccount, Voucher
 
 DEFAULT_CHANNEL = "default-channel"
@@ -72,7 +73,7 @@ def _tables() -> dict[str, str]:
     }
 
 
-class SandboxHost(SandboxCustomerDetails):
+class SandboxHost(SandboxSavedSettings, SandboxCustomerDetails):
     """The sandbox store as the engine sees it."""
 
     name = "sandbox"
@@ -224,15 +225,6 @@ class SandboxHost(SandboxCustomerDetails):
                   channel) in order_rows),
             checkout_rows,
         )
-
-    def plugin_settings(self) -> dict:
-        """Django's LIFECYCLE_SETTINGS, with what `lifecycle-sandbox settings` saved over them."""
-        from django.conf import settings as django_settings
-
-        from .models import StoredSetting
-
-        stored = dict(StoredSetting.objects.values_list("name", "value"))
-        return {**getattr(django_settings, "LIFECYCLE_SETTINGS", {}), **stored}
 
     def ladder_sources(self, customers: Sequence[CustomerRef] | None = None) -> LadderSources:
         """The store's rows for the SQL evaluator, as of the cutoff like every read here."""

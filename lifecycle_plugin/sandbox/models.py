@@ -187,8 +187,9 @@ class OutboxMessage(models.Model):
 
 
 class StoredSetting(models.Model):
-    """A setting the owner saved with `lifecycle-sandbox settings` (the sandbox's Dashboard):
-    over Django's LIFECYCLE_SETTINGS, as the Saleor plugin's configuration row is."""
+    """A setting the owner saved (`lifecycle-sandbox settings`, or the settings page's
+    `lifecycleSettingsUpdate`): over Django's LIFECYCLE_SETTINGS, as the Saleor plugin's
+    configuration row is."""
 
     name = models.CharField(max_length=100, primary_key=True)
     value = models.TextField()

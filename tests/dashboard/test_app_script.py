@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).parent
-SCRIPT = HERE.parent.parent / "lifecycle_plugin" / "saleor" / "dashboard" / "assets" / "app.js"
+SCRIPT = HERE.parent.parent / "lifecycle_plugin" / "graphql" / "pages_assets" / "app.js"
 DASHBOARD = "https://dashboard.example"
 
 pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")

@@ -99,6 +99,10 @@ STAFF_QUERIES = [
     "{ lifecycleRecomputeStatus { done } }",
     'mutation { lifecycleRecompute(email: "ann@example.com") { stageChanged } }',
     'mutation { lifecycleMessagePreview(action: "review_request") { subject } }',
+    "{ lifecycleSettings { name } }",
+    "{ lifecycleLedger { totalCount } }",
+    "{ lifecycleStageTierCounts { count } }",
+    'mutation { lifecycleSettingsUpdate(values: [{name: "at_risk_days", value: "50"}]) { saved } }',
 ]
 
 

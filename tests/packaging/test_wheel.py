@@ -32,7 +32,9 @@ SHIPPED = [
     "lifecycle_plugin/migrations/0001_initial.py",
     "lifecycle_plugin/sandbox/migrations/0001_initial.py",
     "lifecycle_plugin/graphql/schema.graphql",
-    "lifecycle_plugin/saleor/dashboard/assets/app.js",
+    "lifecycle_plugin/graphql/pages_assets/app.js",
+    "lifecycle_plugin/graphql/pages_assets/vendor/charts.css/charts.min.css",
+    "lifecycle_plugin/sandbox/static/vendor/graphiql/graphiql.min.js",
     "lifecycle_plugin/templates/lifecycle_plugin/repeat_purchase.html",
     "lifecycle_plugin/templates/lifecycle_plugin/winback_reminder.subject.txt",
 ]

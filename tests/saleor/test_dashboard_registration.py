@@ -46,9 +46,10 @@ def saleor_rows() -> dict[str, int]:
 ])
 def test_the_manifest_mounts_the_customer_card_where_the_version_has_it(version, card):
     manifest = build_manifest(BASE, version)
-    overview, settings, customer = manifest["extensions"]
+    overview, settings, messages, customer = manifest["extensions"]
     assert (overview["mount"], overview["target"], overview["url"]) == ("NAVIGATION_CUSTOMERS", "APP_PAGE", "/overview/")
     assert (settings["mount"], settings["target"], settings["url"]) == ("NAVIGATION_CUSTOMERS", "APP_PAGE", "/settings/")
+    assert (messages["mount"], messages["target"], messages["url"]) == ("NAVIGATION_CUSTOMERS", "APP_PAGE", "/messages/")
     assert (customer["mount"], customer["target"], customer["url"]) == (*card, APP_URL + "customer/")
     assert manifest["appUrl"] == APP_URL
     assert ("tokenTargetUrl" in manifest) == (version < SaleorVersion(3, 23))
@@ -79,6 +80,7 @@ def test_install_creates_a_third_party_app_with_its_extensions():
     assert extension_rows(app) == sorted([
         ("Customer lifecycle", "navigation_customers", "app_page", "/overview/", ["manage_users"]),
         ("Lifecycle settings", "navigation_customers", "app_page", "/settings/", ["manage_plugins", "manage_users"]),
+        ("Lifecycle messages", "navigation_customers", "app_page", "/messages/", ["manage_users"]),
         ("Lifecycle", card_mount, card_target, APP_URL + "customer/", ["manage_users"]),
     ])
 
@@ -93,7 +95,7 @@ def test_install_twice_is_refused_and_update_rewrites_in_place():
     updated = registration.update("https://new.example/")
     assert updated.pk == app.pk and not updated.is_active
     assert updated.app_url == "https://new.example/plugins/global/saleor.lifecycle/app/"
-    assert AppExtension.objects.filter(app=app).count() == 3
+    assert AppExtension.objects.filter(app=app).count() == 4
     assert all(e.url.startswith("/") or e.url.startswith("https://new.example/") for e in app.extensions.all())
 
 

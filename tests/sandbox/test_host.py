@@ -37,8 +37,17 @@ def test_implements_the_host_protocol(host):
     assert is_host(host)
     assert host.name == "sandbox"
     assert {m for m in OPTIONAL_HOST_METHODS if hasattr(host, m)} == set(OPTIONAL_HOST_METHODS) - {
-        "plugin_active",  # the sandbox is always on; its settings are LIFECYCLE_SETTINGS and `settings` saves
+        "plugin_active",  # the sandbox is always on; its settings are LIFECYCLE_SETTINGS and what the owner saved
         "customer_languages"}  # the sandbox store records no languages: every message in the default
+
+
+def test_saved_settings_go_over_django_settings_and_replace_the_saved_ones(host, settings):
+    settings.LIFECYCLE_SETTINGS = {"at_risk_days": "70", "lapsed_days": "200"}
+    assert host.plugin_settings() == {"at_risk_days": "70", "lapsed_days": "200"}
+    host.save_plugin_settings({"at_risk_days": "50"})
+    assert host.plugin_settings() == {"at_risk_days": "50", "lapsed_days": "200"}
+    host.save_plugin_settings({"lapsed_days": "300"})
+    assert host.plugin_settings() == {"at_risk_days": "70", "lapsed_days": "300"}
 
 
 # ---------------------------------------------------------------------------- customers

@@ -83,6 +83,14 @@ def build_manifest(base_url: str, version: SaleorVersion) -> dict:
             "url": "/settings/",
             "permissions": [MANAGE_USERS, MANAGE_PLUGINS],
         },
+        {
+            "identifier": "lifecycle-messages",
+            "label": "Lifecycle messages",
+            "mount": "NAVIGATION_CUSTOMERS",
+            "target": "APP_PAGE",
+            "url": "/messages/",
+            "permissions": [MANAGE_USERS],
+        },
         _customer_card(root, version),
     ]
     if not version.has_extension_identifiers:

@@ -30,6 +30,25 @@ def explorer_tokens() -> dict[str, str]:
     return tokens
 
 
+def dashboard_login() -> tuple[str, str]:
+    """The sandbox owner's local login for the pages (/dashboard/): a superuser, a fresh password each start.
+
+    LIFECYCLE_SANDBOX_PASSWORD keeps the password fixed instead.
+    """
+    import secrets
+
+    from django.contrib.auth.models import User
+
+    owner, _ = User.objects.get_or_create(
+        username="owner", defaults={"email": "owner@sandbox.example", "is_staff": True, "is_superuser": True}
+    )
+    password = os.environ.get("LIFECYCLE_SANDBOX_PASSWORD") or secrets.token_urlsafe(12)
+    owner.set_password(password)
+    owner.is_staff = owner.is_superuser = owner.is_active = True
+    owner.save()
+    return owner.username, password
+
+
 def parse_origin(text: str) -> str:
     """An exact web origin, ``scheme://host[:port]``, as browsers send it in ``Origin``."""
     parts = urlsplit(text.strip())
@@ -64,6 +83,8 @@ def cmd_serve(args, out: Out) -> int:
     address = f"{args.host}:{args.port}"
     if not os.environ.get("LIFECYCLE_PUBLIC_URL"):  # unsubscribe links in messages point at this server
         settings.LIFECYCLE_PUBLIC_URL = f"http://{address}/"
+    username, password = dashboard_login()
+    out(f"Lifecycle pages: http://{address}/dashboard/  (sign in as {username}, password {password})")
     out(f"GraphiQL: http://{address}/graphql/  (put a header {{\"Authorization\": \"Bearer <token>\"}})")
     for who, token in explorer_tokens().items():
         out(f"  {who}: {token}")

@@ -13,6 +13,7 @@
   var retryBox = document.getElementById("retry-box");
   var dashboardOrigin = originOf(document.referrer);
   var token = null;
+  var started = false;
 
   function originOf(url) {
     try {
@@ -79,10 +80,19 @@
         document.getElementById("viewer-settings").textContent = yesNo(viewer.canManagePlugins, "change (MANAGE_PLUGINS)");
         viewerBox.hidden = false;
         say("Connected to the lifecycle plugin.");
+        // pages.js draws the page's content (absent: only who is signed in is shown).
+        if (window.LifecyclePages && !started) {
+          started = true;
+          window.LifecyclePages.start({ page: body.dataset.page, api: api, say: say, viewer: viewer,
+                                        locale: function () { return document.documentElement.lang || "en"; } });
+        }
       },
       function (error) {
         viewerBox.hidden = true;
         retryBox.hidden = false;
+        if (document.getElementById("content")) {
+          document.getElementById("content").hidden = true;
+        }
         say("The lifecycle plugin refused or failed the request: " + error.message, true);
       }
     );
@@ -95,6 +105,10 @@
     var message = event.data || {};
     var payload = message.payload || {};
     if (message.type === "handshake") {
+      // The Dashboard hands the same token twice (on load and after notifyReady): sign in once.
+      if (payload.token === token) {
+        return;
+      }
       token = payload.token;
       showViewer();
     } else if (message.type === "tokenRefresh") {
@@ -103,11 +117,24 @@
       applyTheme(payload.theme);
     } else if (message.type === "localeChanged" && payload.locale) {
       document.documentElement.lang = payload.locale;
+    } else if (message.type === "response" && payload.actionId) {
+      return;  // the Dashboard acknowledging one of our actions
     }
   }
 
-  applyTheme(new URLSearchParams(window.location.search).get("theme"));
-  document.getElementById("retry").addEventListener("click", showViewer);
+  var query = new URLSearchParams(window.location.search);
+  applyTheme(query.get("theme"));
+  if (query.get("locale")) {
+    document.documentElement.lang = query.get("locale");
+  }
+  document.getElementById("retry").addEventListener("click", function () {
+    if (started && window.LifecyclePages.retry) {
+      retryBox.hidden = true;
+      window.LifecyclePages.retry();
+    } else {
+      showViewer();
+    }
+  });
   if (window.parent === window || !dashboardOrigin) {
     say("Open this page from the Saleor Dashboard: it receives its sign-in from there.", true);
     return;

@@ -1,0 +1,594 @@
+// The lifecycle pages' content: overview, customer card, settings and what-if, messages.
+// app.js does the Dashboard's handshake and calls start() with an `api(query, variables)`
+// that carries the Dashboard's token. Charts are Charts.css: each chart IS an HTML table
+// (a screen reader reads it as one), and "Show as table" drops the chart styling.
+// Sizes go through the CSSOM (style.setProperty), which the pages' CSP allows.
+(function () {
+  "use strict";
+
+  var ctx = null;
+  var content = null;
+  var reload = null;
+
+  // ------------------------------------------------------------------ helpers
+
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (name) {
+      var value = attrs[name];
+      if (value === null || value === undefined || value === false) {
+        return;
+      }
+      if (name === "text") {
+        node.textContent = value;
+      } else if (name.slice(0, 2) === "on") {
+        node.addEventListener(name.slice(2), value);
+      } else {
+        node.setAttribute(name, value === true ? "" : value);
+      }
+    });
+    (children || []).forEach(function (child) {
+      node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
+    });
+    return node;
+  }
+
+  function number(value, digits) {
+    if (value === null || value === undefined) {
+      return "—";
+    }
+    return new Intl.NumberFormat(ctx.locale(), { maximumFractionDigits: digits === undefined ? 0 : digits }).format(value);
+  }
+
+  function money(item) {
+    try {
+      return new Intl.NumberFormat(ctx.locale(), { style: "currency", currency: item.currency }).format(item.amount);
+    } catch (error) {
+      return item.currency + " " + number(item.amount, 2);
+    }
+  }
+
+  function when(value) {
+    if (!value) {
+      return "—";
+    }
+    return new Intl.DateTimeFormat(ctx.locale(), { dateStyle: "medium", timeStyle: "short" }).format(new Date(value));
+  }
+
+  function day(value) {
+    return new Intl.DateTimeFormat(ctx.locale(), { dateStyle: "medium" }).format(value);
+  }
+
+  function facts(value) {
+    return Object.keys(value || {}).map(function (key) {
+      return key.replace(/_/g, " ") + ": " + (typeof value[key] === "object" ? JSON.stringify(value[key]) : value[key]);
+    }).join("; ");
+  }
+
+  // Wide tables scroll sideways inside their own box instead of overflowing the frame.
+  function dataTable(caption, headers, rows, numeric) {
+    return el("div", { "class": "scroll" }, [plainTable(caption, headers, rows, numeric)]);
+  }
+
+  function plainTable(caption, headers, rows, numeric) {
+    return el("table", { "class": "data" }, [
+      el("caption", { text: caption }),
+      el("thead", {}, [el("tr", {}, headers.map(function (h, i) {
+        return el("th", { scope: "col", "class": numeric && numeric[i] ? "num" : null, text: h });
+      }))]),
+      el("tbody", {}, rows.map(function (row) {
+        return el("tr", {}, row.map(function (cell, i) {
+          return i === 0 ? el("th", { scope: "row", text: String(cell) })
+                         : el("td", { "class": numeric && numeric[i] ? "num" : null, text: String(cell) });
+        }));
+      }))
+    ]);
+  }
+
+  // A bar chart that is a table: rows of [label, value]. "Show as table" toggles the styling.
+  function barChart(caption, rows) {
+    var max = Math.max.apply(null, rows.map(function (r) { return r[1]; }).concat([1]));
+    var table = el("table", { "class": "charts-css bar show-labels show-heading data-spacing-2" }, [
+      el("caption", { text: caption }),
+      el("tbody", {}, rows.map(function (row) {
+        var cell = el("td", {}, [el("span", { "class": "data", text: number(row[1]) })]);
+        cell.style.setProperty("--size", String(row[1] / max));
+        return el("tr", {}, [el("th", { scope: "row", text: row[0] }), cell]);
+      }))
+    ]);
+    return chartBox(table);
+  }
+
+  // Stacked columns: one column per period point, one segment per series.
+  function stackedColumns(caption, labels, series, values) {
+    var max = Math.max.apply(null, values.map(function (row) {
+      return row.reduce(function (a, b) { return a + b; }, 0);
+    }).concat([1]));
+    var table = el("table", { "class": "charts-css column multiple stacked show-labels show-heading show-data-axes" }, [
+      el("caption", { text: caption }),
+      el("thead", {}, [el("tr", {}, [el("th", { scope: "col", text: "Date" })].concat(series.map(function (s) {
+        return el("th", { scope: "col", text: s });
+      })))]),
+      el("tbody", {}, labels.map(function (label, i) {
+        return el("tr", {}, [el("th", { scope: "row", text: label })].concat(values[i].map(function (v, j) {
+          var cell = el("td", { title: series[j] + ": " + number(v) }, [el("span", { "class": "data", text: number(v) })]);
+          cell.style.setProperty("--size", String(v / max));
+          return cell;
+        })));
+      }))
+    ]);
+    return chartBox(table);
+  }
+
+  function chartBox(table) {
+    var box = el("div", { "class": "chart" }, [table]);
+    var chartClass = table.getAttribute("class");
+    var toggle = el("button", { type: "button", "aria-pressed": "false", text: "Show as table", onclick: function () {
+      var asTable = toggle.getAttribute("aria-pressed") !== "true";
+      toggle.setAttribute("aria-pressed", String(asTable));
+      toggle.textContent = asTable ? "Show as chart" : "Show as table";
+      table.setAttribute("class", asTable ? "data" : chartClass);
+    } });
+    box.appendChild(toggle);
+    return box;
+  }
+
+  function section(title, children, id) {
+    return el("section", { id: id || null, "aria-label": title }, [el("h2", { text: title })].concat(children));
+  }
+
+  function unavailable(title, id) {
+    return el("section", { "class": "unavailable", id: id, "aria-label": title }, [
+      el("h2", { text: title }), el("p", { text: "Not available in this version." })
+    ]);
+  }
+
+  function fail(error, retry) {
+    reload = retry;
+    ctx.say("The lifecycle plugin refused or failed the request: " + error.message, true);
+    document.getElementById("retry-box").hidden = false;
+  }
+
+  function show(nodes) {
+    content.textContent = "";
+    nodes.forEach(function (node) { content.appendChild(node); });
+    content.hidden = false;
+  }
+
+  function stageLabel(stage) {
+    return stage ? stage.label : "(new)";
+  }
+
+  // ------------------------------------------------------------------ overview
+
+  var STAGES_AT = "stage { key label } count";
+  // Sections other queries will fill; shown as unavailable until the schema has them.
+  var PENDING_SECTIONS = [
+    { field: "lifecycleKpis", title: "KPIs per stage (CLV, AOV, frequency, churn)", id: "kpis" },
+    { field: "lifecycleCohorts", title: "Cohort retention", id: "cohorts" },
+    { field: "lifecycleActionResults", title: "What each action earned", id: "action-results" }
+  ];
+
+  function overview(periodDays) {
+    periodDays = periodDays || 90;
+    var now = new Date();
+    var points = [];
+    for (var i = 5; i >= 0; i -= 1) {
+      points.push(new Date(now.getTime() - (periodDays * i / 5) * 86400000));
+    }
+    var since = points[0].toISOString();
+    var aliases = points.map(function (point, index) {
+      return "t" + index + ": lifecycleStageCounts(at: " + JSON.stringify(point.toISOString()) + ") { " + STAGES_AT + " }";
+    }).join("\n");
+    var query = "{ now: lifecycleStageCounts { " + STAGES_AT + " }\n" + aliases +
+      "\n tiers: lifecycleTierCounts { tier { key label } count }" +
+      "\n cross: lifecycleStageTierCounts { stage { key label } tier { key label } count }" +
+      "\n predictions: lifecyclePredictionsByStage { stage { label } customers predicted expectedOrdersMean " +
+      "probabilityActiveMean predictedSpend { currency sum mean } }" +
+      "\n funnel: lifecycleFunnel(since: " + JSON.stringify(since) + ", until: " + JSON.stringify(now.toISOString()) +
+      ") { moves { fromStage { label } toStage { label } customers rate } }" +
+      "\n __schema { queryType { fields { name } } } }";
+    var started = performance.now();
+    ctx.say("Loading…");
+    ctx.api(query).then(function (data) {
+      var fields = data.__schema.queryType.fields.map(function (f) { return f.name; });
+      var labels = data.now.map(function (row) { return row.stage.label; });
+      var periodSelect = el("select", { id: "period", onchange: function () { overview(Number(periodSelect.value)); } },
+        [30, 90, 180, 365].map(function (d) {
+          return el("option", { value: String(d), selected: d === periodDays, text: "last " + d + " days" });
+        }));
+      var trendValues = points.map(function (point, index) {
+        return data["t" + index].map(function (row) { return row.count; });
+      });
+      var trendLabels = points.map(day);
+      // Tiers lowest first, as lifecycleTierCounts lists them, then "No tier".
+      var tierNames = data.tiers.map(function (row) { return row.tier ? row.tier.label : "No tier"; });
+      var crossRows = data.now.map(function (stageRow) {
+        return [stageRow.stage.label].concat(tierNames.map(function (name) {
+          var found = data.cross.filter(function (r) {
+            return r.stage.key === stageRow.stage.key && (r.tier ? r.tier.label : "No tier") === name;
+          })[0];
+          return number(found ? found.count : 0);
+        }));
+      });
+      var nodes = [
+        el("div", { "class": "toolbar" }, [el("div", {}, [el("label", { "for": "period", text: "Period" }), periodSelect])]),
+        section("Customers per stage", [
+          barChart("Customers per stage now", data.now.map(function (r) { return [r.stage.label, r.count]; }))
+        ], "stages"),
+        section("Customers per tier", [
+          barChart("Customers per tier now", data.tiers.map(function (r) { return [r.tier ? r.tier.label : "No tier", r.count]; })),
+          dataTable("Customers per stage and tier", ["Stage"].concat(tierNames), crossRows,
+                    [false].concat(tierNames.map(function () { return true; })))
+        ], "tiers"),
+        section("Trend over the " + periodSelect.options[periodSelect.selectedIndex].text, [
+          stackedColumns("Customers per stage, " + trendLabels[0] + " to " + trendLabels[trendLabels.length - 1],
+                         trendLabels, labels, trendValues)
+        ], "trend"),
+        section("Flow between stages", [data.funnel.moves.length
+          ? dataTable("Moves in the period", ["From", "To", "Customers", "Rate"], data.funnel.moves.map(function (m) {
+            return [stageLabel(m.fromStage), m.toStage.label, number(m.customers),
+                    m.rate === null ? "—" : number(m.rate * 100, 1) + " %"];
+          }), [false, false, true, true])
+          : el("p", { "class": "muted", text: "No stage moves in the period." })], "flow"),
+        section("Predictions per stage", [dataTable("Predicted value per stage",
+          ["Stage", "Customers", "With a prediction", "Expected orders (365 days, mean)", "Probability active (mean)",
+           "Predicted spend (365 days)"],
+          data.predictions.map(function (p) {
+            return [p.stage.label, number(p.customers), number(p.predicted), number(p.expectedOrdersMean, 2),
+                    p.probabilityActiveMean === null ? "—" : number(p.probabilityActiveMean * 100, 1) + " %",
+                    p.predictedSpend.map(function (s) { return money({ currency: s.currency, amount: s.sum }); }).join(", ") || "—"];
+          }), [false, true, true, true, true, false])], "predictions")
+      ];
+      PENDING_SECTIONS.forEach(function (pending) {
+        // Other parts of the plugin add these queries; until the schema has one, say so.
+        nodes.push(fields.indexOf(pending.field) < 0 ? unavailable(pending.title, pending.id)
+          : section(pending.title, [el("p", { "class": "muted", text: "Query " + pending.field + " is available: open it in GraphiQL." })], pending.id));
+      });
+      show(nodes);
+      ctx.say("Overview loaded.");
+      timing("overview", started);
+    }, function (error) { fail(error, function () { overview(periodDays); }); });
+  }
+
+  function timing(name, started) {
+    var ms = Math.round(performance.now() - started);
+    document.body.setAttribute("data-" + name + "-ms", String(ms));
+  }
+
+  // ------------------------------------------------------------------ customer card
+
+  var CARD = "email userId stage { key label since } tier { label since } nextCheckAt decidedAt stageRule ordersCount " +
+    "lifetimeSpend { currency amount } history { fromStage { label } toStage { label } occurredAt reason rule facts } " +
+    "prediction { expectedOrders365 probabilityActive predictedSpend { currency amount } predictedAt reason }";
+
+  function customer() {
+    var query = new URLSearchParams(window.location.search);
+    var userId = query.get("customerId");
+    var email = query.get("email");
+    if (!userId && !email) {
+      show([el("p", { "class": "error", text: "No customer given: the Dashboard opens this card from a customer's page." })]);
+      ctx.say("No customer given.", true);
+      return;
+    }
+    var started = performance.now();
+    ctx.say("Loading…");
+    ctx.api("query ($userId: ID, $email: String) { customerLifecycle(userId: $userId, email: $email) { " + CARD + " } }",
+            { userId: userId, email: userId ? null : email }).then(function (data) {
+      var profile = data.customerLifecycle;
+      if (!profile) {
+        show([el("p", { text: "The lifecycle plugin has not seen this customer yet." })]);
+        ctx.say("Loaded.");
+        return;
+      }
+      return ctx.api("query ($email: String) { lifecycleLedger(filter: {email: $email}, first: 50) { totalCount entries " +
+                     "{ kind action status createdAt completedAt dueAt attempts lastError } } }", { email: profile.email })
+        .then(function (ledger) {
+          drawCard(profile, ledger.lifecycleLedger);
+          ctx.say("Loaded.");
+          timing("customer", started);
+        });
+    }).then(null, function (error) { fail(error, customer); });
+  }
+
+  function drawCard(p, ledger) {
+    var prediction = p.prediction;
+    var recompute = el("button", { type: "button", id: "recompute", text: "Recompute", onclick: function () {
+      recompute.disabled = true;
+      ctx.say("Recomputing…");
+      ctx.api("mutation ($email: String) { lifecycleRecompute(email: $email) { stageChanged tierChanged } }",
+              { email: p.email }).then(function (data) {
+        var r = data.lifecycleRecompute;
+        customer();
+        ctx.say("Recomputed: " + (r.stageChanged || r.tierChanged ? "the stage or tier changed." : "nothing changed."));
+      }, function (error) { recompute.disabled = false; fail(error, customer); });
+    } });
+    show([
+      el("dl", { id: "card" }, [
+        el("dt", { text: "Customer" }), el("dd", { text: p.email }),
+        el("dt", { text: "Stage" }), el("dd", { id: "card-stage", text: p.stage.label }),
+        el("dt", { text: "Since" }), el("dd", { text: when(p.stage.since) }),
+        el("dt", { text: "Tier" }), el("dd", { text: p.tier ? p.tier.label + " since " + when(p.tier.since) : "No tier" }),
+        el("dt", { text: "Next check" }), el("dd", { text: when(p.nextCheckAt) }),
+        el("dt", { text: "Rule" }), el("dd", { text: p.stageRule || "—" }),
+        el("dt", { text: "Orders" }), el("dd", { text: number(p.ordersCount) + " (" + (p.lifetimeSpend.map(money).join(", ") || "no spend") + ")" }),
+        el("dt", { text: "Prediction" }), el("dd", { id: "card-prediction", text: !prediction ? "Not predicted yet"
+          : prediction.reason ? "None: " + prediction.reason
+          : number(prediction.expectedOrders365, 2) + " orders in 365 days, " + number(prediction.probabilityActive * 100, 0) +
+            " % active, " + ((prediction.predictedSpend || []).map(money).join(", ") || "no spend model") })
+      ]),
+      el("p", {}, [recompute]),
+      section("History", [dataTable("Stage moves, newest first", ["When", "From", "To", "Why", "Rule", "Facts"],
+        (p.history || []).slice().reverse().map(function (h) {
+          return [when(h.occurredAt), stageLabel(h.fromStage), h.toStage.label, h.reason.toLowerCase().replace(/_/g, " "),
+                  h.rule, facts(h.facts)];
+        }))], "history"),
+      section("Actions sent and scheduled", [ledger.entries.length ? dataTable("Actions, newest first",
+        ["Action", "Kind", "State", "Created", "Done or due", "Attempts", "Last error"],
+        ledger.entries.map(function (e) {
+          return [e.action, e.kind, e.status, when(e.createdAt), when(e.completedAt || e.dueAt), number(e.attempts), e.lastError || ""];
+        }), [false, false, false, false, false, true, false])
+        : el("p", { "class": "muted", text: "No actions for this customer." })], "actions")
+    ]);
+  }
+
+  // ------------------------------------------------------------------ settings and what-if
+
+  var previewSeq = 0;
+  var RULE_FIELDS = { at_risk_days: "atRiskDays", lapsed_days: "lapsedDays", loyal_min_orders: "loyalMinOrders",
+    loyal_window_days: "loyalWindowDays", personal_gap_min_orders: "personalGapMinOrders",
+    personal_gap_multiplier: "personalGapMultiplier", personal_gap_floor_days: "personalGapFloorDays",
+    count_only_paid: "countOnlyPaid", tier_window_days: "tierWindowDays" };
+
+  function settings() {
+    ctx.say("Loading…");
+    ctx.api("{ lifecycleSettings { name label helpText kind value default choices minimum maximum } }").then(function (data) {
+      drawSettings(data.lifecycleSettings);
+      ctx.say(ctx.viewer.canManagePlugins ? "Change a value to preview its effect; Apply saves."
+        : "You may preview changes; saving them needs MANAGE_PLUGINS.");
+    }, function (error) { fail(error, settings); });
+  }
+
+  function input(setting) {
+    var id = "setting-" + setting.name;
+    var attrs = { id: id, name: setting.name, "aria-describedby": id + "-help " + id + "-message" };
+    if (setting.kind === "Boolean") {
+      attrs.type = "checkbox";
+      attrs.checked = setting.value === "true";
+      return el("input", attrs);
+    }
+    if (setting.kind === "Choice") {
+      return el("select", attrs, setting.choices.map(function (c) { return el("option", { value: c, selected: c === setting.value, text: c }); }));
+    }
+    if (setting.kind === "Multiline" || setting.kind === "Template") {
+      var area = el("textarea", attrs);
+      area.value = setting.value;
+      return area;
+    }
+    attrs.type = setting.kind === "Secret" ? "password" : "text";
+    if (setting.kind === "Integer" || setting.kind === "Decimal") {
+      attrs.inputmode = "decimal";
+    }
+    var field = el("input", attrs);
+    field.value = setting.value;
+    return field;
+  }
+
+  function valueOf(control) {
+    return control.type === "checkbox" ? String(control.checked) : control.value;
+  }
+
+  function drawSettings(list) {
+    var form = el("form", { id: "settings-form", novalidate: true });
+    var controls = {};
+    list.forEach(function (setting) {
+      var control = input(setting);
+      controls[setting.name] = control;
+      var isBox = setting.kind === "Boolean";
+      var label = el("label", { "for": control.id, text: setting.label });
+      form.appendChild(el("div", { "class": "field" }, isBox ? [el("label", { "for": control.id }, [control, " " + setting.label]),
+        el("p", { "class": "help", id: control.id + "-help", text: setting.helpText }),
+        el("p", { "class": "message", id: control.id + "-message", hidden: true })]
+        : [label, control, el("p", { "class": "help", id: control.id + "-help", text: setting.helpText }),
+           el("p", { "class": "message", id: control.id + "-message", hidden: true })]));
+    });
+    var preview = el("div", { id: "what-if", "aria-live": "polite" });
+    var apply = el("button", { type: "submit", "class": "primary", id: "apply", text: "Apply", hidden: !ctx.viewer.canManagePlugins });
+    var previewButton = el("button", { type: "button", id: "preview", text: "Preview", onclick: function () { whatIf(controls, preview); } });
+    form.appendChild(el("p", { "class": "toolbar" }, [previewButton, apply]));
+    var timer = null;
+    form.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(function () { whatIf(controls, preview); }, 600);
+    });
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      save(list, controls);
+    });
+    show([el("div", { "class": "columns" }, [form, section("What would change", [preview], "what-if-section")])]);
+    whatIf(controls, preview);
+  }
+
+  function clearMessages(controls) {
+    Object.keys(controls).forEach(function (name) {
+      controls[name].removeAttribute("aria-invalid");
+      var message = document.getElementById(controls[name].id + "-message");
+      message.hidden = true;
+      message.textContent = "";
+    });
+  }
+
+  function showFieldErrors(controls, errors) {
+    errors.forEach(function (e) {
+      var control = controls[e.field];
+      if (!control) { return; }
+      control.setAttribute("aria-invalid", "true");
+      var message = document.getElementById(control.id + "-message");
+      message.textContent = e.message;
+      message.hidden = false;
+    });
+    var first = errors.length && controls[errors[0].field];
+    if (first) { first.focus(); }
+  }
+
+  function save(list, controls) {
+    // Only what the owner changed: a setting never touched keeps following its default.
+    var values = list.filter(function (s) { return valueOf(controls[s.name]) !== s.value; })
+      .map(function (s) { return { name: s.name, value: valueOf(controls[s.name]) }; });
+    clearMessages(controls);
+    ctx.say("Saving…");
+    ctx.api("mutation ($values: [LifecycleSettingValueInput!]!) { lifecycleSettingsUpdate(values: $values) " +
+            "{ saved errors { field message } } }", { values: values }).then(function (data) {
+      var result = data.lifecycleSettingsUpdate;
+      if (result.saved) {
+        list.forEach(function (s) { s.value = valueOf(controls[s.name]); });
+        ctx.say("Saved. The new settings apply to every decision from now on; run the backfill to move everyone now.");
+      } else {
+        showFieldErrors(controls, result.errors);
+        ctx.say("Nothing was saved: fix the fields marked below.", true);
+      }
+    }, function (error) { fail(error, function () { save(list, controls); }); });
+  }
+
+  function whatIf(controls, box) {
+    var config = {};
+    Object.keys(RULE_FIELDS).forEach(function (name) {
+      if (!controls[name]) { return; }
+      var raw = valueOf(controls[name]);
+      config[RULE_FIELDS[name]] = name === "count_only_paid" ? raw === "true"
+        : name === "personal_gap_multiplier" ? Number(raw) : parseInt(raw, 10);
+    });
+    var started = performance.now();
+    var asked = ++previewSeq;  // an older answer arriving late must not replace a newer one
+    box.textContent = "Computing the preview…";
+    ctx.api("query ($config: LifecycleConfigInput!) { lifecycleWhatIf(config: $config) { customersEvaluated complete " +
+            "messages vouchers stages { stage { label } count } currentStages { stage { label } count } " +
+            "stageMoves { fromStage { label } toStage { label } count } } }", { config: config }).then(function (data) {
+      if (asked !== previewSeq) { return; }
+      var w = data.lifecycleWhatIf;
+      var current = {};
+      w.currentStages.forEach(function (r) { current[r.stage.label] = r.count; });
+      var labels = w.stages.map(function (r) { return r.stage.label; });
+      var moved = {};
+      w.stageMoves.forEach(function (m) { moved[m.fromStage.label + "→" + m.toStage.label] = m.count; });
+      box.textContent = "";
+      box.appendChild(el("p", { id: "what-if-summary", text: number(w.customersEvaluated) + " customers evaluated; " +
+        number(w.stageMoves.reduce(function (a, m) { return a + m.count; }, 0)) + " would move; " + number(w.messages) +
+        " messages and " + number(w.vouchers) + " vouchers would follow." }));
+      box.appendChild(dataTable("Customers per stage: now and with these values", ["Stage", "Now", "With these values"],
+        w.stages.map(function (r) { return [r.stage.label, number(current[r.stage.label] || 0), number(r.count)]; }), [false, true, true]));
+      // The matrix over the stages anyone would leave or enter (all of them would be mostly zeros).
+      var involved = labels.filter(function (label) {
+        return w.stageMoves.some(function (m) { return m.fromStage.label === label || m.toStage.label === label; });
+      });
+      box.appendChild(involved.length ? dataTable("Who would move where (rows: now, columns: with these values)",
+        ["From \\ to"].concat(involved), involved.map(function (from) {
+          return [from].concat(involved.map(function (to) { return from === to ? "·" : number(moved[from + "→" + to] || 0); }));
+        }), [false].concat(involved.map(function () { return true; })))
+        : el("p", { id: "what-if-nobody", "class": "muted", text: "Nobody would move." }));
+      timing("whatif", started);
+    }, function (error) {
+      if (asked !== previewSeq) { return; }
+      box.textContent = "";
+      box.appendChild(el("p", { "class": "error", text: "No preview: " + error.message }));
+    });
+  }
+
+  // ------------------------------------------------------------------ messages
+
+  var PREVIEW_ACTIONS = ["repeat_purchase", "tier_upgrade", "review_request", "winback_reminder"];
+
+  function messages(filter, offset) {
+    filter = filter || {};
+    offset = offset || 0;
+    ctx.say("Loading…");
+    ctx.api("query ($filter: LifecycleLedgerFilterInput, $offset: Int) { lifecycleLedger(filter: $filter, first: 25, offset: $offset) " +
+            "{ totalCount actions entries { kind action status email createdAt completedAt dueAt attempts lastError } } }",
+            { filter: filter, offset: offset }).then(function (data) {
+      drawMessages(data.lifecycleLedger, filter, offset);
+      ctx.say("Loaded " + number(data.lifecycleLedger.totalCount) + " entries.");
+    }, function (error) { fail(error, function () { messages(filter, offset); }); });
+  }
+
+  function select(id, label, options, value) {
+    return el("div", {}, [el("label", { "for": id, text: label }), el("select", { id: id }, [el("option", { value: "", text: "Any" })]
+      .concat(options.map(function (o) { return el("option", { value: o, selected: o === value, text: o }); })))]);
+  }
+
+  function drawMessages(page, filter, offset) {
+    var email = el("input", { id: "filter-email", type: "search", value: filter.email || "" });
+    var filters = el("form", { "class": "toolbar", id: "ledger-filters", onsubmit: function (event) {
+      event.preventDefault();
+      var next = {};
+      ["kind", "action", "status"].forEach(function (name) {
+        var v = document.getElementById("filter-" + name).value;
+        if (v) { next[name] = v; }
+      });
+      if (email.value.trim()) { next.email = email.value.trim(); }
+      messages(next, 0);
+    } }, [
+      select("filter-kind", "Kind", ["ledger", "scheduled"], filter.kind),
+      select("filter-action", "Action", page.actions, filter.action),
+      select("filter-status", "State", ["pending", "sending", "done", "failed", "skipped", "cancelled", "uncertain"], filter.status),
+      el("div", {}, [el("label", { "for": "filter-email", text: "Customer e-mail" }), email]),
+      el("button", { type: "submit", text: "Filter" })
+    ]);
+    var pager = el("p", { "class": "toolbar" }, [
+      el("button", { type: "button", disabled: offset === 0, text: "Newer", onclick: function () { messages(filter, Math.max(0, offset - 25)); } }),
+      el("span", { "class": "muted", text: (page.totalCount ? offset + 1 : 0) + "–" + Math.min(offset + 25, page.totalCount) + " of " + number(page.totalCount) }),
+      el("button", { type: "button", disabled: offset + 25 >= page.totalCount, text: "Older", onclick: function () { messages(filter, offset + 25); } })
+    ]);
+    var previewBox = el("div", { id: "preview-result", "aria-live": "polite" });
+    var previewForm = el("form", { "class": "toolbar", id: "preview-form", onsubmit: function (event) {
+      event.preventDefault();
+      var to = document.getElementById("preview-email").value.trim();
+      previewBox.textContent = "Rendering…";
+      ctx.api("mutation ($action: String!, $email: String) { lifecycleMessagePreview(action: $action, email: $email) " +
+              "{ subject text html language } }", { action: document.getElementById("preview-action").value, email: to || null })
+        .then(function (data) {
+          var m = data.lifecycleMessagePreview;
+          previewBox.textContent = "";
+          previewBox.appendChild(el("p", {}, [el("strong", { text: "Subject: " }), m.subject]));
+          previewBox.appendChild(el("pre", { text: m.text }));
+          if (m.html) {
+            previewBox.appendChild(el("details", {}, [el("summary", { text: "HTML part (source)" }), el("pre", { text: m.html })]));
+          }
+        }, function (error) {
+          previewBox.textContent = "";
+          previewBox.appendChild(el("p", { "class": "error", text: "No preview: " + error.message }));
+        });
+    } }, [
+      el("div", {}, [el("label", { "for": "preview-action", text: "Action" }),
+        el("select", { id: "preview-action" }, PREVIEW_ACTIONS.map(function (a) { return el("option", { value: a, text: a }); }))]),
+      el("div", {}, [el("label", { "for": "preview-email", text: "For customer (e-mail; empty: sample data)" }),
+        el("input", { id: "preview-email", type: "email" })]),
+      el("button", { type: "submit", text: "Preview message" })
+    ]);
+    show([
+      section("Ledger and schedule", [filters, page.entries.length ? dataTable("Actions, newest first",
+        ["Customer", "Action", "Kind", "State", "Created", "Done or due", "Attempts", "Last error"],
+        page.entries.map(function (e) {
+          return [e.email, e.action, e.kind, e.status, when(e.createdAt), when(e.completedAt || e.dueAt), number(e.attempts), e.lastError || ""];
+        }), [false, false, false, false, false, false, true, false])
+        : el("p", { "class": "muted", text: "No entries match." }), pager], "ledger"),
+      section("Template preview", [previewForm, previewBox], "template-preview")
+    ]);
+  }
+
+  // ------------------------------------------------------------------ start
+
+  var PAGES = { overview: overview, customer: customer, settings: settings, messages: messages };
+
+  window.LifecyclePages = {
+    start: function (context) {
+      ctx = context;
+      content = document.getElementById("content");
+      var draw = PAGES[context.page] || overview;
+      reload = function () { draw(); };
+      draw();
+    },
+    retry: function () {
+      if (reload) { reload(); }
+    }
+  };
+})();

@@ -1,0 +1,341 @@
+"""The lifecycle pages in a real headless Chromium, framed by a harness that speaks the Dashboard's AppBridge.
+
+The sandbox serves the pages and their API (Django's live server, on the demo store);
+`harness.html`, served from another origin as the Saleor Dashboard is, frames a page and
+plays the Dashboard's side exactly as its AppFrame does (origin check, actionId,
+handshake again on notifyReady, tokenRefresh, theme). Chromium is the OS's
+(/usr/bin/chromium, Debian's `chromium` package, which `.ci/run` installs), driven by
+Playwright's Python package; Playwright's own browsers are never downloaded.
+
+Every figure on a page is compared with plain SQL over the rows the demo wrote. Each test
+also checks that the browser logged no console error. The screenshots in docs/screenshots/
+are taken here; the timings (page interactive, card, what-if) are printed, not asserted.
+"""
+
+from __future__ import annotations
+
+import time
+from unittest import mock
+from urllib.parse import quote
+
+import pytest
+from django.db import connection
+
+from lifecycle_plugin.rules import Stage, stage_label
+
+from .browser import DjangoServer, Tab, chromium_missing, launch_chromium, static_server, wait_error, wait_status
+
+DEMO_CUSTOMERS = 300
+
+if chromium_missing():
+    pytest.skip(chromium_missing(), allow_module_level=True)
+from playwright.sync_api import expect  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@pytest.fixture(scope="module")
+def origins():
+    """The Dashboard's origin (the harness) and an intruder's, both other than the pages'."""
+    dashboard, dashboard_url = static_server()
+    intruder, intruder_url = static_server()
+    yield dashboard_url, intruder_url
+    dashboard.shutdown()
+    intruder.shutdown()
+
+
+@pytest.fixture(scope="module")
+def demo(django_db_setup, django_db_blocker):
+    """The sandbox's demo store, committed (the server's threads read it), removed afterwards."""
+    from django.contrib.auth.models import Permission, User
+    from django.core.management import call_command
+
+    from lifecycle_plugin.sandbox import cli
+
+    with django_db_blocker.unblock():
+        started = time.perf_counter()
+        assert cli.main(["--no-progress", "demo", "--customers", str(DEMO_CUSTOMERS)]) == 0
+        print(f"\n[timing] demo store of {DEMO_CUSTOMERS} customers: {time.perf_counter() - started:.1f} s")
+        owner = User.objects.create_superuser("owner", "owner@sandbox.example", "owner-password")
+        reader = User.objects.create_user("reader", "reader@sandbox.example", "reader-password", is_staff=True)
+        reader.user_permissions.add(Permission.objects.get(codename="change_user", content_type__app_label="auth"))
+        yield {"owner": owner, "reader": reader}
+        call_command("flush", interactive=False, verbosity=0)
+
+
+@pytest.fixture(scope="module")
+def pages_server(demo):
+    server = DjangoServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(pages_server):
+    with launch_chromium() as chromium:
+        yield chromium
+
+
+class Session(Tab):
+    def __init__(self, browser, pages_server, origins, django_db_blocker):
+        super().__init__(browser, f"{pages_server.url}/app/", *origins)
+        self.blocker = django_db_blocker
+
+    def sql(self, query: str, params=()) -> list[tuple]:
+        with self.blocker.unblock(), connection.cursor() as cursor:
+            cursor.execute(query, params)
+            return cursor.fetchall()
+
+
+@pytest.fixture
+def tab(browser, pages_server, origins, demo, django_db_blocker):
+    session = Session(browser, pages_server, origins, django_db_blocker)
+    yield session
+    errors = session.close()
+    assert errors == [], f"console errors: {errors}"
+
+
+def token_for(user, *, at: float | None = None) -> str:
+    from lifecycle_plugin.sandbox.dashboard import issue_pages_token
+
+    if at is None:
+        return issue_pages_token(user)
+    with mock.patch("django.core.signing.time.time", return_value=at):
+        return issue_pages_token(user)
+
+
+def status(frame) -> str:
+    return frame.locator("#status").inner_text()
+
+
+wait_loaded = wait_status
+
+
+def timing(frame, name: str) -> int:
+    return int(frame.locator("body").get_attribute(f"data-{name}-ms"))
+
+
+# ---------------------------------------------------------------------- the pages on the demo store
+
+
+def test_overview_shows_the_stores_customers_per_stage_and_tier(tab, demo):
+    started = time.perf_counter()
+    frame = tab.open("overview", token_for(demo["owner"]))
+    wait_loaded(frame, "overview loaded")
+    print(f"\n[timing] overview interactive after the handshake: {timing(frame, 'overview')} ms "
+          f"(page load to interactive: {(time.perf_counter() - started) * 1000:.0f} ms)")
+    rows = frame.locator("#stages table tbody tr")
+    shown = {rows.nth(i).locator("th").inner_text(): rows.nth(i).locator("td").inner_text()
+             for i in range(rows.count())}
+    counts = dict(tab.sql("SELECT stage, count(*) FROM lifecycle_plugin_customerprofile GROUP BY stage"))
+    assert shown == {stage_label(stage.value): str(counts.get(stage.value, 0)) for stage in Stage}
+    tiers = dict(tab.sql("SELECT coalesce(tier, ''), count(*) FROM lifecycle_plugin_customerprofile GROUP BY 1"))
+    tier_rows = frame.locator("#tiers .chart table tbody tr")
+    tier_shown = {tier_rows.nth(i).locator("th").inner_text(): int(tier_rows.nth(i).locator("td").inner_text().replace(",", ""))
+                  for i in range(tier_rows.count())}
+    assert sum(tier_shown.values()) == sum(tiers.values())
+    assert tier_shown["No tier"] == tiers.get("", 0)
+    # Every chart is a table; the toggle drops the chart's styling and keeps the same rows.
+    toggle = frame.locator("#stages button")
+    toggle.click()
+    assert frame.locator("#stages table").get_attribute("class") == "data"
+    assert toggle.get_attribute("aria-pressed") == "true"
+    toggle.click()
+    # Sections other queries will fill say so plainly.
+    for section in ("kpis", "cohorts", "action-results"):
+        assert "Not available in this version" in frame.locator(f"#{section}").inner_text()
+    trend_rows = frame.locator("#trend tbody tr")
+    assert trend_rows.count() == 6
+    tab.screenshot("overview")
+    tab.page.evaluate("window.dashboard.theme('dark')")
+    expect(frame.locator("html")).to_have_attribute("data-theme", "dark")
+    tab.screenshot("overview-dark")
+
+
+def test_customer_card_shows_stage_history_and_actions_and_recomputes(tab, demo):
+    email, stage, moves = tab.sql("""
+        SELECT p.email, p.stage, count(DISTINCT t.id) FROM lifecycle_plugin_customerprofile p
+        JOIN lifecycle_plugin_stagetransition t ON t.profile_id = p.id
+        JOIN lifecycle_plugin_actionledgerentry l ON l.profile_id = p.id
+        GROUP BY p.id ORDER BY count(DISTINCT t.id) DESC, p.id LIMIT 1""")[0]
+    actions = tab.sql("""SELECT (SELECT count(*) FROM lifecycle_plugin_actionledgerentry l WHERE l.profile_id = p.id)
+                              + (SELECT count(*) FROM lifecycle_plugin_scheduledaction s WHERE s.profile_id = p.id)
+                         FROM lifecycle_plugin_customerprofile p WHERE p.email = %s""", [email])[0][0]
+    frame = tab.open("customer", token_for(demo["owner"]), query=f"email={quote(email)}")
+    wait_loaded(frame)
+    print(f"\n[timing] customer card: {timing(frame, 'customer')} ms")
+    assert frame.locator("#card-stage").inner_text() == stage_label(stage)
+    assert frame.locator("#history tbody tr").count() == moves
+    assert frame.locator("#actions tbody tr").count() == min(actions, 50)
+    tab.screenshot("customer-card")
+    frame.locator("#recompute").click()
+    wait_loaded(frame, "recomputed")
+
+
+def test_settings_preview_and_a_bad_value_saves_nothing(tab, demo):
+    from lifecycle_plugin import conf
+
+    frame = tab.open("settings", token_for(demo["owner"]))
+    frame.wait_for_selector("#what-if-summary")
+    print(f"\n[timing] what-if preview: {timing(frame, 'whatif')} ms")
+    assert frame.locator("#settings-form .field").count() == len(conf.all_settings())
+    customers = tab.sql("SELECT count(*) FROM lifecycle_plugin_customerprofile")[0][0]
+    assert frame.locator("#what-if-summary").inner_text().startswith(f"{customers:,} customers evaluated")
+    # A shorter at-risk threshold: the preview shows who would move.
+    frame.locator("#setting-at_risk_days").fill("45")
+    expect(frame.locator("#what-if-summary")).not_to_contain_text("; 0 would move", timeout=20000)
+    rows = frame.locator("#what-if table").first.locator("tbody tr")
+    now_col = {rows.nth(i).locator("th").inner_text(): int(rows.nth(i).locator("td").nth(0).inner_text().replace(",", ""))
+               for i in range(rows.count())}
+    after = sum(int(rows.nth(i).locator("td").nth(1).inner_text().replace(",", "")) for i in range(rows.count()))
+    counts = dict(tab.sql("SELECT stage, count(*) FROM lifecycle_plugin_customerprofile GROUP BY stage"))
+    assert now_col == {stage_label(stage.value): counts.get(stage.value, 0) for stage in Stage}
+    assert after == customers
+    tab.screenshot("settings")
+    # A bad value: the field's message, focus on it, nothing saved.
+    field = frame.locator("#setting-at_risk_days")
+    field.fill("0")
+    frame.locator("#apply").click()
+    message = frame.locator("#setting-at_risk_days-message")
+    message.wait_for(state="visible")
+    assert "at risk" in message.inner_text().lower()
+    assert field.get_attribute("aria-invalid") == "true"
+    assert "Nothing was saved" in status(frame)
+    assert tab.sql("SELECT count(*) FROM lifecycle_sandbox_savedsetting")[0][0] == 0
+    # A good one is saved, through the keyboard.
+    field.fill("75")
+    field.press("Enter")
+    wait_loaded(frame, "saved.")
+    assert tab.sql("SELECT name, value FROM lifecycle_sandbox_savedsetting") == [("at_risk_days", "75")]
+    tab.sql("DELETE FROM lifecycle_sandbox_savedsetting RETURNING id")
+
+
+def test_messages_lists_the_ledger_filters_it_and_previews_a_template(tab, demo):
+    total = tab.sql("SELECT (SELECT count(*) FROM lifecycle_plugin_actionledgerentry) "
+                    "+ (SELECT count(*) FROM lifecycle_plugin_scheduledaction)")[0][0]
+    frame = tab.open("messages", token_for(demo["owner"]))
+    wait_loaded(frame)
+    assert status(frame) == f"Loaded {total:,} entries."
+    frame.locator("#preview-form button[type=submit]").click()
+    frame.wait_for_selector("#preview-result pre")
+    assert "Subject:" in frame.locator("#preview-result").inner_text()
+    tab.screenshot("messages")
+    action, count = tab.sql("SELECT action, count(*) FROM lifecycle_plugin_actionledgerentry "
+                            "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1")[0]
+    scheduled = tab.sql("SELECT count(*) FROM lifecycle_plugin_scheduledaction WHERE action = %s", [action])[0][0]
+    frame.select_option("#filter-action", action)
+    frame.locator("#ledger-filters button[type=submit]").click()
+    expect(frame.locator("#status")).to_have_text(f"Loaded {count + scheduled:,} entries.")
+    assert frame.locator("#ledger tbody tr").count() == min(count + scheduled, 25)
+
+
+# ---------------------------------------------------------------------- sign-in and faults
+
+
+@pytest.mark.parametrize("kind", ["garbage", "expired", "customer"])
+def test_a_bad_token_loads_nothing_and_says_why(tab, demo, kind):
+    from django.contrib.auth.models import User
+
+    if kind == "garbage":
+        token = "not-a-token"
+    elif kind == "expired":
+        token = token_for(demo["owner"], at=time.time() - 3600)
+    else:
+        with tab.blocker.unblock():
+            shopper = User.objects.filter(is_staff=False).order_by("id").first()
+        token = token_for(shopper)
+    requests = []
+    tab.page.on("request", lambda request: "/graphql/" in request.url and requests.append(request.post_data))
+    frame = tab.open("overview", token)
+    wait_error(frame)
+    assert "refused" in status(frame)
+    assert frame.locator("#content").is_hidden() and frame.locator("#viewer").is_hidden()
+    assert frame.locator("#retry-box").is_visible()
+    # The sign-in check only (once: the handshake after notifyReady repeats the same token); nothing else.
+    assert len(requests) == 1 and "lifecycleViewer" in requests[0]
+
+
+def test_without_the_dashboard_the_page_says_why_and_sends_nothing(tab, demo):
+    requests = []
+    tab.page.on("request", lambda request: "/graphql/" in request.url and requests.append(request.url))
+    tab.page.goto(tab.pages_url + "overview/")
+    wait_error(tab.page)
+    assert "Saleor Dashboard" in tab.page.locator("#status").inner_text()
+    assert requests == []
+
+
+def test_a_handshake_from_another_window_and_origin_is_ignored(tab, demo):
+    requests = []
+    tab.page.on("request", lambda request: "/graphql/" in request.url and requests.append(request.url))
+    frame = tab.open("overview", None, intruder_token=token_for(demo["owner"]))
+    tab.page.wait_for_timeout(600)
+    assert requests == [] and "Waiting" in status(frame)
+    assert tab.page.evaluate("window.received.map(function (a) { return a.type; })") == ["notifyReady"]
+
+
+def test_the_refreshed_token_replaces_the_first(tab, demo):
+    first, fresh = token_for(demo["owner"]), token_for(demo["reader"])
+    frame = tab.open("messages", first)
+    wait_loaded(frame)
+    seen = []
+    tab.page.on("request", lambda request: "/graphql/" in request.url and seen.append(request.headers["authorization"]))
+    tab.page.evaluate(f"window.dashboard.refresh({fresh!r})")
+    frame.wait_for_timeout(200)
+    frame.locator("#ledger-filters button[type=submit]").click()
+    wait_loaded(frame)
+    assert seen == [f"Bearer {fresh}"]
+
+
+def test_an_api_failure_shows_the_error_and_retry_recovers(tab, demo):
+    failing = {"on": True}
+
+    def answer(route):
+        if failing["on"] and "lifecycleStageCounts" in (route.request.post_data or ""):
+            route.fulfill(status=502, content_type="application/json", body='{"errors": [{"message": "Bad gateway"}]}')
+        else:
+            route.continue_()
+
+    tab.context.route("**/app/graphql/", answer)
+    frame = tab.open("overview", token_for(demo["owner"]))
+    wait_error(frame)
+    assert "Bad gateway" in status(frame)
+    retry = frame.locator("#retry")
+    assert retry.is_visible()
+    failing["on"] = False
+    retry.focus()
+    retry.press("Enter")  # keyboard only
+    wait_loaded(frame, "overview loaded")
+    assert frame.locator("#stages table").count() == 1
+    tab.errors[:] = [e for e in tab.errors if "502" not in e]  # the browser logs the failed request itself
+
+
+def test_settings_without_manage_plugins_hide_apply(tab, demo):
+    frame = tab.open("settings", token_for(demo["reader"]))
+    frame.wait_for_selector("#what-if-summary")
+    assert frame.locator("#apply").is_hidden()
+    assert "MANAGE_PLUGINS" in status(frame)
+
+
+def test_the_sandbox_dashboard_signs_in_locally_and_frames_the_pages(tab, demo, pages_server):
+    page = tab.page
+    page.goto(f"{pages_server.url}/dashboard/")
+    page.fill("#username", "owner")
+    page.fill("#password", "wrong")
+    page.click("#login button[type=submit]")
+    page.wait_for_selector("#login-error", state="visible")
+    # The refused sign-in's 401 is logged by the browser itself; nothing else may be.
+    tab.errors[:] = [e for e in tab.errors if "401" not in e]
+    page.fill("#password", "owner-password")
+    page.click("#login button[type=submit]")
+    frame = page.wait_for_selector("iframe#frame").content_frame()
+    expect(frame.locator("#status")).to_have_text("Overview loaded.", timeout=20000)
+    assert frame.locator("#viewer-email").inner_text() == "owner@sandbox.example"
+
+
+def test_graphiql_loads_offline_from_the_packages_copies(tab, demo, pages_server):
+    outside = []
+    tab.context.route("**/*", lambda route: (outside.append(route.request.url), route.abort())
+                      if not route.request.url.startswith(pages_server.url) else route.continue_())
+    tab.page.goto(f"{pages_server.url}/graphql/")
+    tab.page.wait_for_selector(".graphiql-container")
+    assert outside == []
