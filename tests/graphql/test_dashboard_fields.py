@@ -97,6 +97,30 @@ def test_a_bad_value_gets_its_field_message_and_nothing_is_saved(store, admin, v
         assert {e["field"]: e["message"] for e in payload["errors"]} == expected
 
 
+def test_a_saved_threshold_opens_the_recompute_a_dashboard_save_does(store, admin, django_capture_on_commit_callbacks):
+    from lifecycle_plugin.models import RecomputeRun
+
+    store.host.saved = {"tier_window_days": "365"}
+    with django_capture_on_commit_callbacks() as queued:
+        payload = store.run(UPDATE, owner(admin), values=[{"name": "at_risk_days", "value": "60"}])[
+            "data"]["lifecycleSettingsUpdate"]
+    assert payload["saved"]
+    run = RecomputeRun.objects.get()
+    assert run.changed == ["at_risk_days"] and run.state == RecomputeRun.STATE_QUEUED
+    assert len(queued) == 1  # the recompute task, once the save commits
+
+    # Saving what is already in force changes nothing a stage depends on: no second run.
+    store.run(UPDATE, owner(admin), values=[{"name": "at_risk_days", "value": "60"}])
+    assert RecomputeRun.objects.count() == 1 and RecomputeRun.objects.get().requested_at == run.requested_at
+
+
+def test_a_value_the_sql_ladder_cannot_decide_is_refused_by_name(store, admin):
+    payload = store.run(UPDATE, owner(admin), values=[{"name": "personal_gap_multiplier", "value": "2.00000000001"}])[
+        "data"]["lifecycleSettingsUpdate"]
+    assert payload["saved"] is False and [e["field"] for e in payload["errors"]] == ["personal_gap_multiplier"]
+    assert store.host.saves == 0
+
+
 def test_changing_settings_needs_manage_plugins(store, admin):
     response = store.run(UPDATE, staff_viewer(admin), values=[{"name": "at_risk_days", "value": "50"}])
     assert codes(response) == ["PERMISSION_DENIED"] and store.host.saves == 0
