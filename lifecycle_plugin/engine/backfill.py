@@ -37,6 +37,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from ..host import CustomerRef, Projection
+from ..rules.referral import advocate_of
 from .backfill_sql import backfill_in_sql, why_not_sql
 from .backfill_writes import (
     PROFILE_COLUMNS,
@@ -299,8 +300,10 @@ def _backfill_chunk(engine: LifecycleEngine, customers: Sequence[CustomerRef], e
                     "last_order_at": last_at.isoformat() if last_at else None,
                     "next_check_at": next_at.isoformat() if next_at else None,
                     "decided_at": decided_at,
+                    "advocate": advocate_of(customer_facts.extra),
                 },
                 decided_at=now,
+                advocate=advocate_of(customer_facts.extra),
             ))
     if dry_run:
         return report

@@ -19,6 +19,7 @@ from django.utils import timezone
 from ..host import CustomerRef, Host, Projection
 from ..models import ActionLedgerEntry, ActionStatus, CustomerProfile, StageTransition, TierChange
 from ..rules import CustomerFacts, LifecycleConfig, OrderFact, counts
+from ..rules.referral import advocate_of
 from .bulk import JSON, bulk_cursor, column_params, json_text, unnest_rows
 from .context import StageChange, TierChange as TierChangeEvent
 
@@ -101,8 +102,10 @@ def projection_of(profile: CustomerProfile) -> Projection:
             "last_order_at": profile.last_order_at.isoformat() if profile.last_order_at else None,
             "next_check_at": profile.next_check_at.isoformat() if profile.next_check_at else None,
             "prediction": prediction_of(profile),
+            "advocate": advocate_of(profile.extra_facts),
         },
         decided_at=profile.decided_at,
+        advocate=advocate_of(profile.extra_facts),
     )
 
 
