@@ -9,6 +9,9 @@ action                 when                                            what
 ``winback_reminder``   a customer becomes ``at_risk`` / ``lapsed``     reminders at an interval,
                                                                        stopped by the next order
                                                                        (+ optional voucher)
+``referral_code``      a customer enters ``repeat`` / ``loyal``        a shareable referral code
+``referral_reward``    a new customer's order with the code is paid    reward voucher + message
+                       and past the return window
 =====================  ==============================================  ===========================
 
 Three are **marketing** (repeat purchase, tier upgrade, win-back): by default a
@@ -35,22 +38,27 @@ REPEAT_PURCHASE = "repeat_purchase"
 TIER_UPGRADE = "tier_upgrade"
 REVIEW_REQUEST = "review_request"
 WINBACK_REMINDER = "winback_reminder"
+REFERRAL_CODE = "referral_code"
+REFERRAL_REWARD = "referral_reward"
 #: Bookkeeping only: an order that brought back an at-risk or lapsed customer.
 WINBACK_ORDER = "winback_order"
 
 #: Actions that send a message, each with its own templates and switch.
-MESSAGE_ACTIONS = (REPEAT_PURCHASE, TIER_UPGRADE, REVIEW_REQUEST, WINBACK_REMINDER)
+MESSAGE_ACTIONS = (REPEAT_PURCHASE, TIER_UPGRADE, REVIEW_REQUEST, WINBACK_REMINDER, REFERRAL_CODE, REFERRAL_REWARD)
 
 #: Messages and vouchers that need the customer's consent to marketing: they promote
 #: the shop (a discount, tier news, a reminder to come back).
-MARKETING_ACTIONS = frozenset({REPEAT_PURCHASE, TIER_UPGRADE, WINBACK_REMINDER})
+MARKETING_ACTIONS = frozenset({REPEAT_PURCHASE, TIER_UPGRADE, WINBACK_REMINDER, REFERRAL_CODE})
 #: Messages about something the customer did (the review request asks about their
 #: order): consent only when ``transactional_consent_required`` is on, no unsubscribe link.
-TRANSACTIONAL_ACTIONS = frozenset({REVIEW_REQUEST})
+#: The referral reward is earned by what the customer did (a friend's order), so it too.
+TRANSACTIONAL_ACTIONS = frozenset({REVIEW_REQUEST, REFERRAL_REWARD})
 
 __all__ = [
     "MARKETING_ACTIONS",
     "MESSAGE_ACTIONS",
+    "REFERRAL_CODE",
+    "REFERRAL_REWARD",
     "REPEAT_PURCHASE",
     "REVIEW_REQUEST",
     "TIER_UPGRADE",

@@ -213,6 +213,8 @@ ACTION_VARIABLES: dict[str, dict[str, tuple[str, ...] | None]] = {
     "tier_upgrade": {"new_tier": (), "new_tier_label": (), "previous_tier": (), "previous_tier_label": (),
                      "occurred_at": (), "window_spend": None},
     "winback_reminder": {"reminder": ("number", "count"), "episode": ()},
+    "referral_code": {"trigger_stage": (), "referral": ("reward_discount", "return_window_days", "max_per_code")},
+    "referral_reward": {"referral": ("code", "placed_at")},
 }
 
 

@@ -51,6 +51,9 @@ def _sample_payload(action: str, now: datetime, order: dict[str, Any]) -> dict[s
                          "window_spend": {}},
         "winback_reminder": {"reminder": {"number": 1, "count": 3}, "episode": "preview"},
         "review_request": {"products": SAMPLE_PRODUCTS},
+        "referral_code": {"trigger_stage": "repeat",
+                          "referral": {"reward_discount": "10%", "return_window_days": 14, "max_per_code": 10}},
+        "referral_reward": {"referral": {"code": "LC-PREVIEW00000", "placed_at": now.isoformat()}},
     }[action]
     return {"order": order, **extra}
 

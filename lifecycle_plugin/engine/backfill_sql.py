@@ -43,7 +43,7 @@ def why_not_sql(engine) -> str | None:
     """Why the SQL evaluator cannot decide for `engine` (None: it can)."""
     if getattr(engine.host, "ladder_sources", None) is None:
         return f"the {engine.host.name} host offers no SQL (Host.ladder_sources)"
-    hooks = [name for name in DECISION_HOOKS if has_implementations(engine.pm, name)]
+    hooks = [name for name in DECISION_HOOKS if has_implementations(engine.pm, name, new_customers=True)]
     if hooks:
         return "hooks that the SQL evaluator cannot run are installed: " + ", ".join(hooks)
     problems = sql_unsupported(engine.config)
