@@ -38,6 +38,7 @@ from .offers import VoucherOffer, enqueue_message, order_data, run_voucher, send
 from .options import (
     BUYER_STAGES,
     discount_setting,
+    parse_days,
     stage_list_parser,
     switch_setting,
     template_settings,
@@ -61,7 +62,8 @@ SETTINGS = [
             "at_risk, lapsed. Once per customer; the code works in the channel of their latest order.",
             stage_list_parser(BUYER_STAGES, "a code is issued in the channel of an order")),
     discount_setting("referral_discount", f"{_LABEL}: the new customer's discount"),
-    valid_days_setting("referral_code_valid_days", f"{_LABEL}: code valid for (days)"),
+    Setting("referral_code_valid_days", "365", STRING, f"{_LABEL}: code valid for (days)",
+            f"The referral code expires this many days after it is issued (1 to {MAX_DAYS}).", parse_days),
     discount_setting("referral_reward_discount", f"{_LABEL}: the referrer's reward"),
     valid_days_setting("referral_reward_valid_days", f"{_LABEL}: reward valid for (days)"),
     Setting("referral_return_window_days", "14", STRING, f"{_LABEL}: return window (days)",

@@ -242,3 +242,28 @@ def test_a_check_run_again_rewards_nothing_more(shop, host, clock):
     shop.run_due()
     assert len(shop.messages("referral_reward")) == 1
     assert len(shop.entries("referral_reward_voucher")) == 1
+
+
+def test_the_docs_show_each_message_as_the_shipped_templates_render_it():
+    """docs/actions.md quotes both messages; render the same data and compare."""
+    import re
+    from pathlib import Path
+
+    from lifecycle_plugin.actions.rendering import render_message
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "actions.md"
+    section = docs.read_text().split("## Referral and advocacy", 1)[1]
+    quoted = re.findall(r"```text\n(.*?)```", section, re.S)
+    base = {"customer": {"email": "ann@example.com", "first_name": "Ann", "last_name": "Lee", "name": "Ann Lee"},
+            "stage": "repeat", "stage_label": "Repeat customer", "tier": "", "tier_label": "", "products": [],
+            "order": None}
+    code = {**base, "marketing": True, "trigger_stage": "repeat",
+            "unsubscribe_url": "https://shop.example.com/plugins/global/saleor.lifecycle/unsubscribe/?token=…",
+            "referral": {"reward_discount": "10%", "return_window_days": 14, "max_per_code": 10},
+            "voucher": {"code": "LC-7KQ2M9XPR4TDH", "discount": "10%", "valid_until_date": "2027-12-01"}}
+    reward = {**base, "marketing": False, "unsubscribe_url": "",
+              "referral": {"code": "LC-7KQ2M9XPR4TDH", "placed_at": "2026-12-03T10:00:00+00:00"},
+              "voucher": {"code": "LC-Q8WZ3NB5K2MRT", "discount": "10%", "valid_until_date": "2027-01-17"}}
+    rendered = [render_message(action, data, {}, ()) for action, data in
+                (("referral_code", code), ("referral_reward", reward))]
+    assert quoted == [f"Subject: {r.subject}\n\n{r.text.rstrip()}\n" for r in rendered]
