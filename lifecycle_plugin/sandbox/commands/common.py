@@ -20,6 +20,9 @@ DEMO_ACTION_SETTINGS = {
     # A week rather than the default fortnight, so the replayed days see requests fall due.
     "review_request_delay_days": "7",
     "winback_reminder_enabled": "true",
+    "referral_enabled": "true",
+    # Three days rather than a fortnight, so the replayed days see rewards fall due.
+    "referral_return_window_days": "3",
     # The synthetic customers carry no consent metadata: the demo shows what would be sent.
     "marketing_consent_required": "false",
 }
