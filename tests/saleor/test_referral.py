@@ -1,7 +1,7 @@
 """Referrals through Saleor's own mutations: the referrer's code is a real Saleor voucher;
 a new customer applies it (checkoutAddPromoCode), completes the checkout unpaid
-(checkoutComplete, the channel allowing unpaid orders) and staff mark the order paid
-(orderMarkAsPaid). The new customer's discount is on the order, and after the return window
+(checkoutComplete, the channel allowing unpaid orders), and staff confirm the order
+(orderConfirm) and mark it paid (orderMarkAsPaid). The new customer's discount is on the order, and after the return window
 the referrer gets a reward voucher: each once, however often the events are replayed. The
 owner's own use of the code is refused at checkout."""
 
@@ -57,9 +57,16 @@ def referrers_code(complete_paid_checkout, customer_user, notify_log) -> str:
     return row.code
 
 
+ORDER_CONFIRM = """
+mutation ($id: ID!) { orderConfirm(id: $id) { errors { field code message } order { status } } }
+"""
+
+
 @pytest.fixture
-def unpaid_checkout(channel_USD, product, checkout_shipping):
-    """A checkout with `code` applied, its addresses and delivery set, completed unpaid."""
+def unpaid_checkout(channel_USD, product, checkout_shipping, staff_orders):
+    """A checkout with `code` applied, its addresses and delivery set, completed unpaid; staff
+    then confirm the order (Saleor leaves an unpaid checkout's order unconfirmed, and an
+    unconfirmed order does not count)."""
     channel_USD.allow_unpaid_orders = True
     channel_USD.save(update_fields=["allow_unpaid_orders"])
 
@@ -91,7 +98,12 @@ def unpaid_checkout(channel_USD, product, checkout_shipping):
         checkout.shipping_address = checkout.billing_address = address
         checkout.save()
         response = client.post_graphql(CHECKOUT_COMPLETE, {"id": gid("Checkout", checkout.pk)})
-        return get_graphql_content(response)["data"]["checkoutComplete"]
+        data = get_graphql_content(response)["data"]["checkoutComplete"]
+        if data["order"]:
+            assert data["order"]["status"] == "UNCONFIRMED"
+            confirmed = mutate(staff_orders, ORDER_CONFIRM, {"id": data["order"]["id"]}, "orderConfirm")
+            assert confirmed["order"]["status"] == "UNFULFILLED"
+        return data
 
     return make
 
@@ -145,7 +157,9 @@ def test_a_referees_order_earns_both_rewards_once(referrers_code, unpaid_checkou
     assert reward_code != referrers_code and reward_code in reward["payload"]["text"]
     reward_voucher = VoucherCode.objects.select_related("voucher").get(code=reward_code).voucher
     assert reward_voucher.single_use and reward_voucher.channel_listings.get().discount_value == 15
-    assert VoucherCode.objects.filter(code__startswith="LC-").count() == 2  # the code and the reward
+    # One reward (a personal voucher); the new customer, new now, got their own referral code.
+    assert VoucherCode.objects.filter(code__startswith="LC-", voucher__single_use=True).count() == 1
+    assert VoucherCode.objects.filter(code__startswith="LC-", voucher__single_use=False).count() == 2
     referral.refresh_from_db()
     assert referral.status == Referral.REWARDED
 
