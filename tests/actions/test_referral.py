@@ -111,6 +111,19 @@ def test_new_customers_order_rewards_the_referrer_once_after_the_window(shop, ho
     assert host.metadata[profile.user_id][ADVOCATE_KEY] == "true"
     assert host.private_metadata[profile.user_id]["lifecycle.profile"].count('"advocate": true') == 1
 
+    from lifecycle_plugin.graphql.execution import execute_graphql
+    from lifecycle_plugin.graphql.viewer import Viewer
+
+    fields = "{ referralsMade referralsRewarded advocate }"
+    expected = {"referralsMade": made, "referralsRewarded": rewarded, "advocate": True}
+    staff = execute_graphql({"query": f'{{ customerLifecycle(email: "{ANN}") {fields} }}'},
+                            Viewer.staff(999, "staff@example.com", can_manage_users=True),
+                            engine_factory=lambda: shop.engine)
+    assert staff["data"]["customerLifecycle"] == expected
+    mine = execute_graphql({"query": f"{{ myLifecycle {fields} }}"}, Viewer.customer(profile.user_id, ANN),
+                           engine_factory=lambda: shop.engine)
+    assert mine["data"]["myLifecycle"] == expected
+
 
 def test_a_refund_within_the_window_cancels_the_reward(shop, host, clock):
     code = referrer_with_code(shop, host, clock)
