@@ -280,3 +280,44 @@ def test_the_docs_show_each_message_as_the_shipped_templates_render_it():
     rendered = [render_message(action, data, {}, ()) for action, data in
                 (("referral_code", code), ("referral_reward", reward))]
     assert quoted == [f"Subject: {r.subject}\n\n{r.text.rstrip()}\n" for r in rendered]
+
+
+def test_the_referral_metrics_match_plain_sql(make_shop, host, clock):
+    from lifecycle_plugin.graphql.execution import execute_graphql
+    from lifecycle_plugin.graphql.viewer import Viewer
+
+    shop = make_shop({**REFERRALS, "referral_max_per_code": "2"})
+    code = referrer_with_code(shop, host, clock)
+    since = clock.now
+    referee_order(shop, host, clock, code)  # pending, rewarded later
+    refunded = referee_order(shop, host, clock, code, email=CAT, ship_to="3 Oak Ave")  # cancelled later
+    referee_order(shop, host, clock, code, email="dan@example.com", ship_to="4 Pine Ct")  # over the limit
+    referee_order(shop, host, clock, code, email="eve@example.com", ship_to="1 Main St, Springfield")  # address
+    host.update_order(CAT, refunded.order_id, refunded=Decimal("1"))
+    clock.advance(days=15)
+    shop.run_due()
+    shop.process(ANN, event="referral")
+    query = ('query($s: DateTime!, $u: DateTime!) { lifecycleReferrals(since: $s, until: $u) { '
+             'made pending rewarded cancelled refused refusedByReason { reason count } codesIssued advocates } }')
+    answer = execute_graphql({"query": query, "variables": {"s": since.isoformat(), "u": clock.now.isoformat()}},
+                             Viewer.staff(999, "staff@example.com", can_manage_users=True),
+                             engine_factory=lambda: shop.engine)["data"]["lifecycleReferrals"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT status, count(*) FROM lifecycle_plugin_referral WHERE created_at >= %s "
+                       "AND created_at < %s GROUP BY status", [since, clock.now])
+        by_status = dict(cursor.fetchall())
+        cursor.execute("SELECT reason, count(*) FROM lifecycle_plugin_referral WHERE status = 'refused' "
+                       "GROUP BY reason ORDER BY 2 DESC, 1")
+        reasons = [{"reason": r, "count": n} for r, n in cursor.fetchall()]
+        cursor.execute("SELECT count(*) FROM lifecycle_plugin_customerprofile "
+                       "WHERE (extra_facts->>'referrals_rewarded')::int > 0")
+        (advocates,) = cursor.fetchone()
+        cursor.execute("SELECT count(*) FROM lifecycle_plugin_referralcode WHERE issued_at >= %s AND issued_at < %s",
+                       [since, clock.now])
+        (codes,) = cursor.fetchone()
+    assert by_status == {"rewarded": 1, "cancelled": 1, "refused": 2}
+    assert answer == {
+        "made": by_status["rewarded"] + by_status["cancelled"], "pending": 0, "rewarded": by_status["rewarded"],
+        "cancelled": by_status["cancelled"], "refused": by_status["refused"], "refusedByReason": reasons,
+        "codesIssued": codes, "advocates": advocates}
+    assert advocates == 1

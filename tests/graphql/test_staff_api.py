@@ -90,6 +90,7 @@ STAFF_QUERIES = [
     "{ lifecycleTierCounts { count } }",
     '{ lifecycleFunnel(since: "2025-01-01T00:00:00+00:00", until: "2027-01-01T00:00:00+00:00") { since } }',
     "{ lifecyclePredictionsByStage { predicted } }",
+    '{ lifecycleReferrals(since: "2025-01-01T00:00:00+00:00", until: "2027-01-01T00:00:00+00:00") { made } }',
     "{ lifecycleStages { key } }",
     "{ lifecycleConfig { atRiskDays } }",
     "{ lifecycleWhatIf(config: {atRiskDays: 60}) { complete } }",
