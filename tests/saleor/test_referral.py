@@ -32,6 +32,7 @@ from .test_flows import (  # noqa: E402
     CHECKOUT_COMPLETE,
     CHECKOUT_CREATE,
     ORDER_MARK_AS_PAID,
+    UPDATE_METADATA,
     complete_paid_checkout,
     gid,
     mutate,
@@ -188,3 +189,13 @@ def test_a_shared_shipping_address_is_refused_with_its_reason(referrers_code, un
     assert (referral.status, referral.reason) == (Referral.REFUSED, rules.SAME_ADDRESS)
     run_due(timezone.now() + timedelta(days=20))
     assert reward_events(notify_log) == []
+
+
+def test_a_customer_cannot_make_themselves_an_advocate(referrers_code, customer_user, user_api_client):
+    """lifecycle.advocate is public metadata the customer can write: the plugin puts it back."""
+    mutate(user_api_client, UPDATE_METADATA, {
+        "id": gid("User", customer_user.pk), "input": [{"key": ADVOCATE_KEY, "value": "true"}],
+    }, "updateMetadata")
+    # Saleor answers with the instance it wrote; the database is put right at once.
+    customer_user.refresh_from_db(fields=["metadata"])
+    assert ADVOCATE_KEY not in customer_user.metadata and customer_user.metadata["lifecycle.stage"] == "new"
