@@ -244,6 +244,10 @@ def lifecycle_run_action(context, entry):
     if entry.action not in actions:
         return None
     if not _enabled(context):
+        if entry.action == REFERRAL_CHECK:  # the referral ends without a reward, and says why
+            referral = Referral.objects.filter(pk=entry.payload["referral"], status=Referral.PENDING).first()
+            if referral is not None:
+                _finish(referral, Referral.CANCELLED, "switched off", context.now)
         return skip("switched off")
     if entry.action == REFERRAL_CHECK:
         return _check(context, entry)

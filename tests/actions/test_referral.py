@@ -321,3 +321,15 @@ def test_the_referral_metrics_match_plain_sql(make_shop, host, clock):
         "cancelled": by_status["cancelled"], "refused": by_status["refused"], "refusedByReason": reasons,
         "codesIssued": codes, "advocates": advocates}
     assert advocates == 1
+
+
+def test_switched_off_before_the_reward_falls_due_the_referral_is_cancelled(make_shop, host, clock):
+    shop = make_shop(REFERRALS)
+    code = referrer_with_code(shop, host, clock)
+    referee_order(shop, host, clock, code)
+    shop.configure(**{**REFERRALS, "referral_enabled": "false"})
+    clock.advance(days=15)
+    shop.run_due()
+    referral = Referral.objects.get()
+    assert (referral.status, referral.reason) == (Referral.CANCELLED, "switched off")
+    assert shop.messages("referral_reward") == []
