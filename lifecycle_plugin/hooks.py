@@ -45,6 +45,7 @@ BUILTIN_PLUGINS: list[str] = [
     "lifecycle_plugin.actions.winback",
     "lifecycle_plugin.actions.welcome",
     "lifecycle_plugin.actions.abandoned_checkout",
+    "lifecycle_plugin.actions.referral",
 ]
 
 #: Built-in implementations that run without a time limit: the package's own code, which
@@ -205,5 +206,15 @@ def call_isolated(
     return results
 
 
-def has_implementations(pm: pluggy.PluginManager, hook_name: str) -> bool:
-    return bool(getattr(pm.hook, hook_name).get_hookimpls())
+def has_implementations(pm: pluggy.PluginManager, hook_name: str, *, new_customers: bool = False) -> bool:
+    """Whether any plugin implements `hook_name`. With `new_customers`, leave out the
+    implementations marked `profiles_only` (facts that only customers who already have a
+    profile can have, such as the referral action's), for the SQL backfill, which decides
+    only customers without one."""
+    impls = getattr(pm.hook, hook_name).get_hookimpls()
+    return any(not (new_customers and getattr(impl.function, PROFILES_ONLY, False)) for impl in impls)
+
+
+#: Set to True on a `lifecycle_collect_facts` implementation that contributes nothing for
+#: a customer without a profile yet (`has_implementations(..., new_customers=True)`).
+PROFILES_ONLY = "profiles_only"

@@ -65,6 +65,9 @@ class Projection:
     #: writes the projection stamps it no later than this, so that `changed_customers`
     #: does not report the decision's own write as a change the decision has not seen.
     decided_at: datetime | None = None
+    #: An advocate (`rules.referral.is_advocate`): public metadata ``lifecycle.advocate``
+    #: is ``true``; otherwise the key is removed.
+    advocate: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +94,9 @@ class VoucherRequest:
     valid_until: datetime
     name: str
     currency: str | None = None  # required for fixed amounts
+    #: A referral code (`actions/referral.py`) rather than a personal voucher: any
+    #: customer may redeem it, once each, except `customer`, its owner (the referrer).
+    shareable: bool = False
 
 
 #: Why a checkout that redeems another customer's personal voucher is refused.
@@ -109,6 +115,16 @@ def is_voucher_owner(owner: CustomerRef, redeemer: CustomerRef) -> bool:
     if owner.user_id is not None and redeemer.user_id == owner.user_id:
         return True
     return bool(owner.email) and normalise_email(redeemer.email) == normalise_email(owner.email)
+
+
+#: Why a checkout that redeems the customer's own referral code is refused.
+OWN_REFERRAL_CODE = "This is your own referral code: it is for friends who have not ordered here yet."
+
+
+def may_redeem(owner: CustomerRef, redeemer: CustomerRef, shareable: bool) -> bool:
+    """Whether `redeemer` may use a voucher the plugin issued to `owner`: a personal one
+    only its owner (`is_voucher_owner`), a referral code (`shareable`) anyone else."""
+    return is_voucher_owner(owner, redeemer) != shareable
 
 
 #: What a deleted customer's vouchers are renamed to (they were named by the e-mail).
@@ -222,7 +238,8 @@ class Host(Protocol):
 
     def write_projection(self, projections: Sequence[Projection]) -> None:
         """Show the decisions to storefronts and staff: merge `lifecycle.stage` and
-        `lifecycle.tier` into the account's public metadata and `lifecycle.profile` (JSON
+        `lifecycle.tier` (and `lifecycle.advocate` = ``true`` for an advocate, removed
+        otherwise) into the account's public metadata and `lifecycle.profile` (JSON
         text) into its private metadata, keeping every other key.
 
         Accounts are found by `Projection.customer.user_id` only; a projection without
@@ -367,6 +384,25 @@ class Host(Protocol):
         """
         ...
 
+    def order_voucher_codes(self, order_ids: Sequence[str]) -> dict[str, str]:
+        """Optional. The voucher code each order redeemed (Saleor: `Order.voucher_code`),
+        keyed in the caller's spelling of the id; orders without a code, and unknown
+        ones, are left out.
+
+        Absent: no order is known to have used a referral code, so the referral action
+        hands out codes but never rewards (`actions/referral.py` logs it once).
+        """
+        ...
+
+    def order_shipping_addresses(self, order_ids: Sequence[str]) -> dict[str, str]:
+        """Optional. Each order's shipping address as `host_support.address_key` spells it
+        (so two spellings of one address compare equal), keyed in the caller's spelling
+        of the id; orders without a shipping address, and unknown ones, are left out.
+
+        Absent: a referral is never refused for a shared shipping address.
+        """
+        ...
+
     def ladder_sources(self, customers: Sequence[CustomerRef] | None = None) -> LadderSources:
         """Optional. Two SELECTs over the store's own tables for the SQL evaluator
         (`engine.sql_ladder`): every customer `customer_chunks` lists (or those of
@@ -385,7 +421,7 @@ REQUIRED_HOST_METHODS = ("customer_chunks", "read_facts", "changed_customers", "
 OPTIONAL_HOST_METHODS = ("count_customers", "plugin_settings", "save_plugin_settings", "plugin_active", "marketing_consent",
                          "record_opt_out", "customer_languages", "plugin_url", "customer_names", "order_products",
                          "forget_customer", "account_order_emails", "ladder_sources",
-                         "customer_checkouts")
+                         "customer_checkouts", "order_voucher_codes", "order_shipping_addresses")
 
 
 def is_host(candidate: object) -> bool:

@@ -9,6 +9,7 @@ It depends on `host` (the protocol's value types) and `rules` only.
 from __future__ import annotations
 
 import math
+import re
 import secrets
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -24,6 +25,9 @@ from .rules import CustomerFacts, OrderFact, OrderState
 STAGE_KEY, TIER_KEY = "lifecycle.stage", "lifecycle.tier"
 #: Private metadata on the account: the decision's JSON summary.
 PROFILE_KEY = "lifecycle.profile"
+#: Public metadata on the account: ``true`` for an advocate (a rewarded referral or a
+#: review, `rules.referral.is_advocate`); absent otherwise. A flag, not a stage.
+ADVOCATE_KEY = "lifecycle.advocate"
 
 # ---------------------------------------------------------------------- voucher codes
 
@@ -42,6 +46,15 @@ def new_voucher_code() -> str:
 
 
 # ---------------------------------------------------------------------- orders
+
+
+def address_key(*parts: Any) -> str:
+    """A shipping address as referral checks compare it: the street lines, postal code,
+    city and country, each trimmed, lower-cased and with runs of spaces, commas and dots
+    made one space, joined by ``|``; empty when every part is empty."""
+    cleaned = [re.sub(r"[\s,.]+", " ", str(part or "")).strip().lower() for part in parts]
+    return "|".join(cleaned) if any(cleaned) else ""
+
 
 #: Saleor order statuses that are not (yet, or any more) a placed order; the sandbox
 #: store uses Saleor's statuses.

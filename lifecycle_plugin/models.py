@@ -351,3 +351,35 @@ class RecomputeRun(models.Model):
 
     class Meta:
         ordering = ["-requested_at", "-id"]
+
+
+class ReferralCode(models.Model):
+    """A customer's shareable referral code: a real voucher of the host's that a new
+    customer enters at checkout for the referee's discount (`actions/referral.py`).
+
+    The referrer is kept when the code's voucher is issued; deleting the referrer sets it
+    to null (and the host expires the voucher), so a later use is refused with a reason."""
+
+    code = models.CharField(max_length=64, unique=True)
+    referrer = models.ForeignKey(CustomerProfile, null=True, on_delete=models.SET_NULL, related_name="referral_codes")
+    voucher_id = models.CharField(max_length=64, blank=True)
+    channel = models.CharField(max_length=128, blank=True)
+    issued_at = models.DateTimeField()
+
+
+class Referral(models.Model):
+    """An order that used a referral code: accepted (pending until its reward), refused with
+    the reason, rewarded or cancelled. One per order, so replayed events change nothing."""
+
+    PENDING, REFUSED, REWARDED, CANCELLED = "pending", "refused", "rewarded", "cancelled"
+    STATUSES = [(PENDING, "pending"), (REFUSED, "refused"), (REWARDED, "rewarded"), (CANCELLED, "cancelled")]
+
+    order_id = models.CharField(max_length=64, unique=True)
+    code = models.CharField(max_length=64, db_index=True)
+    referrer = models.ForeignKey(CustomerProfile, null=True, on_delete=models.SET_NULL, related_name="referrals_made")
+    referee = models.ForeignKey(CustomerProfile, on_delete=models.CASCADE, related_name="referrals_received")
+    status = models.CharField(max_length=16, choices=STATUSES, db_index=True)
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+    #: When it was refused, rewarded or cancelled.
+    decided_at = models.DateTimeField(null=True, blank=True)

@@ -15,6 +15,9 @@ action                 when                                            what
 ``abandoned_checkout`` a checkout with lines stops changing           reminder (+ optional second)
                                                                        listing its lines, stopped
                                                                        by completing or emptying it
+``referral_code``      a customer enters ``repeat`` / ``loyal``        a shareable referral code
+``referral_reward``    a new customer's order with the code is paid    reward voucher + message
+                       and past the return window
 =====================  ==============================================  ===========================
 
 Four are **marketing** (repeat purchase, tier upgrade, win-back, abandoned checkout): by default a
@@ -42,6 +45,8 @@ TIER_UPGRADE = "tier_upgrade"
 REVIEW_REQUEST = "review_request"
 WINBACK_REMINDER = "winback_reminder"
 ABANDONED_CHECKOUT = "abandoned_checkout"
+REFERRAL_CODE = "referral_code"
+REFERRAL_REWARD = "referral_reward"
 #: Bookkeeping only: an order that brought back an at-risk or lapsed customer.
 WINBACK_ORDER = "winback_order"
 WELCOME = "welcome"
@@ -51,20 +56,23 @@ WELCOME_STOPPED = "welcome_stopped"
 
 #: Actions that send a message, each with its own templates and switch.
 MESSAGE_ACTIONS = (REPEAT_PURCHASE, TIER_UPGRADE, REVIEW_REQUEST, WINBACK_REMINDER, WELCOME, WELCOME_NURTURE,
-                   ABANDONED_CHECKOUT)
+                   ABANDONED_CHECKOUT, REFERRAL_CODE, REFERRAL_REWARD)
 
 #: Messages and vouchers that need the customer's consent to marketing: they promote
 #: the shop (a discount, tier news, a reminder to come back).
 MARKETING_ACTIONS = frozenset({REPEAT_PURCHASE, TIER_UPGRADE, WINBACK_REMINDER, WELCOME, WELCOME_NURTURE,
-                               ABANDONED_CHECKOUT})
+                               ABANDONED_CHECKOUT, REFERRAL_CODE})
 #: Messages about something the customer did (the review request asks about their
 #: order): consent only when ``transactional_consent_required`` is on, no unsubscribe link.
-TRANSACTIONAL_ACTIONS = frozenset({REVIEW_REQUEST})
+#: The referral reward is earned by what the customer did (a friend's order), so it too.
+TRANSACTIONAL_ACTIONS = frozenset({REVIEW_REQUEST, REFERRAL_REWARD})
 
 __all__ = [
     "ABANDONED_CHECKOUT",
     "MARKETING_ACTIONS",
     "MESSAGE_ACTIONS",
+    "REFERRAL_CODE",
+    "REFERRAL_REWARD",
     "REPEAT_PURCHASE",
     "REVIEW_REQUEST",
     "TIER_UPGRADE",

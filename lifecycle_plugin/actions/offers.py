@@ -111,11 +111,13 @@ def _is_marketing(action: str, marketing: bool | None) -> bool:
     return action in MARKETING_ACTIONS if marketing is None else marketing
 
 
-def run_voucher(context: ActionContext, entry: ActionEntry, *, marketing: bool | None = None) -> dict[str, Any]:
+def run_voucher(context: ActionContext, entry: ActionEntry, *, marketing: bool | None = None,
+                shareable: bool = False) -> dict[str, Any]:
     """Issue the voucher of a ``<action>_voucher`` entry; the result keeps its code.
 
     :param marketing: whether the voucher needs marketing consent; by default the
         built-in rule (every built-in action is marketing). Third-party actions say so.
+    :param shareable: a referral code (`VoucherRequest.shareable`) instead of a personal voucher.
     """
     for_action = entry.payload.get("for_action", "")
     if not may_send(context, for_action, _is_marketing(for_action, marketing)):
@@ -142,6 +144,7 @@ def run_voucher(context: ActionContext, entry: ActionEntry, *, marketing: bool |
             # Saleor's Dashboard); forgetting a deleted customer renames it.
             name=f"Lifecycle {entry.payload.get('for_action', entry.action)} for {context.profile.customer.email}",
             currency=voucher_currency,
+            shareable=shareable,
         )
     )
     return {

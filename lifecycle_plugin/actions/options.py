@@ -217,6 +217,8 @@ ACTION_VARIABLES: dict[str, dict[str, tuple[str, ...] | None]] = {
     "welcome_nurture": {"nurture": ("number", "count")},
     "abandoned_checkout": {"reminder": ("number", "count"), "token": (), "changed": (),
                            "checkout": ("token", "url", "channel", "language", "created_at", "changed_at", "lines")},
+    "referral_code": {"trigger_stage": (), "referral": ("reward_discount", "return_window_days", "max_per_code")},
+    "referral_reward": {"referral": ("code", "placed_at")},
 }
 
 

@@ -59,6 +59,9 @@ def _sample_payload(action: str, now: datetime, order: dict[str, Any]) -> dict[s
                                             "channel": "default-channel", "language": "",
                                             "created_at": now.isoformat(), "changed_at": now.isoformat(),
                                             "lines": len(SAMPLE_PRODUCTS)}},
+        "referral_code": {"trigger_stage": "repeat",
+                          "referral": {"reward_discount": "10%", "return_window_days": 14, "max_per_code": 10}},
+        "referral_reward": {"referral": {"code": "LC-PREVIEW00000", "placed_at": now.isoformat()}},
     }[action]
     return {"order": order, **extra}
 

@@ -38,6 +38,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from ..host import CustomerRef, Projection
+from ..rules.referral import advocate_of
 from .backfill_sql import backfill_in_sql, why_not_sql
 from .backfill_writes import (
     PROFILE_COLUMNS,
@@ -305,9 +306,10 @@ def _backfill_chunk(engine: LifecycleEngine, customers: Sequence[CustomerRef], e
                     stage=stage, stage_since=now if stage_changed else current[_STAGE_SINCE], tier=tier,
                     orders=summary.orders_count, lifetime_spend=lifetime, window_spend=window,
                     first_order_at=first_at, last_order_at=last_at, next_check_at=next_at,
-                    prediction=_stored_prediction(current),
+                    prediction=_stored_prediction(current), advocate=advocate_of(customer_facts.extra),
                 ),
                 decided_at=now,
+                advocate=advocate_of(customer_facts.extra),
             ))
     if dry_run:
         return report

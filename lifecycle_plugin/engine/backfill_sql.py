@@ -44,7 +44,7 @@ def why_not_sql(engine) -> str | None:
     """Why the SQL evaluator cannot decide for `engine` (None: it can)."""
     if getattr(engine.host, "ladder_sources", None) is None:
         return f"the {engine.host.name} host offers no SQL (Host.ladder_sources)"
-    hooks = [name for name in DECISION_HOOKS if has_implementations(engine.pm, name)]
+    hooks = [name for name in DECISION_HOOKS if has_implementations(engine.pm, name, new_customers=True)]
     if hooks:
         return "hooks that the SQL evaluator cannot run are installed: " + ", ".join(hooks)
     problems = sql_unsupported(engine.config)
@@ -189,7 +189,7 @@ def _project(engine, cursor, now, page: int) -> None:
 def _project_pages(engine, cursor, now, page: int) -> None:
     after = ""
     while True:
-        # New profiles have no prediction yet; stage_since is the one the write dated.
+        # New profiles have no prediction or referral yet; stage_since is the one the write dated.
         cursor.execute(f"""SELECT n.customer, n.user_id, n.stage, p.stage_since, n.tier, n.orders_count,
                                   n.lifetime_spend, n.window_spend, n.first_order_at, n.last_order_at,
                                   n.next_check_at
@@ -204,7 +204,8 @@ def _project_pages(engine, cursor, now, page: int) -> None:
             Projection(customer=CustomerRef(email, user_id), stage=stage, tier=tier, decided_at=now,
                        profile=profile_summary(stage=stage, stage_since=since, tier=tier, orders=orders,
                                                lifetime_spend=lifetime, window_spend=window, first_order_at=first_at,
-                                               last_order_at=last_at, next_check_at=next_at, prediction=None))
+                                               last_order_at=last_at, next_check_at=next_at, prediction=None,
+                                               advocate=False))
             for email, user_id, stage, since, tier, orders, lifetime, window, first_at, last_at, next_at in rows
         ])
         after = rows[-1][0]

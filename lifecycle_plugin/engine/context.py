@@ -215,6 +215,12 @@ class ActionContext:
         self.profile = ProfileView.of(profile)
         self.now = now
 
+    def for_profile(self, profile: CustomerProfile) -> ActionContext:
+        """The same engine and clock for another customer, for an action whose decision about
+        one customer acts for another (a referee's order rewards the referrer). Its writes
+        go to the same transaction, keyed by the other customer's profile."""
+        return ActionContext(self._engine, profile, self.now)
+
     @property
     def config(self) -> LifecycleConfig:
         return self._engine.config

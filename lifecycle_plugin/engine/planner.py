@@ -18,6 +18,7 @@ from ..hooks import has_implementations
 from ..host import CustomerRef
 from ..models import CustomerProfile, StageTransition, TierChange as TierChangeRow
 from ..rules import CustomerFacts, Decision, LifecycleConfig, counts, decide as decide_by_rules, is_win_back
+from ..rules.referral import advocate_of
 from .context import StageChange, TierChange
 from .deletion import apply_tombstones
 from .hook_calls import call_each
@@ -160,10 +161,12 @@ def plan_advance(engine: LifecycleEngine, profile: CustomerProfile, facts: Custo
         profile.stage, profile.stage_since = change.to_stage, change.occurred_at
     for tier_change in outcome.tier_changes:
         profile.tier, profile.tier_since = tier_change.to_tier, tier_change.occurred_at
+    was_advocate = advocate_of(profile.extra_facts)
     _apply(profile, decision, facts, now)
     profile.version += 1
     outcome.stage, outcome.tier = profile.stage, profile.tier
-    plan.project = bool(outcome.stage_changes or outcome.tier_changes or force_projection)
+    plan.project = bool(outcome.stage_changes or outcome.tier_changes or force_projection
+                        or advocate_of(profile.extra_facts) != was_advocate)
     return plan
 
 

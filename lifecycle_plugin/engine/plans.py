@@ -19,6 +19,7 @@ from django.utils import timezone
 from ..host import CustomerRef, Host, Projection
 from ..models import ActionLedgerEntry, ActionStatus, CustomerProfile, StageTransition, TierChange
 from ..rules import CustomerFacts, LifecycleConfig, OrderFact, counts
+from ..rules.referral import advocate_of
 from .bulk import JSON, bulk_cursor, column_params, json_text, unnest_rows
 from .context import StageChange, TierChange as TierChangeEvent
 
@@ -97,15 +98,17 @@ def projection_of(profile: CustomerProfile) -> Projection:
             lifetime_spend=profile.lifetime_spend, window_spend=profile.window_spend,
             first_order_at=profile.first_order_at, last_order_at=profile.last_order_at,
             next_check_at=profile.next_check_at, prediction=prediction_of(profile),
+            advocate=advocate_of(profile.extra_facts),
         ),
         decided_at=profile.decided_at,
+        advocate=advocate_of(profile.extra_facts),
     )
 
 
 def profile_summary(*, stage: str, stage_since: datetime, tier: str | None, orders: int,
                     lifetime_spend: dict, window_spend: dict, first_order_at: datetime | None,
                     last_order_at: datetime | None, next_check_at: datetime | None,
-                    prediction: dict[str, Any] | None) -> dict[str, Any]:
+                    prediction: dict[str, Any] | None, advocate: bool) -> dict[str, Any]:
     """The `lifecycle.profile` summary, in the one shape every writer of it uses (events,
     backfills, the prediction run), so a storefront never sees keys come and go."""
     return {
@@ -119,6 +122,7 @@ def profile_summary(*, stage: str, stage_since: datetime, tier: str | None, orde
         "last_order_at": last_order_at.isoformat() if last_order_at else None,
         "next_check_at": next_check_at.isoformat() if next_check_at else None,
         "prediction": prediction,
+        "advocate": advocate,
     }
 
 

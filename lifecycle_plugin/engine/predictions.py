@@ -35,6 +35,7 @@ from ..host import CustomerRef, Projection
 from ..models import CustomerProfile, PredictionFit
 from ..predict import MIN_REPEAT_BUYERS, missing_reason
 from ..predict.store import predict_store
+from ..rules.referral import advocate_of
 from .bulk import bulk_cursor
 from .plans import prediction_summary, profile_summary
 from .prediction_orders import OrderArrays, order_day, read_counted_orders_through_facts
@@ -196,7 +197,7 @@ def _write_reasons(engine, now: datetime, reason: str, project: bool) -> None:
 
 _PROJECTED_SQL = f"""
     SELECT email, user_id, stage, stage_since, tier, orders_count, lifetime_spend, window_spend,
-           first_order_at, last_order_at, next_check_at, decided_at,
+           first_order_at, last_order_at, next_check_at, decided_at, extra_facts,
            predicted_orders_365, probability_active, predicted_spend, predicted_at, prediction_reason
     FROM {CustomerProfile._meta.db_table}
     WHERE id = ANY(%b::bigint[]) AND user_id IS NOT NULL
@@ -219,9 +220,11 @@ def _project(engine, profile_ids) -> None:
                    profile=profile_summary(
                        stage=stage, stage_since=since, tier=tier, orders=orders, lifetime_spend=lifetime,
                        window_spend=window, first_order_at=first_at, last_order_at=last_at, next_check_at=next_at,
-                       prediction=prediction_summary(expected, active, spend, predicted_at, reason)))
+                       prediction=prediction_summary(expected, active, spend, predicted_at, reason),
+                       advocate=advocate_of(extra)),
+                   advocate=advocate_of(extra))
         for (email, user_id, stage, since, tier, orders, lifetime, window, first_at, last_at, next_at, decided_at,
-             expected, active, spend, predicted_at, reason) in rows
+             extra, expected, active, spend, predicted_at, reason) in rows
     ]
     if projections:
         engine.host.write_projection(projections)

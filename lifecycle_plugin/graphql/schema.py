@@ -26,6 +26,7 @@ from ..rules import Stage
 from . import kpis, predictions, recompute, resolvers, statistics
 from .dashboard import DashboardQuery, LifecycleSettingsUpdate
 from .federation import FederationQuery
+from .referrals import LifecycleReferrals, referral_metrics
 from .types import (
     CustomerLifecycle,
     LifecycleConfigInput,
@@ -104,6 +105,12 @@ class LifecycleQuery(graphene.ObjectType):
         until=graphene.DateTime(required=True, description="End of the period (excluded)."),
         description="MANAGE_USERS. How many customers moved from each stage to each other in a period, and the rate.",
     )
+    lifecycle_referrals = graphene.Field(
+        LifecycleReferrals,
+        since=graphene.DateTime(required=True, description="Start of the period (included)."),
+        until=graphene.DateTime(required=True, description="End of the period (excluded)."),
+        description="MANAGE_USERS. Referrals in a period by outcome, refusals by reason, and the advocates now.",
+    )
     lifecycle_predictions_by_stage = graphene.Field(
         graphene.List(graphene.NonNull(LifecycleStagePrediction)),
         description="MANAGE_USERS. The daily prediction run's figures summed and averaged per stage, now; "
@@ -174,6 +181,11 @@ class LifecycleQuery(graphene.ObjectType):
     def resolve_lifecycle_customers(root: Any, info: Any, filter: dict | None = None, **page: Any) -> Any:
         info.context.require_manage_users()
         return resolvers.customers_page(filter, **page)
+
+    @staticmethod
+    def resolve_lifecycle_referrals(root: Any, info: Any, since: Any, until: Any) -> Any:
+        info.context.require_manage_users()
+        return referral_metrics(statistics.aware(since), statistics.aware(until))
 
     @staticmethod
     def resolve_lifecycle_stage_counts(root: Any, info: Any, at: Any = None) -> Any:

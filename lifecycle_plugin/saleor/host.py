@@ -32,17 +32,20 @@ from ..host import (
 from ..host_support import (
     ACCOUNT_ORDER_EMAILS_SQL,
     CHANGED_CUSTOMERS_SQL,
+    ADVOCATE_KEY,
     PROFILE_KEY,
     STAGE_KEY,
     TIER_KEY,
     Owners,
+    address_key,
     ladder_sources_sql,
     new_voucher_code,
     numeric_ids,
     order_fact,
+    order_ids_by_uuid,
 )
 from ..rules import CustomerFacts
-from .vouchers import VOUCHER_OWNER_ID_KEY, VOUCHER_OWNER_KEY
+from .vouchers import REFERRER_KEY, VOUCHER_OWNER_KEY, voucher_owner_metadata
 from .customer_details import SaleorCustomerDetails, like_exact
 from .plugin_identity import DEFAULT_ACTIVE, PLUGIN_ID
 
@@ -245,7 +248,8 @@ class SaleorHost(SaleorCustomerDetails):
         rows = [p for p in projections if p.customer.user_id]
         if not rows:
             return
-        public = [json.dumps({STAGE_KEY: p.stage, TIER_KEY: p.tier or ""}) for p in rows]
+        public = [json.dumps({STAGE_KEY: p.stage, TIER_KEY: p.tier or "", **({ADVOCATE_KEY: "true"} if p.advocate else {})})
+                  for p in rows]
         private = [json.dumps({PROFILE_KEY: json.dumps(dict(p.profile), default=str)}) for p in rows]
         now = timezone.now()
         # Saleor stamps updated_at when metadata changes, so apps that sync by it see the
@@ -256,14 +260,15 @@ class SaleorHost(SaleorCustomerDetails):
             cursor.execute(
                 """
                 UPDATE account_user AS u
-                   SET metadata = COALESCE(u.metadata, '{}'::jsonb) || v.public::jsonb,
+                   SET metadata = (COALESCE(u.metadata, '{}'::jsonb) - %s) || v.public::jsonb,
                        private_metadata = COALESCE(u.private_metadata, '{}'::jsonb) || v.private::jsonb,
                        updated_at = GREATEST(u.updated_at, v.decided_at)
                   FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::timestamptz[]) AS v(id, public, private,
                                                                                          decided_at)
                  WHERE u.id = v.id
                 """,
-                [[p.customer.user_id for p in rows], public, private, [p.decided_at or now for p in rows]],
+                [ADVOCATE_KEY, [p.customer.user_id for p in rows], public, private,
+                 [p.decided_at or now for p in rows]],
             )
 
     # ------------------------------------------------------------------ vouchers and messages
@@ -280,16 +285,17 @@ class SaleorHost(SaleorCustomerDetails):
         if value_type == DiscountValueType.FIXED and request.currency and request.currency != channel.currency_code:
             raise ValueError(f"channel {channel.slug} sells in {channel.currency_code}, not {request.currency}")
         code = new_voucher_code()
-        owner = {VOUCHER_OWNER_KEY: request.customer.email}
-        if request.customer.user_id is not None:
-            owner[VOUCHER_OWNER_ID_KEY] = str(request.customer.user_id)
+        owner = voucher_owner_metadata(request.customer, request.shareable)
         with transaction.atomic():
+            # A referral code: anyone but its owner, once each (Saleor counts the use per
+            # customer); a personal voucher: its owner, once.
             voucher = Voucher.objects.create(
                 name=request.name[:255],
                 type=VoucherType.ENTIRE_ORDER,
                 discount_value_type=value_type,
-                single_use=True,
-                usage_limit=1,
+                single_use=not request.shareable,
+                usage_limit=None if request.shareable else 1,
+                apply_once_per_customer=request.shareable,
                 end_date=request.valid_until,
                 private_metadata=owner,
             )
@@ -325,11 +331,31 @@ class SaleorHost(SaleorCustomerDetails):
         with connection.cursor() as cursor:
             cursor.execute(
                 """UPDATE discount_voucher
-                      SET metadata = metadata - %(key)s, private_metadata = private_metadata - %(key)s,
+                      SET metadata = metadata - %(key)s,
+                          private_metadata = private_metadata - %(key)s - %(referrer)s,
                           end_date = LEAST(COALESCE(end_date, now()), now()), name = %(name)s
                     WHERE id = ANY(%(ids)s::int[])""",
-                {"key": VOUCHER_OWNER_KEY, "ids": ids, "name": FORGOTTEN_VOUCHER_NAME},
+                {"key": VOUCHER_OWNER_KEY, "referrer": REFERRER_KEY, "ids": ids, "name": FORGOTTEN_VOUCHER_NAME},
             )
+
+    def order_voucher_codes(self, order_ids: Sequence[str]) -> dict[str, str]:
+        """`Order.voucher_code`, the code the checkout redeemed (orders keyed by UUID)."""
+        from saleor.order.models import Order
+
+        ids = order_ids_by_uuid(order_ids)
+        rows = Order.objects.filter(pk__in=list(ids)).exclude(voucher_code__isnull=True).exclude(voucher_code="")
+        return {ids[str(pk)]: code for pk, code in rows.values_list("pk", "voucher_code")}
+
+    def order_shipping_addresses(self, order_ids: Sequence[str]) -> dict[str, str]:
+        """The order's shipping address (Saleor copies it onto the order), as `address_key` spells it."""
+        from saleor.order.models import Order
+
+        ids = order_ids_by_uuid(order_ids)
+        rows = Order.objects.filter(pk__in=list(ids), shipping_address__isnull=False).values_list(
+            "pk", "shipping_address__street_address_1", "shipping_address__street_address_2",
+            "shipping_address__postal_code", "shipping_address__city", "shipping_address__country")
+        found = {ids[str(pk)]: address_key(*parts) for pk, *parts in rows}
+        return {order_id: key for order_id, key in found.items() if key}
 
     def account_order_emails(self, user_id: int) -> list[str]:
         with connection.cursor() as cursor:

@@ -142,7 +142,8 @@ def reset_store(*, lifecycle: bool = True) -> None:
         m._meta.db_table
         for m in (lifecycle_models.StageTransition, lifecycle_models.TierChange, lifecycle_models.ActionLedgerEntry,
                   lifecycle_models.ScheduledAction, lifecycle_models.HookFailure, lifecycle_models.CustomerProfile,
-                  lifecycle_models.BackfillRun, lifecycle_models.DeletedCustomer, lifecycle_models.MarketingOptOut)
+                  lifecycle_models.BackfillRun, lifecycle_models.DeletedCustomer, lifecycle_models.MarketingOptOut,
+                  lifecycle_models.Referral, lifecycle_models.ReferralCode)
     ] if lifecycle else []
     with transaction.atomic(), connection.cursor() as cursor:
         # TRUNCATE refuses tables with foreign-key checks still pending in this transaction.

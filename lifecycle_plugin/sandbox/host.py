@@ -38,15 +38,18 @@ from ..host import (
 )
 from ..host_support import (
     ACCOUNT_ORDER_EMAILS_SQL,
+    ADVOCATE_KEY,
     CHANGED_CUSTOMERS_SQL,
     PROFILE_KEY,
     STAGE_KEY,
     TIER_KEY,
     Owners,
+    address_key,
     ladder_sources_sql,
     new_voucher_code,
     numeric_ids,
     order_fact,
+    order_ids_by_uuid,
 )
 from ..rules import CustomerFacts
 from .bulk_reads import bulk_cursor
@@ -269,14 +272,17 @@ class SandboxHost(SandboxSavedSettings, SandboxCustomerDetails):
         sql = f"""
             INSERT INTO {t['metadata']} (user_id, metadata, private_metadata)
             SELECT DISTINCT ON (u.id) u.id,
-                   jsonb_build_object(%(stage_key)b::text, v.stage, %(tier_key)b::text, v.tier),
+                   jsonb_build_object(%(stage_key)b::text, v.stage, %(tier_key)b::text, v.tier)
+                   || CASE WHEN v.advocate THEN jsonb_build_object(%(advocate_key)b::text, 'true')
+                           ELSE '{{}}'::jsonb END,
                    jsonb_build_object(%(profile_key)b::text, v.profile)
-            FROM unnest(%(user_ids)b::bigint[], %(stages)b::text[], %(tiers)b::text[], %(profiles)b::text[])
-                 WITH ORDINALITY AS v(user_id, stage, tier, profile, position)
+            FROM unnest(%(user_ids)b::bigint[], %(stages)b::text[], %(tiers)b::text[], %(profiles)b::text[],
+                        %(advocates)b::boolean[])
+                 WITH ORDINALITY AS v(user_id, stage, tier, profile, advocate, position)
             JOIN {t['user']} u ON u.id = v.user_id
             ORDER BY u.id, v.position DESC
             ON CONFLICT (user_id) DO UPDATE SET
-                metadata = {t['metadata']}.metadata || EXCLUDED.metadata,
+                metadata = ({t['metadata']}.metadata - %(advocate_key)b::text) || EXCLUDED.metadata,
                 private_metadata = {t['metadata']}.private_metadata || EXCLUDED.private_metadata
         """
         with bulk_cursor() as cursor:
@@ -284,6 +290,7 @@ class SandboxHost(SandboxSavedSettings, SandboxCustomerDetails):
                 "stage_key": STAGE_KEY, "tier_key": TIER_KEY, "profile_key": PROFILE_KEY,
                 "user_ids": [p.customer.user_id for p in rows], "stages": [str(p.stage) for p in rows],
                 "tiers": [p.tier or "" for p in rows], "profiles": [encode(dict(p.profile)) for p in rows],
+                "advocate_key": ADVOCATE_KEY, "advocates": [bool(p.advocate) for p in rows],
             })
 
     # ------------------------------------------------------------------ services
@@ -306,7 +313,8 @@ class SandboxHost(SandboxSavedSettings, SandboxCustomerDetails):
                         value=Decimal(request.value),
                         currency=request.currency,
                         valid_until=request.valid_until,
-                        single_use=True,
+                        single_use=not request.shareable,
+                        shareable=request.shareable,
                         customer_email=request.customer.email,
                         customer_user_id=request.customer.user_id,
                         name=request.name[:255],
@@ -339,6 +347,18 @@ class SandboxHost(SandboxSavedSettings, SandboxCustomerDetails):
             channel=message.channel or "",
         )
         return DeliveryReceipt("outbox", str(row.pk))
+
+    def order_voucher_codes(self, order_ids: Sequence[str]) -> dict[str, str]:
+        spelled = order_ids_by_uuid(order_ids)
+        rows = Order.objects.filter(pk__in=list(spelled)).exclude(voucher_code="").values_list("pk", "voucher_code")
+        return {spelled[str(pk)]: code for pk, code in rows}
+
+    def order_shipping_addresses(self, order_ids: Sequence[str]) -> dict[str, str]:
+        spelled = order_ids_by_uuid(order_ids)
+        rows = Order.objects.filter(pk__in=list(spelled)).exclude(shipping_address="").values_list(
+            "pk", "shipping_address")
+        found = {spelled[str(pk)]: address_key(address) for pk, address in rows}
+        return {order_id: key for order_id, key in found.items() if key}
 
     def forget_customer(self, emails: Sequence[str], voucher_ids: Sequence[str]) -> None:
         """The vouchers issued to a deleted customer expire now and lose their e-mail (owner

@@ -67,6 +67,9 @@ class Order(models.Model):
     #: The voucher code the order redeemed, as Saleor's `Order.voucher_code` (a database
     #: default too: the generator writes orders with COPY).
     voucher_code = models.CharField(max_length=255, blank=True, default="", db_default="")
+    #: The shipping address, one line (Saleor: the order's copy of an address); a database
+    #: default too, for the generator's COPY.
+    shipping_address = models.CharField(max_length=512, blank=True, default="", db_default="")
     #: The purchase time; settable so generated history can lie in the past.
     created_at = models.DateTimeField(default=timezone.now)
     fulfilled_at = models.DateTimeField(null=True, blank=True)
@@ -159,6 +162,8 @@ class Voucher(models.Model):
     currency = models.CharField(max_length=3, null=True, blank=True)
     valid_until = models.DateTimeField()
     single_use = models.BooleanField(default=True)
+    #: A referral code: anyone but the owner may redeem it, once each.
+    shareable = models.BooleanField(default=False, db_default=False)
     used = models.BooleanField(default=False)
     #: The owner: only an order by this e-mail or this account may redeem the code.
     customer_email = models.EmailField(blank=True, default="", db_index=True)

@@ -80,12 +80,14 @@ def replay_days(
     *,
     step: timedelta = timedelta(days=1),
     on_day: Callable[[DayReport], None] | None = None,
+    during_day: Callable[[datetime, datetime], None] | None = None,
 ) -> list[DayReport]:
     """Advance `clock` from its current time to `until` one `step` at a time.
 
     Each step processes the customers that changed in it (clock at the end of the
     step) and then sweeps. `engine` must use `clock`, and its host must hide what
-    lies after `clock` (SandboxHost(as_of=clock)).
+    lies after `clock` (SandboxHost(as_of=clock)). `during_day(start, end)`: shoppers who act
+    live in the step, after its recorded changes (`referrals.make_referrals`).
     """
     reports = []
     while clock.now < until:
@@ -100,6 +102,8 @@ def replay_days(
             engine.process(customer, event=event)
             customers.add(customer)
             report.events[event] += 1
+        if during_day is not None:
+            during_day(start, end)
         clock.now = end
         report.customers = len(customers)
         report.swept = engine.sweep().profiles

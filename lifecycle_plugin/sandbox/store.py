@@ -20,8 +20,9 @@ from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
+from django.db.models import Q
 
-from ..host import VOUCHER_NOT_YOURS, CustomerRef, is_voucher_owner
+from ..host import OWN_REFERRAL_CODE, VOUCHER_NOT_YOURS, CustomerRef, may_redeem
 from .host import DEFAULT_CHANNEL
 from .models import (
     ChargeStatus,
@@ -183,6 +184,7 @@ class SandboxStore:
         lines: Sequence[tuple[str, int, Decimal]] | None = None,
         checkout: Checkout | None = None,
         voucher: str | None = None,
+        ship_to: str = "",
         notify: bool = True,
     ) -> Order:
         """Place an order for an account (User or id) or a guest (an e-mail string).
@@ -190,7 +192,8 @@ class SandboxStore:
         Completing `checkout` deletes it, as Saleor does. The currency is the channel's.
         `voucher` is a code the order redeems (the total is taken as already discounted);
         VoucherRefused when it is unknown, of another channel, used, expired or issued
-        to another customer.
+        to another customer, or is the customer's own referral code, or a referral code
+        they used before. `ship_to`: the shipping address, one line.
         """
         if isinstance(customer, str):
             user, email = None, customer.strip()
@@ -209,7 +212,7 @@ class SandboxStore:
                 number=next_order_number(), user=user, user_email=email, channel=channel_row,
                 currency=channel_row.currency_code, total_amount=total, status=status,
                 charge_status=ChargeStatus.FULL if paid else ChargeStatus.NONE, created_at=placed_at,
-                updated_at=placed_at, voucher_code=voucher or "",
+                updated_at=placed_at, voucher_code=voucher or "", shipping_address=ship_to,
             )
             for name, quantity, unit_price in lines or [("Sandbox product", 1, total)]:
                 OrderLine.objects.create(order=order, product_name=name, sku=name.upper().replace(" ", "-")[:255],
@@ -231,8 +234,12 @@ class SandboxStore:
         if row.valid_until <= at:
             raise VoucherRefused(f"voucher {code!r} expired on {row.valid_until:%Y-%m-%d}")
         owner = CustomerRef.of(row.customer_email, row.customer_user_id)
-        if (owner.email or owner.user_id is not None) and not is_voucher_owner(owner, customer):
-            raise VoucherRefused(VOUCHER_NOT_YOURS)
+        if (owner.email or owner.user_id is not None) and not may_redeem(owner, customer, row.shareable):
+            raise VoucherRefused(OWN_REFERRAL_CODE if row.shareable else VOUCHER_NOT_YOURS)
+        if row.shareable:  # once per customer, as Saleor's apply_once_per_customer
+            mine = Q(user_email__iexact=customer.email) | (Q(user_id=customer.user_id) if customer.user_id else Q())
+            if Order.objects.filter(mine, voucher_code=row.code).exists():
+                raise VoucherRefused(f"voucher {code!r} has been used by this customer")
         if row.single_use:
             row.used = True
             row.save(update_fields=["used"])

@@ -38,11 +38,13 @@ from ..host import (
     normalise_email,
 )
 from ..host_support import (
+    ADVOCATE_KEY,
     PROFILE_KEY,
     STAGE_KEY,
     TIER_KEY,
     Owners,
     checkouts_by_owner,
+    address_key,
     consent_of,
     names_of,
     new_voucher_code,
@@ -119,6 +121,8 @@ class MemoryHost:
     - `vouchers` (the requests) and `issued` (the vouchers given back), `messages`.
     - `fact_reads`: how many times `read_facts` ran.
     - `products`: order id → the products `order_products` answers with.
+    - `order_vouchers`, `shipping`: order id → the voucher code it redeemed, its shipping
+      address (`order(..., voucher=..., ship_to=...)`).
     """
 
     name = "memory"
@@ -138,6 +142,8 @@ class MemoryHost:
         self.voucher_rows: dict[str, MemoryVoucher] = {}
         self.messages: list[Message] = []
         self.products: dict[str, list[OrderProduct]] = {}
+        self.order_vouchers: dict[str, str] = {}
+        self.shipping: dict[str, str] = {}
         self.fact_reads = 0
         self._order_ids = itertools.count(1)
         self._checkout_ids = itertools.count(1)
@@ -160,14 +166,21 @@ class MemoryHost:
         self.account_changes[user_id] = at
 
     def order(self, email: str, at: datetime, total="50", currency="USD", *, user_id: int | None = None,
-              guest: bool = False, changed_at: datetime | None = None, **fields) -> OrderFact:
+              guest: bool = False, changed_at: datetime | None = None, voucher: str = "",
+              ship_to: str = "", **fields) -> OrderFact:
         """An order placed at `at`. It is the account's given by `user_id`, else the signed-in
-        account's of that e-mail, unless `guest`. `fields`: the other `OrderFact` fields."""
+        account's of that e-mail, unless `guest`. `voucher`: the code it redeemed (not
+        checked: the test decides what the store accepted); `ship_to`: its shipping
+        address, one line. `fields`: the other `OrderFact` fields."""
         email = normalise_email(email)
         if user_id is None and not guest:
             user_id = self._account_of(email)
         fact = OrderFact(str(next(self._order_ids)), at, currency, Decimal(total), **fields)
         self.orders.append(MemoryOrder(user_id, email, fact, changed_at or at))
+        if voucher:
+            self.order_vouchers[fact.order_id] = voucher
+        if ship_to:
+            self.shipping[fact.order_id] = address_key(ship_to)
         return fact
 
     def update_order(self, email: str, order_id: str, at: datetime | None = None, **fields) -> None:
@@ -271,6 +284,10 @@ class MemoryHost:
             user_id = projection.customer.user_id
             if user_id in self.accounts:
                 self.metadata[user_id].update({STAGE_KEY: projection.stage, TIER_KEY: projection.tier or ""})
+                if projection.advocate:
+                    self.metadata[user_id][ADVOCATE_KEY] = "true"
+                else:
+                    self.metadata[user_id].pop(ADVOCATE_KEY, None)
                 self.private_metadata[user_id][PROFILE_KEY] = json.dumps(dict(projection.profile), default=str)
 
     def issue_voucher(self, request: VoucherRequest) -> IssuedVoucher:
@@ -279,7 +296,7 @@ class MemoryHost:
         issued = IssuedVoucher(new_voucher_code(), str(len(self.issued) + 1), request.channel, request.valid_until)
         self.vouchers.append(request)
         self.issued.append(issued)
-        self.voucher_rows[issued.code] = MemoryVoucher(request, issued)
+        self.voucher_rows[issued.code] = MemoryVoucher(request, issued, single_use=not request.shareable)
         return issued
 
     def deliver_message(self, message: Message) -> DeliveryReceipt:
@@ -317,6 +334,12 @@ class MemoryHost:
         accounts = [(a.user_id, a.email, a.joined, a.confirmed) for a in self._customer_accounts()]
         rows = [row.as_open() for row in self.checkouts if row.changed_at is not None]
         return checkouts_by_owner(Owners(refs, accounts), rows)
+
+    def order_voucher_codes(self, order_ids: Sequence[str]) -> dict[str, str]:
+        return {order_id: self.order_vouchers[order_id] for order_id in order_ids if order_id in self.order_vouchers}
+
+    def order_shipping_addresses(self, order_ids: Sequence[str]) -> dict[str, str]:
+        return {order_id: self.shipping[order_id] for order_id in order_ids if self.shipping.get(order_id)}
 
     def forget_customer(self, emails: Sequence[str], voucher_ids: Sequence[str]) -> None:
         """The deleted customer's vouchers expire and lose their owner's e-mail; the messages

@@ -60,7 +60,9 @@ class StoreAdapter(Protocol):
 
     def order(self, email: str, *, placed_at: datetime, user_id: int | None = None, total: str = "50.00",
               currency: str = "USD", status: str = "unfulfilled", paid: bool = True, refunded: str = "0",
-              fulfilled_at: datetime | None = None) -> str: ...
+              fulfilled_at: datetime | None = None, voucher: str = "", ship_to: str = "") -> str:
+        """`voucher`: the code the order redeemed; `ship_to`: its shipping address's street line."""
+        ...
 
     def checkout(self, email: str, *, user_id: int | None = None, lines: int = 1) -> None: ...
 
@@ -304,7 +306,35 @@ class HostContract(LadderSourcesContract):
         host.write_projection([Projection(CustomerRef("ann@example.com", ann), "lead", None, {})])  # by id: written
         assert store.public_metadata(ann) == {"favourite": "tea", "lifecycle.stage": "lead", "lifecycle.tier": ""}
 
+    def test_the_advocate_flag_is_written_and_removed(self, host, store):
+        user_id = store.account("ann@example.com")
+        store.set_public_metadata(user_id, {"favourite": "tea"})
+        ref = CustomerRef("ann@example.com", user_id)
+        host.write_projection([Projection(ref, "repeat", None, {}, advocate=True)])
+        assert store.public_metadata(user_id) == {"favourite": "tea", "lifecycle.stage": "repeat",
+                                                  "lifecycle.tier": "", "lifecycle.advocate": "true"}
+        host.write_projection([Projection(ref, "repeat", None, {})])
+        assert store.public_metadata(user_id) == {"favourite": "tea", "lifecycle.stage": "repeat",
+                                                  "lifecycle.tier": ""}
+
     # ------------------------------------------------------------------ vouchers and messages
+
+    def test_a_referral_code_is_a_voucher_for_many(self, host, store):
+        issued = host.issue_voucher(VoucherRequest(CustomerRef("ann@example.com"), store.usd_channel, "percentage",
+                                                   Decimal("10"), NOW + timedelta(days=30), "Referral",
+                                                   shareable=True))
+        assert store.voucher(issued.code)["single_use"] is False
+
+    def test_the_voucher_code_and_shipping_address_of_orders(self, host, store):
+        with_code = store.order("ann@example.com", placed_at=NOW, voucher="LC-ABCDEFGHJKMNP", ship_to="1 Main St.")
+        same_place = store.order("bob@example.com", placed_at=NOW, ship_to="  1  main st ")
+        elsewhere = store.order("cat@example.com", placed_at=NOW, ship_to="2 Main St")
+        plain = store.order("dan@example.com", placed_at=NOW)
+        ids = [with_code, same_place, elsewhere, plain, "unknown"]
+        assert host.order_voucher_codes(ids) == {with_code: "LC-ABCDEFGHJKMNP"}
+        addresses = host.order_shipping_addresses(ids)
+        assert set(addresses) == {with_code, same_place, elsewhere}
+        assert addresses[with_code] == addresses[same_place] != addresses[elsewhere]
 
     def test_vouchers_are_single_use_unguessable_and_in_the_channel(self, host, store):
         ref = CustomerRef("ann@example.com")

@@ -42,8 +42,9 @@ class MemoryStoreAdapter:
         self.host.accounts[user_id].confirmed = False
 
     def order(self, email, *, placed_at, user_id=None, total="50.00", currency="USD", status="unfulfilled",
-              paid=True, refunded="0", fulfilled_at=None) -> str:
+              paid=True, refunded="0", fulfilled_at=None, voucher="", ship_to="") -> str:
         fact = self.host.order(email, placed_at, total, currency, user_id=user_id, guest=user_id is None,
+                               voucher=voucher, ship_to=ship_to,
                                changed_at=now(), state=STATE_OF_STATUS.get(status, OrderState.PLACED), paid=paid,
                                refunded=Decimal(refunded), channel=CHANNELS[currency], fulfilled_at=fulfilled_at)
         return fact.order_id

@@ -46,8 +46,9 @@ class SandboxStoreAdapter:
         UnconfirmedAccount.objects.create(user_id=user_id)
 
     def order(self, email, *, placed_at, user_id=None, total="50.00", currency="USD", status="unfulfilled",
-              paid=True, refunded="0", fulfilled_at=None) -> str:
+              paid=True, refunded="0", fulfilled_at=None, voucher="", ship_to="") -> str:
         order = Order.objects.create(
+            voucher_code=voucher, shipping_address=ship_to,
             number=next_order_number(), user_id=user_id, user_email=email, channel=self.by_currency[currency],
             currency=currency, total_amount=Decimal(total), status=status, charge_status=PAID[paid],
             refunded_amount=Decimal(refunded), created_at=placed_at, fulfilled_at=fulfilled_at,

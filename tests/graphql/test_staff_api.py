@@ -93,6 +93,7 @@ STAFF_QUERIES = [
     '{ lifecycleKpis(groupBy: STAGE, since: "2025-01-01T00:00:00Z", until: "2026-01-01T00:00:00Z") '
     "{ total { customers } } }",
     '{ lifecycleRetention(since: "2025-01-01T00:00:00Z", until: "2026-01-01T00:00:00Z") { months } }',
+    '{ lifecycleReferrals(since: "2025-01-01T00:00:00+00:00", until: "2027-01-01T00:00:00+00:00") { made } }',
     "{ lifecycleStages { key } }",
     "{ lifecycleConfig { atRiskDays } }",
     "{ lifecycleWhatIf(config: {atRiskDays: 60}) { complete } }",

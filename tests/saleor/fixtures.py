@@ -189,9 +189,17 @@ class SaleorStore:
 
     def order(self, email: str, *, placed_at: datetime, user_id: int | None = None, total: str = "50.00",
               currency: str = "USD", status: str = "unfulfilled", paid: bool = True, refunded: str = "0",
-              fulfilled_at: datetime | None = None) -> str:
+              fulfilled_at: datetime | None = None, voucher: str = "", ship_to: str = "") -> str:
         amount = Decimal(total)
+        shipping = None
+        if ship_to:
+            from saleor.account.models import Address
+
+            shipping = Address.objects.create(street_address_1=ship_to, city="Springfield", postal_code="62701",
+                                              country="US")
         order = Order.objects.create(
+            voucher_code=voucher or None,
+            shipping_address=shipping,
             channel=self.channels[currency],
             currency=currency,
             user_id=user_id,

@@ -279,7 +279,7 @@ def test_a_backfill_keeps_the_prediction_in_the_projection(generated, store):
         "expected_orders_365": profile.predicted_orders_365, "probability_active": profile.probability_active,
         "spend": profile.predicted_spend, "predicted_at": NOW.isoformat(), "reason": None}
     assert set(projected) == {"stage", "stage_since", "tier", "orders", "lifetime_spend", "window_spend",
-                              "first_order_at", "last_order_at", "next_check_at", "prediction"}
+                              "first_order_at", "last_order_at", "next_check_at", "prediction", "advocate"}
 
 
 def test_a_first_backfill_writes_the_same_summary_shape(generated):
@@ -287,5 +287,5 @@ def test_a_first_backfill_writes_the_same_summary_shape(generated):
     for profile in CustomerProfile.objects.filter(user__isnull=False)[:50]:
         projected = json.loads(CustomerMetadata.objects.get(user_id=profile.user_id).private_metadata["lifecycle.profile"])
         assert set(projected) == {"stage", "stage_since", "tier", "orders", "lifetime_spend", "window_spend",
-                                  "first_order_at", "last_order_at", "next_check_at", "prediction"}
+                                  "first_order_at", "last_order_at", "next_check_at", "prediction", "advocate"}
         assert projected["stage_since"] == profile.stage_since.isoformat() and projected["prediction"] is None

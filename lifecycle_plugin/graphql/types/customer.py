@@ -9,6 +9,7 @@ import graphene
 
 from ...models import CustomerProfile, StageTransition
 from ...rules import STAGE_DESCRIPTIONS, Stage, stage_label, tier_label, tier_progress
+from ...rules.referral import advocate_of
 from .prediction import LifecyclePrediction
 from .values import (
     BUILTIN_STAGE_KEYS,
@@ -177,6 +178,14 @@ class CustomerLifecycle(graphene.ObjectType):
     )
     first_order_at = graphene.DateTime()
     last_order_at = graphene.DateTime()
+    referrals_made = graphene.Int(
+        required=True, description="New customers whose first order used this customer's referral code and was "
+        "accepted (docs/actions.md, referral and advocacy).")
+    referrals_rewarded = graphene.Int(
+        required=True, description="Of those, the ones whose reward was issued (paid and kept past the return window).")
+    advocate = graphene.Boolean(
+        required=True, description="A rewarded referral or a review: public metadata lifecycle.advocate. A flag, "
+        "not a stage.")
 
     stage_rule = graphene.String(description="MANAGE_USERS. The rule that decided the current stage.")
     decided_at = graphene.DateTime(description="MANAGE_USERS. When the engine last decided.")
@@ -229,6 +238,18 @@ class CustomerLifecycle(graphene.ObjectType):
     @staticmethod
     def resolve_tier_window_spend(profile: CustomerProfile, info: Any) -> list[LifecycleMoney]:
         return money_list(profile.window_spend)
+
+    @staticmethod
+    def resolve_referrals_made(profile: CustomerProfile, info: Any) -> int:
+        return int(profile.extra_facts.get("referrals_made", 0) or 0)
+
+    @staticmethod
+    def resolve_referrals_rewarded(profile: CustomerProfile, info: Any) -> int:
+        return int(profile.extra_facts.get("referrals_rewarded", 0) or 0)
+
+    @staticmethod
+    def resolve_advocate(profile: CustomerProfile, info: Any) -> bool:
+        return advocate_of(profile.extra_facts)
 
     @staticmethod
     @staff_only

@@ -26,6 +26,9 @@ DEMO_ACTION_SETTINGS = {
     # Carts left in the replayed days get reminded; the synthetic store's storefront address.
     "abandoned_checkout_enabled": "true",
     "checkout_url_template": "https://shop.example.com/checkout?token={token}",
+    "referral_enabled": "true",
+    # Three days rather than a fortnight, so the replayed days see rewards fall due.
+    "referral_return_window_days": "3",
     # The synthetic customers carry no consent metadata: the demo shows what would be sent.
     "marketing_consent_required": "false",
 }

@@ -48,16 +48,26 @@ def do_backfill(out: Out, engine, chunk_size: int, *, start_after: str | None = 
 
 
 def do_replay(out: Out, engine, clock, until: datetime):
+    from collections import Counter
+
+    from ..referrals import make_referrals
     from ..replay import replay_days
 
     days = max((until - clock.now).days, 0)
+    referrals: Counter = Counter()
+
+    def shoppers(start, end):  # friends using the referral codes issued so far
+        referrals.update(make_referrals(engine, clock, start, end))
+
     with out.step(f"replaying {days} days up to {until:%Y-%m-%d %H:%M} UTC (each day: its events, then the sweep)"):
         bar = out.bar(days, "replay", unit="day")
-        reports = replay_days(engine, clock, until, on_day=lambda report: bar.update(1))
+        reports = replay_days(engine, clock, until, on_day=lambda report: bar.update(1), during_day=shoppers)
         bar.close()
     events = sum(sum(r.events.values()) for r in reports)
     out(f"  {events:,} events processed at the moment they happened, "
         f"{sum(r.swept for r in reports):,} profiles swept at the ends of days")
+    if referrals:
+        out("  referral codes used live: " + ", ".join(f"{n:,} {case}" for case, n in sorted(referrals.items())))
     return reports
 
 
