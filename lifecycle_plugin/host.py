@@ -33,6 +33,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
+from .host_records import CustomerName, DeliveryReceipt, IssuedVoucher, OpenCheckout, OrderProduct
 from .rules import CustomerFacts
 
 
@@ -132,14 +133,6 @@ FORGOTTEN_VOUCHER_NAME = "Lifecycle voucher of a deleted customer"
 
 
 @dataclass(frozen=True, slots=True)
-class IssuedVoucher:
-    code: str
-    voucher_id: str
-    channel: str
-    valid_until: datetime
-
-
-@dataclass(frozen=True, slots=True)
 class Message:
     customer: CustomerRef
     action: str
@@ -148,51 +141,6 @@ class Message:
     html: str = ""
     payload: Mapping[str, Any] = field(default_factory=dict)
     channel: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryReceipt:
-    channel: str  # "email", "notify", "outbox", ...
-    reference: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class CustomerName:
-    """How to address a customer in a message; empty strings when the store does not know."""
-
-    first_name: str = ""
-    last_name: str = ""
-
-    @property
-    def full(self) -> str:
-        return " ".join(part for part in (self.first_name, self.last_name) if part)
-
-
-@dataclass(frozen=True, slots=True)
-class OrderProduct:
-    """One product of an order, as a review request lists it."""
-
-    name: str
-    quantity: int = 1
-    variant: str = ""
-    product_id: str = ""  # the host's id (Saleor: the product's global id), for review links
-    sku: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class OpenCheckout:
-    """A checkout (cart) the store still has, as an abandoned-checkout reminder reads it."""
-
-    token: str  # the host's id (Saleor: the checkout's token)
-    created_at: datetime
-    #: When it last changed (Saleor: ``last_change``, moved by every line, address or e-mail change).
-    changed_at: datetime
-    #: Its lines, in the order the shopper added them (an empty tuple: the cart was emptied).
-    lines: tuple[OrderProduct, ...] = ()
-    email: str = ""  # the checkout's own e-mail, normalised (a guest's address)
-    user_id: int | None = None
-    language: str = ""  # the checkout's language code, empty when the store does not know it
-    channel: str = ""  # the channel's slug
 
 
 class Host(Protocol):

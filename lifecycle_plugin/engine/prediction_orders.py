@@ -1,8 +1,7 @@
 """The counted orders of every customer with a profile, as lean arrays for the models.
 
 Read through the host's facts (`Host.read_facts`, chunk by chunk over
-`Host.customer_chunks`, as the backfill reads), which works on any host and with any
-hooks; `prediction_orders_sql` reads the same orders faster where the host has SQL
+`Host.customer_chunks`, as the backfill reads), which works on any host; `prediction_orders_sql` reads the same orders faster where the host has SQL
 (`predictions.read_counted_orders` picks; tests/sandbox/test_prediction_reading.py). Only four numbers per order are kept, in arrays that grow chunk by chunk: the
 profile id (int64), the calendar day (int32, proleptic ordinal), the amount net of
 refunds (float64) and the currency (int8 index into `currencies`). No Python object

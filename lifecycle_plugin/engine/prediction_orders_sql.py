@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from django.db import connection, transaction
 
-from ..hooks import has_implementations
 from ..models import CustomerProfile, DeletedCustomer
 from ..rules.config import LifecycleConfig
 from .deletion import deleted_at
@@ -39,11 +38,11 @@ _ORDINAL_DAY = "((o.placed_at AT TIME ZONE 'UTC')::date - DATE '0001-01-01' + 1)
 
 
 def why_not_in_sql(engine) -> str | None:
-    """Why the orders cannot be read here for `engine` (None: they can)."""
+    """Why the orders cannot be read here for `engine` (None: they can). Hooks do not
+    matter: `lifecycle_collect_facts` adds extra facts, never orders, and `classify`
+    changes decisions, not what was bought."""
     if getattr(engine.host, "ladder_sources", None) is None:
         return f"the {engine.host.name} host offers no SQL (Host.ladder_sources)"
-    if has_implementations(engine.pm, "lifecycle_collect_facts"):
-        return "a lifecycle_collect_facts hook may change the orders"
     return None
 
 

@@ -5,8 +5,7 @@ customer, store the figures on the profiles.
 
 1. `read_counted_orders` reads every customer's counted orders into lean arrays, in
    one SQL pass over the host's orders SELECT (`prediction_orders_sql`) or, where the
-   host has no SQL or a `lifecycle_collect_facts` hook may change the orders, through
-   the host's facts (`prediction_orders`);
+   host has no SQL, through the host's facts (`prediction_orders`);
 2. `predict.store.predict_store` fits the purchase model (BG/NBD) over all of them and
    the spend model (Gamma-Gamma) per currency, behind the data guard;
 3. the figures go onto the profiles with one ``UPDATE … FROM unnest(…)`` per chunk,

@@ -262,7 +262,8 @@
     "lifetimeSpend { currency amount } history { fromStage { label } toStage { label } occurredAt reason rule facts } " +
     "prediction { expectedOrders365 probabilityActive predictedSpend { currency amount } predictedAt reason }";
 
-  function customer() {
+  // `afterLoad(text)`: what the status says once the card is drawn (default "Loaded.").
+  function customer(afterLoad) {
     var query = new URLSearchParams(window.location.search);
     var userId = query.get("customerId");
     var email = query.get("email");
@@ -285,7 +286,7 @@
                      "{ kind action status createdAt completedAt dueAt attempts lastError } } }", { email: profile.email })
         .then(function (ledger) {
           drawCard(profile, ledger.lifecycleLedger);
-          ctx.say("Loaded.");
+          ctx.say(typeof afterLoad === "string" ? afterLoad : "Loaded.");
           timing("customer", started);
         });
     }).then(null, function (error) { fail(error, customer); });
@@ -299,8 +300,8 @@
       ctx.api("mutation ($email: String) { lifecycleRecompute(email: $email) { stageChanged tierChanged } }",
               { email: p.email }).then(function (data) {
         var r = data.lifecycleRecompute;
-        customer();
-        ctx.say("Recomputed: " + (r.stageChanged || r.tierChanged ? "the stage or tier changed." : "nothing changed."));
+        // Said once the card is drawn again, so the reload's "Loaded." cannot overwrite it.
+        customer("Recomputed: " + (r.stageChanged || r.tierChanged ? "the stage or tier changed." : "nothing changed."));
       }, function (error) { recompute.disabled = false; fail(error, customer); });
     } });
     show([
