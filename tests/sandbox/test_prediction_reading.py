@@ -19,23 +19,11 @@ from lifecycle_plugin.host import CustomerRef
 from lifecycle_plugin.models import DeletedCustomer
 from lifecycle_plugin.sandbox.generator import generate_store
 
+from .test_predictions import ORDERS_SQL
+
 np = pytest.importorskip("numpy")
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)
-
-#: Every counted order of every profile, straight from the sandbox tables, as
-#: (profile id, UTC day ordinal, net amount, currency) rows.
-ORDERS_SQL = """
-    SELECT p.id, (o.created_at AT TIME ZONE 'UTC')::date - DATE '0001-01-01' + 1,
-           (o.total_amount - o.refunded_amount)::float8, o.currency
-    FROM lifecycle_sandbox_order o
-    LEFT JOIN auth_user u ON u.id = o.user_id
-    JOIN lifecycle_plugin_customerprofile p ON p.email = lower(trim(coalesce(u.email, o.user_email)))
-    WHERE o.status NOT IN ('draft', 'unconfirmed', 'canceled', 'expired')
-      AND NOT (o.total_amount > 0 AND o.refunded_amount >= o.total_amount)
-      AND o.created_at <= %s {paid}
-"""
-
 
 @pytest.fixture
 def generated(store, engine, clock):
@@ -52,8 +40,11 @@ def rows_of(arrays) -> list[tuple]:
 
 
 def independent_rows(paid_only: bool = False) -> list[tuple]:
+    """(profile id, UTC day ordinal, net amount, currency) of every profile's counted order,
+    by plain SQL over the sandbox tables (`test_predictions.ORDERS_SQL`)."""
+    paid = " AND o.charge_status IN ('full', 'overcharged')" if paid_only else ""
     with connection.cursor() as cursor:
-        cursor.execute(ORDERS_SQL.format(paid="AND o.charge_status IN ('full', 'overcharged')" if paid_only else ""), [NOW])
+        cursor.execute(ORDERS_SQL + paid, [NOW])
         return sorted(cursor.fetchall())
 
 
