@@ -235,6 +235,8 @@ def test_overview_kpis_per_stage_and_a_retention_cell_match_plain_sql(tab, demo)
     assert cell.evaluate("node => getComputedStyle(node).getPropertyValue('--share')").strip() != ""
     frame.locator("#kpis").evaluate("node => node.scrollIntoView({ block: 'start' })")
     tab.screenshot("overview-kpis")
+    frame.locator("#cohorts").evaluate("node => node.scrollIntoView({ block: 'start' })")
+    tab.screenshot("overview-retention")
 
 
 def test_customer_card_shows_stage_history_and_actions_and_recomputes(tab, demo):
