@@ -42,6 +42,15 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 APP_ROOT = "/plugins/global/saleor.lifecycle/app/"
 
 
+@pytest.fixture(autouse=True)
+def replica_reads_from_the_test_database(settings):
+    """Saleor reads the Site (for a token's issuer) through the replica alias. In these
+    committed-transaction tests on 3.21 that alias still names the un-prefixed database,
+    which does not exist ("database ... does not exist"); 3.22+ mirror it. Reading from
+    the default alias is what a single-database deployment does anyway."""
+    settings.DATABASE_CONNECTION_REPLICA_NAME = settings.DATABASE_CONNECTION_DEFAULT_NAME
+
+
 @pytest.fixture(scope="module")
 def dashboard():
     server, url = static_server()
