@@ -14,7 +14,10 @@ are taken here; the timings (page interactive, card, what-if) are printed, not a
 
 from __future__ import annotations
 
+import re
 import time
+from datetime import datetime
+from decimal import Decimal
 from unittest import mock
 from urllib.parse import quote
 
@@ -141,16 +144,99 @@ def test_overview_shows_the_stores_customers_per_stage_and_tier(tab, demo):
     assert frame.locator("#stages table").get_attribute("class") == "data"
     assert toggle.get_attribute("aria-pressed") == "true"
     toggle.click()
-    # Sections whose query the schema lacks say so plainly; lifecycleKpis is there.
-    assert "lifecycleKpis is available" in frame.locator("#kpis").inner_text()
-    for section in ("cohorts", "action-results"):
-        assert "Not available in this version" in frame.locator(f"#{section}").inner_text()
+    # The KPI table and the retention heatmap fill in (test_overview_kpis_... checks their figures).
+    frame.locator("#kpis table").first.wait_for()
+    frame.locator("#cohorts table, #cohorts p").first.wait_for()
     trend_rows = frame.locator("#trend tbody tr")
     assert trend_rows.count() == 6
     tab.screenshot("overview")
     tab.page.evaluate("window.dashboard.theme('dark')")
     expect(frame.locator("html")).to_have_attribute("data-theme", "dark")
     tab.screenshot("overview-dark")
+
+
+def figure(text: str) -> float | None:
+    """A shown number or amount ("$1,234.50", "12.5 %", "3") as a float; None for "—"."""
+    if text.strip() == "—":
+        return None
+    return float(re.sub(r"[^0-9.\-]", "", text.split("(")[0].replace(",", "")))
+
+
+def shown_period(frame, section: str) -> tuple[datetime, datetime]:
+    node = frame.locator(f"#{section}")
+    return (datetime.fromisoformat(node.get_attribute("data-since").replace("Z", "+00:00")),
+            datetime.fromisoformat(node.get_attribute("data-until").replace("Z", "+00:00")))
+
+
+def test_overview_kpis_per_stage_and_a_retention_cell_match_plain_sql(tab, demo):
+    from tests.sandbox import test_kpis as plain
+
+    frame = tab.open("overview", token_for(demo["owner"]))
+    wait_loaded(frame, "overview loaded")
+    frame.locator("#kpis table").first.wait_for()
+    since, until = shown_period(frame, "kpis")
+    assert (until - since).days == 90
+    with tab.blocker.unblock():
+        want = plain.expected_kpis("stage", since, until)
+    days = (until - since).total_seconds() / 86400
+    total = want.pop("<total>")
+    labels = {stage_label(stage.value): stage.value for stage in Stage}
+    labels["All stages"] = "<total>"
+    want["<total>"] = total
+    tables = frame.locator("#kpis table")
+    currencies = [tables.nth(i).get_attribute("data-currency") for i in range(tables.count())]
+    # One table per currency the store sells in: amounts are never summed across currencies.
+    assert currencies == sorted(total["money"]) and len(currencies) >= 1
+    checked = 0
+    empty = {"customers": 0, "buyers": 0, "orders": 0, "repeat": 0, "with_orders": 0, "lifespan": None,
+             "active": 0, "churned": 0, "money": {}}
+    for index, currency in enumerate(currencies):
+        rows = tables.nth(index).locator("tbody tr")
+        assert rows.count() == len(Stage) + 1
+        for i in range(rows.count()):
+            row = rows.nth(i)
+            key = labels[row.locator("th").inner_text()]
+            w = want.get(key, empty)
+            cells = [row.locator("td").nth(j).inner_text() for j in range(10)]
+            money = w["money"].get(currency, {"orders": 0, "revenue": Decimal(0), "spend": Decimal(0), "spenders": 0})
+            assert figure(cells[0]) == w["customers"], (key, cells)
+            assert figure(cells[1]) == w["buyers"], (key, cells)
+            assert figure(cells[2]) == money["orders"], (key, cells)
+            assert figure(cells[3]) == pytest.approx(float(money["revenue"]), abs=0.005), (key, cells)
+            aov = money["revenue"] / money["orders"] if money["orders"] else None
+            assert figure(cells[4]) == (None if aov is None else pytest.approx(float(aov), abs=0.005)), (key, cells)
+            frequency = w["orders"] / w["buyers"] if w["buyers"] else None
+            assert figure(cells[5]) == (None if frequency is None else pytest.approx(frequency, abs=0.005)), (key, cells)
+            historic = money["spend"] / money["spenders"] if money["spenders"] else None
+            assert figure(cells[6]) == (None if historic is None else pytest.approx(float(historic), abs=0.005)), (key, cells)
+            years = None if w["lifespan"] is None else w["lifespan"] / 365.25
+            simple = None if None in (frequency, aov, years) else frequency * 365.25 / days * float(aov) * years
+            assert figure(cells[7]) == (None if simple is None else pytest.approx(simple, abs=0.005)), (key, cells)
+            repeat = w["repeat"] / w["buyers"] if w["buyers"] else None
+            assert figure(cells[8]) == (None if repeat is None else pytest.approx(repeat * 100, abs=0.05)), (key, cells)
+            churn = w["churned"] / w["active"] if w["active"] else None
+            assert figure(cells[9]) == (None if churn is None else pytest.approx(churn * 100, abs=0.05)), (key, cells)
+            if w["active"]:
+                assert f"({w['churned']:,} of {w['active']:,})" in cells[9]
+            checked += w["buyers"]
+    assert checked > 0  # the demo store sold something in the period: the figures are not all zeros
+    # The retention heatmap: the cohorts of the period, and its busiest cell after the first month.
+    since, until = shown_period(frame, "cohorts")
+    months = -(-90 // 30)
+    with tab.blocker.unblock():
+        sizes, cells, _ = plain.expected_retention(since, until, months)
+    rows = frame.locator("#retention tbody tr")
+    assert [rows.nth(i).get_attribute("data-cohort") for i in range(rows.count())] == sorted(sizes)
+    later = [(len(who), key) for key, who in cells.items() if key[1] >= 1] or [(len(who), key) for key, who in cells.items()]
+    count, (cohort, month) = max(later)
+    cell = frame.locator(f"#retention tr[data-cohort='{cohort}'] td[data-month='{month}']")
+    assert f"{count:,} of {sizes[cohort]:,} customers" in cell.get_attribute("title")
+    assert figure(cell.inner_text()) == pytest.approx(count / sizes[cohort] * 100, abs=0.05)
+    assert cell.evaluate("node => getComputedStyle(node).getPropertyValue('--share')").strip() != ""
+    frame.locator("#kpis").evaluate("node => node.scrollIntoView({ block: 'start' })")
+    tab.screenshot("overview-kpis")
+    frame.locator("#cohorts").evaluate("node => node.scrollIntoView({ block: 'start' })")
+    tab.screenshot("overview-retention")
 
 
 def test_customer_card_shows_stage_history_and_actions_and_recomputes(tab, demo):
@@ -203,11 +289,20 @@ def test_settings_preview_and_a_bad_value_saves_nothing(tab, demo):
     assert field.get_attribute("aria-invalid") == "true"
     assert "Nothing was saved" in status(frame)
     assert tab.sql("SELECT count(*) FROM lifecycle_sandbox_storedsetting")[0][0] == 0
-    # A good one is saved, through the keyboard.
+    # A good one is saved, through the keyboard, and the recompute it opened is shown until done.
     field.fill("75")
     field.press("Enter")
     wait_loaded(frame, "saved.")
+    expect(frame.locator("#recompute-state")).to_have_attribute("data-state", "done", timeout=30000)
     assert tab.sql("SELECT name, value FROM lifecycle_sandbox_storedsetting") == [("at_risk_days", "75")]
+    done, total, moved = tab.sql("SELECT done, total, moved FROM lifecycle_plugin_recomputerun "
+                                 "ORDER BY requested_at DESC LIMIT 1")[0]
+    assert done == total > 0
+    assert frame.locator("#recompute-state").inner_text() == (
+        f"Done: {done:,} of {total:,} customers recomputed, {moved:,} moved.")
+    assert frame.locator("#recompute-progress progress").get_attribute("value") == str(total)
+    wait_loaded(frame, "recompute done")
+    tab.screenshot("settings-recompute")
     tab.sql("DELETE FROM lifecycle_sandbox_storedsetting RETURNING name")
 
 

@@ -112,6 +112,15 @@ def test_the_overview_loads_with_the_dashboards_token_for_the_app(tab, lifecycle
     counts = dict(sql("SELECT stage, count(*) FROM lifecycle_plugin_customerprofile GROUP BY stage"))
     assert shown == {stage_label(stage.value): str(counts.get(stage.value, 0)) for stage in Stage}
     assert frame.locator("#viewer-email").inner_text() == manager.email
+    # The KPIs per stage and the retention heatmap load from Saleor's orders, per currency.
+    frame.locator("#kpis table").first.wait_for()
+    kpi_rows = frame.locator("#kpis table").first.locator("tbody tr")
+    customers = {kpi_rows.nth(i).locator("th").inner_text(): kpi_rows.nth(i).locator("td").first.inner_text()
+                 for i in range(kpi_rows.count())}
+    assert customers.pop("All stages") == str(sum(counts.values()))
+    assert customers == shown
+    frame.locator("#cohorts table, #cohorts p.muted:not(:has-text('Loading'))").first.wait_for()
+    assert frame.locator("#kpis .error, #cohorts .error").count() == 0
 
 
 def test_the_card_shows_a_saleor_customer(tab, lifecycle_app, manager, decided):
@@ -154,6 +163,9 @@ def test_settings_save_into_saleors_plugin_configuration_only_when_valid(tab, li
     field.fill("75")
     frame.locator("#apply").click()
     wait_status(frame, "saved.")
+    # The recompute the save opened is shown (its progress, polled every 2 s).
+    frame.locator("#recompute-state").wait_for()
+    assert frame.locator("#recompute-state").get_attribute("data-state") in {"queued", "running", "done"}
     lifecycle_plugin.refresh_from_db()
     saved = {item["name"]: item["value"] for item in lifecycle_plugin.configuration}
     assert saved["at_risk_days"] == "75"

@@ -164,10 +164,120 @@
   var STAGES_AT = "stage { key label } count";
   // Sections other queries will fill; shown as unavailable until the schema has them.
   var PENDING_SECTIONS = [
-    { field: "lifecycleKpis", title: "KPIs per stage (CLV, AOV, frequency, churn)", id: "kpis" },
-    { field: "lifecycleCohorts", title: "Cohort retention", id: "cohorts" },
     { field: "lifecycleActionResults", title: "What each action earned", id: "action-results" }
   ];
+
+  // The KPI and retention sections load after the counts (their own request, error and retry).
+  var KPI_TITLE = "KPIs per stage (CLV, AOV, frequency, churn)";
+  var RETENTION_TITLE = "Cohort retention";
+  var KPI_ROW = "stage { key label } customers buyers orders transactionFrequency purchaseFrequencyPerYear " +
+    "repeatPurchaseRate churn { activeAtStart churned rate } " +
+    "money { currency orders revenue averageOrderValue historicClv simpleClv }";
+
+  function percent(value) {
+    return value === null || value === undefined ? "—" : number(value * 100, 1) + " %";
+  }
+
+  function amount(currency, value) {
+    return value === null || value === undefined ? "—" : money({ currency: currency, amount: value });
+  }
+
+  // One table per currency: money is never summed across currencies. The counts, frequency,
+  // repeat rate and churn do not depend on the currency and repeat in each table.
+  function kpiTables(report) {
+    var rows = report.rows.concat([report.total]);
+    var currencies = [];
+    rows.forEach(function (row) {
+      row.money.forEach(function (m) { if (currencies.indexOf(m.currency) < 0) { currencies.push(m.currency); } });
+    });
+    currencies.sort();
+    if (!currencies.length) {
+      currencies = [null];
+    }
+    return currencies.map(function (currency) {
+      var body = rows.map(function (row) {
+        var m = row.money.filter(function (item) { return item.currency === currency; })[0] || {};
+        return [row.stage ? row.stage.label : "All stages", number(row.customers), number(row.buyers),
+                number(m.orders || 0), currency ? amount(currency, m.revenue || 0) : "—",
+                currency ? amount(currency, m.averageOrderValue) : "—", number(row.transactionFrequency, 2),
+                currency ? amount(currency, m.historicClv) : "—", currency ? amount(currency, m.simpleClv) : "—",
+                percent(row.repeatPurchaseRate), percent(row.churn.rate) +
+                  (row.churn.activeAtStart ? " (" + number(row.churn.churned) + " of " + number(row.churn.activeAtStart) + ")" : "")];
+      });
+      var table = dataTable(currency ? "KPIs per stage in " + currency : "KPIs per stage (no orders in the period)",
+        ["Stage", "Customers", "Buyers", "Orders", "Revenue", "Average order value", "Orders per buyer",
+         "Historic CLV", "Simple CLV", "Repeat purchase rate", "Churn"], body,
+        [false, true, true, true, true, true, true, true, true, true, true]);
+      table.firstChild.setAttribute("data-currency", currency || "");
+      return table;
+    });
+  }
+
+  // Rows: cohorts (first-order month); columns: months after it. Each cell shows its share as
+  // text and is shaded by it (--share); its title says how many of the cohort's customers.
+  function retentionHeatmap(report) {
+    var width = report.months + 1;
+    var headers = ["Cohort", "Customers"];
+    for (var i = 0; i < width; i += 1) {
+      headers.push("Month " + i);
+    }
+    var table = el("table", { "class": "data heat", id: "retention" }, [
+      el("caption", { text: "Share of each cohort buying again, by month after its first order (* month not over)" }),
+      el("thead", {}, [el("tr", {}, headers.map(function (h, i) {
+        return el("th", { scope: "col", "class": i ? "num" : null, text: h });
+      }))]),
+      el("tbody", {}, report.cohorts.map(function (cohort) {
+        var cells = [el("th", { scope: "row", text: cohort.cohort }), el("td", { "class": "num", text: number(cohort.customers) })];
+        for (var m = 0; m < width; m += 1) {
+          var month = cohort.months.filter(function (item) { return item.month === m; })[0];
+          if (!month) {
+            cells.push(el("td", { "class": "num muted", text: "" }));
+            continue;
+          }
+          var cell = el("td", {
+            "class": "num cell" + (month.share >= 0.5 ? " strong" : ""), "data-month": String(m),
+            title: cohort.cohort + ", month " + m + ": " + number(month.customers) + " of " + number(cohort.customers) +
+              " customers" + (month.complete ? "" : " (month not over)"),
+            text: percent(month.share) + (month.complete ? "" : " *")
+          });
+          cell.style.setProperty("--share", String(month.share));
+          cells.push(cell);
+        }
+        return el("tr", { "data-cohort": cohort.cohort }, cells);
+      }))
+    ]);
+    return el("div", { "class": "scroll" }, [table]);
+  }
+
+  function loadKpis(since, until, periodDays) {
+    var kpiBox = document.getElementById("kpis-body");
+    var retentionBox = document.getElementById("cohorts-body");
+    var months = Math.min(12, Math.ceil(periodDays / 30));
+    var query = "query ($since: DateTime!, $until: DateTime!, $months: Int) {" +
+      " kpis: lifecycleKpis(groupBy: STAGE, since: $since, until: $until) { rows { " + KPI_ROW + " } total { " + KPI_ROW + " } }" +
+      " retention: lifecycleRetention(since: $since, until: $until, months: $months) { months cohorts { cohort customers" +
+      " months { month complete customers share } } } }";
+    [kpiBox, retentionBox].forEach(function (box) {
+      // The period the figures cover, as sent (the tests recompute them for it).
+      box.parentNode.setAttribute("data-since", since);
+      box.parentNode.setAttribute("data-until", until);
+      box.textContent = "";
+      box.appendChild(el("p", { "class": "muted", text: "Loading…" }));
+    });
+    ctx.api(query, { since: since, until: until, months: months }).then(function (data) {
+      kpiBox.textContent = "";
+      kpiTables(data.kpis).forEach(function (node) { kpiBox.appendChild(node); });
+      retentionBox.textContent = "";
+      retentionBox.appendChild(data.retention.cohorts.length ? retentionHeatmap(data.retention)
+        : el("p", { "class": "muted", text: "No first orders in the period." }));
+    }, function (error) {
+      [kpiBox, retentionBox].forEach(function (box) {
+        box.textContent = "";
+        box.appendChild(el("p", { "class": "error", role: "alert", text: "Could not load: " + error.message }));
+        box.appendChild(el("button", { type: "button", text: "Retry", onclick: function () { loadKpis(since, until, periodDays); } }));
+      });
+    });
+  }
 
   function overview(periodDays) {
     periodDays = periodDays || 90;
@@ -240,12 +350,20 @@
                     p.predictedSpend.map(function (s) { return money({ currency: s.currency, amount: s.sum }); }).join(", ") || "—"];
           }), [false, true, true, true, true, false])], "predictions")
       ];
+      var hasKpis = fields.indexOf("lifecycleKpis") >= 0 && fields.indexOf("lifecycleRetention") >= 0;
+      nodes.push(hasKpis ? section(KPI_TITLE, [el("div", { id: "kpis-body", "aria-live": "polite" })], "kpis")
+        : unavailable(KPI_TITLE, "kpis"));
+      nodes.push(hasKpis ? section(RETENTION_TITLE, [el("div", { id: "cohorts-body", "aria-live": "polite" })], "cohorts")
+        : unavailable(RETENTION_TITLE, "cohorts"));
       PENDING_SECTIONS.forEach(function (pending) {
         // Other parts of the plugin add these queries; until the schema has one, say so.
         nodes.push(fields.indexOf(pending.field) < 0 ? unavailable(pending.title, pending.id)
           : section(pending.title, [el("p", { "class": "muted", text: "Query " + pending.field + " is available: open it in GraphiQL." })], pending.id));
       });
       show(nodes);
+      if (hasKpis) {
+        loadKpis(since, now.toISOString(), periodDays);
+      }
       ctx.say("Overview loaded.");
       timing("overview", started);
     }, function (error) { fail(error, function () { overview(periodDays); }); });
@@ -438,17 +556,88 @@
       .map(function (s) { return { name: s.name, value: valueOf(controls[s.name]) }; });
     clearMessages(controls);
     ctx.say("Saving…");
+    // The recompute before saving: one with the same request time afterwards was not opened by this save.
+    ctx.api("{ lifecycleRecomputeStatus { requestedAt state } }").then(function (before) {
+      var previous = before.lifecycleRecomputeStatus;
+      saveValues(list, controls, values, previous && previous.state === "done" ? previous.requestedAt : null);
+    }, function (error) { fail(error, function () { save(list, controls); }); });
+  }
+
+  var RECOMPUTE = "{ lifecycleRecomputeStatus { state scope changed done total moved etaSeconds requestedAt finishedAt lastError } }";
+  var recomputeTimer = null;
+
+  function recomputeBox() {
+    var box = document.getElementById("recompute-progress");
+    if (!box) {
+      box = el("section", { id: "recompute-progress", "aria-label": "Recompute" });
+      // Above the form and preview columns, not inside their grid.
+      var form = document.getElementById("settings-form");
+      var anchor = form.closest(".columns") || form;
+      anchor.parentNode.insertBefore(box, anchor);
+    }
+    return box;
+  }
+
+  function seconds(value) {
+    if (value === null || value === undefined) {
+      return "estimating…";
+    }
+    return value < 60 ? "about " + number(Math.max(1, Math.round(value))) + " s left"
+      : "about " + number(Math.round(value / 60)) + " min left";
+  }
+
+  // Polls lifecycleRecomputeStatus every 2 s until the run is done (or failed), drawing its progress.
+  function watchRecompute(previousRequestedAt) {
+    clearTimeout(recomputeTimer);
+    ctx.api(RECOMPUTE).then(function (data) {
+      var run = data.lifecycleRecomputeStatus;
+      var box = recomputeBox();
+      box.textContent = "";
+      box.appendChild(el("h2", { text: "Recompute" }));
+      if (!run || (previousRequestedAt && run.requestedAt === previousRequestedAt)) {
+        box.appendChild(el("p", { id: "recompute-state", "data-state": "none",
+          text: "No threshold changed: no customer needs recomputing." }));
+        ctx.say("Saved. The new settings apply to every decision from now on.");
+        return;
+      }
+      var bar = el("progress", { max: String(Math.max(run.total, 1)), value: String(run.state === "done" ? Math.max(run.total, 1) : run.done),
+                                 "aria-labelledby": "recompute-state" });
+      var text = run.state === "done"
+        ? "Done: " + number(run.done) + " of " + number(run.total) + " customers recomputed, " + number(run.moved) + " moved."
+        : run.state === "failed"
+          ? "Stopped at " + number(run.done) + " of " + number(run.total) + " customers: " + (run.lastError || "unknown error") +
+            ". The next request or the periodic task resumes it."
+          : (run.state === "queued" ? "Queued: " : "Running: ") + number(run.done) + " of " + number(run.total) +
+            " customers, " + number(run.moved) + " moved so far; " + seconds(run.etaSeconds) + ".";
+      box.appendChild(bar);
+      box.appendChild(el("p", { id: "recompute-state", "data-state": run.state, "class": run.state === "failed" ? "error" : null,
+                                text: text }));
+      box.appendChild(el("p", { "class": "muted", text: "Changed: " + run.changed.join(", ") + " (scope: " + run.scope + ")." }));
+      if (run.state === "done") {
+        ctx.say("Saved. Recompute done: " + number(run.moved) + " customers moved.");
+      } else if (run.state === "failed") {
+        ctx.say("Saved, but the recompute stopped: " + (run.lastError || "unknown error"), true);
+        recomputeTimer = setTimeout(function () { watchRecompute(null); }, 2000);
+      } else {
+        ctx.say("Saved. Recomputing the customers the change affects…");
+        recomputeTimer = setTimeout(function () { watchRecompute(null); }, 2000);
+      }
+    }, function (error) { fail(error, function () { watchRecompute(previousRequestedAt); }); });
+  }
+
+  function saveValues(list, controls, values, previousRequestedAt) {
     ctx.api("mutation ($values: [LifecycleSettingValueInput!]!) { lifecycleSettingsUpdate(values: $values) " +
             "{ saved errors { field message } } }", { values: values }).then(function (data) {
       var result = data.lifecycleSettingsUpdate;
       if (result.saved) {
         list.forEach(function (s) { s.value = valueOf(controls[s.name]); });
-        ctx.say("Saved. The new settings apply to every decision from now on; run the backfill to move everyone now.");
+        ctx.say("Saved. Reading the recompute's progress…");
+        watchRecompute(previousRequestedAt);
       } else {
         showFieldErrors(controls, result.errors);
         ctx.say("Nothing was saved: fix the fields marked below.", true);
       }
-    }, function (error) { fail(error, function () { save(list, controls); }); });
+    }, function (error) { fail(error, function () { saveValues(list, controls, values, previousRequestedAt); }); });
   }
 
   function whatIf(controls, box) {
