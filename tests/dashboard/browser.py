@@ -16,13 +16,17 @@ import functools
 import http.server
 import os
 import re
+import tempfile
 import threading
 from pathlib import Path
 from urllib.parse import quote
 
 CHROMIUM = os.environ.get("LIFECYCLE_CHROMIUM", "/usr/bin/chromium")
 HERE = Path(__file__).parent
-SCREENSHOTS = HERE.parent.parent / "docs" / "screenshots"
+#: Where the pages' screenshots go: the README's docs/screenshots when asked for
+#: (LIFECYCLE_SCREENSHOTS=1), else a scratch folder, so a test run leaves the tree clean.
+SCREENSHOTS = (HERE.parent.parent / "docs" / "screenshots" if os.environ.get("LIFECYCLE_SCREENSHOTS")
+               else Path(tempfile.gettempdir()) / "lifecycle-screenshots")
 
 
 def chromium_missing() -> str | None:
