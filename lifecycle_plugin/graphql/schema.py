@@ -6,7 +6,8 @@ Customer API (a customer's own access token):
 Staff and app API (MANAGE_USERS):
     customerLifecycle, lifecycleCustomers, lifecycleStageCounts, lifecycleTierCounts,
     lifecycleFunnel, lifecyclePredictionsByStage, lifecycleKpis, lifecycleRetention, lifecycleStages, lifecycleConfig,
-    lifecycleWhatIf, lifecycleRecomputeStatus, mutation lifecycleRecompute, lifecycleMessagePreview
+    lifecycleWhatIf, lifecycleRecomputeStatus, lifecycleActionResults, mutation lifecycleRecompute,
+    lifecycleMessagePreview
     Dashboard pages (dashboard.py): lifecycleSettings, lifecycleLedger, lifecycleStageTierCounts;
     mutation lifecycleSettingsUpdate (MANAGE_PLUGINS)
 
@@ -23,7 +24,7 @@ from typing import Any
 import graphene
 
 from ..rules import Stage
-from . import kpis, predictions, recompute, resolvers, statistics
+from . import action_results, kpis, predictions, recompute, resolvers, statistics
 from .dashboard import DashboardQuery, LifecycleSettingsUpdate
 from .federation import FederationQuery
 from .referrals import LifecycleReferrals, referral_metrics
@@ -162,6 +163,8 @@ class LifecycleQuery(graphene.ObjectType):
 
     lifecycle_recompute_status = recompute.FIELD
     resolve_lifecycle_recompute_status = staticmethod(recompute.resolve)
+    lifecycle_action_results = action_results.FIELD
+    resolve_lifecycle_action_results = staticmethod(action_results.resolve)
 
     @staticmethod
     def resolve_lifecycle_viewer(root: Any, info: Any) -> Any:

@@ -147,6 +147,19 @@ def test_overview_shows_the_stores_customers_per_stage_and_tier(tab, demo):
     # The KPI table and the retention heatmap fill in (test_overview_kpis_... checks their figures).
     frame.locator("#kpis table").first.wait_for()
     frame.locator("#cohorts table, #cohorts p").first.wait_for()
+    # What each action earned: one row per action with messages sent in the last 90 days,
+    # its sent count as plain SQL over the demo's ledger finds it.
+    expect(frame.locator("#action-results table")).to_be_visible()
+    result_rows = frame.locator("#action-results tbody tr")
+    sent_shown = {result_rows.nth(i).locator("th").inner_text(): result_rows.nth(i).locator("td").first.inner_text()
+                  for i in range(result_rows.count())}
+    sent = dict(tab.sql("""SELECT action, count(*) FILTER (WHERE status = 'done' AND (result ? 'sent_at'
+                                                                           OR result ? 'delivered_by'))
+                           FROM lifecycle_plugin_actionledgerentry
+                           WHERE COALESCE(completed_at, created_at) >= now() - interval '90 days'
+                             AND NOT starts_with(action, 'event:') AND NOT (payload ? 'for_action')
+                           GROUP BY action"""))
+    assert sent and sent_shown == {action: f"{n:,}" for action, n in sent.items()}
     trend_rows = frame.locator("#trend tbody tr")
     assert trend_rows.count() == 6
     tab.screenshot("overview")

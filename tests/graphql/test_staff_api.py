@@ -98,6 +98,7 @@ STAFF_QUERIES = [
     "{ lifecycleConfig { atRiskDays } }",
     "{ lifecycleWhatIf(config: {atRiskDays: 60}) { complete } }",
     "{ lifecycleRecomputeStatus { done } }",
+    '{ lifecycleActionResults(since: "2025-01-01T00:00:00Z", until: "2026-01-01T00:00:00Z") { windowDays } }',
     'mutation { lifecycleRecompute(email: "ann@example.com") { stageChanged } }',
     'mutation { lifecycleMessagePreview(action: "review_request") { subject } }',
     "{ lifecycleSettings { name } }",

@@ -164,7 +164,7 @@
   var STAGES_AT = "stage { key label } count";
   // Sections other queries will fill; shown as unavailable until the schema has them.
   var PENDING_SECTIONS = [
-    { field: "lifecycleActionResults", title: "What each action earned", id: "action-results" }
+    { field: "lifecycleActionResults", title: "What each action earned", id: "action-results", render: actionResults }
   ];
 
   // The KPI and retention sections load after the counts (their own request, error and retry).
@@ -358,6 +358,7 @@
       PENDING_SECTIONS.forEach(function (pending) {
         // Other parts of the plugin add these queries; until the schema has one, say so.
         nodes.push(fields.indexOf(pending.field) < 0 ? unavailable(pending.title, pending.id)
+          : pending.render ? pending.render(pending.title, pending.id, periodDays)
           : section(pending.title, [el("p", { "class": "muted", text: "Query " + pending.field + " is available: open it in GraphiQL." })], pending.id));
       });
       show(nodes);
@@ -367,6 +368,43 @@
       ctx.say("Overview loaded.");
       timing("overview", started);
     }, function (error) { fail(error, function () { overview(periodDays); }); });
+  }
+
+  // "What each action earned": lifecycleActionResults over the overview's period, one row
+  // per action (docs/actions.md, "Action results"); the section fills when its query answers.
+  var ACTION_RESULTS = "query ($since: DateTime!, $until: DateTime!) { lifecycleActionResults(since: $since, " +
+    "until: $until) { windowDays conversionsUnavailable actions { action sent customers vouchersIssued " +
+    "heldBack { total } failed converted orders conversionRate revenue { currency amount } } } }";
+
+  function actionResults(title, id, periodDays) {
+    var body = el("p", { "class": "muted", text: "Loading…" });
+    var node = section(title, [body], id);
+    var until = new Date();
+    var since = new Date(until.getTime() - periodDays * 86400000);
+    ctx.api(ACTION_RESULTS, { since: since.toISOString(), until: until.toISOString() }).then(function (data) {
+      var report = data.lifecycleActionResults;
+      var dash = function (value, text) { return value === null ? "—" : text; };
+      var parts = [report.actions.length ? dataTable("Actions in the last " + periodDays + " days",
+        ["Action", "Sent", "Customers", "Vouchers issued", "Held back", "Failed", "Converted", "Orders",
+         "Conversion rate", "Revenue"],
+        report.actions.map(function (a) {
+          return [a.action, number(a.sent), number(a.customers), number(a.vouchersIssued), number(a.heldBack.total),
+                  number(a.failed), dash(a.converted, number(a.converted)), dash(a.orders, number(a.orders)),
+                  dash(a.conversionRate, number(a.conversionRate * 100, 1) + " %"),
+                  dash(a.revenue, (a.revenue || []).map(money).join(", ") || "—")];
+        }), [false, true, true, true, true, true, true, true, true, false])
+        : el("p", { "class": "muted", text: "No action ran in the period." })];
+      parts.push(el("p", { "class": "muted", text: report.conversionsUnavailable
+        ? "Conversions not computed: " + report.conversionsUnavailable + "."
+        : "Converted: customers who placed a counted order within " + report.windowDays + " days of a message " +
+          "(a voucher's validity when it announced one); revenue per currency, never added across currencies." }));
+      parts.forEach(function (part) { node.insertBefore(part, body); });
+      node.removeChild(body);
+    }, function (error) {
+      body.className = "error";
+      body.textContent = "Could not load the action results: " + error.message;
+    });
+    return node;
   }
 
   function timing(name, started) {
