@@ -23,6 +23,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.contrib.auth import get_user_model
 from django.db.models import Q
 
 from .models import Order, Voucher
@@ -58,7 +59,12 @@ def make_referrals(engine, clock, start: datetime, end: datetime, *, seed: int =
         total = Decimal(rng.randrange(30, 120))
         try:
             if case == "own code":
-                store.place_order(voucher.customer_user_id or voucher.customer_email, total,
+                # The owner as the store has them now (an account may be gone since the code was issued).
+                owner = (get_user_model().objects.filter(pk=voucher.customer_user_id).first()
+                         if voucher.customer_user_id else None)
+                if owner is None and not voucher.customer_email:
+                    continue
+                store.place_order(owner or voucher.customer_email, total,
                                   channel=voucher.channel.slug, voucher=code.code)
             elif case == "not new":
                 regular = (Order.objects.filter(channel=voucher.channel, user__isnull=True)

@@ -130,6 +130,11 @@ def test_a_worker_killed_halfway_resumes_to_the_result_of_an_uninterrupted_run()
     assert worker.returncode == -signal.SIGKILL
     assert 0 < killed.done < killed.total == 120 and killed.state == "running"
 
+    # PostgreSQL ends the killed worker's session (and its advisory lock on the run) once it
+    # notices the socket closed; a new worker started before that would rightly stay off.
+    deadline = time.monotonic() + 30
+    while _advisory_locks_of_others() and time.monotonic() < deadline:
+        time.sleep(0.05)
     out = StringIO()
     call_command("lifecycle_recompute", "--run", stdout=out)  # resumes after the last committed chunk
 
@@ -141,6 +146,12 @@ def test_a_worker_killed_halfway_resumes_to_the_result_of_an_uninterrupted_run()
     recorded = sorted(StageTransition.objects.filter(reason="settings_change").values_list("profile__email", flat=True))
     assert recorded == moved  # each once: nothing moved twice across the kill
     assert finished.moved == len(moved)
+
+
+def _advisory_locks_of_others() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid <> pg_backend_pid()")
+        return cursor.fetchone()[0]
 
 
 def _database_url() -> str:
