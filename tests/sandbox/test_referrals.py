@@ -83,3 +83,26 @@ def test_the_demo_shoppers_use_issued_codes_with_refused_cases(ann_with_code, cl
     assert sum(done.values()) >= 1
     assert Order.objects.filter(voucher_code=code).count() == Referral.objects.count() == sum(
         n for case, n in done.items() if "refused at checkout" not in case)
+
+
+def test_referrers_orders_get_the_shared_address_by_account_and_by_email(ann_with_code):
+    from lifecycle_plugin.sandbox.referrals import _referrer_address_of, give_referrers_addresses
+
+    engine, store, user, code = ann_with_code
+    Order.objects.filter(user=user).update(shipping_address="")
+    store.place_order(ANN.upper(), "25", ship_to="")  # a guest order with the referrer's e-mail
+    store.place_order(BOB, "30", ship_to="")  # somebody else's
+    kept = store.place_order(ANN, "35", ship_to="9 Kept Road")
+
+    changed = give_referrers_addresses()
+
+    address = _referrer_address_of(Voucher.objects.get(code=code).customer_email)
+    with connection.cursor() as cursor:
+        cursor.execute("""SELECT id, shipping_address FROM lifecycle_sandbox_order
+                          WHERE user_id = %s OR lower(user_email) = %s ORDER BY id""", [user.pk, ANN])
+        theirs = dict(cursor.fetchall())
+    assert changed == len(theirs) - 1 == 3
+    assert {a for order_id, a in theirs.items() if order_id != kept.pk} == {address}
+    assert theirs[kept.pk] == "9 Kept Road"
+    assert Order.objects.get(user_email=BOB).shipping_address == ""
+    assert give_referrers_addresses() == 0  # nothing left to give
