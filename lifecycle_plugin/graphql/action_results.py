@@ -9,8 +9,8 @@ from datetime import datetime
 import graphene
 
 from ..engine.action_results import DEFAULT_WINDOW_DAYS, MAX_WINDOW_DAYS, action_results
-from ..engine.kpi_orders import Scope, ScopeError
 from .errors import bad_input
+from .kpis import checked_scope
 from .types import LifecycleMoney
 
 
@@ -89,10 +89,7 @@ def _result(row) -> LifecycleActionResult:
 
 def lifecycle_action_results(context, since: datetime, until: datetime,
                              window_days: int = DEFAULT_WINDOW_DAYS) -> LifecycleActionResults:
-    try:
-        scope = Scope.checked(since, until)
-    except ScopeError as error:
-        raise bad_input(error.message, argument=error.argument) from None
+    scope = checked_scope(since, until)
     window_days = DEFAULT_WINDOW_DAYS if window_days is None else window_days
     if not 1 <= window_days <= MAX_WINDOW_DAYS:
         raise bad_input(f"windowDays must be between 1 and {MAX_WINDOW_DAYS}, got {window_days}.",

@@ -25,7 +25,10 @@ from .types.kpi import (
 MAX_COHORTS = 1000
 
 
-def _scope(since: datetime, until: datetime, channel: str | None, currency: str | None) -> Scope:
+def checked_scope(since: datetime, until: datetime, channel: str | None = None,
+                  currency: str | None = None) -> Scope:
+    """The period (and channel, currency) of a staff metrics query, or a GraphQL error naming
+    the argument: every period-taking field checks it the same way."""
     try:
         return Scope.checked(since, until, channel, currency)
     except ScopeError as error:
@@ -83,7 +86,7 @@ def _row(row: KpiRow, group_by: str) -> LifecycleKpiRow:
 
 def lifecycle_kpis(context, group_by: str, since: datetime, until: datetime, channel: str | None = None,
                    currency: str | None = None, first: int | None = None, last: int | None = None) -> LifecycleKpis:
-    scope = _scope(since, until, channel, currency)
+    scope = checked_scope(since, until, channel, currency)
     _count("first", first, MAX_COHORTS)
     _count("last", last, MAX_COHORTS)
     if (first is not None or last is not None) and group_by != "cohort":
@@ -106,7 +109,7 @@ def lifecycle_kpis(context, group_by: str, since: datetime, until: datetime, cha
 def lifecycle_retention(context, since: datetime, until: datetime, channel: str | None = None,
                         currency: str | None = None, months: int = 12, first: int | None = None,
                         last: int | None = None) -> LifecycleRetention:
-    scope = _scope(since, until, channel, currency)
+    scope = checked_scope(since, until, channel, currency)
     months = 12 if months is None else months
     if not 0 <= months <= MAX_MONTHS:
         raise bad_input(f"months must be between 0 and {MAX_MONTHS}, got {months}.", argument="months")

@@ -188,7 +188,8 @@ class LifecycleQuery(graphene.ObjectType):
     @staticmethod
     def resolve_lifecycle_referrals(root: Any, info: Any, since: Any, until: Any) -> Any:
         info.context.require_manage_users()
-        return referral_metrics(statistics.aware(since), statistics.aware(until))
+        scope = kpis.checked_scope(since, until)
+        return referral_metrics(scope.since, scope.until)
 
     @staticmethod
     def resolve_lifecycle_stage_counts(root: Any, info: Any, at: Any = None) -> Any:

@@ -333,3 +333,20 @@ def test_switched_off_before_the_reward_falls_due_the_referral_is_cancelled(make
     referral = Referral.objects.get()
     assert (referral.status, referral.reason) == (Referral.CANCELLED, "switched off")
     assert shop.messages("referral_reward") == []
+
+
+@pytest.mark.parametrize("since, until", [
+    ("2026-02-01T00:00:00+00:00", "2026-01-01T00:00:00+00:00"),  # reversed
+    ("2010-01-01T00:00:00+00:00", "2026-01-01T00:00:00+00:00"),  # over ten years
+])
+def test_referral_metrics_refuse_a_bad_period_naming_until(make_shop, since, until):
+    from lifecycle_plugin.graphql.execution import execute_graphql
+    from lifecycle_plugin.graphql.viewer import Viewer
+
+    shop = make_shop(REFERRALS)
+    query = 'query($s: DateTime!, $u: DateTime!) { lifecycleReferrals(since: $s, until: $u) { made } }'
+    answer = execute_graphql({"query": query, "variables": {"s": since, "u": until}},
+                             Viewer.staff(999, "staff@example.com", can_manage_users=True),
+                             engine_factory=lambda: shop.engine)
+    [error] = answer["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT" and error["extensions"]["argument"] == "until"
