@@ -164,8 +164,8 @@ def stage_counts_at(moment: datetime, people: set | None) -> Counter:
         return Counter(stage for profile, stage in cursor.fetchall() if people is None or profile in people)
 
 
-def expected_conversion(rows, from_stages, to_stages, people):
-    """(entered, converted, median days) read from the rows in Python."""
+def expected_conversion(rows, from_stages, to_stages, people, since=SINCE, until=UNTIL):
+    """(entered, converted, median days) over [since, until), read from the history rows in Python."""
     by_profile: dict[int, list] = {}
     for row in rows:
         if people is None or row[0] in people:
@@ -173,13 +173,13 @@ def expected_conversion(rows, from_stages, to_stages, people):
     entered, days = 0, []
     for moves in by_profile.values():
         entry = next((i for i, (_, source, target, moment, reason) in enumerate(moves)
-                      if target in from_stages and source not in from_stages and SINCE <= moment < UNTIL
+                      if target in from_stages and source not in from_stages and since <= moment < until
                       and reason != "settings_change"), None)
         if entry is None:
             continue
         entered += 1
         reached = next((m for _, _, target, m, reason in moves[entry + 1:]
-                        if target in to_stages and reason != "settings_change" and m < UNTIL), None)
+                        if target in to_stages and reason != "settings_change" and m < until), None)
         if reached is not None:
             days.append((reached - moves[entry][3]).total_seconds() / 86400)
     return entered, len(days), statistics.median(days) if days else None
