@@ -50,6 +50,29 @@ def median(values):
     return statistics.median(values)
 
 
+def time_queries(queries: dict, repeat: int) -> tuple[dict[str, list[float]], dict]:
+    """Each query `repeat` times in turn: the seconds of every run (the first is the cold
+    one) and each query's last result, by name."""
+    timings, results = {}, {}
+    for name, query in queries.items():
+        runs = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            results[name] = query()
+            runs.append(time.perf_counter() - started)
+        timings[name] = runs
+    return timings, results
+
+
+def emit_timings(answer: dict, customers: int, **counts) -> None:
+    """One figure per timed query of a child's `answer` (its `timings`): cold, warm (the
+    median of the other runs) and the child's peak memory."""
+    for name, runs in answer["timings"].items():
+        emit(figure=name, customers=customers, **counts, cold_seconds=round(runs[0], 2),
+             warm_seconds=round(median(runs[1:]), 2) if len(runs) > 1 else None,
+             peak_mb=round(answer["child_maxrss_mb"], 1))
+
+
 def base_url(args) -> str:
     return args.database_url or os.environ.get("BENCH_DATABASE_URL") or DEFAULT_BASE_URL
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from datetime import timedelta
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -55,16 +54,8 @@ def child_kpis(now: str, repeat: str) -> None:
         "kpis_by_stage_one_channel": lambda: kpis(engine.host, engine.config, pln, "stage"),
         "retention_3_years": lambda: retention(engine.host, engine.config, three_years, 12),
     }
-    timings = {}
-    for name, query in queries.items():
-        runs = []
-        for _ in range(int(repeat)):
-            started = time.perf_counter()
-            result = query()
-            runs.append(time.perf_counter() - started)
-        timings[name] = runs
-        if name == "kpis_by_stage":
-            orders = result.total.orders
+    timings, results = common.time_queries(queries, int(repeat))
+    orders = results["kpis_by_stage"].total.orders
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM lifecycle_plugin_customerprofile")
         profiles = cursor.fetchone()[0]
@@ -85,12 +76,7 @@ def main() -> None:
         common.log(f"{size:,}: backfill if needed, then the KPI queries in a fresh child")
         common.run_child(SCRIPT, url, "backfill", args.now)
         result = common.run_child(SCRIPT, url, "kpis", args.now, str(args.repeat))
-        for name, runs in result["timings"].items():
-            common.emit(figure=name, customers=size, profiles=result["profiles"], store_orders=result["store_orders"],
-                        cold_seconds=round(runs[0], 2),
-                        warm_seconds=round(common.median(runs[1:]), 2) if len(runs) > 1 else None,
-                        peak_mb=round(result["child_maxrss_mb"], 1))
-
+        common.emit_timings(result, size, profiles=result["profiles"], store_orders=result["store_orders"])
 
 if __name__ == "__main__":
     if not common.child_main({"backfill": child_backfill, "kpis": child_kpis}):

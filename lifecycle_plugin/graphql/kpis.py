@@ -45,7 +45,7 @@ def _count(name: str, value: int | None, maximum: int, code: str = PAGE_TOO_LARG
                              {"argument": name, "maximum": maximum})
 
 
-def _answer(call):
+def answer(call):
     """Run an engine report, its argument errors as GraphQL errors naming the argument."""
     try:
         return call()
@@ -53,10 +53,10 @@ def _answer(call):
         raise bad_input(error.message, argument=error.argument) from None
 
 
-def _host_can_answer(host) -> None:
+def require_sql_host(host) -> None:
     reason = why_not_in_sql(host)
     if reason is not None:
-        raise LifecycleError(UNAVAILABLE, f"The KPIs are read in SQL and {reason}.")
+        raise LifecycleError(UNAVAILABLE, f"These figures are read in SQL from the store's orders and {reason}.")
 
 
 def _money(money, row: KpiRow) -> LifecycleKpiMoney:
@@ -94,8 +94,8 @@ def lifecycle_kpis(context, group_by: str, since: datetime, until: datetime, cha
                         argument="first" if first is not None else "last")
     if first is not None and last is not None:
         raise bad_input("Give first or last, not both.", argument="last")
-    _host_can_answer(context.host)
-    report = _answer(lambda: kpis(context.host, context.config, scope, group_by))
+    require_sql_host(context.host)
+    report = answer(lambda: kpis(context.host, context.config, scope, group_by))
     rows = list(report.rows)
     if first is not None:
         rows = rows[:first]
@@ -117,8 +117,8 @@ def lifecycle_retention(context, since: datetime, until: datetime, channel: str 
     _count("last", last, MAX_COHORTS)
     if first is not None and last is not None:
         raise bad_input("Give first or last, not both.", argument="last")
-    _host_can_answer(context.host)
-    report = _answer(lambda: retention(context.host, context.config, scope, months, first, last))
+    require_sql_host(context.host)
+    report = answer(lambda: retention(context.host, context.config, scope, months, first, last))
     return LifecycleRetention(
         since=scope.since, until=scope.until, channel=scope.channel, currency=scope.currency, months=months,
         cohorts_in_period=report.cohorts_in_period,

@@ -6,7 +6,7 @@ Customer API (a customer's own access token):
 Staff and app API (MANAGE_USERS):
     customerLifecycle, lifecycleCustomers, lifecycleStageCounts, lifecycleTierCounts,
     lifecycleFunnel, lifecyclePredictionsByStage, lifecycleKpis, lifecycleRetention, lifecycleStages, lifecycleConfig,
-    lifecycleWhatIf, lifecycleRecomputeStatus, lifecycleActionResults, mutation lifecycleRecompute,
+    lifecycleWhatIf, lifecycleRecomputeStatus, lifecycleActionResults, lifecycleStageFlow, mutation lifecycleRecompute,
     lifecycleMessagePreview
     Dashboard pages (dashboard.py): lifecycleSettings, lifecycleLedger, lifecycleStageTierCounts;
     mutation lifecycleSettingsUpdate (MANAGE_PLUGINS)
@@ -24,7 +24,7 @@ from typing import Any
 import graphene
 
 from ..rules import Stage
-from . import action_results, kpis, predictions, recompute, resolvers, statistics
+from . import action_results, kpis, predictions, recompute, resolvers, stage_flow, statistics
 from .dashboard import DashboardQuery, LifecycleSettingsUpdate
 from .federation import FederationQuery
 from .referrals import LifecycleReferrals, referral_metrics
@@ -165,6 +165,8 @@ class LifecycleQuery(graphene.ObjectType):
     resolve_lifecycle_recompute_status = staticmethod(recompute.resolve)
     lifecycle_action_results = action_results.FIELD
     resolve_lifecycle_action_results = staticmethod(action_results.resolve)
+    lifecycle_stage_flow = stage_flow.FIELD
+    resolve_lifecycle_stage_flow = staticmethod(stage_flow.resolve)
 
     @staticmethod
     def resolve_lifecycle_viewer(root: Any, info: Any) -> Any:

@@ -160,8 +160,9 @@ def test_overview_shows_the_stores_customers_per_stage_and_tier(tab, demo):
                              AND NOT starts_with(action, 'event:') AND NOT (payload ? 'for_action')
                            GROUP BY action"""))
     assert sent and sent_shown == {action: f"{n:,}" for action, n in sent.items()}
-    trend_rows = frame.locator("#trend tbody tr")
-    assert trend_rows.count() == 6
+    # Stage flow: a point a week over the 90 days (13 weeks from since, then until).
+    frame.locator("#conversions").wait_for()
+    assert frame.locator("#flow .chart tbody tr").count() == 14
     tab.screenshot("overview")
     tab.page.evaluate("window.dashboard.theme('dark')")
     expect(frame.locator("html")).to_have_attribute("data-theme", "dark")
@@ -250,6 +251,39 @@ def test_overview_kpis_per_stage_and_a_retention_cell_match_plain_sql(tab, demo)
     tab.screenshot("overview-kpis")
     frame.locator("#cohorts").evaluate("node => node.scrollIntoView({ block: 'start' })")
     tab.screenshot("overview-retention")
+
+
+def test_overview_stage_flow_matches_plain_sql_over_the_history(tab, demo):
+    from tests.sandbox import test_stage_flow as plain
+
+    frame = tab.open("overview", token_for(demo["owner"]))
+    wait_loaded(frame, "overview loaded")
+    frame.locator("#conversions").wait_for()
+    since, until = shown_period(frame, "flow")
+    # The last column of the chart is the period's end: the stage each customer held then.
+    last = frame.locator("#flow .chart tbody tr").last
+    headers = frame.locator("#flow .chart thead th")
+    series = [headers.nth(i).inner_text() for i in range(1, headers.count())]
+    # (Each segment's title holds its figure; an empty segment shows no number.)
+    shown = {label: figure(last.locator("td").nth(i).get_attribute("title").split(": ")[-1])
+             for i, label in enumerate(series)}
+    with tab.blocker.unblock():
+        held = plain.stage_counts_at(until, None)
+        rows = plain.history_rows()
+    assert shown == {stage_label(stage.value): held.get(stage.value, 0) for stage in Stage}
+    assert sum(held.values()) > 0
+    # The conversions: entered and converted as a Python reading of the history rows finds them.
+    names = {"lead_to_new": "Lead → first order", "new_to_repeat": "New → repeat",
+             "repeat_to_loyal": "Repeat → loyal", "win_back": "At risk or lapsed → back (win-back)"}
+    table = frame.locator("#conversions tbody tr")
+    cells = {table.nth(i).locator("th").inner_text(): [table.nth(i).locator("td").nth(j).inner_text() for j in range(4)]
+             for i in range(table.count())}
+    for name, (from_stages, to_stages) in plain.PATHS.items():
+        entered, converted, median = plain.expected_conversion(rows, from_stages, to_stages, None, since, until)
+        assert (figure(cells[names[name]][0]), figure(cells[names[name]][1])) == (entered, converted), name
+        assert figure(cells[names[name]][3]) == (None if median is None else pytest.approx(median, abs=0.05)), name
+    frame.locator("#flow").evaluate("node => node.scrollIntoView({ block: 'start' })")
+    tab.screenshot("overview-flow")
 
 
 def test_customer_card_shows_stage_history_and_actions_and_recomputes(tab, demo):

@@ -99,6 +99,8 @@ STAFF_QUERIES = [
     "{ lifecycleWhatIf(config: {atRiskDays: 60}) { complete } }",
     "{ lifecycleRecomputeStatus { done } }",
     '{ lifecycleActionResults(since: "2025-01-01T00:00:00Z", until: "2026-01-01T00:00:00Z") { windowDays } }',
+    '{ lifecycleStageFlow(since: "2025-01-01T00:00:00Z", until: "2026-01-01T00:00:00Z", interval: MONTH) '
+    "{ interval } }",
     'mutation { lifecycleRecompute(email: "ann@example.com") { stageChanged } }',
     'mutation { lifecycleMessagePreview(action: "review_request") { subject } }',
     "{ lifecycleSettings { name } }",

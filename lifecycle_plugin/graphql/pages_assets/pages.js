@@ -111,13 +111,20 @@
       })))]),
       el("tbody", {}, labels.map(function (label, i) {
         return el("tr", {}, [el("th", { scope: "row", text: label })].concat(values[i].map(function (v, j) {
-          var cell = el("td", { title: series[j] + ": " + number(v) }, [el("span", { "class": "data", text: number(v) })]);
+          // (An empty segment keeps its cell, for the table view, but shows no number over the axis.)
+          var cell = el("td", { title: series[j] + ": " + number(v) },
+                        [el("span", { "class": "data", text: v ? number(v) : "" })]);
           cell.style.setProperty("--size", String(v / max));
           return cell;
         })));
       }))
     ]);
-    return chartBox(table);
+    var box = chartBox(table);
+    box.insertBefore(el("ul", { "class": "charts-css legend legend-inline legend-square", "aria-hidden": "true" },
+                        series.map(function (name) { return el("li", { text: name }); })), table);
+    // The date labels hang below the columns' box: keep the toggle and what follows clear of them.
+    box.insertBefore(el("div", { "class": "labels-room" }), table.nextSibling);
+    return box;
   }
 
   function chartBox(table) {
@@ -279,38 +286,90 @@
     });
   }
 
+  // Stage flow (lifecycleStageFlow, docs/metrics.md "Stage flow"): customers per stage at each
+  // point of the period, as stacked columns that toggle to a table, and the conversions with
+  // their numerator, denominator and median days. Its own request, error and retry.
+  var FLOW_TITLE = "Stage flow";
+  var FLOW = "query ($since: DateTime!, $until: DateTime!, $interval: LifecycleFlowInterval!) {" +
+    " lifecycleStageFlow(since: $since, until: $until, interval: $interval) { interval" +
+    " points { at stages { stage { key label } count } }" +
+    " conversions { name entered converted rate medianDays unavailable } } }";
+  var CONVERSION_NAMES = {
+    lead_to_new: "Lead → first order", new_to_repeat: "New → repeat", repeat_to_loyal: "Repeat → loyal",
+    win_back: "At risk or lapsed → back (win-back)"
+  };
+
+  function flowInterval(periodDays) {
+    return periodDays <= 31 ? "DAY" : periodDays <= 190 ? "WEEK" : "MONTH";
+  }
+
+  function flowNodes(report) {
+    var series = [];
+    var keys = [];
+    report.points.forEach(function (point) {
+      point.stages.forEach(function (row) {
+        if (keys.indexOf(row.stage.key) < 0) { keys.push(row.stage.key); series.push(row.stage.label); }
+      });
+    });
+    var values = report.points.map(function (point) {
+      return keys.map(function (key) {
+        var found = point.stages.filter(function (row) { return row.stage.key === key; })[0];
+        return found ? found.count : 0;
+      });
+    });
+    var labels = report.points.map(function (point) { return day(new Date(point.at)); });
+    var short = new Intl.DateTimeFormat(ctx.locale(), { month: "short", day: "numeric" });
+    var chart = stackedColumns("Customers per stage, " + labels[0] + " to " + labels[labels.length - 1] +
+                               " (every " + report.interval.toLowerCase() + ")",
+                               report.points.map(function (point) { return short.format(new Date(point.at)); }),
+                               series, values);
+    var conversions = dataTable("Conversions of customers who entered a stage in the period",
+      ["Conversion", "Entered", "Converted by the end", "Rate", "Median days"],
+      report.conversions.map(function (c) {
+        var dash = c.unavailable ? "—" : null;
+        return [CONVERSION_NAMES[c.name] || c.name, dash || number(c.entered), dash || number(c.converted),
+                dash || percent(c.rate), c.medianDays === null ? "—" : number(c.medianDays, 1)];
+      }), [false, true, true, true, true]);
+    conversions.querySelector("table").setAttribute("id", "conversions");
+    return [chart, conversions, el("p", { "class": "muted", text: "Counts: the stage each customer held at " +
+      "each date, from the dated stage history. Conversions: of the customers who entered the first stage in " +
+      "the period, those who reached the next by its end; median days from one move to the other." })];
+  }
+
+  function loadFlow(since, until, periodDays) {
+    var box = document.getElementById("flow-body");
+    box.parentNode.setAttribute("data-since", since);
+    box.parentNode.setAttribute("data-until", until);
+    box.textContent = "";
+    box.appendChild(el("p", { "class": "muted", text: "Loading…" }));
+    ctx.api(FLOW, { since: since, until: until, interval: flowInterval(periodDays) }).then(function (data) {
+      box.textContent = "";
+      flowNodes(data.lifecycleStageFlow).forEach(function (node) { box.appendChild(node); });
+    }, function (error) {
+      box.textContent = "";
+      box.appendChild(el("p", { "class": "error", role: "alert", text: "Could not load: " + error.message }));
+      box.appendChild(el("button", { type: "button", text: "Retry", onclick: function () { loadFlow(since, until, periodDays); } }));
+    });
+  }
+
   function overview(periodDays) {
     periodDays = periodDays || 90;
     var now = new Date();
-    var points = [];
-    for (var i = 5; i >= 0; i -= 1) {
-      points.push(new Date(now.getTime() - (periodDays * i / 5) * 86400000));
-    }
-    var since = points[0].toISOString();
-    var aliases = points.map(function (point, index) {
-      return "t" + index + ": lifecycleStageCounts(at: " + JSON.stringify(point.toISOString()) + ") { " + STAGES_AT + " }";
-    }).join("\n");
-    var query = "{ now: lifecycleStageCounts { " + STAGES_AT + " }\n" + aliases +
+    var since = new Date(now.getTime() - periodDays * 86400000).toISOString();
+    var query = "{ now: lifecycleStageCounts { " + STAGES_AT + " }" +
       "\n tiers: lifecycleTierCounts { tier { key label } count }" +
       "\n cross: lifecycleStageTierCounts { stage { key label } tier { key label } count }" +
       "\n predictions: lifecyclePredictionsByStage { stage { label } customers predicted expectedOrdersMean " +
       "probabilityActiveMean predictedSpend { currency sum mean } }" +
-      "\n funnel: lifecycleFunnel(since: " + JSON.stringify(since) + ", until: " + JSON.stringify(now.toISOString()) +
-      ") { moves { fromStage { label } toStage { label } customers rate } }" +
       "\n __schema { queryType { fields { name } } } }";
     var started = performance.now();
     ctx.say("Loading…");
     ctx.api(query).then(function (data) {
       var fields = data.__schema.queryType.fields.map(function (f) { return f.name; });
-      var labels = data.now.map(function (row) { return row.stage.label; });
       var periodSelect = el("select", { id: "period", onchange: function () { overview(Number(periodSelect.value)); } },
         [30, 90, 180, 365].map(function (d) {
           return el("option", { value: String(d), selected: d === periodDays, text: "last " + d + " days" });
         }));
-      var trendValues = points.map(function (point, index) {
-        return data["t" + index].map(function (row) { return row.count; });
-      });
-      var trendLabels = points.map(day);
       // Tiers lowest first, as lifecycleTierCounts lists them, then "No tier".
       var tierNames = data.tiers.map(function (row) { return row.tier ? row.tier.label : "No tier"; });
       var crossRows = data.now.map(function (stageRow) {
@@ -331,16 +390,8 @@
           dataTable("Customers per stage and tier", ["Stage"].concat(tierNames), crossRows,
                     [false].concat(tierNames.map(function () { return true; })))
         ], "tiers"),
-        section("Trend over the " + periodSelect.options[periodSelect.selectedIndex].text, [
-          stackedColumns("Customers per stage, " + trendLabels[0] + " to " + trendLabels[trendLabels.length - 1],
-                         trendLabels, labels, trendValues)
-        ], "trend"),
-        section("Flow between stages", [data.funnel.moves.length
-          ? dataTable("Moves in the period", ["From", "To", "Customers", "Rate"], data.funnel.moves.map(function (m) {
-            return [stageLabel(m.fromStage), m.toStage.label, number(m.customers),
-                    m.rate === null ? "—" : number(m.rate * 100, 1) + " %"];
-          }), [false, false, true, true])
-          : el("p", { "class": "muted", text: "No stage moves in the period." })], "flow"),
+        section(FLOW_TITLE + " over the " + periodSelect.options[periodSelect.selectedIndex].text,
+                [el("div", { id: "flow-body", "aria-live": "polite" })], "flow"),
         section("Predictions per stage", [dataTable("Predicted value per stage",
           ["Stage", "Customers", "With a prediction", "Expected orders (365 days, mean)", "Probability active (mean)",
            "Predicted spend (365 days)"],
@@ -362,6 +413,7 @@
           : section(pending.title, [el("p", { "class": "muted", text: "Query " + pending.field + " is available: open it in GraphiQL." })], pending.id));
       });
       show(nodes);
+      loadFlow(since, now.toISOString(), periodDays);
       if (hasKpis) {
         loadKpis(since, now.toISOString(), periodDays);
       }
