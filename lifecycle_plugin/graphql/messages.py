@@ -120,7 +120,7 @@ def send_test(context: Any, action: str, user_id: str | None, email: str | None,
 
     Raises `TestSendRefused` (a bad argument), a LifecycleError (over the limit, the
     channel failed, a malformed userId)."""
-    viewer = context.require_manage_plugins()
+    viewer = context.require_manage_plugins(to="send a test message")
     if send_to is None:
         if not viewer.email:
             raise TestSendRefused("sendTo", "sendTo: this token has no e-mail of its own; give the address.")

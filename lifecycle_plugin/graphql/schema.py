@@ -199,12 +199,14 @@ class LifecycleQuery(graphene.ObjectType):
     @staticmethod
     def resolve_lifecycle_stage_counts(root: Any, info: Any, at: Any = None) -> Any:
         info.context.require_manage_users()
-        return statistics.current_stage_counts(at)
+        if at is None:
+            return statistics.stage_counts_now(info.context.stage_tier_pairs)
+        return statistics.stage_counts_at(at)
 
     @staticmethod
     def resolve_lifecycle_tier_counts(root: Any, info: Any) -> Any:
         info.context.require_manage_users()
-        return statistics.current_tier_counts(info.context.config)
+        return statistics.current_tier_counts(info.context.config, info.context.stage_tier_pairs)
 
     @staticmethod
     def resolve_lifecycle_funnel(root: Any, info: Any, since: Any, until: Any) -> Any:
