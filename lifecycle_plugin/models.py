@@ -386,30 +386,15 @@ class Referral(models.Model):
 
 
 class MessageTestSend(models.Model):
-    """A staff member's test send: an action's message, as the preview renders it, sent to the
-    address they gave through the real delivery channel (`actions/test_send.py`).
-
-    Not a ledger entry: it counts toward no customer's frequency cap and no action's results,
-    and its voucher is the preview's sample. Kept as who sent what to where and when; the rows
-    of the last hour are the sender's rate limit."""
-
-    SENDING, SENT, FAILED, UNCERTAIN = "sending", "sent", "failed", "uncertain"
-    STATUSES = [(SENDING, "sending"), (SENT, "sent"), (FAILED, "failed"), (UNCERTAIN, "uncertain")]
-
-    #: Who asked: the staff member's e-mail (an app token has none: "app").
-    sent_by = models.CharField(max_length=254)
+    """A staff member's test send, kept (`actions/test_send.py`): not a ledger entry, no results, no cap."""
+    sent_by = models.CharField(max_length=254)  # the staff member's e-mail; "app" for an app token
     sent_by_user_id = models.BigIntegerField(null=True, blank=True)
     action = models.CharField(max_length=64)
-    #: Whose data filled the template; empty: the preview's sample customer.
-    customer_email = models.CharField(max_length=254, blank=True)
+    customer_email = models.CharField(max_length=254, blank=True)  # whose data; empty: the sample's
     recipient = models.CharField(max_length=254)
     subject = models.TextField()
-    status = models.CharField(max_length=16, choices=STATUSES, default=SENDING)
-    #: The channel that took it and its reference (a Message-ID, a notify event, an outbox row).
-    channel = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=16, default="sending")  # then sent, failed or uncertain
+    channel = models.CharField(max_length=64, blank=True)  # and its reference: a Message-ID, a notify event, ...
     reference = models.CharField(max_length=255, blank=True)
     error = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        indexes = [models.Index(fields=["sent_by", "created_at"], name="lifecycle_testsend_by_idx")]
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)

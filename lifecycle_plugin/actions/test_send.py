@@ -39,6 +39,7 @@ from .preview import PreviewError, preview_message
 TEST_SENDS_PER_HOUR = 20
 RATE_WINDOW = timedelta(hours=1)
 SUBJECT_PREFIX = "[Test] "
+SENT, FAILED, UNCERTAIN = "sent", "failed", "uncertain"  # MessageTestSend.status, "sending" until it is known
 
 
 class TestSendRefused(ValueError):
@@ -104,11 +105,11 @@ def send_test_message(engine: Any, action: str, customer: CustomerRef | None, se
     try:
         receipt = deliver_test(engine, message)
     except (DeliveryFailed, DeliveryUncertain) as error:
-        record.status = MessageTestSend.UNCERTAIN if isinstance(error, DeliveryUncertain) else MessageTestSend.FAILED
+        record.status = UNCERTAIN if isinstance(error, DeliveryUncertain) else FAILED
         record.error = str(error)
         record.save(update_fields=["status", "error"])
         raise TestSendFailed(str(error)) from error
-    record.status, record.channel, record.reference = MessageTestSend.SENT, receipt.channel[:64], receipt.reference[:255]
+    record.status, record.channel, record.reference = SENT, receipt.channel[:64], receipt.reference[:255]
     record.save(update_fields=["status", "channel", "reference"])
     return record
 
