@@ -64,24 +64,40 @@ def deliver(context: ActionContext, message: Message) -> DeliveryReceipt:
     passed on, and `DeliveryUncertain` leaves the entry for the owner to check.
     Consent is the caller's business (see ``offers.send_message``).
     """
+    return _deliver(context.plugin_manager, context.host, context.settings, context.hook_timeout,
+                    context.record_hook_error, message)
+
+
+def deliver_test(engine: Any, message: Message) -> DeliveryReceipt:
+    """A staff member's test message through the same channels as `deliver`, for no customer.
+
+    A failing channel is recorded as a ``HookFailure`` without a customer; the caller
+    records the test send itself (`actions.test_send`).
+    """
+    return _deliver(engine.pm, engine.host, engine.settings, engine.hook_timeout,
+                    lambda error: engine.record_hook_error(error, None), message)
+
+
+def _deliver(plugin_manager: Any, host: Host, settings: Mapping[str, Any], timeout: float,
+             record_hook_error: Any, message: Message) -> DeliveryReceipt:
     errors: list[HookError] = []
 
     def failed(error: HookError) -> None:
         errors.append(error)
-        context.record_hook_error(error)
+        record_hook_error(error)
         if isinstance(error.error, (HookTimeout, DeliveryUncertain)):
             raise DeliveryUncertain(f"{error.plugin} may have delivered the {message.action!r} message: "
                                     f"{type(error.error).__name__}: {error.error}") from error.error
 
     receipts = call_isolated(
-        context.plugin_manager,
+        plugin_manager,
         "lifecycle_deliver_message",
         message=message,
-        host=context.host,
-        settings=context.settings,
+        host=host,
+        settings=settings,
         on_error=failed,
         guard=transaction.atomic,  # a channel that writes (the sandbox outbox) and then raises leaves nothing
-        timeout=context.hook_timeout,
+        timeout=timeout,
     )
     if not receipts:
         # The channels' errors are HookFailure rows too; the entry's last_error says it at once.
@@ -110,6 +126,8 @@ def send_email(message: Message, timeout: float | None = None) -> DeliveryReceip
     dedupe_key = message.payload.get("dedupe_key")
     if dedupe_key:
         headers["X-Lifecycle-Key"] = str(dedupe_key)
+    if message.payload.get("test"):  # a staff member's test send (`actions.test_send`), not a customer's message
+        headers["X-Lifecycle-Test"] = "true"
     unsubscribe = message.payload.get("unsubscribe_url")
     if unsubscribe:  # RFC 8058: the mail client POSTs "List-Unsubscribe=One-Click" to the URL
         headers["List-Unsubscribe"] = f"<{unsubscribe}>"

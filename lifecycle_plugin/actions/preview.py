@@ -1,28 +1,23 @@
-"""Preview and test send: any built-in action's message as the owner's settings render it now.
+"""Preview: any built-in action's message as the owner's settings render it now.
 
 For a chosen customer (their name, stage, tier, language, last order) or sample data,
 with a sample voucher, products and reminder, so every part of a template shows. Nothing
 is written: no ledger entry, no voucher, no consent check. The unsubscribe link is a
 sample that does nothing (a working one would let whoever previews unsubscribe the
-customer). A test send goes by e-mail to a **staff** address only, so the shop's mail
-cannot be used to write to anyone else.
+customer). Sending the rendered message to an address is `test_send`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.contrib.auth import get_user_model
-
 from ..engine import ActionContext, ActionEntry
-from ..host import CustomerRef, Message
+from ..host import CustomerRef
 from ..models import CustomerProfile
 from ..rules import stage_label, tier_label
 from . import MARKETING_ACTIONS, MESSAGE_ACTIONS
-from .base import option_from, triggering_order
-from .delivery import send_email
+from .base import triggering_order
 from .offers import customer_language, message_data, order_data, owner_templates, template_overrides
 from .rendering import RenderedMessage, render_message
 from .unsubscribe import ROUTE
@@ -30,12 +25,6 @@ from .unsubscribe import ROUTE
 
 class PreviewError(ValueError):
     """The preview cannot be made as asked (unknown action, customer or recipient)."""
-
-
-@dataclass(frozen=True)
-class Preview:
-    rendered: RenderedMessage
-    sent_to: str = ""
 
 
 SAMPLE_CUSTOMER = {"email": "ann@example.com", "first_name": "Ann", "last_name": "Lee", "name": "Ann Lee"}
@@ -77,9 +66,8 @@ def _sample_order(now: datetime) -> dict[str, Any]:
             "channel": "default-channel", "currency": "USD", "total": "42.00"}
 
 
-def preview_message(engine: Any, action: str, customer: CustomerRef | None, now: datetime,
-                    send_to: str = "") -> Preview:
-    """Render `action`'s message for `customer` (None: sample data); e-mail it to `send_to` when given."""
+def preview_message(engine: Any, action: str, customer: CustomerRef | None, now: datetime) -> RenderedMessage:
+    """Render `action`'s message for `customer` (None: sample data)."""
     if action not in MESSAGE_ACTIONS:
         raise PreviewError(f"{action!r} is not a message action; choose one of {', '.join(MESSAGE_ACTIONS)}")
     profile = None
@@ -106,17 +94,4 @@ def preview_message(engine: Any, action: str, customer: CustomerRef | None, now:
         overrides, language = template_overrides(context, action), customer_language(context)
     if data.get("marketing"):
         data["unsubscribe_url"] = sample_link
-    rendered = render_message(action, data, overrides, language=language)
-    if send_to:
-        _send(engine, action, rendered, send_to)
-    return Preview(rendered, sent_to=send_to)
-
-
-def _send(engine: Any, action: str, rendered: RenderedMessage, send_to: str) -> None:
-    staff = get_user_model().objects.filter(email__iexact=send_to.strip(), is_staff=True, is_active=True).first()
-    if staff is None:
-        raise PreviewError(f"{send_to} is not the e-mail of an active staff account; test messages go to staff only")
-    message = Message(customer=CustomerRef.of(staff.email), action=action, subject=f"[Test] {rendered.subject}",
-                      text=rendered.text, html=rendered.html)
-    send_email(message, timeout=option_from(engine.settings, "hook_timeout_seconds"))
-
+    return render_message(action, data, overrides, language=language)

@@ -12,6 +12,9 @@ from datetime import timedelta
 MAX_ACTION_ATTEMPTS = 5
 #: Something that failed is tried again after this, then after twice as long each time.
 RETRY_DELAY = timedelta(minutes=5)
+#: A ledger entry left pending or failed is picked up by the retry task once it has not
+#: changed for this long (its first run happens right after the commit that made it).
+LEDGER_RETRY_AFTER = timedelta(minutes=5)
 
 
 def retry_delay(attempts: int) -> timedelta:

@@ -32,6 +32,7 @@ from .deletion import forget
 from .ledger import SENDING_STALE_AFTER
 from .planner import FIRST_SIGHT_GRACE  # noqa: F401  (the actions import it from here)
 from .plans import Outcome
+from .retries import LEDGER_RETRY_AFTER
 from .sweep import SweepReport
 from .transactions import AfterCommit
 
@@ -145,7 +146,7 @@ class LifecycleEngine:
         """
         return ledger.unsure_deliveries(stale_after)
 
-    def retry_failed_entries(self, older_than: timedelta = timedelta(minutes=5), limit: int = 500) -> int:
+    def retry_failed_entries(self, older_than: timedelta = LEDGER_RETRY_AFTER, limit: int = 500) -> int:
         """Pick up entries left pending or failed (a crash after commit, a failing action)."""
         return ledger.retry_failed_entries(self, older_than, limit)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from functools import cached_property
@@ -99,6 +99,13 @@ class GraphQLContext:
         return process_plugin_manager()
 
     @cached_property
+    def stage_tier_pairs(self) -> Counter:
+        """Customers per (stage, tier) now, counted once a request for every field that needs it."""
+        from .statistics import count_stage_tier_pairs
+
+        return count_stage_tier_pairs()
+
+    @cached_property
     def config(self) -> LifecycleConfig:
         """The thresholds in force (the store owner's settings)."""
         if self._engine_factory is not None:
@@ -151,12 +158,12 @@ class GraphQLContext:
             raise permission_denied("You need the MANAGE_USERS permission for this field.")
         return self.viewer
 
-    def require_manage_plugins(self) -> Viewer:
-        """The caller holds MANAGE_PLUGINS (the Dashboard pages' token, to change settings)."""
+    def require_manage_plugins(self, to: str = "change the plugin's settings") -> Viewer:
+        """The caller holds MANAGE_PLUGINS (to change settings, or to send a test message)."""
         if not self.viewer.is_authenticated:
-            raise unauthenticated("Sign in as staff: changing the settings needs MANAGE_PLUGINS.")
+            raise unauthenticated(f"Sign in as staff: to {to} needs MANAGE_PLUGINS.")
         if not self.viewer.can_manage_plugins:
-            raise permission_denied("You need the MANAGE_PLUGINS permission to change the plugin's settings.")
+            raise permission_denied(f"You need the MANAGE_PLUGINS permission to {to}.")
         return self.viewer
 
 

@@ -12,15 +12,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import graphene
 from django.db import transaction
-from django.db.models import Count
 
 from .. import conf
 from ..host import normalise_email
-from ..models import ActionLedgerEntry, CustomerProfile, ScheduledAction
+from ..models import ActionLedgerEntry, ScheduledAction
 from ..rules import ConfigError
 from ..tasks import settings_saved
 from .errors import bad_input
@@ -178,9 +178,10 @@ def ledger_page(filter: dict | None, first: int, offset: int) -> LifecycleLedger
     return LifecycleLedgerPage(total_count=total, entries=merged[offset: offset + first], actions=actions)
 
 
-def stage_tier_counts() -> list[LifecycleStageTierCount]:
-    rows = CustomerProfile.objects.values_list("stage", "tier").annotate(count=Count("id")).order_by("stage", "tier")
-    return [LifecycleStageTierCount(stage=stage, tier=tier, count=count) for stage, tier, count in rows]
+def stage_tier_counts(pairs: Counter) -> list[LifecycleStageTierCount]:
+    """`pairs`: the request's count of customers per (stage, tier) (`LifecycleContext.stage_tier_pairs`)."""
+    return [LifecycleStageTierCount(stage=stage, tier=tier, count=count)
+            for (stage, tier), count in sorted(pairs.items(), key=lambda item: (item[0][0], item[0][1] or ""))]
 
 
 class DashboardQuery(graphene.ObjectType):
@@ -212,7 +213,7 @@ class DashboardQuery(graphene.ObjectType):
     @staticmethod
     def resolve_lifecycle_stage_tier_counts(root: Any, info: Any) -> Any:
         info.context.require_manage_users()
-        return stage_tier_counts()
+        return stage_tier_counts(info.context.stage_tier_pairs)
 
 
 class LifecycleSettingsUpdate(graphene.Mutation):

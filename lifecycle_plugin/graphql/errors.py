@@ -12,7 +12,9 @@ INVALID_CONFIG      candidate thresholds (what-if) or the plugin settings are in
 QUERY_TOO_DEEP      fields or fragments nest deeper than the limits (limits.py)
 QUERY_TOO_COMPLEX   too many selections or aliases, or too long a query (limits.py)
 PAGE_TOO_LARGE      `first`/`last` or the number of entities is over the limit
-UNAVAILABLE         the host cannot answer the field (the KPIs need its SQL)
+UNAVAILABLE         the host cannot answer the field (the KPIs need its SQL), or a
+                    delivery channel did not take a test message
+RATE_LIMITED        too many requests of one kind (test sends: 20 an hour per sender)
 BAD_REQUEST         the HTTP body is not a GraphQL request
 GRAPHQL_PARSE_FAILED       the query is not valid GraphQL syntax
 GRAPHQL_VALIDATION_FAILED  the query does not match the schema
@@ -37,6 +39,7 @@ QUERY_TOO_DEEP = "QUERY_TOO_DEEP"
 QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 PAGE_TOO_LARGE = "PAGE_TOO_LARGE"
 UNAVAILABLE = "UNAVAILABLE"
+RATE_LIMITED = "RATE_LIMITED"
 BAD_REQUEST = "BAD_REQUEST"
 GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
 GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"

@@ -349,24 +349,25 @@ def recompute(engine: Any, user_id: str | None, email: str | None) -> LifecycleR
 # ---------------------------------------------------------------------- message preview
 
 
-def message_preview(engine: Any, action: str, user_id: str | None, email: str | None, send_to: str,
-                    now: Any) -> LifecycleMessagePreview:
-    """An action's message rendered for a customer or sample data (see `actions.preview`)."""
+def preview_customer(user_id: str | None, email: str | None) -> CustomerRef | None:
+    """The customer whose data fills a previewed message: by account or e-mail; None: sample data."""
     if user_id is not None and email is not None:
         raise bad_input("Give at most one of userId and email.")
-    customer = None
     if user_id is not None:
         pk = decode_user_id(user_id)
         known = CustomerProfile.objects.filter(user_id=pk).values_list("email", flat=True).first()
         if known is None:
             raise LifecycleError(NOT_FOUND, f"No customer with user ID {user_id}.")
-        customer = CustomerRef.of(known, pk)
-    elif email is not None:
-        customer = CustomerRef.of(email)
+        return CustomerRef.of(known, pk)
+    return CustomerRef.of(email) if email is not None else None
+
+
+def message_preview(engine: Any, action: str, user_id: str | None, email: str | None,
+                    now: Any) -> LifecycleMessagePreview:
+    """An action's message rendered for a customer or sample data (see `actions.preview`)."""
     try:
-        preview = preview_message(engine, action, customer, now, send_to=send_to)
+        rendered = preview_message(engine, action, preview_customer(user_id, email), now)
     except PreviewError as error:
         raise bad_input(str(error)) from None
-    rendered = preview.rendered
     return LifecycleMessagePreview(subject=rendered.subject, text=rendered.text, html=rendered.html,
-                                   language=rendered.language, sent_to=preview.sent_to)
+                                   language=rendered.language, sent_to="")

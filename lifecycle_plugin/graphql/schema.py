@@ -10,6 +10,8 @@ Staff and app API (MANAGE_USERS):
     lifecycleMessagePreview
     Dashboard pages (dashboard.py): lifecycleSettings, lifecycleLedger, lifecycleStageTierCounts;
     mutation lifecycleSettingsUpdate (MANAGE_PLUGINS)
+    Messages page (messages.py): lifecycleOutbox, lifecycleTestSends; mutation lifecycleMessageTestSend
+    (MANAGE_PLUGINS)
 
 Anyone: lifecycleViewer (who is calling and what they may do; the Dashboard pages show it)
 
@@ -23,10 +25,13 @@ from typing import Any
 
 import graphene
 
+from ..actions.test_send import TestSendRefused
 from ..rules import Stage
 from . import action_results, kpis, predictions, recompute, resolvers, stage_flow, statistics
 from .dashboard import DashboardQuery, LifecycleSettingsUpdate
 from .federation import FederationQuery
+from .errors import bad_input
+from .messages import LifecycleMessageTestSend, MessagesQuery, send_test
 from .referrals import LifecycleReferrals, referral_metrics
 from .types import (
     CustomerLifecycle,
@@ -196,12 +201,14 @@ class LifecycleQuery(graphene.ObjectType):
     @staticmethod
     def resolve_lifecycle_stage_counts(root: Any, info: Any, at: Any = None) -> Any:
         info.context.require_manage_users()
-        return statistics.current_stage_counts(at)
+        if at is None:
+            return statistics.stage_counts_now(info.context.stage_tier_pairs)
+        return statistics.stage_counts_at(at)
 
     @staticmethod
     def resolve_lifecycle_tier_counts(root: Any, info: Any) -> Any:
         info.context.require_manage_users()
-        return statistics.current_tier_counts(info.context.config)
+        return statistics.current_tier_counts(info.context.config, info.context.stage_tier_pairs)
 
     @staticmethod
     def resolve_lifecycle_funnel(root: Any, info: Any, since: Any, until: Any) -> Any:
@@ -242,7 +249,7 @@ class LifecycleQuery(graphene.ObjectType):
         return resolvers.what_if(context.host, in_force, candidate, context.now(), sample_limit, context.settings)
 
 
-class Query(LifecycleQuery, DashboardQuery, FederationQuery, graphene.ObjectType):
+class Query(LifecycleQuery, DashboardQuery, MessagesQuery, FederationQuery, graphene.ObjectType):
     pass
 
 
@@ -268,7 +275,7 @@ class LifecycleRecompute(graphene.Mutation):
 
 class LifecycleMessagePreviewMutation(graphene.Mutation):
     """MANAGE_USERS. Render a built-in action's message with the owner's templates, for a customer
-    (userId or email) or sample data, and return it, or also e-mail it to a staff address.
+    (userId or email) or sample data, and return it.
 
     Nothing is recorded (no ledger entry, no voucher: the voucher is a sample) and consent is
     not checked; the unsubscribe link is a sample that does nothing. MANAGE_USERS, like every
@@ -281,8 +288,9 @@ class LifecycleMessagePreviewMutation(graphene.Mutation):
                                                             "abandoned_checkout.")
         user_id = graphene.ID(description=USER_ID_DESCRIPTION)
         email = graphene.String(description="The customer's e-mail; guests too. Neither: sample data.")
-        send_to = graphene.String(description="Also e-mail it (subject prefixed [Test]) to this active staff "
-                                              "account's address.")
+        send_to = graphene.String(description="Deprecated: use lifecycleMessageTestSend, which reports a bad "
+                                              "address as a field error. Also sends it to this address as that "
+                                              "mutation does (MANAGE_PLUGINS, kept, rate-limited).")
 
     Output = LifecycleMessagePreview
 
@@ -291,12 +299,19 @@ class LifecycleMessagePreviewMutation(graphene.Mutation):
                send_to: str | None = None) -> Any:
         context = info.context
         context.require_manage_users()
-        return resolvers.message_preview(context.engine, action, user_id, email, send_to or "", context.now())
+        preview = resolvers.message_preview(context.engine, action, user_id, email, context.now())
+        if send_to:
+            try:
+                preview.sent_to = send_test(context, action, user_id, email, send_to).recipient
+            except TestSendRefused as refused:
+                raise bad_input(str(refused), argument=refused.field) from None
+        return preview
 
 
 class Mutation(graphene.ObjectType):
     lifecycle_recompute = LifecycleRecompute.Field()
     lifecycle_message_preview = LifecycleMessagePreviewMutation.Field(name="lifecycleMessagePreview")
+    lifecycle_message_test_send = LifecycleMessageTestSend.Field()
     lifecycle_settings_update = LifecycleSettingsUpdate.Field()
 
 

@@ -55,20 +55,35 @@ LAST_STAGE_AT_SQL = f"""
 """
 
 
-def current_stage_counts(at: datetime | None) -> list[LifecycleStageCount]:
-    """Customers per stage now (from the profiles) or at a past moment (from the history)."""
-    if at is None:
-        rows = CustomerProfile.objects.values_list("stage").annotate(count=Count("id")).order_by()
-    else:
-        with connection.cursor() as cursor:
-            cursor.execute(LAST_STAGE_AT_SQL, [aware(at)])
-            rows = cursor.fetchall()
-    return stage_counts(Counter(dict(rows)))
+def count_stage_tier_pairs() -> Counter:
+    """Customers per (stage, tier) now, in one GROUP BY (an index-only scan of the stage-tier index).
+
+    The request context keeps it (`LifecycleContext.stage_tier_pairs`), so the stage, tier and
+    stage x tier counts of one request (the overview asks all three) cost one scan."""
+    rows = CustomerProfile.objects.values_list("stage", "tier").annotate(count=Count("id")).order_by()
+    return Counter({(stage, tier): count for stage, tier, count in rows})
 
 
-def current_tier_counts(config: LifecycleConfig) -> list[LifecycleTierCount]:
-    rows = CustomerProfile.objects.values_list("tier").annotate(count=Count("id")).order_by()
-    return tier_counts(Counter(dict(rows)), config)
+def stage_counts_now(pairs: Counter) -> list[LifecycleStageCount]:
+    """Customers per stage now, from `pairs` (the profiles' count per stage and tier)."""
+    counts: Counter = Counter()
+    for (stage, _), count in pairs.items():
+        counts[stage] += count
+    return stage_counts(counts)
+
+
+def stage_counts_at(at: datetime) -> list[LifecycleStageCount]:
+    """Customers per stage at a past moment, from the transition history."""
+    with connection.cursor() as cursor:
+        cursor.execute(LAST_STAGE_AT_SQL, [aware(at)])
+        return stage_counts(Counter(dict(cursor.fetchall())))
+
+
+def current_tier_counts(config: LifecycleConfig, pairs: Counter) -> list[LifecycleTierCount]:
+    counts: Counter = Counter()
+    for (_, tier), count in pairs.items():
+        counts[tier] += count
+    return tier_counts(counts, config)
 
 
 #: Customers who were in each stage at some time in [since, until): the stage they

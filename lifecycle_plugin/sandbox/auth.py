@@ -69,7 +69,9 @@ def authenticate_sandbox_request(request: HttpRequest) -> Viewer:
     if user is None:
         raise AuthError("The access token's account does not exist or is inactive.")
     if user.is_staff:
-        return Viewer.staff(user.pk, user.email, can_manage_users=user.has_perm(MANAGE_USERS_PERMISSION))
+        # A superuser stands in for MANAGE_PLUGINS, as on the sandbox's pages (sandbox/dashboard.py).
+        return Viewer.staff(user.pk, user.email, can_manage_users=user.has_perm(MANAGE_USERS_PERMISSION),
+                            can_manage_plugins=user.is_superuser)
     return Viewer.customer(user.pk, user.email)
 
 

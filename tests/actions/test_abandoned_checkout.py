@@ -281,8 +281,8 @@ def test_bad_settings_are_refused_naming_what_is_wrong(name, value, message):
 
 def test_the_preview_shows_the_shipped_message_with_sample_lines(shop):
     preview = preview_message(shop.engine, ACTION, None, T0)
-    assert preview.rendered.subject == "Ann, you left something in your cart"
-    assert "  - Blue mug (Large) x 2\n  - Green tea\n" in preview.rendered.text
+    assert preview.subject == "Ann, you left something in your cart"
+    assert "  - Blue mug (Large) x 2\n  - Green tea\n" in preview.text
 
 
 def test_the_docs_show_the_message_as_the_shipped_template_renders_it():

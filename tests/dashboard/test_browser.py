@@ -163,10 +163,56 @@ def test_overview_shows_the_stores_customers_per_stage_and_tier(tab, demo):
     # Stage flow: a point a week over the 90 days (13 weeks from since, then until).
     frame.locator("#conversions").wait_for()
     assert frame.locator("#flow .chart tbody tr").count() == 14
+    # Every section loaded on its own; their times are printed, not asserted.
+    parts = frame.locator(".part")
+    expect(frame.locator(".part[data-state='loaded']")).to_have_count(parts.count())
+    print("[timing] overview sections: " + ", ".join(
+        f"{parts.nth(i).get_attribute('id')[:-5]} {parts.nth(i).get_attribute('data-ms')} ms" for i in range(parts.count())))
     tab.screenshot("overview")
     tab.page.evaluate("window.dashboard.theme('dark')")
     expect(frame.locator("html")).to_have_attribute("data-theme", "dark")
     tab.screenshot("overview-dark")
+
+
+def test_the_counts_do_not_wait_for_the_metrics_and_a_failed_section_retries_alone(tab, demo):
+    held, failing = [], {"on": True}
+
+    def answer(route):
+        body = route.request.post_data or ""
+        if "lifecycleKpis" in body and not held.count(None):
+            held.append(route)  # answered later: the KPIs are as slow as they like
+        elif "lifecycleStageFlow" in body and failing["on"]:
+            route.fulfill(status=502, content_type="application/json", body='{"errors": [{"message": "Bad gateway"}]}')
+        else:
+            route.continue_()
+
+    tab.context.route("**/app/graphql/", answer)
+    frame = tab.open("overview", token_for(demo["owner"]))
+    wait_loaded(frame, "overview loaded")
+    counts = dict(tab.sql("SELECT stage, count(*) FROM lifecycle_plugin_customerprofile GROUP BY stage"))
+    rows = frame.locator("#stages table tbody tr")
+    assert {rows.nth(i).locator("th").inner_text(): rows.nth(i).locator("td").inner_text() for i in range(rows.count())} \
+        == {stage_label(stage.value): str(counts.get(stage.value, 0)) for stage in Stage}
+    # The KPIs are still loading, the flow failed with its own error and Retry; the rest loaded.
+    expect(frame.locator("#kpis-body")).to_have_attribute("data-state", "loading")
+    expect(frame.locator("#kpis-body")).to_contain_text("Loading")
+    expect(frame.locator("#flow-body")).to_have_attribute("data-state", "error")
+    assert "Bad gateway" in frame.locator("#flow-body .error").inner_text()
+    for part in ("predictions", "cohorts", "action-results"):
+        expect(frame.locator(f"#{part}-body")).to_have_attribute("data-state", "loaded")
+    assert "error" not in (frame.locator("#status").get_attribute("class") or "")
+    failing["on"] = False
+    retry = frame.locator("#flow-body button.retry")
+    retry.focus()
+    retry.press("Enter")  # keyboard only; only this section asks again
+    expect(frame.locator("#flow-body")).to_have_attribute("data-state", "loaded")
+    frame.locator("#conversions").wait_for()
+    assert frame.locator("#kpis-body").get_attribute("data-state") == "loading"
+    held.append(None)
+    held[0].continue_()
+    expect(frame.locator("#kpis-body")).to_have_attribute("data-state", "loaded")
+    frame.locator("#kpis table").first.wait_for()
+    tab.errors[:] = [e for e in tab.errors if "502" not in e]  # the browser logs the failed request itself
 
 
 def figure(text: str) -> float | None:
@@ -362,7 +408,6 @@ def test_messages_lists_the_ledger_filters_it_and_previews_a_template(tab, demo)
     frame.locator("#preview-form button[type=submit]").click()
     frame.wait_for_selector("#preview-result pre")
     assert "Subject:" in frame.locator("#preview-result").inner_text()
-    tab.screenshot("messages")
     action, count = tab.sql("SELECT action, count(*) FROM lifecycle_plugin_actionledgerentry "
                             "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1")[0]
     scheduled = tab.sql("SELECT count(*) FROM lifecycle_plugin_scheduledaction WHERE action = %s", [action])[0][0]
@@ -370,6 +415,102 @@ def test_messages_lists_the_ledger_filters_it_and_previews_a_template(tab, demo)
     frame.locator("#ledger-filters button[type=submit]").click()
     expect(frame.locator("#status")).to_have_text(f"Loaded {count + scheduled:,} entries.")
     assert frame.locator("#ledger tbody tr").count() == min(count + scheduled, 25)
+
+
+# What waits to go out, by plain SQL: ledger entries pending (held or not) or failed with tries
+# left, and pending scheduled actions.
+OUTBOX_SQL = """
+    SELECT count(*) FROM (
+        SELECT l.action, p.email FROM lifecycle_plugin_actionledgerentry l
+          JOIN lifecycle_plugin_customerprofile p ON p.id = l.profile_id
+         WHERE (l.status = 'pending' OR (l.status = 'failed' AND l.attempts < 5)) {where}
+        UNION ALL
+        SELECT s.action, p.email FROM lifecycle_plugin_scheduledaction s
+          JOIN lifecycle_plugin_customerprofile p ON p.id = s.profile_id
+         WHERE s.status = 'pending' {where_scheduled}) o"""
+
+
+def test_messages_outbox_lists_what_waits_and_filters_it(tab, demo):
+    frame = tab.open("messages", token_for(demo["owner"]))
+    wait_loaded(frame)
+    expect(frame.locator("#outbox-body")).to_have_attribute("data-state", "loaded")
+    waiting = tab.sql(OUTBOX_SQL.format(where="", where_scheduled=""))[0][0]
+    assert waiting > 0  # the demo store has reminders and review requests due later
+    assert frame.locator("#outbox-body .toolbar span.muted").inner_text().endswith(f"of {waiting:,}")
+    assert frame.locator("#outbox tbody tr").count() == min(waiting, 25)
+    # Soonest first: the "Goes out" column never goes back in time.
+    action, email = tab.sql("""SELECT s.action, p.email FROM lifecycle_plugin_scheduledaction s
+                               JOIN lifecycle_plugin_customerprofile p ON p.id = s.profile_id
+                               WHERE s.status = 'pending' ORDER BY s.due_at LIMIT 1""")[0]
+    frame.select_option("#outbox-action", action)
+    frame.select_option("#outbox-state", "scheduled")
+    frame.fill("#outbox-filters-email", email.upper())
+    frame.locator("#outbox-filters button[type=submit]").click()
+    expect(frame.locator("#outbox-body")).to_have_attribute("data-state", "loaded")
+    want = tab.sql(OUTBOX_SQL.format(where="AND false", where_scheduled="AND s.action = %s AND p.email = %s"),
+                   [action, email])[0][0]
+    expect(frame.locator("#outbox tbody tr")).to_have_count(want)
+    assert {frame.locator("#outbox tbody tr").nth(i).locator("th").inner_text() for i in range(want)} == {email}
+    frame.locator("#outbox").evaluate("node => node.scrollIntoView({ block: 'start' })")
+    tab.screenshot("messages")
+
+
+def test_messages_test_send_goes_through_the_outbox_channel_marked_as_a_test(tab, demo):
+    from django.core import mail
+
+    last_outbox = tab.sql("SELECT coalesce(max(id), 0) FROM lifecycle_sandbox_outboxmessage")[0][0]
+    ledger = tab.sql("SELECT count(*) FROM lifecycle_plugin_actionledgerentry")[0][0]
+    frame = tab.open("messages", token_for(demo["owner"]))
+    wait_loaded(frame)
+    frame.select_option("#preview-action", "repeat_purchase")
+    frame.locator("#preview-form button[type=submit]").click()
+    frame.wait_for_selector("#preview-result pre")
+    to = frame.locator("#test-to")
+    assert to.input_value() == "owner@sandbox.example"  # the staff member's own address by default
+    # A bad address: the field's message, focus on it, nothing sent.
+    to.fill("not an address")
+    frame.locator("#test-send").click()
+    expect(frame.locator("#test-to-message")).to_be_visible()
+    assert "sendTo" in frame.locator("#test-to-message").inner_text() and to.get_attribute("aria-invalid") == "true"
+    assert tab.sql("SELECT count(*) FROM lifecycle_sandbox_outboxmessage WHERE id > %s", [last_outbox])[0][0] == 0
+    assert mail.outbox == []
+    # The sandbox's own settings send e-mail (Django's mail, captured in memory under the tests).
+    to.fill("qa@agency.example")
+    to.press("Enter")
+    expect(frame.locator("#test-result")).to_have_text("Test sent to qa@agency.example (email).")
+    [email] = mail.outbox
+    assert email.to == ["qa@agency.example"] and email.subject.startswith("[Test] ")
+    assert email.extra_headers["X-Lifecycle-Test"] == "true" and "LC-PREVIEW00000" in email.body  # no voucher issued
+    # With the demo's channel (notify: the sandbox's outbox table), the same button writes there.
+    tab.sql("INSERT INTO lifecycle_sandbox_storedsetting (name, value) VALUES ('delivery_channel', 'notify') RETURNING name")
+    try:
+        frame.locator("#test-send").click()
+        expect(frame.locator("#test-result")).to_have_text("Test sent to qa@agency.example (outbox).")
+    finally:
+        tab.sql("DELETE FROM lifecycle_sandbox_storedsetting RETURNING name")
+    [(address, subject, text, payload)] = tab.sql(
+        "SELECT email, subject, text, payload->>'test' FROM lifecycle_sandbox_outboxmessage WHERE id > %s", [last_outbox])
+    assert address == "qa@agency.example" and subject.startswith("[Test] ") and payload == "true"
+    assert "LC-PREVIEW00000" in text
+    # Neither is a customer's message: no ledger entry (no action result, no frequency cap).
+    assert tab.sql("SELECT count(*) FROM lifecycle_plugin_actionledgerentry")[0][0] == ledger
+    kept = tab.sql("SELECT sent_by, recipient, action, status, channel FROM lifecycle_plugin_messagetestsend ORDER BY id")
+    assert kept == [("owner@sandbox.example", "qa@agency.example", "repeat_purchase", "sent", "email"),
+                    ("owner@sandbox.example", "qa@agency.example", "repeat_purchase", "sent", "outbox")]
+    expect(frame.locator("#test-sends tbody tr")).to_have_count(2)
+    assert "qa@agency.example" in frame.locator("#test-sends tbody tr").first.inner_text()
+    frame.locator("#template-preview").evaluate("node => node.scrollIntoView({ block: 'start' })")
+    tab.screenshot("messages-test-send")
+    tab.sql("DELETE FROM lifecycle_plugin_messagetestsend RETURNING id")
+
+
+def test_messages_test_send_needs_manage_plugins(tab, demo):
+    frame = tab.open("messages", token_for(demo["reader"]))
+    wait_loaded(frame)
+    frame.locator("#preview-form button[type=submit]").click()
+    frame.wait_for_selector("#preview-result pre")
+    assert frame.locator("#test-send").is_disabled()
+    assert "MANAGE_PLUGINS" in frame.locator("#test-form").inner_text()
 
 
 # ---------------------------------------------------------------------- sign-in and faults

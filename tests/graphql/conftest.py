@@ -108,3 +108,12 @@ def staff_viewer(user: User) -> Viewer:
 
 def codes(response: dict) -> list[str]:
     return [error["extensions"]["code"] for error in response.get("errors", [])]
+
+
+def deliver_through(store: Store, channel: str) -> None:
+    """Give the store's engine the built-in delivery channels (the fixture's has none) and pick one."""
+    import importlib
+
+    name = "lifecycle_plugin.actions.delivery"
+    store.engine.pm.register(importlib.import_module(name), name=name)
+    store.engine.settings["delivery_channel"] = channel

@@ -59,7 +59,10 @@ def shop(settings):
     staff.is_staff = True
     staff.save(update_fields=["is_staff"])
     staff.user_permissions.add(Permission.objects.get(codename="change_user", content_type__app_label="auth"))
-    return {"ann": ann, "staff": staff}
+    owner = store.register("owner@example.com", notify=False)  # a superuser: the sandbox's MANAGE_PLUGINS
+    owner.is_staff = owner.is_superuser = True
+    owner.save(update_fields=["is_staff", "is_superuser"])
+    return {"ann": ann, "staff": staff, "owner": owner}
 
 
 def post(query: str, token: str, variables: dict | None = None) -> dict:
@@ -87,7 +90,8 @@ def test_the_doc_has_the_examples_this_test_expects():
 )
 def test_a_documented_query_runs_without_errors(shop, example):
     customer_query = "myLifecycle" in example
-    token = issue_sandbox_token(shop["ann"] if customer_query else shop["staff"])
+    sends = "lifecycleMessageTestSend" in example  # a write: MANAGE_PLUGINS
+    token = issue_sandbox_token(shop["ann"] if customer_query else shop["owner"] if sends else shop["staff"])
     variables = {"id": global_id(shop["ann"].pk)} if "$id" in example else {}
 
     body = post(example, token, variables)

@@ -9,7 +9,7 @@ from django.core import mail
 from lifecycle_plugin.graphql.viewer import Viewer
 from lifecycle_plugin.models import ActionLedgerEntry
 
-from .conftest import codes, global_id, staff_viewer
+from .conftest import codes, deliver_through, global_id, staff_viewer
 
 pytestmark = pytest.mark.django_db
 
@@ -47,15 +47,19 @@ def test_a_chosen_customer_and_nothing_is_recorded(store, ann, admin):
     assert ActionLedgerEntry.objects.count() == entries and store.host.issued == [] and store.host.messages == []
 
 
-def test_a_test_send_goes_to_a_staff_address_only(store, ann, admin):
+def test_the_deprecated_send_to_is_a_test_send_and_needs_manage_plugins(store, ann, admin):
+    """sendTo sends through the same path as lifecycleMessageTestSend (tests/graphql/test_test_send.py)."""
+    deliver_through(store, "email")
     entries = ActionLedgerEntry.objects.count()
-    sent = preview(store, action="repeat_purchase", email="ann@example.com", to=admin.email)
-    assert sent["data"]["lifecycleMessagePreview"]["sentTo"] == admin.email
+    refused = preview(store, action="repeat_purchase", email="ann@example.com", to=admin.email)
+    assert codes(refused) == ["PERMISSION_DENIED"] and mail.outbox == []
+    owner = Viewer.staff(admin.pk, admin.email, can_manage_users=True, can_manage_plugins=True)
+    sent = preview(store, owner, action="repeat_purchase", email="ann@example.com", to="qa@agency.example")
+    assert sent["data"]["lifecycleMessagePreview"]["sentTo"] == "qa@agency.example"
     [email] = mail.outbox
-    assert email.to == [admin.email] and email.subject == "[Test] Here is 10% off your next order"
-
-    refused = preview(store, action="repeat_purchase", to="ann@example.com")  # a customer, not staff
-    assert codes(refused) == ["BAD_USER_INPUT"] and "staff" in refused["errors"][0]["message"]
+    assert email.to == ["qa@agency.example"] and email.subject == "[Test] Here is 10% off your next order"
+    bad = preview(store, owner, action="repeat_purchase", to="not an address")
+    assert codes(bad) == ["BAD_USER_INPUT"] and bad["errors"][0]["extensions"]["argument"] == "sendTo"
     assert len(mail.outbox) == 1 and ActionLedgerEntry.objects.count() == entries
 
 

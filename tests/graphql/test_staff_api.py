@@ -107,6 +107,9 @@ STAFF_QUERIES = [
     "{ lifecycleLedger { totalCount } }",
     "{ lifecycleStageTierCounts { count } }",
     'mutation { lifecycleSettingsUpdate(values: [{name: "at_risk_days", value: "50"}]) { saved } }',
+    "{ lifecycleOutbox { totalCount } }",
+    "{ lifecycleTestSends { id } }",
+    'mutation { lifecycleMessageTestSend(action: "review_request", sendTo: "qa@shop.example") { sent } }',
 ]
 
 

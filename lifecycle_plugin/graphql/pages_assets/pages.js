@@ -162,6 +162,36 @@
     content.hidden = false;
   }
 
+  // A section whose body loads on its own: `fill` puts its loading state, content or error there.
+  function part(title, id) {
+    return section(title, [el("div", { id: id + "-body", "class": "part", "aria-live": "polite" })], id);
+  }
+
+  // Loads `request()` into `body` and draws it with `draw(data)` (a node or a list); an error stays
+  // in the body with a Retry that loads it again. data-state: loading, loaded or error.
+  function fill(body, request, draw) {
+    var started = performance.now();
+    body.setAttribute("data-state", "loading");
+    body.setAttribute("aria-busy", "true");
+    body.textContent = "";
+    body.appendChild(el("p", { "class": "muted", text: "Loading…" }));
+    return request().then(function (data) {
+      body.textContent = "";
+      [].concat(draw(data)).forEach(function (node) { body.appendChild(node); });
+      body.setAttribute("data-ms", String(Math.round(performance.now() - started)));  // timing output, not asserted
+      body.setAttribute("data-state", "loaded");
+      body.removeAttribute("aria-busy");
+      return data;
+    }, function (error) {
+      body.textContent = "";
+      body.appendChild(el("p", { "class": "error", role: "alert", text: "Could not load: " + error.message }));
+      body.appendChild(el("button", { type: "button", "class": "retry", text: "Retry",
+                                      onclick: function () { fill(body, request, draw); } }));
+      body.setAttribute("data-state", "error");
+      body.removeAttribute("aria-busy");
+    });
+  }
+
   function stageLabel(stage) {
     return stage ? stage.label : "(new)";
   }
@@ -169,12 +199,6 @@
   // ------------------------------------------------------------------ overview
 
   var STAGES_AT = "stage { key label } count";
-  // Sections other queries will fill; shown as unavailable until the schema has them.
-  var PENDING_SECTIONS = [
-    { field: "lifecycleActionResults", title: "What each action earned", id: "action-results", render: actionResults }
-  ];
-
-  // The KPI and retention sections load after the counts (their own request, error and retry).
   var KPI_TITLE = "KPIs per stage (CLV, AOV, frequency, churn)";
   var RETENTION_TITLE = "Cohort retention";
   var KPI_ROW = "stage { key label } customers buyers orders transactionFrequency purchaseFrequencyPerYear " +
@@ -256,36 +280,6 @@
     return el("div", { "class": "scroll" }, [table]);
   }
 
-  function loadKpis(since, until, periodDays) {
-    var kpiBox = document.getElementById("kpis-body");
-    var retentionBox = document.getElementById("cohorts-body");
-    var months = Math.min(12, Math.ceil(periodDays / 30));
-    var query = "query ($since: DateTime!, $until: DateTime!, $months: Int) {" +
-      " kpis: lifecycleKpis(groupBy: STAGE, since: $since, until: $until) { rows { " + KPI_ROW + " } total { " + KPI_ROW + " } }" +
-      " retention: lifecycleRetention(since: $since, until: $until, months: $months) { months cohorts { cohort customers" +
-      " months { month complete customers share } } } }";
-    [kpiBox, retentionBox].forEach(function (box) {
-      // The period the figures cover, as sent (the tests recompute them for it).
-      box.parentNode.setAttribute("data-since", since);
-      box.parentNode.setAttribute("data-until", until);
-      box.textContent = "";
-      box.appendChild(el("p", { "class": "muted", text: "Loading…" }));
-    });
-    ctx.api(query, { since: since, until: until, months: months }).then(function (data) {
-      kpiBox.textContent = "";
-      kpiTables(data.kpis).forEach(function (node) { kpiBox.appendChild(node); });
-      retentionBox.textContent = "";
-      retentionBox.appendChild(data.retention.cohorts.length ? retentionHeatmap(data.retention)
-        : el("p", { "class": "muted", text: "No first orders in the period." }));
-    }, function (error) {
-      [kpiBox, retentionBox].forEach(function (box) {
-        box.textContent = "";
-        box.appendChild(el("p", { "class": "error", role: "alert", text: "Could not load: " + error.message }));
-        box.appendChild(el("button", { type: "button", text: "Retry", onclick: function () { loadKpis(since, until, periodDays); } }));
-      });
-    });
-  }
-
   // Stage flow (lifecycleStageFlow, docs/metrics.md "Stage flow"): customers per stage at each
   // point of the period, as stacked columns that toggle to a table, and the conversions with
   // their numerator, denominator and median days. Its own request, error and retry.
@@ -336,107 +330,135 @@
       "the period, those who reached the next by its end; median days from one move to the other." })];
   }
 
-  function loadFlow(since, until, periodDays) {
-    var box = document.getElementById("flow-body");
-    box.parentNode.setAttribute("data-since", since);
-    box.parentNode.setAttribute("data-until", until);
-    box.textContent = "";
-    box.appendChild(el("p", { "class": "muted", text: "Loading…" }));
-    ctx.api(FLOW, { since: since, until: until, interval: flowInterval(periodDays) }).then(function (data) {
-      box.textContent = "";
-      flowNodes(data.lifecycleStageFlow).forEach(function (node) { box.appendChild(node); });
-    }, function (error) {
-      box.textContent = "";
-      box.appendChild(el("p", { "class": "error", role: "alert", text: "Could not load: " + error.message }));
-      box.appendChild(el("button", { type: "button", text: "Retry", onclick: function () { loadFlow(since, until, periodDays); } }));
-    });
-  }
+  // The overview: the counts first (one quick request: customers per stage and tier now, and
+  // which metrics this version has), drawn at once; every other section then loads on its own
+  // (`fill`: its own "Loading…", error and Retry), so a slow metric never holds the counts.
+  // Changing the period reloads only the sections that depend on it.
+  var COUNTS = "{ now: lifecycleStageCounts { " + STAGES_AT + " }" +
+    " tiers: lifecycleTierCounts { tier { key label } count }" +
+    " cross: lifecycleStageTierCounts { stage { key label } tier { key label } count }" +
+    " __schema { queryType { fields { name } } } }";
+  var PERIODS = [30, 90, 180, 365];
 
-  function overview(periodDays) {
-    periodDays = periodDays || 90;
-    var now = new Date();
-    var since = new Date(now.getTime() - periodDays * 86400000).toISOString();
-    var query = "{ now: lifecycleStageCounts { " + STAGES_AT + " }" +
-      "\n tiers: lifecycleTierCounts { tier { key label } count }" +
-      "\n cross: lifecycleStageTierCounts { stage { key label } tier { key label } count }" +
-      "\n predictions: lifecyclePredictionsByStage { stage { label } customers predicted expectedOrdersMean " +
-      "probabilityActiveMean predictedSpend { currency sum mean } }" +
-      "\n __schema { queryType { fields { name } } } }";
+  function overview() {
     var started = performance.now();
     ctx.say("Loading…");
-    ctx.api(query).then(function (data) {
+    ctx.api(COUNTS).then(function (data) {
       var fields = data.__schema.queryType.fields.map(function (f) { return f.name; });
-      var periodSelect = el("select", { id: "period", onchange: function () { overview(Number(periodSelect.value)); } },
-        [30, 90, 180, 365].map(function (d) {
-          return el("option", { value: String(d), selected: d === periodDays, text: "last " + d + " days" });
-        }));
-      // Tiers lowest first, as lifecycleTierCounts lists them, then "No tier".
-      var tierNames = data.tiers.map(function (row) { return row.tier ? row.tier.label : "No tier"; });
-      var crossRows = data.now.map(function (stageRow) {
-        return [stageRow.stage.label].concat(tierNames.map(function (name) {
-          var found = data.cross.filter(function (r) {
-            return r.stage.key === stageRow.stage.key && (r.tier ? r.tier.label : "No tier") === name;
-          })[0];
-          return number(found ? found.count : 0);
-        }));
-      });
-      var nodes = [
+      var has = function (name) { return fields.indexOf(name) >= 0; };
+      var periodSelect = el("select", { id: "period", onchange: function () { loadPeriod(Number(periodSelect.value)); } },
+        PERIODS.map(function (d) { return el("option", { value: String(d), selected: d === 90, text: "last " + d + " days" }); }));
+      show([
         el("div", { "class": "toolbar" }, [el("div", {}, [el("label", { "for": "period", text: "Period" }), periodSelect])]),
         section("Customers per stage", [
           barChart("Customers per stage now", data.now.map(function (r) { return [r.stage.label, r.count]; }))
         ], "stages"),
-        section("Customers per tier", [
-          barChart("Customers per tier now", data.tiers.map(function (r) { return [r.tier ? r.tier.label : "No tier", r.count]; })),
-          dataTable("Customers per stage and tier", ["Stage"].concat(tierNames), crossRows,
-                    [false].concat(tierNames.map(function () { return true; })))
-        ], "tiers"),
-        section(FLOW_TITLE + " over the " + periodSelect.options[periodSelect.selectedIndex].text,
-                [el("div", { id: "flow-body", "aria-live": "polite" })], "flow"),
-        section("Predictions per stage", [dataTable("Predicted value per stage",
-          ["Stage", "Customers", "With a prediction", "Expected orders (365 days, mean)", "Probability active (mean)",
-           "Predicted spend (365 days)"],
-          data.predictions.map(function (p) {
-            return [p.stage.label, number(p.customers), number(p.predicted), number(p.expectedOrdersMean, 2),
-                    p.probabilityActiveMean === null ? "—" : number(p.probabilityActiveMean * 100, 1) + " %",
-                    p.predictedSpend.map(function (s) { return money({ currency: s.currency, amount: s.sum }); }).join(", ") || "—"];
-          }), [false, true, true, true, true, false])], "predictions")
-      ];
-      var hasKpis = fields.indexOf("lifecycleKpis") >= 0 && fields.indexOf("lifecycleRetention") >= 0;
-      nodes.push(hasKpis ? section(KPI_TITLE, [el("div", { id: "kpis-body", "aria-live": "polite" })], "kpis")
-        : unavailable(KPI_TITLE, "kpis"));
-      nodes.push(hasKpis ? section(RETENTION_TITLE, [el("div", { id: "cohorts-body", "aria-live": "polite" })], "cohorts")
-        : unavailable(RETENTION_TITLE, "cohorts"));
-      PENDING_SECTIONS.forEach(function (pending) {
-        // Other parts of the plugin add these queries; until the schema has one, say so.
-        nodes.push(fields.indexOf(pending.field) < 0 ? unavailable(pending.title, pending.id)
-          : pending.render ? pending.render(pending.title, pending.id, periodDays)
-          : section(pending.title, [el("p", { "class": "muted", text: "Query " + pending.field + " is available: open it in GraphiQL." })], pending.id));
-      });
-      show(nodes);
-      loadFlow(since, now.toISOString(), periodDays);
-      if (hasKpis) {
-        loadKpis(since, now.toISOString(), periodDays);
-      }
+        section("Customers per tier", tierParts(data), "tiers"),
+        part(FLOW_TITLE + " over the last 90 days", "flow"),
+        part("Predictions per stage", "predictions"),
+        has("lifecycleKpis") ? part(KPI_TITLE, "kpis") : unavailable(KPI_TITLE, "kpis"),
+        has("lifecycleRetention") ? part(RETENTION_TITLE, "cohorts") : unavailable(RETENTION_TITLE, "cohorts"),
+        has("lifecycleActionResults") ? part(ACTION_RESULTS_TITLE, "action-results")
+          : unavailable(ACTION_RESULTS_TITLE, "action-results")
+      ]);
       ctx.say("Overview loaded.");
       timing("overview", started);
-    }, function (error) { fail(error, function () { overview(periodDays); }); });
+      loadPredictions();
+      loadPeriod(90);
+    }, function (error) { fail(error, overview); });
+  }
+
+  // The sections over the chosen period, each in its own request.
+  function loadPeriod(periodDays) {
+    var until = new Date();
+    var since = new Date(until.getTime() - periodDays * 86400000);
+    var period = { since: since.toISOString(), until: until.toISOString() };
+    ["flow", "kpis", "cohorts", "action-results"].forEach(function (id) {
+      var node = document.getElementById(id);
+      // The period the figures cover, as sent (the tests recompute them for it).
+      node.setAttribute("data-since", period.since);
+      node.setAttribute("data-until", period.until);
+    });
+    document.querySelector("#flow h2").textContent = FLOW_TITLE + " over the last " + periodDays + " days";
+    loadFlow(period, periodDays);
+    if (document.getElementById("kpis-body")) { loadKpis(period); }
+    if (document.getElementById("cohorts-body")) { loadRetention(period, periodDays); }
+    if (document.getElementById("action-results-body")) { loadActionResults(period, periodDays); }
+  }
+
+  function tierParts(data) {
+    // Tiers lowest first, as lifecycleTierCounts lists them, then "No tier".
+    var tierNames = data.tiers.map(function (row) { return row.tier ? row.tier.label : "No tier"; });
+    var crossRows = data.now.map(function (stageRow) {
+      return [stageRow.stage.label].concat(tierNames.map(function (name) {
+        var found = data.cross.filter(function (r) {
+          return r.stage.key === stageRow.stage.key && (r.tier ? r.tier.label : "No tier") === name;
+        })[0];
+        return number(found ? found.count : 0);
+      }));
+    });
+    return [
+      barChart("Customers per tier now", data.tiers.map(function (r) { return [r.tier ? r.tier.label : "No tier", r.count]; })),
+      dataTable("Customers per stage and tier", ["Stage"].concat(tierNames), crossRows,
+                [false].concat(tierNames.map(function () { return true; })))
+    ];
+  }
+
+  function loadFlow(period, periodDays) {
+    fill(document.getElementById("flow-body"), function () {
+      return ctx.api(FLOW, { since: period.since, until: period.until, interval: flowInterval(periodDays) });
+    }, function (data) { return flowNodes(data.lifecycleStageFlow); });
+  }
+
+  function loadPredictions() {
+    fill(document.getElementById("predictions-body"), function () {
+      return ctx.api("{ predictions: lifecyclePredictionsByStage { stage { label } customers predicted expectedOrdersMean " +
+                     "probabilityActiveMean predictedSpend { currency sum mean } } }");
+    }, function (data) {
+      return dataTable("Predicted value per stage",
+        ["Stage", "Customers", "With a prediction", "Expected orders (365 days, mean)", "Probability active (mean)",
+         "Predicted spend (365 days)"],
+        data.predictions.map(function (p) {
+          return [p.stage.label, number(p.customers), number(p.predicted), number(p.expectedOrdersMean, 2),
+                  p.probabilityActiveMean === null ? "—" : number(p.probabilityActiveMean * 100, 1) + " %",
+                  p.predictedSpend.map(function (s) { return money({ currency: s.currency, amount: s.sum }); }).join(", ") || "—"];
+        }), [false, true, true, true, true, false]);
+    });
+  }
+
+  function loadKpis(period) {
+    fill(document.getElementById("kpis-body"), function () {
+      return ctx.api("query ($since: DateTime!, $until: DateTime!) { kpis: lifecycleKpis(groupBy: STAGE, since: $since, " +
+                     "until: $until) { rows { " + KPI_ROW + " } total { " + KPI_ROW + " } } }", period);
+    }, function (data) { return kpiTables(data.kpis); });
+  }
+
+  function loadRetention(period, periodDays) {
+    fill(document.getElementById("cohorts-body"), function () {
+      return ctx.api("query ($since: DateTime!, $until: DateTime!, $months: Int) { retention: lifecycleRetention(" +
+                     "since: $since, until: $until, months: $months) { months cohorts { cohort customers " +
+                     "months { month complete customers share } } } }",
+                     { since: period.since, until: period.until, months: Math.min(12, Math.ceil(periodDays / 30)) });
+    }, function (data) {
+      return data.retention.cohorts.length ? retentionHeatmap(data.retention)
+        : el("p", { "class": "muted", text: "No first orders in the period." });
+    });
   }
 
   // "What each action earned": lifecycleActionResults over the overview's period, one row
-  // per action (docs/actions.md, "Action results"); the section fills when its query answers.
+  // per action (docs/actions.md, "Action results").
+  var ACTION_RESULTS_TITLE = "What each action earned";
   var ACTION_RESULTS = "query ($since: DateTime!, $until: DateTime!) { lifecycleActionResults(since: $since, " +
     "until: $until) { windowDays conversionsUnavailable actions { action sent customers vouchersIssued " +
     "heldBack { total } failed converted orders conversionRate revenue { currency amount } } } }";
 
-  function actionResults(title, id, periodDays) {
-    var body = el("p", { "class": "muted", text: "Loading…" });
-    var node = section(title, [body], id);
-    var until = new Date();
-    var since = new Date(until.getTime() - periodDays * 86400000);
-    ctx.api(ACTION_RESULTS, { since: since.toISOString(), until: until.toISOString() }).then(function (data) {
+  function loadActionResults(period, periodDays) {
+    fill(document.getElementById("action-results-body"), function () {
+      return ctx.api(ACTION_RESULTS, period);
+    }, function (data) {
       var report = data.lifecycleActionResults;
       var dash = function (value, text) { return value === null ? "—" : text; };
-      var parts = [report.actions.length ? dataTable("Actions in the last " + periodDays + " days",
+      return [report.actions.length ? dataTable("Actions in the last " + periodDays + " days",
         ["Action", "Sent", "Customers", "Vouchers issued", "Held back", "Failed", "Converted", "Orders",
          "Conversion rate", "Revenue"],
         report.actions.map(function (a) {
@@ -445,23 +467,23 @@
                   dash(a.conversionRate, number(a.conversionRate * 100, 1) + " %"),
                   dash(a.revenue, (a.revenue || []).map(money).join(", ") || "—")];
         }), [false, true, true, true, true, true, true, true, true, false])
-        : el("p", { "class": "muted", text: "No action ran in the period." })];
-      parts.push(el("p", { "class": "muted", text: report.conversionsUnavailable
+        : el("p", { "class": "muted", text: "No action ran in the period." }),
+      el("p", { "class": "muted", text: report.conversionsUnavailable
         ? "Conversions not computed: " + report.conversionsUnavailable + "."
         : "Converted: customers who placed a counted order within " + report.windowDays + " days of a message " +
-          "(a voucher's validity when it announced one); revenue per currency, never added across currencies." }));
-      parts.forEach(function (part) { node.insertBefore(part, body); });
-      node.removeChild(body);
-    }, function (error) {
-      body.className = "error";
-      body.textContent = "Could not load the action results: " + error.message;
+          "(a voucher's validity when it announced one); revenue per currency, never added across currencies." })];
     });
-    return node;
   }
 
+  // Timing output (printed by the browser tests and bench/pages.py, never asserted): from the
+  // section's request, and from the Dashboard's handshake (app.js notes when it came).
   function timing(name, started) {
-    var ms = Math.round(performance.now() - started);
-    document.body.setAttribute("data-" + name + "-ms", String(ms));
+    var now = performance.now();
+    document.body.setAttribute("data-" + name + "-ms", String(Math.round(now - started)));
+    if (document.body.dataset.handshakeAt) {
+      document.body.setAttribute("data-" + name + "-after-handshake-ms",
+                                 String(Math.round(now - Number(document.body.dataset.handshakeAt))));
+    }
   }
 
   // ------------------------------------------------------------------ customer card
@@ -775,19 +797,23 @@
   }
 
   // ------------------------------------------------------------------ messages
+  // Three sections, each loaded on its own (its own "Loading…", error and Retry): the outbox
+  // (what waits to go out, soonest first), the ledger and schedule (the history, newest
+  // first), and the template preview with its test send and the test sends kept.
 
   var PREVIEW_ACTIONS = ["repeat_purchase", "tier_upgrade", "review_request", "winback_reminder"];
+  var PAGE_ROWS = 25;
+  var OUTBOX_STATES = ["due", "held", "retry", "scheduled"];
 
-  function messages(filter, offset) {
-    filter = filter || {};
-    offset = offset || 0;
-    ctx.say("Loading…");
-    ctx.api("query ($filter: LifecycleLedgerFilterInput, $offset: Int) { lifecycleLedger(filter: $filter, first: 25, offset: $offset) " +
-            "{ totalCount actions entries { kind action status email createdAt completedAt dueAt attempts lastError } } }",
-            { filter: filter, offset: offset }).then(function (data) {
-      drawMessages(data.lifecycleLedger, filter, offset);
-      ctx.say("Loaded " + number(data.lifecycleLedger.totalCount) + " entries.");
-    }, function (error) { fail(error, function () { messages(filter, offset); }); });
+  function messages() {
+    show([
+      part("Outbox: waiting to go out", "outbox"),
+      part("Ledger and schedule", "ledger"),
+      section("Template preview and test send", [templateForms(), part("Test sends", "test-sends")], "template-preview")
+    ]);
+    loadOutbox({}, 0);
+    loadLedger({}, 0);
+    loadTestSends();
   }
 
   function select(id, label, options, value) {
@@ -795,36 +821,108 @@
       .concat(options.map(function (o) { return el("option", { value: o, selected: o === value, text: o }); })))]);
   }
 
-  function drawMessages(page, filter, offset) {
-    var email = el("input", { id: "filter-email", type: "search", value: filter.email || "" });
-    var filters = el("form", { "class": "toolbar", id: "ledger-filters", onsubmit: function (event) {
+  // A filter form: the selects and the customer e-mail; `apply(filter)` with the chosen values.
+  function filterForm(id, selects, email, apply) {
+    var emailInput = el("input", { id: id + "-email", type: "search", value: email || "" });
+    return el("form", { "class": "toolbar", id: id, onsubmit: function (event) {
       event.preventDefault();
       var next = {};
-      ["kind", "action", "status"].forEach(function (name) {
-        var v = document.getElementById("filter-" + name).value;
-        if (v) { next[name] = v; }
+      selects.forEach(function (s) {
+        var v = document.getElementById(s.id).value;
+        if (v) { next[s.name] = v; }
       });
-      if (email.value.trim()) { next.email = email.value.trim(); }
-      messages(next, 0);
-    } }, [
-      select("filter-kind", "Kind", ["ledger", "scheduled"], filter.kind),
-      select("filter-action", "Action", page.actions, filter.action),
-      select("filter-status", "State", ["pending", "sending", "done", "failed", "skipped", "cancelled", "uncertain"], filter.status),
-      el("div", {}, [el("label", { "for": "filter-email", text: "Customer e-mail" }), email]),
+      if (emailInput.value.trim()) { next.email = emailInput.value.trim(); }
+      apply(next);
+    } }, selects.map(function (s) { return select(s.id, s.label, s.options, s.value); }).concat([
+      el("div", {}, [el("label", { "for": id + "-email", text: "Customer e-mail" }), emailInput]),
       el("button", { type: "submit", text: "Filter" })
+    ]));
+  }
+
+  function pager(total, offset, go) {
+    return el("p", { "class": "toolbar" }, [
+      el("button", { type: "button", disabled: offset === 0, text: "Newer", onclick: function () { go(Math.max(0, offset - PAGE_ROWS)); } }),
+      el("span", { "class": "muted", text: (total ? offset + 1 : 0) + "–" + Math.min(offset + PAGE_ROWS, total) + " of " + number(total) }),
+      el("button", { type: "button", disabled: offset + PAGE_ROWS >= total, text: "Older", onclick: function () { go(offset + PAGE_ROWS); } })
     ]);
-    var pager = el("p", { "class": "toolbar" }, [
-      el("button", { type: "button", disabled: offset === 0, text: "Newer", onclick: function () { messages(filter, Math.max(0, offset - 25)); } }),
-      el("span", { "class": "muted", text: (page.totalCount ? offset + 1 : 0) + "–" + Math.min(offset + 25, page.totalCount) + " of " + number(page.totalCount) }),
-      el("button", { type: "button", disabled: offset + 25 >= page.totalCount, text: "Older", onclick: function () { messages(filter, offset + 25); } })
-    ]);
+  }
+
+  function loadOutbox(filter, offset) {
+    fill(document.getElementById("outbox-body"), function () {
+      return ctx.api("query ($filter: LifecycleOutboxFilterInput, $offset: Int) { lifecycleOutbox(filter: $filter, " +
+        "first: " + PAGE_ROWS + ", offset: $offset) { totalCount actions entries { kind action state email goesOutAt " +
+        "attempts lastError reason } } }", { filter: filter, offset: offset });
+    }, function (data) {
+      var page = data.lifecycleOutbox;
+      var again = function (next) { loadOutbox(next, 0); };
+      return [
+        filterForm("outbox-filters", [
+          { id: "outbox-action", name: "action", label: "Action", options: page.actions, value: filter.action },
+          { id: "outbox-state", name: "state", label: "State", options: OUTBOX_STATES, value: filter.state }
+        ], filter.email, again),
+        page.entries.length ? dataTable("Soonest first: due (runs at the next retry), held (quiet hours), retry " +
+          "(failed, tries left), scheduled", ["Customer", "Action", "State", "Goes out", "Attempts", "Why waiting"],
+          page.entries.map(function (e) {
+            return [e.email, e.action, e.state, when(e.goesOutAt), number(e.attempts), e.reason || e.lastError || ""];
+          }), [false, false, false, false, true, false])
+          : el("p", { "class": "muted", id: "outbox-empty", text: "Nothing is waiting to go out." }),
+        pager(page.totalCount, offset, function (next) { loadOutbox(filter, next); })
+      ];
+    });
+  }
+
+  function loadLedger(filter, offset) {
+    fill(document.getElementById("ledger-body"), function () {
+      return ctx.api("query ($filter: LifecycleLedgerFilterInput, $offset: Int) { lifecycleLedger(filter: $filter, " +
+        "first: " + PAGE_ROWS + ", offset: $offset) { totalCount actions entries { kind action status email createdAt " +
+        "completedAt dueAt attempts lastError } } }", { filter: filter, offset: offset });
+    }, function (data) {
+      var page = data.lifecycleLedger;
+      ctx.say("Loaded " + number(page.totalCount) + " entries.");
+      return [
+        filterForm("ledger-filters", [
+          { id: "filter-kind", name: "kind", label: "Kind", options: ["ledger", "scheduled"], value: filter.kind },
+          { id: "filter-action", name: "action", label: "Action", options: page.actions, value: filter.action },
+          { id: "filter-status", name: "status", label: "State", value: filter.status,
+            options: ["pending", "sending", "done", "failed", "skipped", "cancelled", "uncertain"] }
+        ], filter.email, function (next) { loadLedger(next, 0); }),
+        page.entries.length ? dataTable("Actions, newest first",
+          ["Customer", "Action", "Kind", "State", "Created", "Done or due", "Attempts", "Last error"],
+          page.entries.map(function (e) {
+            return [e.email, e.action, e.kind, e.status, when(e.createdAt), when(e.completedAt || e.dueAt), number(e.attempts), e.lastError || ""];
+          }), [false, false, false, false, false, false, true, false])
+          : el("p", { "class": "muted", text: "No entries match." }),
+        pager(page.totalCount, offset, function (next) { loadLedger(filter, next); })
+      ];
+    });
+  }
+
+  function loadTestSends() {
+    fill(document.getElementById("test-sends-body"), function () {
+      return ctx.api("{ lifecycleTestSends(first: 10) { sentBy action customerEmail recipient status channel error createdAt } }");
+    }, function (data) {
+      var rows = data.lifecycleTestSends;
+      return rows.length ? dataTable("The last test sends (who sent what to where, when)",
+        ["When", "Sent by", "Action", "Data of", "To", "State", "Channel"],
+        rows.map(function (r) {
+          return [when(r.createdAt), r.sentBy, r.action, r.customerEmail || "sample data", r.recipient,
+                  r.status + (r.error ? ": " + r.error : ""), r.channel];
+        })) : el("p", { "class": "muted", text: "No test sends yet." });
+    });
+  }
+
+  function previewVariables() {
+    var customer = document.getElementById("preview-email").value.trim();
+    return { action: document.getElementById("preview-action").value, email: customer || null };
+  }
+
+  function templateForms() {
     var previewBox = el("div", { id: "preview-result", "aria-live": "polite" });
     var previewForm = el("form", { "class": "toolbar", id: "preview-form", onsubmit: function (event) {
       event.preventDefault();
-      var to = document.getElementById("preview-email").value.trim();
       previewBox.textContent = "Rendering…";
       ctx.api("mutation ($action: String!, $email: String) { lifecycleMessagePreview(action: $action, email: $email) " +
-              "{ subject text html language } }", { action: document.getElementById("preview-action").value, email: to || null })
+              "{ subject text html language } }", previewVariables())
         .then(function (data) {
           var m = data.lifecycleMessagePreview;
           previewBox.textContent = "";
@@ -833,6 +931,7 @@
           if (m.html) {
             previewBox.appendChild(el("details", {}, [el("summary", { text: "HTML part (source)" }), el("pre", { text: m.html })]));
           }
+          testForm.hidden = false;
         }, function (error) {
           previewBox.textContent = "";
           previewBox.appendChild(el("p", { "class": "error", text: "No preview: " + error.message }));
@@ -844,15 +943,63 @@
         el("input", { id: "preview-email", type: "email" })]),
       el("button", { type: "submit", text: "Preview message" })
     ]);
-    show([
-      section("Ledger and schedule", [filters, page.entries.length ? dataTable("Actions, newest first",
-        ["Customer", "Action", "Kind", "State", "Created", "Done or due", "Attempts", "Last error"],
-        page.entries.map(function (e) {
-          return [e.email, e.action, e.kind, e.status, when(e.createdAt), when(e.completedAt || e.dueAt), number(e.attempts), e.lastError || ""];
-        }), [false, false, false, false, false, false, true, false])
-        : el("p", { "class": "muted", text: "No entries match." }), pager], "ledger"),
-      section("Template preview", [previewForm, previewBox], "template-preview")
+    var testForm = testSendForm();
+    testForm.hidden = true;  // shown with the first preview: a test sends what the preview shows
+    return el("div", {}, [previewForm, previewBox, testForm]);
+  }
+
+  // Sends the previewed message through the plugin's delivery channel, marked as a test.
+  function testSendForm() {
+    var canSend = ctx.viewer.canManagePlugins;
+    var to = el("input", { id: "test-to", type: "email", value: ctx.viewer.email || "", disabled: !canSend,
+                           "aria-describedby": "test-to-message" });
+    var message = el("p", { "class": "message error", id: "test-to-message", hidden: true });
+    var result = el("p", { id: "test-result", role: "status" });
+    var button = el("button", { type: "submit", id: "test-send", disabled: !canSend, text: "Send test" });
+    var form = el("form", { "class": "toolbar", id: "test-form", novalidate: true, onsubmit: function (event) {
+      event.preventDefault();
+      to.removeAttribute("aria-invalid");
+      message.hidden = true;
+      result.className = "";
+      result.textContent = "Sending…";
+      button.disabled = true;
+      var variables = previewVariables();
+      variables.to = to.value.trim();
+      ctx.api("mutation ($action: String!, $email: String, $to: String) { lifecycleMessageTestSend(action: $action, " +
+              "email: $email, sendTo: $to) { sent errors { field message } testSend { recipient channel } } }", variables)
+        .then(function (data) {
+          var answer = data.lifecycleMessageTestSend;
+          button.disabled = false;
+          if (answer.sent) {
+            result.className = "ok";
+            result.textContent = "Test sent to " + answer.testSend.recipient + " (" + answer.testSend.channel + ").";
+            loadTestSends();
+            return;
+          }
+          result.textContent = "Nothing was sent.";
+          result.className = "error";
+          answer.errors.forEach(function (e) {
+            if (e.field === "sendTo") {
+              to.setAttribute("aria-invalid", "true");
+              message.textContent = e.message;
+              message.hidden = false;
+              to.focus();
+            } else {
+              result.textContent = "Nothing was sent: " + e.message;
+            }
+          });
+        }, function (error) {
+          button.disabled = false;
+          result.className = "error";
+          result.textContent = "Nothing was sent: " + error.message;
+        });
+    } }, [
+      el("div", {}, [el("label", { "for": "test-to", text: "Send a test to" }), to, message]),
+      button,
+      el("span", { "class": "muted", text: canSend ? "Goes through the shop's delivery channel, subject starting [Test]; " +
+        "no voucher is issued (the sample code) and nothing is counted." : "Sending a test needs MANAGE_PLUGINS." })
     ]);
+    return el("div", {}, [form, result]);
   }
 
   // ------------------------------------------------------------------ start
