@@ -11,17 +11,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from django.db import connection, transaction
 
 from ..host import CustomerRef, Host
 from ..models import CustomerProfile, LadderDigest
+from ..rules import CustomerFacts
 from ..rules.digest import DIGEST_VERSION, SENTINEL, LadderDigest as Digest, digest_of
 from .bulk import bulk_cursor, column_params, unnest_rows
 from .deletion import apply_tombstones, deleted_at
-from .sql_ladder_parts import literal
+from .sql_ladder_parts import FUNCTIONS
 
 DIGEST_TABLE = LadderDigest._meta.db_table
 PROFILE_TABLE = CustomerProfile._meta.db_table
@@ -137,3 +138,77 @@ def _median(gaps: str) -> str:
     count = f"cardinality({gaps})"
     return (f"CASE WHEN {gaps} IS NULL THEN NULL WHEN mod({count}, 2) = 1 THEN {gaps}[({count} + 1) / 2] "
             f"ELSE pg_temp.lc_ladder_half({gaps}[{count} / 2] + {gaps}[{count} / 2 + 1]) END")
+
+
+def write_digests_by_email(emails: set[str], facts: Mapping[CustomerRef, CustomerFacts], now: datetime) -> None:
+    """The digests of the profiles of `emails` (just written by the backfill's Python path)
+    from the facts they were decided from."""
+    by_email = {ref.email: customer_facts for ref, customer_facts in facts.items() if ref.email in emails}
+    if not by_email:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, email FROM {PROFILE_TABLE} WHERE email = ANY(%s)", [sorted(by_email)])
+        written = cursor.fetchall()
+    write_digests([(profile_id, digest_of(by_email[email])) for profile_id, email in written], now)
+
+
+def write_digests_for_written(cursor, sources, now: datetime) -> None:
+    """The SQL backfill's new profiles (lc_backfill_written: id, email) from the host's rows."""
+    cursor.execute(digests_from_sources_sql(sources.customers_sql, sources.orders_sql,
+                                            "SELECT email AS customer, id AS profile_id FROM lc_backfill_written"),
+                   {**dict(sources.params), "version": DIGEST_VERSION, "now": now})
+
+
+def missing_count() -> int:
+    """Profiles without a digest of the current version."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"""SELECT count(*) FROM {PROFILE_TABLE} p
+                           WHERE NOT EXISTS (SELECT 1 FROM {DIGEST_TABLE} d
+                                             WHERE d.profile_id = p.id AND d.version = %s)""", [DIGEST_VERSION])
+        return cursor.fetchone()[0]
+
+
+def fill_missing(host: Host, now: datetime, chunk_size: int = 5000) -> int:
+    """Write the digest of every profile without one of the current version (profiles from
+    before the digest existed), `chunk_size` profiles a statement: in SQL over the host's
+    rows when it offers them, in Python for the rest (no SQL, a deleted customer's tombstone,
+    a customer the host no longer lists). How many were written."""
+    written, after = 0, 0
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(f"""SELECT p.id, p.email, p.user_id FROM {PROFILE_TABLE} p
+                               WHERE p.id > %s AND NOT EXISTS (SELECT 1 FROM {DIGEST_TABLE} d
+                                     WHERE d.profile_id = p.id AND d.version = %s)
+                               ORDER BY p.id LIMIT %s""", [after, DIGEST_VERSION, chunk_size])
+            chunk = cursor.fetchall()
+        if not chunk:
+            return written
+        after = chunk[-1][0]
+        written += _fill_chunk(host, chunk, now)
+
+
+def _fill_chunk(host: Host, chunk: list[tuple], now: datetime) -> int:
+    ids = {email: profile_id for profile_id, email, _ in chunk}
+    refs = {email: CustomerRef(email, user_id) for _, email, user_id in chunk}
+    tombstoned = set(deleted_at({email: [(email, ref.user_id)] for email, ref in refs.items()}))
+    in_sql = [refs[email] for email in refs if email not in tombstoned]
+    done: set[str] = set()
+    with transaction.atomic(), connection.cursor() as cursor:
+        if in_sql and getattr(host, "ladder_sources", None) is not None:
+            sources = host.ladder_sources(customers=in_sql)
+            for statement in FUNCTIONS:
+                cursor.execute(statement)
+            cursor.execute(digests_from_sources_sql(
+                sources.customers_sql, sources.orders_sql,
+                "SELECT customer, profile_id FROM unnest(%(lc_digest_emails)s::text[], %(lc_digest_ids)s::bigint[])"
+                " AS t(customer, profile_id)", only_missing=True),
+                {**dict(sources.params), "lc_digest_emails": [r.email for r in in_sql],
+                 "lc_digest_ids": [ids[r.email] for r in in_sql], "version": DIGEST_VERSION, "now": now})
+            cursor.execute(f"SELECT p.email FROM {DIGEST_TABLE} d JOIN {PROFILE_TABLE} p ON p.id = d.profile_id "
+                           f"WHERE d.profile_id = ANY(%s) AND d.version = %s", [list(ids.values()), DIGEST_VERSION])
+            done = {email for (email,) in cursor.fetchall()}
+        rest = [refs[email] for email in refs if email not in done]
+        if rest:
+            facts = apply_tombstones(host.read_facts(rest))
+            write_digests([(ids[ref.email], digest_of(facts[ref])) for ref in rest], now)
+    return len(chunk)

@@ -22,7 +22,8 @@ from graphql_relay import from_global_id
 
 from ..actions.preview import PreviewError, preview_message
 from ..host import CustomerRef, normalise_email
-from ..engine.what_if import what_if as run_what_if
+from ..engine.what_if import DECISION_HOOKS, what_if as run_what_if
+from ..hooks import has_implementations
 from ..models import CustomerProfile
 from ..rules import ConfigError, LifecycleConfig, Tier
 from ..runtime import allow_writer
@@ -288,12 +289,14 @@ def _candidate_tiers(tiers: list[dict]) -> tuple[Tier, ...]:
 
 def what_if(
     host: Any, in_force: LifecycleConfig, candidate: LifecycleConfig, now: datetime, sample_limit: int | None,
-    settings: Any = None,
+    settings: Any = None, pm: Any = None,
 ) -> LifecycleWhatIf:
-    """`engine.what_if.what_if`, as the GraphQL type: every stage and tier listed, zeros included."""
+    """`engine.what_if.what_if`, as the GraphQL type: every stage and tier listed, zeros included.
+    `pm`: the engine's plugin manager, whose decision hooks keep the what-if on the Python path."""
     if sample_limit is not None and sample_limit < 1:
         raise bad_input("sampleLimit must be at least 1.")
-    result = run_what_if(host, in_force, candidate, now, sample_limit, settings)
+    hooks = tuple(name for name in DECISION_HOOKS if pm is not None and has_implementations(pm, name))
+    result = run_what_if(host, in_force, candidate, now, sample_limit, settings, hooks=hooks)
     return LifecycleWhatIf(
         evaluated_at=result.evaluated_at,
         customers_read=result.customers_read,
