@@ -121,3 +121,16 @@ def test_messages_and_vouchers_are_counted_from_the_moves_and_the_settings(store
     assert into_winback and upgrades
     assert result.messages == into_winback + into_loyal + upgrades
     assert result.vouchers == into_winback + into_loyal  # tier-upgrade vouchers are off
+
+
+def test_the_digest_command_fills_what_is_missing(store):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    complete = digests()
+    LadderDigest.objects.filter(pk__in=LadderDigest.objects.values("pk")[:3]).delete()
+    out = StringIO()
+    call_command("lifecycle_digest", chunk_size=2, stdout=out)
+    assert out.getvalue().strip() == "Wrote 3 ladder digests; 0 profiles still have none."
+    assert digests() == complete
