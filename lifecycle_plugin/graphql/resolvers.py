@@ -23,7 +23,7 @@ from graphql_relay import from_global_id
 from ..actions.preview import PreviewError, preview_message
 from ..host import CustomerRef, normalise_email
 from ..engine.what_if import DECISION_HOOKS, what_if as run_what_if
-from ..hooks import has_implementations
+from ..hooks import has_third_party_implementations
 from ..models import CustomerProfile
 from ..rules import ConfigError, LifecycleConfig, Tier
 from ..rules.config import TierEdit, merge_tiers, parse_tiers
@@ -306,10 +306,10 @@ def what_if(
     settings: Any = None, pm: Any = None,
 ) -> LifecycleWhatIf:
     """`engine.what_if.what_if`, as the GraphQL type: every stage and tier listed, zeros included.
-    `pm`: the engine's plugin manager, whose decision hooks keep the what-if on the Python path."""
+    `pm`: the engine's plugin manager, whose third-party decision hooks keep the what-if on the Python path."""
     if sample_limit is not None and sample_limit < 1:
         raise bad_input("sampleLimit must be at least 1.")
-    hooks = tuple(name for name in DECISION_HOOKS if pm is not None and has_implementations(pm, name))
+    hooks = tuple(name for name in DECISION_HOOKS if pm is not None and has_third_party_implementations(pm, name))
     result = run_what_if(host, in_force, candidate, now, sample_limit, settings, hooks=hooks)
     return LifecycleWhatIf(
         evaluated_at=result.evaluated_at,

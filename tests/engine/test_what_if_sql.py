@@ -134,3 +134,19 @@ def test_the_digest_command_fills_what_is_missing(store):
     call_command("lifecycle_digest", chunk_size=2, stdout=out)
     assert out.getvalue().strip() == "Wrote 3 ladder digests; 0 profiles still have none."
     assert digests() == complete
+
+
+def test_only_third_party_decision_hooks_count():
+    from lifecycle_plugin import hookimpl
+    from lifecycle_plugin.hooks import has_third_party_implementations
+
+    class Classifier:
+        @hookimpl
+        def lifecycle_classify(self, facts, decision, config, now):
+            return None
+
+    builtins_only = make_plugin_manager(load_entry_points=False)  # the referral action collects facts
+    assert not has_third_party_implementations(builtins_only, "lifecycle_collect_facts")
+    with_classifier = make_plugin_manager(load_entry_points=False, extra=[Classifier()])
+    assert has_third_party_implementations(with_classifier, "lifecycle_classify")
+    assert not has_third_party_implementations(with_classifier, "lifecycle_collect_facts")
