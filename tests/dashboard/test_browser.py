@@ -324,11 +324,15 @@ def test_settings_preview_and_a_bad_value_saves_nothing(tab, demo):
     assert "Nothing was saved" in status(frame)
     assert tab.sql("SELECT count(*) FROM lifecycle_sandbox_storedsetting")[0][0] == 0
     # A good one is saved, through the keyboard, and the recompute it opened is shown until done.
-    field.fill("75")
+    field.fill("45")
+    # The preview of 45 against the settings in force (90) first, once the form's 600 ms pause
+    # for typing has passed: customers would move.
+    frame.wait_for_timeout(800)
+    expect(frame.locator("#what-if-summary")).to_contain_text(re.compile(r"; [1-9][\d,]* would move;"), timeout=20000)
     field.press("Enter")
     wait_loaded(frame, "saved.")
     expect(frame.locator("#recompute-state")).to_have_attribute("data-state", "done", timeout=30000)
-    assert tab.sql("SELECT name, value FROM lifecycle_sandbox_storedsetting") == [("at_risk_days", "75")]
+    assert tab.sql("SELECT name, value FROM lifecycle_sandbox_storedsetting") == [("at_risk_days", "45")]
     done, total, moved = tab.sql("SELECT done, total, moved FROM lifecycle_plugin_recomputerun "
                                  "ORDER BY requested_at DESC LIMIT 1")[0]
     assert done == total > 0
