@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ..rules.config import ConfigError, LifecycleConfig
-from ..rules.digest import DIGEST_VERSION
+from ..rules.config import LifecycleConfig
+from ..rules.digest import DIGEST_VERSION, epoch_us
 from ..rules.ladder import (
     LADDER,
     Always,
@@ -31,10 +31,9 @@ from ..rules.ladder import (
     OrdersAtLeast,
     OrdersInWindowAtLeast,
     SilenceAtLeast,
-    sql_unsupported,
 )
 from .digest_writes import DIGEST_TABLE
-from .sql_ladder import US_PER_DAY, epoch_us
+from .sql_ladder import US_PER_DAY, check_exact
 from .sql_ladder_parts import literal, tier_case
 
 
@@ -43,10 +42,7 @@ def decision_lateral(config: LifecycleConfig, now: datetime, *, digest: str = "d
     """A LATERAL subquery giving ``stage`` and ``tier`` (and ``rule`` when asked: the rules'
     conditions are then evaluated twice per row) of the digest row `digest` at `now` under
     `config`. Refuses (ConfigError, by field) settings it cannot decide exactly."""
-    config.validate()
-    problems = sql_unsupported(config)
-    if problems:
-        raise ConfigError(problems)
+    check_exact(config)
     return _Compiler(config, ladder, digest, epoch_us(now)).lateral(with_rule)
 
 

@@ -25,7 +25,7 @@ from ..host import CustomerRef, normalise_email
 from ..engine.what_if import DECISION_HOOKS, what_if as run_what_if
 from ..hooks import has_third_party_implementations
 from ..models import CustomerProfile
-from ..rules import ConfigError, LifecycleConfig, Tier
+from ..rules import ConfigError, LifecycleConfig
 from ..rules.config import TierEdit, merge_tiers, parse_tiers
 from ..runtime import allow_writer
 from .errors import INVALID_CONFIG, NOT_FOUND, PAGE_TOO_LARGE, LifecycleError, bad_input

@@ -5,7 +5,7 @@ and the digests every writer of the profile leaves are the same."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
