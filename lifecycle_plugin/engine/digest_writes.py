@@ -86,11 +86,16 @@ def digests_from_sources_sql(customers_sql: str, orders_sql: str, targets: str, 
     `sql_ladder_parts.FUNCTIONS`."""
     return _upsert(table, f"""
     WITH targets AS MATERIALIZED (SELECT customer, profile_id FROM ({targets}) AS t),
+    -- The host's rows materialized first: their customer key is an expression (ownership
+    -- rules), which the planner cannot hash-join on and estimates badly.
+    host_orders AS MATERIALIZED (
+        SELECT o.customer, o.placed_at, o.currency, o.total, o.refunded, o.paid FROM ({orders_sql}) AS o
+        WHERE o.state = 'placed' AND NOT (o.total > 0 AND o.refunded >= o.total)),
+    host_customers AS MATERIALIZED (SELECT customer, has_account, open_cart_lines FROM ({customers_sql}) AS c),
     counted AS (
         SELECT t.profile_id, (extract(epoch FROM o.placed_at) * 1000000)::bigint AS us, o.currency,
                GREATEST(o.total - o.refunded, 0) AS net, o.paid
-        FROM ({orders_sql}) AS o JOIN targets t ON t.customer = o.customer
-        WHERE o.state = 'placed' AND NOT (o.total > 0 AND o.refunded >= o.total)),
+        FROM host_orders o JOIN targets t ON t.customer = o.customer),
     rhythm AS (
         SELECT profile_id, array_agg(us ORDER BY us) AS moments,
                array_agg(us ORDER BY us) FILTER (WHERE paid) AS paid_moments,
@@ -127,7 +132,7 @@ def digests_from_sources_sql(customers_sql: str, orders_sql: str, targets: str, 
            COALESCE(s.currencies, '{{}}'), ARRAY[1] || COALESCE(s.ends, '{{}}'),
            COALESCE(s.moments, '{{}}'), COALESCE(s.spend_from, '{{}}'), COALESCE(s.paid_spend_from, '{{}}'),
            %(now)s
-    FROM targets t JOIN ({customers_sql}) AS c ON c.customer = t.customer
+    FROM targets t JOIN host_customers c ON c.customer = t.customer
     LEFT JOIN rhythm r ON r.profile_id = t.profile_id LEFT JOIN paid_rhythm p ON p.profile_id = t.profile_id
     LEFT JOIN spends s ON s.profile_id = t.profile_id
     ORDER BY t.profile_id""", only_missing=only_missing)
@@ -153,8 +158,9 @@ def write_digests_by_email(emails: set[str], facts: Mapping[CustomerRef, Custome
 
 
 def write_digests_for_written(cursor, sources, now: datetime) -> None:
-    """The SQL backfill's new profiles (lc_backfill_written: id, email) from the host's rows."""
-    cursor.execute(digests_from_sources_sql(sources.customers_sql, sources.orders_sql,
+    """The SQL backfill's new profiles (lc_backfill_written: id, email) from the host's orders
+    and the customers the evaluator read already (lc_ladder_customers)."""
+    cursor.execute(digests_from_sources_sql("SELECT * FROM lc_ladder_customers", sources.orders_sql,
                                             "SELECT email AS customer, id AS profile_id FROM lc_backfill_written"),
                    {**dict(sources.params), "version": DIGEST_VERSION, "now": now})
 
