@@ -34,7 +34,7 @@ from ..rules.ladder import (
 )
 from .digest_writes import DIGEST_TABLE
 from .sql_ladder import US_PER_DAY, check_exact
-from .sql_ladder_parts import literal, tier_case
+from .sql_ladder_parts import literal
 
 
 def decision_lateral(config: LifecycleConfig, now: datetime, *, digest: str = "d", with_rule: bool = False,
@@ -129,15 +129,28 @@ class _Compiler:
         inside = f"{first} + width_bucket({cutoff}::bigint, {d}.spend_moments[{first}:{end} - 1])"
         return f"COALESCE({self.spend_from}[{inside}], 0)"
 
-    def lateral(self, with_rule: bool) -> str:
+    def tier(self) -> str:
+        """The highest tier reached in any one currency (`rules.ladder.tier_of`). The table is
+        validated rising in every currency, so in one currency the tiers reached are the first
+        `k`, `k` being how many of its thresholds the spend reaches (a binary search): each
+        currency's spend is computed once, and the tier is the highest of those."""
         tiers = self.ladder.tiers.table.of(self.config)
-        currencies = sorted({c for tier in tiers for c in tier.thresholds})
-        spends = "".join(f", {self.spend(c)} AS s_{c}" for c in currencies)
+        if not tiers:
+            return "NULL::text"
+        reached = []
+        for currency in sorted({c for tier in tiers for c in tier.thresholds}):
+            ranks = [rank for rank, tier in enumerate(tiers, start=1) if currency in tier.thresholds]
+            amounts = ", ".join(f"{literal(str(tiers[rank - 1].thresholds[currency]))}::numeric" for rank in ranks)
+            reached.append(f"(ARRAY[{', '.join(map(str, ranks))}])"
+                           f"[width_bucket({self.spend(currency)}, ARRAY[{amounts}])]")
+        codes = ", ".join(literal(tier.code) for tier in tiers)
+        return f"(ARRAY[{codes}]::text[])[GREATEST({', '.join(reached)})]"
+
+    def lateral(self, with_rule: bool) -> str:
         _, risk_rule = self.risk()
         stage = (f"CASE WHEN {self.n} = 0 THEN {self.pre_purchase(lambda r: literal(r.stage.value))} "
                  f"ELSE {self.buyer(lambda r: literal(r.stage.value))} END")
         rule = (f", CASE WHEN {self.n} = 0 THEN {self.pre_purchase(lambda r: literal(r.rule))} "
                 f"ELSE {self.buyer(lambda r: risk_rule if r.rule is None else literal(r.rule))} END AS rule"
                 if with_rule else "")
-        return f"""SELECT {stage} AS stage{rule}, {tier_case(tiers)} AS tier
-                   FROM (SELECT 1 AS one{spends}) AS spend"""
+        return f"SELECT {stage} AS stage{rule}, {self.tier()} AS tier"
