@@ -76,24 +76,28 @@ def median_gap_us(moments: list[int]) -> int | None:
 
 
 def digest_of(facts: CustomerFacts) -> LadderDigest:
-    counted = sorted((o for o in facts.orders if counted_any_payment(o)), key=lambda o: o.placed_at)
-    moments = [epoch_us(o.placed_at) for o in counted]
-    paid = [epoch_us(o.placed_at) for o in counted if o.paid]
-    currencies = sorted({o.currency for o in counted})
+    # Each order's moment computed once (the event path calls this for every event).
+    counted = sorted(((epoch_us(o.placed_at), o) for o in facts.orders if counted_any_payment(o)),
+                     key=lambda pair: pair[0])
+    moments = [us for us, _ in counted]
+    paid = [us for us, o in counted if o.paid]
+    by_currency: dict[str, list[tuple[int, OrderFact]]] = {}
+    for us, order in counted:
+        by_currency.setdefault(order.currency, []).append((us, order))
     starts, spend_moments, spend_from, paid_from = [], [], [], []
-    for currency in currencies:
+    for currency in sorted(by_currency):
         starts.append(len(spend_moments) + 1)
-        mine = [o for o in counted if o.currency == currency]
-        spend_moments += [epoch_us(o.placed_at) for o in mine] + [SENTINEL]
-        spend_from += _spend_from([(epoch_us(o.placed_at), o.net_amount) for o in mine])
-        paid_from += _spend_from([(epoch_us(o.placed_at), o.net_amount if o.paid else Decimal(0)) for o in mine])
+        mine = by_currency[currency]
+        spend_moments += [us for us, _ in mine] + [SENTINEL]
+        spend_from += _spend_from([(us, o.net_amount) for us, o in mine])
+        paid_from += _spend_from([(us, o.net_amount if o.paid else Decimal(0)) for us, o in mine])
     starts.append(len(spend_moments) + 1)
     return LadderDigest(
         has_account=facts.has_account, open_cart_lines=facts.open_cart_lines,
         moments=tuple(moments), paid_moments=tuple(paid),
         median_gap_us=median_gap_us(moments), paid_median_gap_us=median_gap_us(paid),
-        spend_currencies=tuple(currencies), spend_starts=tuple(starts), spend_moments=tuple(spend_moments),
-        spend_from=tuple(spend_from), paid_spend_from=tuple(paid_from),
+        spend_currencies=tuple(sorted(by_currency)), spend_starts=tuple(starts),
+        spend_moments=tuple(spend_moments), spend_from=tuple(spend_from), paid_spend_from=tuple(paid_from),
     )
 
 
