@@ -7,7 +7,6 @@ Dashboard; nothing reads a stage back from it.
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 
@@ -386,36 +385,6 @@ class Referral(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
 
 
-class _Numeric(models.DecimalField):
-    """numeric without precision or scale: sums of a customer's amounts, kept exact."""
 
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("max_digits", 1000)
-        kwargs.setdefault("decimal_places", 0)
-        super().__init__(*args, **kwargs)
-
-    def db_type(self, connection) -> str:
-        return "numeric"
-
-
-class LadderDigest(models.Model):
-    """What the ladder needs of a customer at any `now` under any settings
-    (`rules.digest`), written with the profile by every writer of it; read by the
-    set-based what-if (`engine.sql_digest`). A profile without one (or with an older
-    `version`) is filled by `lifecycle_digest` / the daily task."""
-
-    profile = models.OneToOneField(CustomerProfile, primary_key=True, on_delete=models.CASCADE,
-                                   related_name="ladder_digest")
-    version = models.PositiveSmallIntegerField()
-    has_account = models.BooleanField()
-    open_cart_lines = models.IntegerField()
-    moments = ArrayField(models.BigIntegerField())
-    paid_moments = ArrayField(models.BigIntegerField())
-    median_gap_us = models.BigIntegerField(null=True)
-    paid_median_gap_us = models.BigIntegerField(null=True)
-    spend_currencies = ArrayField(models.TextField())
-    spend_starts = ArrayField(models.IntegerField())
-    spend_moments = ArrayField(models.BigIntegerField())
-    spend_from = ArrayField(_Numeric())
-    paid_spend_from = ArrayField(_Numeric())
-    written_at = models.DateTimeField()
+# The ladder digest's table, in a module of its own (it refers to CustomerProfile above).
+from .ladder_digest_model import LadderDigest  # noqa: E402

@@ -2,7 +2,6 @@
 
 import django.contrib.postgres.fields
 import django.db.models.deletion
-import lifecycle_plugin.models
 from django.db import migrations, models
 
 
@@ -27,8 +26,8 @@ class Migration(migrations.Migration):
                 ('spend_currencies', django.contrib.postgres.fields.ArrayField(base_field=models.TextField(), size=None)),
                 ('spend_starts', django.contrib.postgres.fields.ArrayField(base_field=models.IntegerField(), size=None)),
                 ('spend_moments', django.contrib.postgres.fields.ArrayField(base_field=models.BigIntegerField(), size=None)),
-                ('spend_from', django.contrib.postgres.fields.ArrayField(base_field=lifecycle_plugin.models._Numeric(decimal_places=0, max_digits=1000), size=None)),
-                ('paid_spend_from', django.contrib.postgres.fields.ArrayField(base_field=lifecycle_plugin.models._Numeric(decimal_places=0, max_digits=1000), size=None)),
+                ('spend_from', django.contrib.postgres.fields.ArrayField(base_field=models.DecimalField(decimal_places=3, max_digits=38), size=None)),
+                ('paid_spend_from', django.contrib.postgres.fields.ArrayField(base_field=models.DecimalField(decimal_places=3, max_digits=38), size=None)),
                 ('written_at', models.DateTimeField()),
             ],
         ),
