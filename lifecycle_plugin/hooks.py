@@ -215,6 +215,12 @@ def has_implementations(pm: pluggy.PluginManager, hook_name: str, *, new_custome
     return any(not (new_customers and getattr(impl.function, PROFILES_ONLY, False)) for impl in impls)
 
 
+def has_third_party_implementations(pm: pluggy.PluginManager, hook_name: str) -> bool:
+    """Whether a plugin other than the built-in ones (`BUILTIN_PLUGINS`) implements `hook_name`:
+    the built-in fact collector (referrals) adds facts that no built-in rule reads."""
+    return any(impl.plugin_name not in BUILTIN_PLUGINS for impl in getattr(pm.hook, hook_name).get_hookimpls())
+
+
 #: Set to True on a `lifecycle_collect_facts` implementation that contributes nothing for
 #: a customer without a profile yet (`has_implementations(..., new_customers=True)`).
 PROFILES_ONLY = "profiles_only"

@@ -385,16 +385,7 @@ class Referral(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
 
 
-class MessageTestSend(models.Model):
-    """A staff member's test send, kept (`actions/test_send.py`): not a ledger entry, no results, no cap."""
-    sent_by = models.CharField(max_length=254)  # the staff member's e-mail; "app" for an app token
-    sent_by_user_id = models.BigIntegerField(null=True, blank=True)
-    action = models.CharField(max_length=64)
-    customer_email = models.CharField(max_length=254, blank=True)  # whose data; empty: the sample's
-    recipient = models.CharField(max_length=254)
-    subject = models.TextField()
-    status = models.CharField(max_length=16, default="sending")  # then sent, failed or uncertain
-    channel = models.CharField(max_length=64, blank=True)  # and its reference: a Message-ID, a notify event, ...
-    reference = models.CharField(max_length=255, blank=True)
-    error = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+# Tables in modules of their own (they refer to the models above).
+from .ladder_digest_model import LadderDigest  # noqa: E402
+from .message_test_send_model import MessageTestSend  # noqa: E402

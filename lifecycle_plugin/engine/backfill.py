@@ -52,6 +52,7 @@ from .backfill_writes import (
 )
 from .bulk import JSON, bulk_cursor, json_text
 from .deletion import hold_off_deletions
+from .digest_writes import write_digests_by_email
 from .planner import money_json, stage_code
 from .plans import prediction_summary, profile_summary
 from .service import LifecycleEngine
@@ -328,6 +329,7 @@ def _backfill_chunk(engine: LifecycleEngine, customers: Sequence[CustomerRef], e
         updated = update_profiles(updates, now)
         inserted = insert_profiles(inserts, now)
         written = updated | inserted
+        write_digests_by_email(written, facts, now)
         engine.host.write_projection([p for p in projections if p.customer.email in written])
     report.created = len(inserted)
     report.updated = len(updated)

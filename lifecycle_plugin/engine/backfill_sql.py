@@ -32,6 +32,7 @@ from ..rules.ladder import sql_unsupported
 from .backfill_writes import PROFILE_TABLE, TIER_TABLE, TRANSITION_TABLE
 from .bulk import bulk_cursor
 from .deletion import DELETION_LOCK, deleted_at
+from .digest_writes import write_digests_for_written
 from .plans import profile_summary
 from .sql_ladder import compile_ladder
 from .sql_ladder_run import create_tables
@@ -69,6 +70,7 @@ def backfill_in_sql(engine, report, *, chunk_size: int, start_after: str | None,
             new = _count_new(cursor, report)
             if not dry_run:
                 report.created = _write(cursor, now)
+                write_digests_for_written(cursor, sources, now)
                 conflicts = _conflicts(cursor)
                 _project(engine, cursor, now, chunk_size)
             cursor.execute(compiled.drop)

@@ -20,7 +20,9 @@ from ..host import CustomerRef, Host, Projection
 from ..models import ActionLedgerEntry, ActionStatus, CustomerProfile, StageTransition, TierChange
 from ..rules import CustomerFacts, LifecycleConfig, OrderFact, counts
 from ..rules.referral import advocate_of
+from ..rules.digest import digest_of
 from .bulk import JSON, bulk_cursor, column_params, json_text, unnest_rows
+from .digest_writes import write_digests
 from .context import StageChange, TierChange as TierChangeEvent
 
 
@@ -67,7 +69,8 @@ class Plan:
 
 
 def write_plans(plans: Sequence[Plan], host: Host) -> None:
-    """New profiles, changed profiles, transitions, tier changes and projections: a statement each."""
+    """New profiles, changed profiles, their ladder digests, transitions, tier changes and
+    projections: a statement each."""
     new = [plan.profile for plan in plans if plan.created]
     if new:
         CustomerProfile.objects.bulk_create(new)
@@ -76,6 +79,7 @@ def write_plans(plans: Sequence[Plan], host: Host) -> None:
         _update_profiles(changed)
     for plan in plans:
         plan.outcome.profile_id = plan.profile.pk
+    write_digests([(plan.profile.pk, digest_of(plan.facts)) for plan in plans], timezone.now())
     transitions = [row for plan in plans for row in plan.transitions]
     if transitions:
         StageTransition.objects.bulk_create(transitions)

@@ -85,15 +85,20 @@ def epoch_us(moment: datetime) -> int:
     return (moment - EPOCH) // _MICROSECOND
 
 
+def check_exact(config: LifecycleConfig) -> None:
+    """Validate `config`, and refuse (ConfigError, by field) what SQL cannot decide exactly."""
+    config.validate()
+    problems = sql_unsupported(config)
+    if problems:
+        raise ConfigError(problems)
+
+
 def compile_ladder(config: LifecycleConfig, now: datetime, *, customers_sql: str, orders_sql: str,
                    ladder: Ladder = LADDER, history: bool = True) -> CompiledLadder:
     """The statements that decide `customers_sql` as of `now`. Refuses (ConfigError, by
     field) settings the SQL cannot decide exactly as `decide` would. Without `history`
     only lc_ladder_decisions is made (no dated moves): what a what-if needs."""
-    config.validate()
-    problems = sql_unsupported(config)
-    if problems:
-        raise ConfigError(problems)
+    check_exact(config)
     return _Compiler(config, ladder).compile(now, customers_sql, orders_sql, history)
 
 

@@ -1,14 +1,26 @@
 """What-if: the stage and tier distribution other thresholds would produce, writing nothing.
 
-Two evaluators, the same answer. In Python (the default): the pure rules run over the
-store's facts twice per customer, facts read from the host in chunks. In SQL
-(`what_if_sql`, with ``evaluator="sql"``), when the host offers its customers and orders
-as SQL (`Host.ladder_sources`), the whole store is asked (`sample_limit` not given) and
-both configurations can be decided exactly in SQL (`rules.ladder.sql_unsupported`): the
-store is decided twice inside PostgreSQL. Python stays the default because the SQL
-evaluator is slower today (at 100,000 customers 57-75 s against 28 s on a loaded machine,
-docs/performance.md); "auto" takes SQL whenever it can. The result says which ran
-(`evaluator`) and why not SQL (`evaluator_reason`).
+Three evaluators, the same answer:
+
+- ``sql`` (the default whenever it can run): every profile's ladder digest
+  (`rules.digest`, kept by every writer of the profile) decided at `now` under both
+  configurations in one scan of the digest table (`engine.sql_digest`, compiled from the
+  ladder's one statement). Under a second at 1,000,000 customers (docs/performance.md).
+  It covers the customers with a profile, which after the backfill is every customer the
+  store knows. It does not run, and the result says why (`evaluator_reason`), when a
+  third-party `lifecycle_collect_facts` or `lifecycle_classify` hook is installed (the
+  stored profiles then follow rules the digest does not know), a sample was asked for,
+  the host has no SQL, a setting cannot be decided exactly in SQL
+  (`rules.ladder.sql_unsupported`), or some profiles have no digest yet (written before
+  it existed: `lifecycle_digest` or the daily task fills them).
+- ``python``: the pure rules over the store's facts twice per customer, facts read from
+  the host in chunks (every customer the host lists, with or without a profile).
+- ``sql_ladder``: the full set-based evaluator (`sql_ladder`, decisions only) twice over the
+  host's orders; slow (it reads every order), kept as the reference the bench compares with.
+
+"Before" is the store decided with the settings in force (not the profiles as stored):
+the moves are then those the settings change alone would make, and a what-if of the
+settings in force moves nobody, even when a due time move has not been swept yet.
 
 Hooks are not called on either path: `lifecycle_collect_facts` and `lifecycle_classify`
 implementations may write (their failures are recorded), and a what-if must not, so the
@@ -33,9 +45,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.db import connection, transaction
+
 from ..host import Host
 from ..rules import LifecycleConfig, decide
 from ..rules.ladder import sql_unsupported
+from .digest_writes import missing_count
+from .sql_digest import whole_store_sql
 
 #: Customers read from the host per round trip.
 CHUNK_SIZE = 500
@@ -65,7 +81,7 @@ class WhatIfResult:
     #: What the moves would send and issue with the actions in force (`actions_caused`).
     messages: int = 0
     vouchers: int = 0
-    #: "sql" or "python", and why not SQL ("" when SQL ran).
+    #: "sql" (the digests), "python" or "sql_ladder", and why not SQL ("" when SQL ran).
     evaluator: str = "python"
     evaluator_reason: str = ""
 
@@ -82,7 +98,17 @@ class WhatIfResult:
             self.tier_moves[(before_tier, after_tier)] += count
 
 
-def why_not_sql(host: Host, configs: tuple[LifecycleConfig, ...], sample_limit: int | None) -> str | None:
+#: Hooks whose implementations change facts or decisions, which the digest does not know.
+DECISION_HOOKS = ("lifecycle_collect_facts", "lifecycle_classify")
+EVALUATORS = ("auto", "sql", "python", "sql_ladder")
+
+
+def why_not_sql(host: Host, configs: tuple[LifecycleConfig, ...], sample_limit: int | None,
+                hooks: tuple[str, ...] = ()) -> str | None:
+    """Why the digest evaluator cannot answer (None: it can). `hooks`: the installed
+    implementations' hook names among `DECISION_HOOKS`."""
+    if hooks:
+        return "hooks that the SQL evaluator cannot run are installed: " + ", ".join(hooks)
     if sample_limit is not None:
         return "a sample was asked for (sampleLimit)"
     if getattr(host, "ladder_sources", None) is None:
@@ -91,38 +117,58 @@ def why_not_sql(host: Host, configs: tuple[LifecycleConfig, ...], sample_limit: 
         problems = sql_unsupported(config)
         if problems:
             return "settings the SQL evaluator cannot decide exactly: " + ", ".join(problems)
+    missing = missing_count()
+    if missing:
+        return (f"{missing} profiles have no ladder digest yet (written before it existed; "
+                "`lifecycle_digest` or the daily task fills them)")
     return None
-
-
-#: Why a what-if does not run in SQL unless asked (see the module's docstring).
-SLOWER_IN_SQL = "the SQL evaluator is slower than Python for a what-if today (docs/performance.md)"
 
 
 def what_if(host: Host, in_force: LifecycleConfig, candidate: LifecycleConfig, now: datetime,
             sample_limit: int | None = None, settings: Mapping[str, Any] | None = None,
-            evaluator: str = "python") -> WhatIfResult:
+            evaluator: str = "auto", hooks: tuple[str, ...] = ()) -> WhatIfResult:
     """Decide every customer (or the first `sample_limit` read) under both configurations;
     `settings`: the action settings in force, for `messages` and `vouchers`; `evaluator`:
-    "python", "sql" (refused with the reason when SQL cannot decide) or "auto"."""
+    "auto" (SQL whenever it can run), "sql" (refused with the reason when it cannot),
+    "python" or "sql_ladder"; `hooks`: installed decision hooks (`DECISION_HOOKS`)."""
     if sample_limit is not None and sample_limit < 1:
         raise ValueError("sample_limit must be at least 1")
+    if evaluator not in EVALUATORS:
+        raise ValueError(f"evaluator must be one of {', '.join(EVALUATORS)}, got {evaluator!r}")
     result = WhatIfResult(evaluated_at=now, config=candidate)
-    reason = SLOWER_IN_SQL if evaluator == "python" else why_not_sql(host, (in_force, candidate), sample_limit)
-    if reason is not None and evaluator == "sql":
-        raise ValueError(f"the what-if cannot run in SQL: {reason}")
-    if reason is None:
+    if evaluator == "sql_ladder":
         from .what_if_sql import decide_twice
 
-        result.evaluator = "sql"
-        for (before_stage, before_tier, after_stage, after_tier), count in decide_twice(
-                host, in_force, candidate, now).items():
-            result.add(before_stage, before_tier, after_stage, after_tier, count)
-        result.customers_read = result.customers_evaluated
+        result.evaluator = "sql_ladder"
+        _add_counts(result, decide_twice(host, in_force, candidate, now))
     else:
-        result.evaluator_reason = reason
-        _in_python(result, host, in_force, candidate, now, sample_limit)
+        reason = "asked for" if evaluator == "python" else why_not_sql(host, (in_force, candidate), sample_limit,
+                                                                       hooks)
+        if reason is not None and evaluator == "sql":
+            raise ValueError(f"the what-if cannot run in SQL: {reason}")
+        if reason is None:
+            result.evaluator = "sql"
+            _add_counts(result, decide_digests(in_force, candidate, now))
+        else:
+            result.evaluator_reason = reason
+            _in_python(result, host, in_force, candidate, now, sample_limit)
     result.messages, result.vouchers = actions_caused(result, in_force, candidate, settings or {})
     return result
+
+
+def _add_counts(result: WhatIfResult, counts: Counter) -> None:
+    for (before_stage, before_tier, after_stage, after_tier), count in counts.items():
+        result.add(before_stage, before_tier, after_stage, after_tier, count)
+    result.customers_read = result.customers_evaluated
+
+
+def decide_digests(in_force: LifecycleConfig, candidate: LifecycleConfig, now: datetime) -> Counter:
+    """(stage in force, tier in force, candidate stage, candidate tier) → profiles, in one scan."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Compiled SQL is long and runs once: planning it for JIT costs more than it saves.
+        cursor.execute("SET LOCAL jit = off")
+        cursor.execute(whole_store_sql(in_force, candidate, now))
+        return Counter({tuple(row[:4]): row[4] for row in cursor.fetchall()})
 
 
 def _in_python(result: WhatIfResult, host: Host, in_force: LifecycleConfig, candidate: LifecycleConfig,

@@ -22,9 +22,11 @@ from graphql_relay import from_global_id
 
 from ..actions.preview import PreviewError, preview_message
 from ..host import CustomerRef, normalise_email
-from ..engine.what_if import what_if as run_what_if
+from ..engine.what_if import DECISION_HOOKS, what_if as run_what_if
+from ..hooks import has_third_party_implementations
 from ..models import CustomerProfile
-from ..rules import ConfigError, LifecycleConfig, Tier
+from ..rules import ConfigError, LifecycleConfig
+from ..rules.config import TierEdit, merge_tiers, parse_tiers
 from ..runtime import allow_writer
 from .errors import INVALID_CONFIG, NOT_FOUND, PAGE_TOO_LARGE, LifecycleError, bad_input
 from .statistics import aware, stage_counts, tier_counts
@@ -254,17 +256,27 @@ def _decimal(value: float) -> Decimal:
 
 
 def candidate_config(changes: dict, in_force: LifecycleConfig) -> LifecycleConfig:
-    """The config in force with the given fields replaced, validated like the Dashboard's."""
+    """The config in force with the given fields replaced, validated like the Dashboard's.
+
+    `tiers` names tiers to change by code (`rules.config.merge_tiers`: the others are kept);
+    `tiersText` gives the whole table as the `tiers` setting's text. Not both."""
     values: dict[str, Any] = {}
     for name in CONFIG_INPUT_NAMES:
-        if changes.get(name) is None:
+        if changes.get(name) is None or name == "tiers":
             continue
         value = changes[name]
         if name == "personal_gap_multiplier":
             value = _decimal(value)
-        elif name == "tiers":
-            value = _candidate_tiers(value)
         values[name] = value
+    if changes.get("tiers") is not None and changes.get("tiers_text") is not None:
+        raise invalid_candidate({"tiers": "give tiers (the tiers to change) or tiersText (the whole table), not both"})
+    try:
+        if changes.get("tiers") is not None:
+            values["tiers"] = merge_tiers(in_force.tiers, _tier_edits(changes["tiers"]))
+        elif changes.get("tiers_text") is not None:
+            values["tiers"] = parse_tiers(changes["tiers_text"])
+    except ValueError as exc:
+        raise invalid_candidate({"tiers": str(exc)}) from exc
     config = dataclasses.replace(in_force, **values)
     try:
         return config.validate()
@@ -272,28 +284,33 @@ def candidate_config(changes: dict, in_force: LifecycleConfig) -> LifecycleConfi
         raise invalid_candidate(exc.errors) from exc
 
 
-def _candidate_tiers(tiers: list[dict]) -> tuple[Tier, ...]:
-    parsed = []
+def _tier_edits(tiers: list[dict]) -> list[TierEdit]:
+    edits = []
     for tier in tiers:
+        if tier.get("thresholds") is None:
+            edits.append(TierEdit(tier["code"], None, bool(tier.get("remove"))))
+            continue
         thresholds: dict[str, Decimal] = {}
         for threshold in tier["thresholds"]:
             currency = threshold["currency"].strip().upper()
             if currency in thresholds:
-                raise invalid_candidate({"tiers": f"tier {tier['code']!r} lists {currency} twice"})
+                raise ValueError(f"tier {tier['code']!r} lists {currency} twice")
             # Infinity or NaN (which JSON parsers accept) fail validate() with a clear message.
             thresholds[currency] = _decimal(threshold["amount"])
-        parsed.append(Tier(tier["code"], thresholds))
-    return tuple(parsed)
+        edits.append(TierEdit(tier["code"], thresholds, bool(tier.get("remove"))))
+    return edits
 
 
 def what_if(
     host: Any, in_force: LifecycleConfig, candidate: LifecycleConfig, now: datetime, sample_limit: int | None,
-    settings: Any = None,
+    settings: Any = None, pm: Any = None,
 ) -> LifecycleWhatIf:
-    """`engine.what_if.what_if`, as the GraphQL type: every stage and tier listed, zeros included."""
+    """`engine.what_if.what_if`, as the GraphQL type: every stage and tier listed, zeros included.
+    `pm`: the engine's plugin manager, whose third-party decision hooks keep the what-if on the Python path."""
     if sample_limit is not None and sample_limit < 1:
         raise bad_input("sampleLimit must be at least 1.")
-    result = run_what_if(host, in_force, candidate, now, sample_limit, settings)
+    hooks = tuple(name for name in DECISION_HOOKS if pm is not None and has_third_party_implementations(pm, name))
+    result = run_what_if(host, in_force, candidate, now, sample_limit, settings, hooks=hooks)
     return LifecycleWhatIf(
         evaluated_at=result.evaluated_at,
         customers_read=result.customers_read,

@@ -246,7 +246,8 @@ class LifecycleQuery(graphene.ObjectType):
         context.require_manage_users()
         in_force = context.config
         candidate = resolvers.candidate_config(config, in_force)
-        return resolvers.what_if(context.host, in_force, candidate, context.now(), sample_limit, context.settings)
+        return resolvers.what_if(context.host, in_force, candidate, context.now(), sample_limit, context.settings,
+                                 pm=context.engine.pm)
 
 
 class Query(LifecycleQuery, DashboardQuery, MessagesQuery, FederationQuery, graphene.ObjectType):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -303,3 +303,52 @@ _PARSERS = {
     "tier_window_days": _parse_int,
     "tiers": parse_tiers,
 }
+
+
+@dataclass(frozen=True)
+class TierEdit:
+    """One tier named in a partial tier change (`merge_tiers`): its new thresholds, or `remove`."""
+
+    code: str
+    thresholds: Mapping[str, Decimal] | None = None
+    remove: bool = False
+
+
+def merge_tiers(current: tuple[Tier, ...], edits: Sequence[TierEdit]) -> tuple[Tier, ...]:
+    """The tiers in force with `edits` applied, matched by code; tiers not named are kept.
+
+    - A code in force with thresholds: that tier's thresholds are replaced, all of them (a
+      currency left out is no longer one of its thresholds); it keeps its place.
+    - A new code with thresholds: added, before the first tier kept that asks more than it
+      in a currency they share, else last (lowest first, as the table is read).
+    - A code with ``remove``: that tier is removed (it must be in force).
+
+    The result is not validated here (`LifecycleConfig.validate` names what is wrong: tiers
+    out of order, an unknown currency, ...). ValueError for edits that contradict themselves.
+    """
+    seen: set[str] = set()
+    tiers = list(current)
+    in_force = {tier.code for tier in current}
+    for edit in edits:
+        if edit.code in seen:
+            raise ValueError(f"tier {edit.code!r} is named twice")
+        seen.add(edit.code)
+        if edit.remove:
+            if edit.thresholds is not None:
+                raise ValueError(f"tier {edit.code!r}: give thresholds or remove, not both")
+            if edit.code not in in_force:
+                raise ValueError(f"tier {edit.code!r} is not in force: there is nothing to remove "
+                                 f"(in force: {', '.join(sorted(in_force)) or 'none'})")
+            tiers = [tier for tier in tiers if tier.code != edit.code]
+            continue
+        if edit.thresholds is None:
+            raise ValueError(f"tier {edit.code!r} needs thresholds (or remove: true to remove it)")
+        changed = Tier(edit.code, dict(edit.thresholds))
+        if edit.code in in_force:
+            tiers = [changed if tier.code == edit.code else tier for tier in tiers]
+            continue
+        above = next((index for index, tier in enumerate(tiers)
+                      if any(currency in tier.thresholds and tier.thresholds[currency] > amount
+                             for currency, amount in changed.thresholds.items())), len(tiers))
+        tiers.insert(above, changed)
+    return tuple(tiers)

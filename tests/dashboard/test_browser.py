@@ -372,6 +372,27 @@ def test_settings_preview_and_a_bad_value_saves_nothing(tab, demo):
     assert now_col == {stage_label(stage.value): counts.get(stage.value, 0) for stage in Stage}
     assert after == customers
     tab.screenshot("settings")
+    # The tiers per tier now (the stored profiles, decided with the same settings) and a tier
+    # change: gold out of reach moves every gold customer to silver, and nobody else.
+    assert frame.locator("#what-if-evaluator").get_attribute("data-evaluator") == "sql"
+    tier_rows = frame.locator("#what-if table").nth(2).locator("tbody tr")
+    tiers_now = {tier_rows.nth(i).locator("th").inner_text(): int(tier_rows.nth(i).locator("td").nth(0).inner_text()
+                                                                  .replace(",", "")) for i in range(tier_rows.count())}
+    stored = dict(tab.sql("SELECT COALESCE(tier, ''), count(*) FROM lifecycle_plugin_customerprofile GROUP BY 1"))
+    assert tiers_now == {"Bronze": stored.get("bronze", 0), "Silver": stored.get("silver", 0),
+                         "Gold": stored.get("gold", 0), "No tier": stored.get("", 0)}
+    tiers_box = frame.locator("#setting-tiers")
+    tiers_text = tiers_box.input_value()
+    tiers_box.fill("\n".join(line if not line.startswith("gold:") else "gold: USD 1000000000"
+                             for line in tiers_text.splitlines()))
+    moves = frame.locator("#what-if-tier-moves tbody tr")
+    moves.first.wait_for(timeout=20000)
+    assert [[cell.inner_text() for cell in moves.nth(i).locator("th, td").all()] for i in range(moves.count())] == [
+        ["Gold", "Silver", f"{stored['gold']:,}"]]
+    assert f"; {stored['gold']:,} would change tier;" in frame.locator("#what-if-summary").inner_text()
+    tab.screenshot("settings-tiers")
+    tiers_box.fill(tiers_text)
+    frame.locator("#what-if-no-tier-moves").wait_for(timeout=20000)
     # A bad value: the field's message, focus on it, nothing saved.
     field = frame.locator("#setting-at_risk_days")
     field.fill("0")
@@ -383,11 +404,15 @@ def test_settings_preview_and_a_bad_value_saves_nothing(tab, demo):
     assert "Nothing was saved" in status(frame)
     assert tab.sql("SELECT count(*) FROM lifecycle_sandbox_storedsetting")[0][0] == 0
     # A good one is saved, through the keyboard, and the recompute it opened is shown until done.
-    field.fill("75")
+    field.fill("45")
+    # The preview of 45 against the settings in force (90) first, once the form's 600 ms pause
+    # for typing has passed: customers would move.
+    frame.wait_for_timeout(800)
+    expect(frame.locator("#what-if-summary")).to_contain_text(re.compile(r"; [1-9][\d,]* would move;"), timeout=20000)
     field.press("Enter")
     wait_loaded(frame, "saved.")
     expect(frame.locator("#recompute-state")).to_have_attribute("data-state", "done", timeout=30000)
-    assert tab.sql("SELECT name, value FROM lifecycle_sandbox_storedsetting") == [("at_risk_days", "75")]
+    assert tab.sql("SELECT name, value FROM lifecycle_sandbox_storedsetting") == [("at_risk_days", "45")]
     done, total, moved = tab.sql("SELECT done, total, moved FROM lifecycle_plugin_recomputerun "
                                  "ORDER BY requested_at DESC LIMIT 1")[0]
     assert done == total > 0
@@ -395,6 +420,9 @@ def test_settings_preview_and_a_bad_value_saves_nothing(tab, demo):
         f"Done: {done:,} of {total:,} customers recomputed, {moved:,} moved.")
     assert frame.locator("#recompute-progress progress").get_attribute("value") == str(total)
     wait_loaded(frame, "recompute done")
+    # The preview now compares the form with the saved settings: nobody would move.
+    expect(frame.locator("#what-if-summary")).to_contain_text("; 0 would move; 0 would change tier;", timeout=20000)
+    frame.locator("#what-if-nobody").wait_for()
     tab.screenshot("settings-recompute")
     tab.sql("DELETE FROM lifecycle_sandbox_storedsetting RETURNING name")
 

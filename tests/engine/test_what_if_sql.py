@@ -1,16 +1,23 @@
-"""What-if in SQL on the sandbox: the same counts as the Python evaluator, the tier moves, and
-the messages and vouchers the moves would cause with the actions in force."""
+"""What-if in SQL on the sandbox: over the ladder digests (after a backfill wrote them) the same
+counts as the Python evaluator and the full SQL evaluator, the tier moves, the messages and
+vouchers the moves would cause with the actions in force; the fallbacks, said in the output;
+and the digests every writer of the profile leaves are the same."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
 
 from lifecycle_plugin.conf import load_settings
+from lifecycle_plugin.engine import LifecycleEngine
+from lifecycle_plugin.engine.backfill import backfill
+from lifecycle_plugin.engine.digest_writes import fill_missing, missing_count
 from lifecycle_plugin.engine.what_if import what_if
-from lifecycle_plugin.models import CustomerProfile
+from lifecycle_plugin.hooks import make_plugin_manager
+from lifecycle_plugin.host import CustomerRef
+from lifecycle_plugin.models import CustomerProfile, LadderDigest
 from lifecycle_plugin.rules import LifecycleConfig, Tier
 from lifecycle_plugin.sandbox.host import SandboxHost
 from tests.contract.ladder_sources_contract import a_mixed_store
@@ -22,30 +29,80 @@ CANDIDATE = LifecycleConfig(at_risk_days=30, lapsed_days=60,
                             tiers=(Tier("vip", {"USD": Decimal("300"), "PLN": Decimal("800")}),)).validate()
 
 
+def engine():
+    pm = make_plugin_manager(builtins=[], load_entry_points=False)
+    return LifecycleEngine(SandboxHost(), plugin_manager=pm, clock=lambda: NOW)
+
+
 @pytest.fixture
 def store(db):
+    """The mixed store, backfilled in SQL (which writes the profiles and their digests)."""
     a_mixed_store(SandboxStoreAdapter())
+    assert backfill(engine(), evaluator="sql").created == CustomerProfile.objects.count() > 0
 
 
-def test_sql_and_python_count_the_same(store):
+def digests() -> dict[str, dict]:
+    return {row.pop("profile__email"): row for row in LadderDigest.objects.values(
+        "profile__email", "version", "has_account", "open_cart_lines", "moments", "paid_moments", "median_gap_us",
+        "paid_median_gap_us", "spend_currencies", "spend_starts", "spend_moments", "spend_from", "paid_spend_from")}
+
+
+def test_sql_python_and_the_full_evaluator_count_the_same(store):
     in_force = LifecycleConfig().validate()
     host = SandboxHost()
+    rows = LadderDigest.objects.count()
 
-    in_sql = what_if(host, in_force, CANDIDATE, NOW, evaluator="sql")
-    in_python = what_if(host, in_force, CANDIDATE, NOW)
+    in_sql = what_if(host, in_force, CANDIDATE, NOW)
+    in_python = what_if(host, in_force, CANDIDATE, NOW, evaluator="python")
+    in_full_sql = what_if(host, in_force, CANDIDATE, NOW, evaluator="sql_ladder")
 
     assert (in_sql.evaluator, in_sql.evaluator_reason) == ("sql", "")
-    assert in_python.evaluator == "python" and "slower" in in_python.evaluator_reason
-    assert what_if(host, in_force, CANDIDATE, NOW, evaluator="auto").evaluator == "sql"
-    sampled = what_if(host, in_force, CANDIDATE, NOW, sample_limit=10_000, evaluator="auto")
+    assert in_python.evaluator == "python" and in_full_sql.evaluator == "sql_ladder"
+    sampled = what_if(host, in_force, CANDIDATE, NOW, sample_limit=10_000)
     assert sampled.evaluator == "python" and "sampleLimit" in sampled.evaluator_reason
     with pytest.raises(ValueError, match="sampleLimit"):
         what_if(host, in_force, CANDIDATE, NOW, sample_limit=10, evaluator="sql")
-    for name in ("customers_read", "customers_evaluated", "complete", "stages", "tiers", "current_stages",
-                 "current_tiers", "stage_moves", "tier_moves"):
-        assert getattr(in_sql, name) == getattr(in_python, name), name
+    for other in (in_python, in_full_sql):
+        for name in ("customers_read", "customers_evaluated", "complete", "stages", "tiers", "current_stages",
+                     "current_tiers", "stage_moves", "tier_moves"):
+            assert getattr(in_sql, name) == getattr(other, name), (other.evaluator, name)
+    assert in_sql.customers_evaluated == rows
     assert in_sql.stage_moves[("at_risk", "lapsed")] == 1  # risk@: 100 days quiet, lapsed at 60
-    assert in_sql.tier_moves and not CustomerProfile.objects.exists()
+    assert in_sql.tier_moves
+    unchanged = what_if(host, in_force, in_force, NOW)
+    assert not unchanged.stage_moves and not unchanged.tier_moves
+
+
+def test_a_decision_hook_or_a_missing_digest_keeps_the_python_path_and_says_why(store):
+    in_force = LifecycleConfig().validate()
+    hooked = what_if(SandboxHost(), in_force, CANDIDATE, NOW, hooks=("lifecycle_classify",))
+    assert hooked.evaluator == "python" and "lifecycle_classify" in hooked.evaluator_reason
+
+    LadderDigest.objects.filter(pk__in=LadderDigest.objects.values("pk")[:2]).delete()
+    assert missing_count() == 2
+    gap = what_if(SandboxHost(), in_force, CANDIDATE, NOW)
+    assert gap.evaluator == "python" and "2 profiles have no ladder digest" in gap.evaluator_reason
+    with pytest.raises(ValueError, match="no ladder digest"):
+        what_if(SandboxHost(), in_force, CANDIDATE, NOW, evaluator="sql")
+    assert fill_missing(SandboxHost(), NOW) == 2 and missing_count() == 0
+    assert what_if(SandboxHost(), in_force, CANDIDATE, NOW).evaluator == "sql"
+
+
+def test_the_event_path_the_python_backfill_and_the_fill_write_the_sql_backfills_digests(store):
+    from_sql_backfill = digests()
+    LadderDigest.objects.all().delete()
+    assert fill_missing(SandboxHost(), NOW) == len(from_sql_backfill)
+    assert digests() == from_sql_backfill
+
+    LadderDigest.objects.all().delete()
+    backfill(engine(), evaluator="python")
+    assert digests() == from_sql_backfill
+
+    LadderDigest.objects.all().delete()
+    events = engine()
+    for profile in CustomerProfile.objects.all():
+        events.process(CustomerRef(profile.email, profile.user_id), event="test")
+    assert digests() == from_sql_backfill
 
 
 def test_messages_and_vouchers_are_counted_from_the_moves_and_the_settings(store):
@@ -64,3 +121,32 @@ def test_messages_and_vouchers_are_counted_from_the_moves_and_the_settings(store
     assert into_winback and upgrades
     assert result.messages == into_winback + into_loyal + upgrades
     assert result.vouchers == into_winback + into_loyal  # tier-upgrade vouchers are off
+
+
+def test_the_digest_command_fills_what_is_missing(store):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    complete = digests()
+    LadderDigest.objects.filter(pk__in=LadderDigest.objects.values("pk")[:3]).delete()
+    out = StringIO()
+    call_command("lifecycle_digest", chunk_size=2, stdout=out)
+    assert out.getvalue().strip() == "Wrote 3 ladder digests; 0 profiles still have none."
+    assert digests() == complete
+
+
+def test_only_third_party_decision_hooks_count():
+    from lifecycle_plugin import hookimpl
+    from lifecycle_plugin.hooks import has_third_party_implementations
+
+    class Classifier:
+        @hookimpl
+        def lifecycle_classify(self, facts, decision, config, now):
+            return None
+
+    builtins_only = make_plugin_manager(load_entry_points=False)  # the referral action collects facts
+    assert not has_third_party_implementations(builtins_only, "lifecycle_collect_facts")
+    with_classifier = make_plugin_manager(load_entry_points=False, extra=[Classifier()])
+    assert has_third_party_implementations(with_classifier, "lifecycle_classify")
+    assert not has_third_party_implementations(with_classifier, "lifecycle_collect_facts")

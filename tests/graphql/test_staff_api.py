@@ -409,11 +409,7 @@ def test_what_if_returns_the_distribution_and_writes_nothing(store, clock, admin
     tables = (CustomerProfile, StageTransition, TierChange)
     before = [model.objects.count() for model in tables]
     versions = list(CustomerProfile.objects.order_by("id").values_list("version", flat=True))
-    candidate = {
-        "atRiskDays": 30,
-        "lapsedDays": 60,
-        "tiers": [{"code": "vip", "thresholds": [{"currency": "USD", "amount": 1000}]}],
-    }
+    candidate = {"atRiskDays": 30, "lapsedDays": 60, "tiersText": "vip: USD 1000"}
     with CaptureQueriesContext(connection) as captured:
         response = store.run(WHAT_IF, staff_viewer(admin), config=candidate)
     assert "errors" not in response, response
@@ -440,6 +436,43 @@ def test_what_if_returns_the_distribution_and_writes_nothing(store, clock, admin
     assert [row["tier"] for row in result["tiers"]] == [{"code": "CUSTOM", "key": "vip"}, None]
 
 
+TIERS_WHAT_IF = """
+query($config: LifecycleConfigInput!) {
+  lifecycleWhatIf(config: $config) {
+    config { tiers { key thresholds { currency amount } } }
+    tierMoves { fromTier toTier count }
+  }
+}
+"""
+
+
+def test_a_partial_tier_change_keeps_the_tiers_it_does_not_name(store, clock, admin):
+    make_customers(store, clock)
+
+    def tiers(candidate):
+        response = store.run(TIERS_WHAT_IF, staff_viewer(admin), config=candidate)
+        assert "errors" not in response, response
+        result = response["data"]["lifecycleWhatIf"]
+        table = [(t["key"], {m["currency"]: m["amount"] for m in t["thresholds"]}) for t in result["config"]["tiers"]]
+        return table, {(m["fromTier"], m["toTier"]): m["count"] for m in result["tierMoves"]}
+
+    # gold's thresholds replaced (EUR and PLN dropped), bronze and silver kept as they are
+    table, moves = tiers({"tiers": [{"code": "gold", "thresholds": [{"currency": "USD", "amount": 1700}]}]})
+    assert table == [("bronze", {"USD": 100, "EUR": 100, "PLN": 400}), ("silver", {"USD": 500, "EUR": 500, "PLN": 2000}),
+                     ("gold", {"USD": 1700})]
+    # In the tier window: lapsed 2000 USD (stays gold), loyal 1600 (gold -> silver), risky 120
+    # (bronze), repeat 60 and new 10 (no tier).
+    assert moves == {("gold", "silver"): 1}
+    # a new code goes before the first tier asking more in a shared currency; silver removed
+    table, moves = tiers({"tiers": [{"code": "copper", "thresholds": [{"currency": "USD", "amount": 20}]},
+                                    {"code": "silver", "remove": True}]})
+    assert [key for key, _ in table] == ["copper", "bronze", "gold"]
+    assert moves == {(None, "copper"): 1}  # repeat
+    # every tier named with remove: no tiers, everyone loses theirs
+    table, moves = tiers({"tiers": [{"code": code, "remove": True} for code in ("bronze", "silver", "gold")]})
+    assert table == [] and moves == {("gold", None): 2, ("bronze", None): 1}
+
+
 def test_what_if_sample_limit(store, clock, admin):
     make_customers(store, clock)
     result = store.run(WHAT_IF, staff_viewer(admin), config={}, limit=4)["data"]["lifecycleWhatIf"]
@@ -462,16 +495,15 @@ def test_what_if_sample_limit(store, clock, admin):
         ({"personalGapMultiplier": -1}, "personalGapMultiplier", "greater than 0"),
         ({"personalGapMultiplier": 1e300}, "personalGapMultiplier", "at most 100"),
         ({"tiers": [{"code": "Gold!", "thresholds": [{"currency": "USD", "amount": 1}]}]}, "tiers", "tier name"),
-        (
-            {
-                "tiers": [
-                    {"code": "a", "thresholds": [{"currency": "USD", "amount": 5}]},
-                    {"code": "b", "thresholds": [{"currency": "USD", "amount": 2}]},
-                ]
-            },
-            "tiers",
-            "out of order",
-        ),
+        ({"tiersText": "a: USD 5\nb: USD 2"}, "tiers", "out of order"),
+        ({"tiersText": "a USD 5"}, "tiers", "line 1: write 'name: CUR amount"),
+        # a partial change that leaves the table out of order: gold below silver
+        ({"tiers": [{"code": "gold", "thresholds": [{"currency": "USD", "amount": 400}]}]}, "tiers", "out of order"),
+        ({"tiers": [{"code": "platinum", "remove": True}]}, "tiers", "'platinum' is not in force"),
+        ({"tiers": [{"code": "gold"}]}, "tiers", "needs thresholds (or remove: true"),
+        ({"tiers": [{"code": "gold", "remove": True, "thresholds": []}]}, "tiers", "thresholds or remove, not both"),
+        ({"tiers": [{"code": "gold", "remove": True}, {"code": "gold", "remove": True}]}, "tiers", "named twice"),
+        ({"tiers": [], "tiersText": ""}, "tiers", "not both"),
         ({"tiers": [{"code": "a", "thresholds": [{"currency": "XXQ", "amount": 5}]}]}, "tiers", "ISO 4217"),
         (
             {

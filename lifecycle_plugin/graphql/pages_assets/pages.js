@@ -745,6 +745,8 @@
         list.forEach(function (s) { s.value = valueOf(controls[s.name]); });
         ctx.say("Saved. Reading the recompute's progress…");
         watchRecompute(previousRequestedAt);
+        // The preview compared the values with the old settings: against the saved ones it changes.
+        whatIf(controls, document.getElementById("what-if"));
       } else {
         showFieldErrors(controls, result.errors);
         ctx.say("Nothing was saved: fix the fields marked below.", true);
@@ -763,9 +765,13 @@
     var started = performance.now();
     var asked = ++previewSeq;  // an older answer arriving late must not replace a newer one
     box.textContent = "Computing the preview…";
+    if (controls.tiers) {
+      config.tiersText = valueOf(controls.tiers);  // the whole table as the form shows it, parsed by the server
+    }
     ctx.api("query ($config: LifecycleConfigInput!) { lifecycleWhatIf(config: $config) { customersEvaluated complete " +
-            "messages vouchers stages { stage { label } count } currentStages { stage { label } count } " +
-            "stageMoves { fromStage { label } toStage { label } count } } }", { config: config }).then(function (data) {
+            "messages vouchers evaluator evaluatorReason stages { stage { label } count } currentStages { stage { label } count } " +
+            "stageMoves { fromStage { label } toStage { label } count } tiers { tier { key label } count } " +
+            "currentTiers { tier { key label } count } tierMoves { fromTier toTier count } } }", { config: config }).then(function (data) {
       if (asked !== previewSeq) { return; }
       var w = data.lifecycleWhatIf;
       var current = {};
@@ -775,7 +781,8 @@
       w.stageMoves.forEach(function (m) { moved[m.fromStage.label + "→" + m.toStage.label] = m.count; });
       box.textContent = "";
       box.appendChild(el("p", { id: "what-if-summary", text: number(w.customersEvaluated) + " customers evaluated; " +
-        number(w.stageMoves.reduce(function (a, m) { return a + m.count; }, 0)) + " would move; " + number(w.messages) +
+        number(w.stageMoves.reduce(function (a, m) { return a + m.count; }, 0)) + " would move; " +
+        number(w.tierMoves.reduce(function (a, m) { return a + m.count; }, 0)) + " would change tier; " + number(w.messages) +
         " messages and " + number(w.vouchers) + " vouchers would follow." }));
       box.appendChild(dataTable("Customers per stage: now and with these values", ["Stage", "Now", "With these values"],
         w.stages.map(function (r) { return [r.stage.label, number(current[r.stage.label] || 0), number(r.count)]; }), [false, true, true]));
@@ -788,12 +795,40 @@
           return [from].concat(involved.map(function (to) { return from === to ? "·" : number(moved[from + "→" + to] || 0); }));
         }), [false].concat(involved.map(function () { return true; })))
         : el("p", { id: "what-if-nobody", "class": "muted", text: "Nobody would move." }));
+      tierPreview(w, box);
+      box.appendChild(el("p", { id: "what-if-evaluator", "class": "muted", "data-evaluator": w.evaluator,
+        text: w.evaluator === "sql" ? "Every customer decided in the database from their ladder digest."
+          : "Decided customer by customer (" + w.evaluatorReason + ")." }));
       timing("whatif", started);
     }, function (error) {
       if (asked !== previewSeq) { return; }
       box.textContent = "";
       box.appendChild(el("p", { "class": "error", text: "No preview: " + error.message }));
     });
+  }
+
+  // Customers per tier now and with these values (tiers of either table, then no tier), and who changes tier.
+  function tierPreview(w, box) {
+    var labels = {}, now = {}, after = {}, keys = [];
+    function note(rows, counts) {
+      rows.forEach(function (r) {
+        var key = r.tier ? r.tier.key : "";
+        labels[key] = r.tier ? r.tier.label : "No tier";
+        counts[key] = r.count;
+        if (keys.indexOf(key) < 0 && key) { keys.push(key); }
+      });
+    }
+    note(w.tiers, after);
+    note(w.currentTiers, now);
+    keys.push("");
+    box.appendChild(dataTable("Customers per tier: now and with these values", ["Tier", "Now", "With these values"],
+      keys.map(function (key) { return [labels[key] || "No tier", number(now[key] || 0), number(after[key] || 0)]; }),
+      [false, true, true]));
+    function label(key) { return key ? (labels[key] || key) : "No tier"; }
+    box.appendChild(w.tierMoves.length ? el("div", { id: "what-if-tier-moves" }, [dataTable(
+      "Who would change tier", ["From", "To", "Customers"],
+      w.tierMoves.map(function (m) { return [label(m.fromTier), label(m.toTier), number(m.count)]; }), [false, false, true])])
+      : el("p", { id: "what-if-no-tier-moves", "class": "muted", text: "Nobody's tier would change." }));
   }
 
   // ------------------------------------------------------------------ messages

@@ -15,8 +15,15 @@ class LifecycleMoneyInput(graphene.InputObjectType):
 
 
 class LifecycleTierInput(graphene.InputObjectType):
+    """A tier to change, matched by code: new thresholds for a tier in force (all of them: a
+    currency left out is dropped from it), a new tier, or `remove`."""
+
     code = graphene.String(required=True, description="Lower-case letters, digits and underscores, e.g. `gold`.")
-    thresholds = graphene.List(graphene.NonNull(LifecycleMoneyInput), required=True)
+    thresholds = graphene.List(
+        graphene.NonNull(LifecycleMoneyInput),
+        description="The tier's thresholds, one per currency (required unless `remove`).",
+    )
+    remove = graphene.Boolean(default_value=False, description="Remove this tier (it must be in force).")
 
 
 class LifecycleConfigInput(graphene.InputObjectType):
@@ -31,7 +38,17 @@ class LifecycleConfigInput(graphene.InputObjectType):
     personal_gap_floor_days = graphene.Int()
     count_only_paid = graphene.Boolean()
     tier_window_days = graphene.Int()
-    tiers = graphene.List(graphene.NonNull(LifecycleTierInput), description="The whole tier list, lowest first.")
+    tiers = graphene.List(
+        graphene.NonNull(LifecycleTierInput),
+        description="Tiers to change, by code; the tiers in force that are not named are kept. A named tier in "
+        "force gets the thresholds given and keeps its place; a new code is added before the first tier that "
+        "asks more in a currency they share (else last); `remove: true` removes one. The resulting table must "
+        "still be valid (thresholds rising from tier to tier in each currency, ISO 4217 codes).",
+    )
+    tiers_text = graphene.String(
+        description="Instead of `tiers`: the whole tier table as the `tiers` setting's text, one tier per line, "
+        "lowest first (`bronze: USD 100, EUR 100`); an empty text: no tiers.",
+    )
 
 
 class LifecycleWhatIfMove(graphene.ObjectType):
@@ -61,7 +78,9 @@ class LifecycleWhatIf(graphene.ObjectType):
     current_stages = graphene.List(
         graphene.NonNull(LifecycleStageCount),
         required=True,
-        description="The same customers under the thresholds in force, for comparison (built-in rules only).",
+        description="The same customers decided now under the thresholds in force (built-in rules only), not read "
+        "from their stored profiles: the moves are then the candidate's alone (a time move not yet swept is in "
+        "neither).",
     )
     current_tiers = graphene.List(graphene.NonNull(LifecycleTierCount), required=True)
     stage_moves = graphene.List(
@@ -83,6 +102,12 @@ class LifecycleWhatIf(graphene.ObjectType):
         "ones when their voucher setting is on.",
     )
     evaluator = graphene.String(
-        required=True, description="`sql` (the whole store decided in the database) or `python`."
+        required=True,
+        description="`sql` (every profile decided in the database from its ladder digest, in one scan) or "
+        "`python` (the built-in rules over each customer's facts).",
     )
-    evaluator_reason = graphene.String(required=True, description="Why not SQL; empty when SQL ran.")
+    evaluator_reason = graphene.String(
+        required=True,
+        description="Why not SQL (a third-party decision hook, `sampleLimit`, profiles without a digest yet, "
+        "...); empty when SQL ran.",
+    )

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('lifecycle_plugin', '0012_referral_codes'),
+        ('lifecycle_plugin', '0013_ladder_digest'),
     ]
 
     operations = [

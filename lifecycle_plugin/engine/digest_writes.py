@@ -1,0 +1,220 @@
+"""Writing the ladder digest (`rules.digest`) next to the profile, by every writer of it.
+
+- From facts in Python (`write_digests`): the event path, the sweep and the recompute
+  (`plans.write_plans`) and the backfill's Python path, in the transaction that writes the
+  profiles, one statement per batch.
+- From a host's SELECTs in SQL (`write_digests_from_sources`): the backfill's SQL path, and
+  `fill_missing` for profiles written before the digest existed (`lifecycle_digest`, the
+  daily task). The SQL states `digest_of` again over the orders SELECT; the differential
+  test (tests/ladder/test_digest.py) holds the two equal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from django.db import connection, transaction
+
+from ..host import CustomerRef, Host
+from ..models import CustomerProfile, LadderDigest
+from ..rules import CustomerFacts
+from ..rules.digest import DIGEST_VERSION, SENTINEL, LadderDigest as Digest, digest_of
+from .bulk import bulk_cursor, column_params, unnest_rows
+from .deletion import apply_tombstones, deleted_at
+from .sql_ladder_parts import FUNCTIONS
+
+DIGEST_TABLE = LadderDigest._meta.db_table
+PROFILE_TABLE = CustomerProfile._meta.db_table
+#: The digest's columns after profile_id and version, in the table's order.
+_COLUMNS = ("has_account", "open_cart_lines", "moments", "paid_moments", "median_gap_us", "paid_median_gap_us",
+            "spend_currencies", "spend_starts", "spend_moments", "spend_from", "paid_spend_from")
+
+
+def _upsert(table: str, select: str, *, only_missing: bool = False) -> str:
+    """INSERT ... `select` ON CONFLICT: the digest replaced, or with `only_missing` only one of
+    another version (a fill must not overwrite what an event wrote since it read the orders)."""
+    keep_newer = f" WHERE {table}.version <> EXCLUDED.version" if only_missing else ""
+    return f"""
+    INSERT INTO {table} (profile_id, version, {", ".join(_COLUMNS)}, written_at)
+    {select}
+    ON CONFLICT (profile_id) DO UPDATE SET version = EXCLUDED.version,
+        {", ".join(f"{name} = EXCLUDED.{name}" for name in _COLUMNS)}, written_at = EXCLUDED.written_at
+        {keep_newer}"""
+
+
+# Arrays of arrays cannot be bound as one parameter when they are ragged: each goes as its
+# array literal text and is cast in SQL.
+_BOUND = (("profile_id", "bigint"), ("has_account", "boolean"), ("open_cart_lines", "integer"),
+          ("moments", "text"), ("paid_moments", "text"), ("median_gap_us", "bigint"),
+          ("paid_median_gap_us", "bigint"), ("spend_currencies", "text"), ("spend_starts", "text"),
+          ("spend_moments", "text"), ("spend_from", "text"), ("paid_spend_from", "text"))
+_CASTS = {"moments": "bigint[]", "paid_moments": "bigint[]", "spend_currencies": "text[]",
+          "spend_starts": "integer[]", "spend_moments": "bigint[]", "spend_from": "numeric[]",
+          "paid_spend_from": "numeric[]"}
+_FROM_ROWS_SELECT = f"""
+    SELECT v.profile_id, %(version)b, {", ".join(f"v.{n}::{_CASTS[n]}" if n in _CASTS else f"v.{n}" for n in _COLUMNS)},
+           %(now)b
+    FROM ({unnest_rows(_BOUND)}) AS v ORDER BY v.profile_id"""
+
+
+def _array(values) -> str:
+    return "{" + ",".join(str(value) for value in values) + "}"
+
+
+def write_digests(digests: Sequence[tuple[int, Digest]], now: datetime, *, table: str = DIGEST_TABLE) -> None:
+    """Each (profile id, digest), in one statement (a profile's digest replaced)."""
+    if not digests:
+        return
+    columns: list[list] = [[] for _ in _BOUND]
+    for profile_id, digest in digests:
+        values = (profile_id, digest.has_account, digest.open_cart_lines, _array(digest.moments),
+                  _array(digest.paid_moments), digest.median_gap_us, digest.paid_median_gap_us,
+                  _array(digest.spend_currencies), _array(digest.spend_starts), _array(digest.spend_moments),
+                  _array(digest.spend_from), _array(digest.paid_spend_from))
+        for column, value in zip(columns, values):
+            column.append(value)
+    with bulk_cursor(len(digests)) as cursor:
+        cursor.execute(_upsert(table, _FROM_ROWS_SELECT), {"version": DIGEST_VERSION, "now": now, **column_params(columns)})
+
+
+def digests_from_sources_sql(customers_sql: str, orders_sql: str, targets: str, *, table: str = DIGEST_TABLE,
+                             only_missing: bool = False) -> str:
+    """The upsert of the digests of `targets` (a table or SELECT of ``customer``, the key of
+    the host's SELECTs, and ``profile_id``) from the host's rows: `digest_of` in SQL.
+    Binds %(version)s and %(now)s besides the host's parameters; needs the session's
+    `sql_ladder_parts.FUNCTIONS`."""
+    return _upsert(table, f"""
+    WITH targets AS MATERIALIZED (SELECT customer, profile_id FROM ({targets}) AS t),
+    -- The host's rows materialized first: their customer key is an expression (ownership
+    -- rules), which the planner cannot hash-join on and estimates badly.
+    host_orders AS MATERIALIZED (
+        SELECT o.customer, o.placed_at, o.currency, o.total, o.refunded, o.paid FROM ({orders_sql}) AS o
+        WHERE o.state = 'placed' AND NOT (o.total > 0 AND o.refunded >= o.total)),
+    host_customers AS MATERIALIZED (SELECT customer, has_account, open_cart_lines FROM ({customers_sql}) AS c),
+    counted AS (
+        SELECT t.profile_id, (extract(epoch FROM o.placed_at) * 1000000)::bigint AS us, o.currency,
+               GREATEST(o.total - o.refunded, 0) AS net, o.paid
+        FROM host_orders o JOIN targets t ON t.customer = o.customer),
+    rhythm AS (
+        SELECT profile_id, array_agg(us ORDER BY us) AS moments,
+               array_agg(us ORDER BY us) FILTER (WHERE paid) AS paid_moments,
+               array_agg(gap ORDER BY gap) FILTER (WHERE gap IS NOT NULL) AS gaps
+        FROM (SELECT *, us - lag(us) OVER (PARTITION BY profile_id ORDER BY us) AS gap FROM counted) AS g
+        GROUP BY profile_id),
+    paid_rhythm AS (
+        SELECT profile_id, array_agg(gap ORDER BY gap) AS gaps
+        FROM (SELECT profile_id, us - lag(us) OVER (PARTITION BY profile_id ORDER BY us) AS gap
+              FROM counted WHERE paid) AS g
+        WHERE gap IS NOT NULL GROUP BY profile_id),
+    -- Each currency's orders then its sentinel; the spend from each moment on counts the
+    -- orders of that moment too (RANGE), so ties read the same whatever their order.
+    spend AS (
+        SELECT profile_id, currency, us,
+               sum(net) OVER w AS spend_from,
+               sum(CASE WHEN paid THEN net ELSE 0 END) OVER w AS paid_spend_from,
+               row_number() OVER (PARTITION BY profile_id ORDER BY currency, us) AS position,
+               us = {SENTINEL} AS sentinel
+        FROM (SELECT profile_id, currency, us, net, paid FROM counted
+              UNION ALL SELECT DISTINCT profile_id, currency, {SENTINEL}::bigint, 0, false FROM counted) AS e
+        WINDOW w AS (PARTITION BY profile_id, currency ORDER BY us DESC RANGE UNBOUNDED PRECEDING)),
+    spends AS (
+        SELECT profile_id,
+               array_agg(currency ORDER BY position) FILTER (WHERE sentinel) AS currencies,
+               array_agg(us ORDER BY position) AS moments,
+               array_agg(spend_from ORDER BY position) AS spend_from,
+               array_agg(paid_spend_from ORDER BY position) AS paid_spend_from,
+               array_agg(position + 1 ORDER BY position) FILTER (WHERE sentinel) AS ends
+        FROM spend GROUP BY profile_id)
+    SELECT t.profile_id, %(version)s, c.has_account, c.open_cart_lines,
+           COALESCE(r.moments, '{{}}'), COALESCE(r.paid_moments, '{{}}'),
+           {_median("r.gaps")}, {_median("p.gaps")},
+           COALESCE(s.currencies, '{{}}'), ARRAY[1] || COALESCE(s.ends, '{{}}'),
+           COALESCE(s.moments, '{{}}'), COALESCE(s.spend_from, '{{}}'), COALESCE(s.paid_spend_from, '{{}}'),
+           %(now)s
+    FROM targets t JOIN host_customers c ON c.customer = t.customer
+    LEFT JOIN rhythm r ON r.profile_id = t.profile_id LEFT JOIN paid_rhythm p ON p.profile_id = t.profile_id
+    LEFT JOIN spends s ON s.profile_id = t.profile_id
+    ORDER BY t.profile_id""", only_missing=only_missing)
+
+
+def _median(gaps: str) -> str:
+    """`rules.digest.median_gap_us` over a sorted array of gaps (NULL: none)."""
+    count = f"cardinality({gaps})"
+    return (f"CASE WHEN {gaps} IS NULL THEN NULL WHEN mod({count}, 2) = 1 THEN {gaps}[({count} + 1) / 2] "
+            f"ELSE pg_temp.lc_ladder_half({gaps}[{count} / 2] + {gaps}[{count} / 2 + 1]) END")
+
+
+def write_digests_by_email(emails: set[str], facts: Mapping[CustomerRef, CustomerFacts], now: datetime) -> None:
+    """The digests of the profiles of `emails` (just written by the backfill's Python path)
+    from the facts they were decided from."""
+    by_email = {ref.email: customer_facts for ref, customer_facts in facts.items() if ref.email in emails}
+    if not by_email:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, email FROM {PROFILE_TABLE} WHERE email = ANY(%s)", [sorted(by_email)])
+        written = cursor.fetchall()
+    write_digests([(profile_id, digest_of(by_email[email])) for profile_id, email in written], now)
+
+
+def write_digests_for_written(cursor, sources, now: datetime) -> None:
+    """The SQL backfill's new profiles (lc_backfill_written: id, email) from the host's orders
+    and the customers the evaluator read already (lc_ladder_customers)."""
+    cursor.execute(digests_from_sources_sql("SELECT * FROM lc_ladder_customers", sources.orders_sql,
+                                            "SELECT email AS customer, id AS profile_id FROM lc_backfill_written"),
+                   {**dict(sources.params), "version": DIGEST_VERSION, "now": now})
+
+
+def missing_count() -> int:
+    """Profiles without a digest of the current version."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"""SELECT count(*) FROM {PROFILE_TABLE} p
+                           WHERE NOT EXISTS (SELECT 1 FROM {DIGEST_TABLE} d
+                                             WHERE d.profile_id = p.id AND d.version = %s)""", [DIGEST_VERSION])
+        return cursor.fetchone()[0]
+
+
+def fill_missing(host: Host, now: datetime, chunk_size: int = 5000) -> int:
+    """Write the digest of every profile without one of the current version (profiles from
+    before the digest existed), `chunk_size` profiles a statement: in SQL over the host's
+    rows when it offers them, in Python for the rest (no SQL, a deleted customer's tombstone,
+    a customer the host no longer lists). How many were written."""
+    written, after = 0, 0
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(f"""SELECT p.id, p.email, p.user_id FROM {PROFILE_TABLE} p
+                               WHERE p.id > %s AND NOT EXISTS (SELECT 1 FROM {DIGEST_TABLE} d
+                                     WHERE d.profile_id = p.id AND d.version = %s)
+                               ORDER BY p.id LIMIT %s""", [after, DIGEST_VERSION, chunk_size])
+            chunk = cursor.fetchall()
+        if not chunk:
+            return written
+        after = chunk[-1][0]
+        written += _fill_chunk(host, chunk, now)
+
+
+def _fill_chunk(host: Host, chunk: list[tuple], now: datetime) -> int:
+    ids = {email: profile_id for profile_id, email, _ in chunk}
+    refs = {email: CustomerRef(email, user_id) for _, email, user_id in chunk}
+    tombstoned = set(deleted_at({email: [(email, ref.user_id)] for email, ref in refs.items()}))
+    in_sql = [refs[email] for email in refs if email not in tombstoned]
+    done: set[str] = set()
+    with transaction.atomic(), connection.cursor() as cursor:
+        if in_sql and getattr(host, "ladder_sources", None) is not None:
+            sources = host.ladder_sources(customers=in_sql)
+            for statement in FUNCTIONS:
+                cursor.execute(statement)
+            cursor.execute(digests_from_sources_sql(
+                sources.customers_sql, sources.orders_sql,
+                "SELECT customer, profile_id FROM unnest(%(lc_digest_emails)s::text[], %(lc_digest_ids)s::bigint[])"
+                " AS t(customer, profile_id)", only_missing=True),
+                {**dict(sources.params), "lc_digest_emails": [r.email for r in in_sql],
+                 "lc_digest_ids": [ids[r.email] for r in in_sql], "version": DIGEST_VERSION, "now": now})
+            cursor.execute(f"SELECT p.email FROM {DIGEST_TABLE} d JOIN {PROFILE_TABLE} p ON p.id = d.profile_id "
+                           f"WHERE d.profile_id = ANY(%s) AND d.version = %s", [list(ids.values()), DIGEST_VERSION])
+            done = {email for (email,) in cursor.fetchall()}
+        rest = [refs[email] for email in refs if email not in done]
+        if rest:
+            facts = apply_tombstones(host.read_facts(rest))
+            write_digests([(ids[ref.email], digest_of(facts[ref])) for ref in rest], now)
+    return len(chunk)

@@ -1,0 +1,156 @@
+"""The ladder at one moment, in SQL, over the ladder digests (`rules.digest`): stage, rule
+and tier of every profile for any settings, in one scan of the digest table.
+
+Compiled, like `sql_ladder`, from the one statement of the ladder (`rules.ladder.LADDER`)
+and a `LifecycleConfig`; no rule or threshold is written here. It decides what `decide`
+decides at `now` (tests/ladder/test_digest.py), but needs no dated history: per profile
+the counted orders are an ascending array of moments, so
+
+- the order count is its length, the last order its last element;
+- "at least `m` orders in the trailing window" is whether element `n - m + 1` is inside it;
+- the at-risk threshold scales the stored median gap (`decide`'s exact arithmetic);
+- a currency's spend in the tier window is the stored "spend from here on" at the first
+  order inside the window, found by binary search (`width_bucket`) in that currency's slice.
+
+Plain expressions only (no session functions): PostgreSQL can then scan the table with
+parallel workers.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ..rules.config import LifecycleConfig
+from ..rules.digest import DIGEST_VERSION, epoch_us
+from ..rules.ladder import (
+    LADDER,
+    Always,
+    HasAccount,
+    Ladder,
+    OpenCart,
+    OrdersAtLeast,
+    OrdersInWindowAtLeast,
+    SilenceAtLeast,
+)
+from .digest_writes import DIGEST_TABLE
+from .sql_ladder import US_PER_DAY, check_exact
+from .sql_ladder_parts import literal
+
+
+def decision_lateral(config: LifecycleConfig, now: datetime, *, digest: str = "d", with_rule: bool = False,
+                     ladder: Ladder = LADDER) -> str:
+    """A LATERAL subquery giving ``stage`` and ``tier`` (and ``rule`` when asked: the rules'
+    conditions are then evaluated twice per row) of the digest row `digest` at `now` under
+    `config`. Refuses (ConfigError, by field) settings it cannot decide exactly."""
+    check_exact(config)
+    return _Compiler(config, ladder, digest, epoch_us(now)).lateral(with_rule)
+
+
+def whole_store_sql(in_force: LifecycleConfig, candidate: LifecycleConfig, now: datetime) -> str:
+    """(stage, tier) in force, (stage, tier) candidate, profiles: the what-if's counts."""
+    return f"""
+        SELECT b.stage, b.tier, a.stage, a.tier, count(*)
+        FROM {DIGEST_TABLE} AS d
+        CROSS JOIN LATERAL ({decision_lateral(in_force, now)}) AS b
+        CROSS JOIN LATERAL ({decision_lateral(candidate, now)}) AS a
+        WHERE d.version = {DIGEST_VERSION}
+        GROUP BY 1, 2, 3, 4"""
+
+
+class _Compiler:
+    def __init__(self, config: LifecycleConfig, ladder: Ladder, digest: str, now_us: int):
+        self.config = config
+        self.ladder = ladder
+        self.d = digest
+        self.now_us = now_us
+        paid_only = ladder.counted.paid_only.of(config)
+        self.moments = f"{digest}.paid_moments" if paid_only else f"{digest}.moments"
+        self.median = f"{digest}.paid_median_gap_us" if paid_only else f"{digest}.median_gap_us"
+        self.spend_from = f"{digest}.paid_spend_from" if paid_only else f"{digest}.spend_from"
+
+    def days_us(self, setting) -> int:
+        return setting.of(self.config) * US_PER_DAY
+
+    # ------------------------------------------------------------ one profile at `now`
+
+    @property
+    def n(self) -> str:
+        return f"cardinality({self.moments})"
+
+    @property
+    def last(self) -> str:
+        return f"{self.moments}[{self.n}]"
+
+    def risk(self) -> tuple[str, str]:
+        """The at-risk threshold (µs) and the rule naming it (`decide.at_risk_after`)."""
+        risk = self.ladder.at_risk_after
+        global_us = self.days_us(risk.global_days)
+        floor = self.days_us(risk.floor_days)
+        scaled = f"({self.median}::numeric * {literal(str(risk.multiplier.of(self.config)))}::numeric)"
+        # Decimal.to_integral_value(): half to even (the product is never negative).
+        even = (f"(CASE WHEN {scaled} - floor({scaled}) = 0.5 THEN floor({scaled}) + mod(floor({scaled}), 2) "
+                f"ELSE round({scaled}) END)::bigint")
+        personal = f"GREATEST({even}, {floor})"
+        applies = f"{self.n} >= {risk.min_orders.of(self.config)}"
+        sooner = f"{applies} AND {personal} < {global_us}"
+        return (f"(CASE WHEN {sooner} THEN {personal} ELSE {global_us} END)",
+                f"(CASE WHEN {sooner} THEN {literal(risk.personal_rule)} ELSE {literal(risk.global_rule)} END)")
+
+    def holds(self, condition) -> str:
+        if isinstance(condition, SilenceAtLeast):
+            threshold = self.risk()[0] if condition.days is None else str(self.days_us(condition.days))
+            return f"{self.now_us} - {self.last} >= {threshold}"
+        if isinstance(condition, OrdersInWindowAtLeast):
+            minimum = condition.minimum.of(self.config)
+            start = self.now_us - self.days_us(condition.window_days)
+            return f"({self.n} >= {minimum} AND {self.moments}[{self.n} - {minimum - 1}] > {start})"
+        if isinstance(condition, OrdersAtLeast):
+            return f"{self.n} >= {condition.minimum}"
+        if isinstance(condition, Always):
+            return "true"
+        raise TypeError(f"the digest evaluator cannot compile {condition!r}")
+
+    def pre_purchase(self, value) -> str:
+        conditions = {OpenCart: f"{self.d}.open_cart_lines > 0", HasAccount: f"{self.d}.has_account",
+                      Always: "true"}
+        whens = " ".join(f"WHEN {conditions[type(r.when)]} THEN {value(r)}" for r in self.ladder.pre_purchase)
+        return f"CASE {whens} END"
+
+    def buyer(self, value) -> str:
+        whens = " ".join(f"WHEN {self.holds(r.when)} THEN {value(r)}" for r in self.ladder.buyers)
+        return f"CASE {whens} END"
+
+    def spend(self, currency: str) -> str:
+        """The spend in `currency` of the counted orders in the tier window (0 when none)."""
+        d = self.d
+        cutoff = self.now_us - self.days_us(self.ladder.tiers.window_days)
+        at = f"array_position({d}.spend_currencies, {literal(currency)})"
+        first, end = f"{d}.spend_starts[{at}]", f"{d}.spend_starts[{at} + 1]"
+        inside = f"{first} + width_bucket({cutoff}::bigint, {d}.spend_moments[{first}:{end} - 1])"
+        return f"COALESCE({self.spend_from}[{inside}], 0)"
+
+    def tier(self) -> str:
+        """The highest tier reached in any one currency (`rules.ladder.tier_of`). The table is
+        validated rising in every currency, so in one currency the tiers reached are the first
+        `k`, `k` being how many of its thresholds the spend reaches (a binary search): each
+        currency's spend is computed once, and the tier is the highest of those."""
+        tiers = self.ladder.tiers.table.of(self.config)
+        if not tiers:
+            return "NULL::text"
+        reached = []
+        for currency in sorted({c for tier in tiers for c in tier.thresholds}):
+            ranks = [rank for rank, tier in enumerate(tiers, start=1) if currency in tier.thresholds]
+            amounts = ", ".join(f"{literal(str(tiers[rank - 1].thresholds[currency]))}::numeric" for rank in ranks)
+            reached.append(f"(ARRAY[{', '.join(map(str, ranks))}])"
+                           f"[width_bucket({self.spend(currency)}, ARRAY[{amounts}])]")
+        codes = ", ".join(literal(tier.code) for tier in tiers)
+        return f"(ARRAY[{codes}]::text[])[GREATEST({', '.join(reached)})]"
+
+    def lateral(self, with_rule: bool) -> str:
+        _, risk_rule = self.risk()
+        stage = (f"CASE WHEN {self.n} = 0 THEN {self.pre_purchase(lambda r: literal(r.stage.value))} "
+                 f"ELSE {self.buyer(lambda r: literal(r.stage.value))} END")
+        rule = (f", CASE WHEN {self.n} = 0 THEN {self.pre_purchase(lambda r: literal(r.rule))} "
+                f"ELSE {self.buyer(lambda r: risk_rule if r.rule is None else literal(r.rule))} END AS rule"
+                if with_rule else "")
+        return f"SELECT {stage} AS stage{rule}, {self.tier()} AS tier"

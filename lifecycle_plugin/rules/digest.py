@@ -1,0 +1,116 @@
+"""The ladder digest: what the ladder's conditions need of one customer, for any `now` and
+any settings, in a few flat arrays (pure; written with the profile, read in SQL).
+
+A what-if asks for the decision at `now` under candidate settings for a whole store. The
+orders themselves are too many to read for that (5 per customer), the profile too little
+(its figures are those of the settings in force). The digest sits between: per customer,
+
+- the pre-purchase facts (`has_account`, `open_cart_lines`);
+- the moments (microseconds since the epoch, ascending) of the orders counted when
+  "paid only" is off, and of those counted when it is on: "at least `m` orders in the
+  window" is then one subscript, the silence one subtraction, the order count a length;
+- the median gap between consecutive counted orders, for both sets (None under 2 orders),
+  computed exactly as `decide` does (`timedelta / 2` on an even count);
+- for the tiers, per currency the counted orders' moments ascending followed by a sentinel
+  (`SENTINEL`), with the spend from each order's moment on (net amounts, 0 at the
+  sentinel), once over every counted order and once with unpaid orders adding 0: the spend
+  in any trailing window is one binary search (`width_bucket`) and one subscript.
+
+Settings never enter it, so changing a threshold leaves every digest valid. The SQL
+evaluator over it is `engine.sql_digest`; the SQL that writes it from a host's orders is
+`engine.digest_sql`, and tests/ladder/test_digest.py holds both to this definition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+from .facts import CustomerFacts, OrderFact, OrderState
+
+#: Bumped when the digest's shape or meaning changes: older rows count as missing.
+DIGEST_VERSION = 1
+#: Ends each currency's moments, so a binary search over one currency's slice never runs
+#: into the next currency's (the largest bigint: no order is placed after it).
+SENTINEL = 2**63 - 1
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class LadderDigest:
+    has_account: bool
+    open_cart_lines: int
+    moments: tuple[int, ...]
+    paid_moments: tuple[int, ...]
+    median_gap_us: int | None
+    paid_median_gap_us: int | None
+    #: Currencies in alphabetical order; `spend_starts[i]` is where currency i's slice of
+    #: `spend_moments` begins (1-based, as SQL arrays), plus one entry past the end.
+    spend_currencies: tuple[str, ...]
+    spend_starts: tuple[int, ...]
+    spend_moments: tuple[int, ...]
+    spend_from: tuple[Decimal, ...]
+    paid_spend_from: tuple[Decimal, ...]
+
+
+def epoch_us(moment: datetime) -> int:
+    return (moment - EPOCH) // _MICROSECOND
+
+
+def counted_any_payment(order: OrderFact) -> bool:
+    """Counted when "paid only" is off (`decide.counts` without its payment condition)."""
+    return order.state == OrderState.PLACED and not order.fully_refunded
+
+
+def median_gap_us(moments: list[int]) -> int | None:
+    """The median gap between consecutive moments, in microseconds, as `decide` takes it."""
+    if len(moments) < 2:
+        return None
+    gaps = sorted(b - a for a, b in zip(moments, moments[1:]))
+    middle = len(gaps) // 2
+    if len(gaps) % 2:
+        return gaps[middle]
+    return (timedelta(microseconds=gaps[middle - 1] + gaps[middle]) / 2) // _MICROSECOND
+
+
+def digest_of(facts: CustomerFacts) -> LadderDigest:
+    # Each order's moment computed once (the event path calls this for every event).
+    counted = sorted(((epoch_us(o.placed_at), o) for o in facts.orders if counted_any_payment(o)),
+                     key=lambda pair: pair[0])
+    moments = [us for us, _ in counted]
+    paid = [us for us, o in counted if o.paid]
+    by_currency: dict[str, list[tuple[int, OrderFact]]] = {}
+    for us, order in counted:
+        by_currency.setdefault(order.currency, []).append((us, order))
+    starts, spend_moments, spend_from, paid_from = [], [], [], []
+    for currency in sorted(by_currency):
+        starts.append(len(spend_moments) + 1)
+        mine = by_currency[currency]
+        spend_moments += [us for us, _ in mine] + [SENTINEL]
+        spend_from += _spend_from([(us, o.net_amount) for us, o in mine])
+        paid_from += _spend_from([(us, o.net_amount if o.paid else Decimal(0)) for us, o in mine])
+    starts.append(len(spend_moments) + 1)
+    return LadderDigest(
+        has_account=facts.has_account, open_cart_lines=facts.open_cart_lines,
+        moments=tuple(moments), paid_moments=tuple(paid),
+        median_gap_us=median_gap_us(moments), paid_median_gap_us=median_gap_us(paid),
+        spend_currencies=tuple(sorted(by_currency)), spend_starts=tuple(starts),
+        spend_moments=tuple(spend_moments), spend_from=tuple(spend_from), paid_spend_from=tuple(paid_from),
+    )
+
+
+def _spend_from(orders: list[tuple[int, Decimal]]) -> list[Decimal]:
+    """For each (moment, amount), ascending, the spend of the orders placed at that moment or
+    later (orders at one moment share it, whatever their order), then 0 (the sentinel's)."""
+    sums = [Decimal(0)]
+    running, index = Decimal(0), len(orders) - 1
+    while index >= 0:
+        moment, group = orders[index][0], index
+        while group >= 0 and orders[group][0] == moment:
+            running += orders[group][1]
+            group -= 1
+        sums += [running] * (index - group)
+        index = group
+    return sums[::-1]
