@@ -1,0 +1,62 @@
+"""The stable holdout: the share of customers who never get a given marketing action.
+
+With ``holdout_percent`` above 0, a marketing message (and the voucher it announces) for a
+customer the split puts in the holdout of that action is *skipped* with the reason
+``held out``: nothing is issued, rendered or delivered, and the ledger entry, finished at the
+moment the message would have gone out, is what `engine.action_results` compares the
+customers who were sent it with (the measured lift, docs/actions.md "Action results").
+
+The split is a hash of (action, customer profile id): the same customer is always in or out
+of the same action, whatever the process, the run or Python's hash seed, and independently
+for each action (held out of win-back reminders says nothing about the welcome). Only
+marketing is held out: a transactional message (the review request, an earned referral
+reward) is something the customer is owed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from .. import hookimpl
+from ..conf import STRING, Setting, whole_number
+from ..engine import ActionContext
+from ..engine.action_results import HOLDOUT_REASON
+from .base import option
+
+MAX_HOLDOUT_PERCENT = 50
+#: The split's resolution: percent × 100 of 10,000 buckets (a hundredth of a percent).
+_BUCKETS = 10_000
+
+
+def holdout_bucket(action: str, profile_id: int) -> int:
+    """The customer's bucket (0–9,999) for `action`: the same in every process and run."""
+    digest = hashlib.sha256(f"{action}\x1f{profile_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % _BUCKETS
+
+
+def is_held_out(action: str, profile_id: int, percent: int) -> bool:
+    """Whether the customer is in `action`'s holdout when `percent` of customers are held out."""
+    return holdout_bucket(action, profile_id) < percent * (_BUCKETS // 100)
+
+
+def holdout_reason(context: ActionContext, action: str) -> str | None:
+    """`HOLDOUT_REASON` when the customer is held out of `action`, else None."""
+    percent = option(context, "holdout_percent")
+    if percent and is_held_out(action, context.profile.id, percent):
+        return HOLDOUT_REASON
+    return None
+
+
+SETTINGS = [
+    Setting("holdout_percent", "0", STRING, "Messages: holdout (percent)",
+            f"This share of customers (0 to {MAX_HOLDOUT_PERCENT}) never gets a given marketing action: its "
+            "message and voucher are skipped as 'held out', so the action results compare the customers who "
+            "got it with those who did not (the measured lift). The same customer is always held out of the "
+            "same action. 0: nobody is held out.",
+            lambda raw: whole_number(raw, 0, MAX_HOLDOUT_PERCENT, "percent")),
+]
+
+
+@hookimpl
+def lifecycle_declare_settings():
+    return SETTINGS
