@@ -6,37 +6,21 @@ customer the split puts in the holdout of that action is *skipped* with the reas
 moment the message would have gone out, is what `engine.action_results` compares the
 customers who were sent it with (the measured lift, docs/actions.md "Action results").
 
-The split is a hash of (action, customer profile id): the same customer is always in or out
-of the same action, whatever the process, the run or Python's hash seed, and independently
-for each action (held out of win-back reminders says nothing about the welcome). Only
+The split (`rules.holdout`) is a hash of (action, customer profile id): the same customer is
+always in or out of the same action, whatever the process, the run or Python's hash seed, and
+independently for each action (held out of win-back reminders says nothing about the welcome). Only
 marketing is held out: a transactional message (the review request, an earned referral
 reward) is something the customer is owed.
 """
 
 from __future__ import annotations
 
-import hashlib
-
 from .. import hookimpl
 from ..conf import STRING, Setting, whole_number
 from ..engine import ActionContext
 from ..engine.action_results import HOLDOUT_REASON
+from ..rules.holdout import MAX_HOLDOUT_PERCENT, is_held_out
 from .base import option
-
-MAX_HOLDOUT_PERCENT = 50
-#: The split's resolution: percent × 100 of 10,000 buckets (a hundredth of a percent).
-_BUCKETS = 10_000
-
-
-def holdout_bucket(action: str, profile_id: int) -> int:
-    """The customer's bucket (0–9,999) for `action`: the same in every process and run."""
-    digest = hashlib.sha256(f"{action}\x1f{profile_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") % _BUCKETS
-
-
-def is_held_out(action: str, profile_id: int, percent: int) -> bool:
-    """Whether the customer is in `action`'s holdout when `percent` of customers are held out."""
-    return holdout_bucket(action, profile_id) < percent * (_BUCKETS // 100)
 
 
 def holdout_reason(context: ActionContext, action: str) -> str | None:
