@@ -92,11 +92,12 @@ def print_lift(out: Out, results, width: int, percent: int) -> None:
 
 def print_weeks(out: Out, results, width: int) -> None:
     out()
-    out("  By ISO week (Monday to Sunday, UTC; an entry counts in the week it finished)")
+    out("  By ISO week (Monday to Sunday, UTC; an entry counts in the week it finished; weeks in which the "
+        "action sent nothing and held nobody out are left out)")
     out(f"  {'action':<{width}} {'week':<8} {'sent':>6} {'customers':>9} {'redeemed':>8} {'held out':>8} "
         f"{'converted':>9} {'rate':>6}  lift")
     for r in results.actions:
-        for w in r.weeks:
+        for w in (w for w in r.weeks if w.sent or w.held_out_customers):
             out(f"  {r.action:<{width}} {w.iso_week:<8} {w.sent:>6,} {w.customers:>9,} "
                 f"{count(w.vouchers_redeemed):>8} {w.held_out_customers:>8,} {count(w.converted):>9} "
                 f"{rate(w.conversion_rate):>6}  {lift_text(w.lift)}")
