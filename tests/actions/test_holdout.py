@@ -112,3 +112,20 @@ def test_saving_a_percent_out_of_range_is_refused_naming_the_field_and_saves_not
 
     assert code == 2 and "Messages: holdout (percent)" in out.getvalue() and "0 to 50" in out.getvalue()
     assert not StoredSetting.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_transactional_message_is_never_held_out(make_shop, host, clock):
+    shop = make_shop(only("review_request", review_request_delay_days="7", holdout_percent="50"))
+    emails = [f"r{i:02d}@example.com" for i in range(12)]
+    for email in emails:
+        order = buy(host, email, T0)
+        shop.process(email)
+        host.update_order(email, order.order_id, fulfilled_at=T0)
+        shop.process(email, event="order_fulfilled")
+    clock.advance(days=8)
+    shop.run_due()
+
+    profiles = CustomerProfile.objects.filter(email__in=emails)
+    assert any(is_held_out("review_request", p.id, 50) for p in profiles)  # some would be, were it marketing
+    assert {m.customer.email for m in shop.messages("review_request")} == set(emails)
