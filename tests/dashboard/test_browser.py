@@ -149,7 +149,7 @@ def test_overview_shows_the_stores_customers_per_stage_and_tier(tab, demo):
     frame.locator("#cohorts table, #cohorts p").first.wait_for()
     # What each action earned: one row per action with messages sent in the last 90 days,
     # its sent count as plain SQL over the demo's ledger finds it.
-    expect(frame.locator("#action-results table")).to_be_visible()
+    expect(frame.locator("#action-results table").first).to_be_visible()
     result_rows = frame.locator("#action-results table").first.locator("tbody tr")
     sent_shown = {result_rows.nth(i).locator("th").inner_text(): result_rows.nth(i).locator("td").first.inner_text()
                   for i in range(result_rows.count())}
