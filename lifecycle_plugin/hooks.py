@@ -39,6 +39,7 @@ BUILTIN_PLUGINS: list[str] = [
     "lifecycle_plugin.actions.delivery",
     "lifecycle_plugin.actions.unsubscribe",
     "lifecycle_plugin.actions.pacing",
+    "lifecycle_plugin.actions.holdout",
     "lifecycle_plugin.actions.repeat_purchase",
     "lifecycle_plugin.actions.tier_upgrade",
     "lifecycle_plugin.actions.review_request",

@@ -303,7 +303,8 @@ def ladder_sources_sql(*, accounts: str, orders: str, checkouts: str, pick: str 
 
     :param accounts: SELECT id, email (normalised), confirmed — the non-staff accounts.
     :param orders: SELECT user_id, email (normalised), placed_at, currency, total, refunded,
-        status, charge_status, channel (the channel's slug) — every order, in Saleor's statuses.
+        status, charge_status, channel (the channel's slug), voucher_code (the code it redeemed,
+        '' or NULL when none) — every order, in Saleor's statuses.
     :param checkouts: SELECT user_id, email (normalised), lines — every checkout.
     :param pick: which account (``min`` or ``max`` id) an e-mail shared by two accounts is,
         as the host's `customer_chunks` picks it.
@@ -335,8 +336,10 @@ def ladder_sources_sql(*, accounts: str, orders: str, checkouts: str, pick: str 
         {"WHERE p.customer = ANY(%(lc_customers)s)" if subset else ""}"""
     orders_sql = f"""
         SELECT customer, placed_at, currency, total, refunded, {_state_case('status')} AS state,
-               charge_status IN ({', '.join(f"'{s}'" for s in sorted(PAID_CHARGE_STATUSES))}) AS paid, channel
+               charge_status IN ({', '.join(f"'{s}'" for s in sorted(PAID_CHARGE_STATUSES))}) AS paid, channel,
+               voucher_code
         FROM (SELECT {owner} AS customer, r.placed_at, r.currency, r.total, COALESCE(r.refunded, 0) AS refunded,
-                     r.status, r.charge_status, r.channel {owned.format(rows=orders, accounts=accounts)}) AS x
+                     r.status, r.charge_status, r.channel, COALESCE(r.voucher_code, '') AS voucher_code
+              {owned.format(rows=orders, accounts=accounts)}) AS x
         WHERE customer IS NOT NULL"""
     return customers_sql, orders_sql

@@ -32,6 +32,7 @@ from ..rules import OrderFact, stage_label, tier_label
 from . import MARKETING_ACTIONS
 from .base import has_option, ledger_key, may_send, option, option_from
 from .delivery import deliver
+from .holdout import holdout_reason
 from .options import Discount
 from .pacing import over_cap, quiet_until
 from .rendering import PARTS, render_message, template_setting_name
@@ -125,6 +126,9 @@ def run_voucher(context: ActionContext, entry: ActionEntry, *, marketing: bool |
     capped = over_cap(context) if _is_marketing(for_action, marketing) else None
     if capped:  # the message it is for would be over the cap too: no voucher nobody hears of
         return skip(capped)
+    held_out = holdout_reason(context, for_action) if _is_marketing(for_action, marketing) else None
+    if held_out:  # its message is held out too (the same split)
+        return skip(held_out)
     discount = Discount.from_json(entry.payload["discount"])
     currency = entry.payload["currency"]
     terms = discount.terms_for(currency)
@@ -288,6 +292,10 @@ def send_message(
     capped = over_cap(context) if _is_marketing(entry.action, marketing) else None
     if capped:
         return skip(capped)
+    # Last of the checks, so that the held-out customers are those who would have been sent it.
+    held_out = holdout_reason(context, entry.action) if _is_marketing(entry.action, marketing) else None
+    if held_out:
+        return skip(held_out)
     voucher = _still_valid(_voucher_of(entry), context.now)
     if voucher is None and entry.payload.get("voucher_required"):
         return skip("its voucher was not issued")

@@ -24,6 +24,8 @@ Input: two SELECTs a host provides. They name no table of Saleor's or the sandbo
     paid             boolean: fully paid
     channel          text: the channel's slug (the ladder ignores it; the owner's KPIs
                      filter by it, `engine.kpi_orders`)
+    voucher_code     text: the voucher code the order redeemed, '' when none (the ladder
+                     ignores it; the action results count redeemed vouchers by it)
 
 Which orders belong to whom (accounts, guest orders by e-mail, unconfirmed accounts) is
 the host's to settle in those SELECTs, as its `read_facts` does. Timestamps in the facts

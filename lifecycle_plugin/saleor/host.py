@@ -223,7 +223,7 @@ class SaleorHost(SaleorCustomerDetails):
                           FROM account_user WHERE NOT is_staff""",
             orders="""SELECT o.user_id, lower(trim(o.user_email)) AS email, o.created_at AS placed_at, o.currency,
                              o.total_gross_amount AS total, COALESCE(ti.refunded, 0) + COALESCE(pt.refunded, 0)
-                             AS refunded, o.status, o.charge_status, ch.slug AS channel
+                             AS refunded, o.status, o.charge_status, ch.slug AS channel, o.voucher_code
                         FROM order_order o
                         JOIN channel_channel ch ON ch.id = o.channel_id
                         LEFT JOIN (SELECT order_id, sum(refunded_value) AS refunded FROM payment_transactionitem

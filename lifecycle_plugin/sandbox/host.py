@@ -241,7 +241,7 @@ class SandboxHost(SandboxSavedSettings, SandboxCustomerDetails):
                          {"AND u.date_joined <= %(lc_cutoff)s" if cutoff else ""}""",
             orders=f"""SELECT o.user_id, lower(trim(o.user_email)) AS email, o.created_at AS placed_at, o.currency,
                               o.total_amount AS total, o.refunded_amount AS refunded, o.status, o.charge_status,
-                              ch.slug AS channel
+                              ch.slug AS channel, o.voucher_code
                        FROM {t['order']} o JOIN {t['channel']} ch ON ch.id = o.channel_id
                        WHERE true {created.format(alias="o")}""",
             checkouts=f"""SELECT c.user_id, lower(trim(c.email)) AS email, c.lines_count AS lines

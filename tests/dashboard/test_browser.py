@@ -149,8 +149,8 @@ def test_overview_shows_the_stores_customers_per_stage_and_tier(tab, demo):
     frame.locator("#cohorts table, #cohorts p").first.wait_for()
     # What each action earned: one row per action with messages sent in the last 90 days,
     # its sent count as plain SQL over the demo's ledger finds it.
-    expect(frame.locator("#action-results table")).to_be_visible()
-    result_rows = frame.locator("#action-results tbody tr")
+    expect(frame.locator("#action-results table").first).to_be_visible()
+    result_rows = frame.locator("#action-results table").first.locator("tbody tr")
     sent_shown = {result_rows.nth(i).locator("th").inner_text(): result_rows.nth(i).locator("td").first.inner_text()
                   for i in range(result_rows.count())}
     sent = dict(tab.sql("""SELECT action, count(*) FILTER (WHERE status = 'done' AND (result ? 'sent_at'
@@ -160,6 +160,18 @@ def test_overview_shows_the_stores_customers_per_stage_and_tier(tab, demo):
                              AND NOT starts_with(action, 'event:') AND NOT (payload ? 'for_action')
                            GROUP BY action"""))
     assert sent and sent_shown == {action: f"{n:,}" for action, n in sent.items()}
+    # ... and per ISO week: (action, week) → sent, as plain SQL finds it (weeks with entries only)
+    week_rows = frame.locator("#action-results table").nth(1).locator("tbody tr")
+    weekly_shown = {(week_rows.nth(i).locator("th").inner_text(), week_rows.nth(i).locator("td").nth(0).inner_text()):
+                    week_rows.nth(i).locator("td").nth(1).inner_text() for i in range(week_rows.count())}
+    weekly = tab.sql("""SELECT action, to_char(COALESCE(completed_at, created_at) AT TIME ZONE 'UTC', 'IYYY-"W"IW'),
+                               count(*) FILTER (WHERE status = 'done' AND (result ? 'sent_at' OR result ? 'delivered_by'))
+                        FROM lifecycle_plugin_actionledgerentry
+                        WHERE COALESCE(completed_at, created_at) >= now() - interval '90 days'
+                          AND NOT starts_with(action, 'event:') AND NOT (payload ? 'for_action')
+                        GROUP BY 1, 2""")
+    assert {(action, week): f"{n:,}" for action, week, n in weekly if n} == {
+        key: n for key, n in weekly_shown.items() if n != "0"}
     # Stage flow: a point a week over the 90 days (13 weeks from since, then until).
     frame.locator("#conversions").wait_for()
     assert frame.locator("#flow .chart tbody tr").count() == 14

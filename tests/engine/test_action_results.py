@@ -2,16 +2,17 @@
 test wrote (ledger entries, opt-outs and sandbox orders), and against the figures the
 scenario was built to have."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
 from django.db import connection
 
 from lifecycle_plugin.engine import LifecycleEngine
-from lifecycle_plugin.engine.action_results import DEFAULT_WINDOW_DAYS, action_results
+from lifecycle_plugin.engine.action_results import DEFAULT_WINDOW_DAYS, Lift, action_results
 from lifecycle_plugin.hooks import make_plugin_manager
 from lifecycle_plugin.models import ActionLedgerEntry, CustomerProfile, MarketingOptOut
+from lifecycle_plugin.sandbox.models import Order
 from lifecycle_plugin.sandbox.host import SandboxHost
 from lifecycle_plugin.sandbox.store import SandboxStore
 from lifecycle_plugin.testing import MemoryHost
@@ -74,55 +75,90 @@ class Ledger:
         return self.entry(action, email, "done", at=at, result=result,
                           payload={"voucher_entry": voucher.dedupe_key if voucher else None})
 
-    def skipped(self, action, email, reason, at=T0):
-        return self.entry(action, email, "skipped", at=at, result={"skipped": True, "reason": reason})
+    def skipped(self, action, email, reason, at=T0, payload=None):
+        return self.entry(action, email, "skipped", at=at, result={"skipped": True, "reason": reason},
+                          payload=payload)
+
+    def held_out(self, action, email, at=T0, *, voucher_valid_days=None):
+        """A message (and the voucher it would have announced) skipped for the holdout (`actions.holdout`)."""
+        voucher = None
+        if voucher_valid_days is not None:
+            voucher = self.skipped(f"{action}_voucher", email, "held out", at=at,
+                                   payload={"for_action": action, "valid_days": voucher_valid_days})
+        return self.skipped(action, email, "held out", at=at,
+                            payload={"voucher_entry": voucher.dedupe_key if voucher else None})
 
 
 # ---------------------------------------------------------------- the independent computation
 
 
-def expected_from_sql(action, window_days=DEFAULT_WINDOW_DAYS):
-    """Plain SQL over the test's tables: the sandbox's orders, the ledger, the opt-outs."""
+def expected_from_sql(action, window_days=DEFAULT_WINDOW_DAYS, week=None):
+    """Plain SQL over the test's tables: the sandbox's orders, the ledger, the opt-outs.
+
+    `week`: the Monday of the one ISO week to count (entries finished, or recorded, in it).
+    """
     counted_order = """o.status NOT IN ('draft', 'unconfirmed', 'canceled', 'expired')
                        AND NOT (o.total_amount > 0 AND o.refunded_amount >= o.total_amount)"""
     window_end = f"""CASE WHEN m.result->>'voucher_code' IS NOT NULL
                           THEN (SELECT (v.result->>'valid_until')::timestamptz FROM lifecycle_plugin_actionledgerentry v
                                  WHERE v.dedupe_key = m.payload->>'voucher_entry')
                           ELSE m.completed_at + interval '{window_days} days' END"""
-    in_window = f"o.created_at > m.completed_at AND o.created_at <= {window_end}"
-    messages = f"""lifecycle_plugin_actionledgerentry m JOIN lifecycle_plugin_customerprofile p ON p.id = m.profile_id
+    # a held-out message's window: its held-out voucher's validity, else window_days
+    held_out_window_end = f"""m.completed_at + make_interval(days => COALESCE(
+                                  (SELECT (v.payload->>'valid_days')::int FROM lifecycle_plugin_actionledgerentry v
+                                    WHERE v.dedupe_key = m.payload->>'voucher_entry'), {window_days}))"""
+    ledger = "lifecycle_plugin_actionledgerentry" if week is None else (
+        "(SELECT * FROM lifecycle_plugin_actionledgerentry WHERE COALESCE(completed_at, created_at) >= %(w0)s "
+        "AND COALESCE(completed_at, created_at) < %(w1)s)")
+    messages = f"""{ledger} m JOIN lifecycle_plugin_customerprofile p ON p.id = m.profile_id
                    WHERE m.action = %(a)s AND m.status = 'done' AND m.result ? 'sent_at'"""
+    held_out = f"""{ledger} m JOIN lifecycle_plugin_customerprofile p ON p.id = m.profile_id
+                   WHERE m.action = %(a)s AND m.status = 'skipped' AND m.result->>'reason' = 'held out'"""
+    with_orders = 'JOIN lifecycle_sandbox_order o ON lower(o.user_email) = p.email WHERE m.action'
     orders_of_messages = f"""SELECT DISTINCT o.id, o.currency, o.total_amount - o.refunded_amount AS net, p.email
-                             FROM {messages.replace('WHERE', 'JOIN lifecycle_sandbox_order o ON lower(o.user_email) = p.email WHERE')}
-                             AND {counted_order} AND {in_window}"""
+                             FROM {messages.replace('WHERE m.action', with_orders)}
+                             AND {counted_order} AND o.created_at > m.completed_at AND o.created_at <= {window_end}"""
+    orders_of_held_out = f"""SELECT DISTINCT o.id, p.email FROM {held_out.replace('WHERE m.action', with_orders)}
+                             AND {counted_order} AND o.created_at > m.completed_at
+                             AND o.created_at <= {held_out_window_end}"""
     queries = {
         "sent": f"SELECT count(*) FROM {messages}",
         "customers": f"SELECT count(DISTINCT m.profile_id) FROM {messages}",
         "converted": f"SELECT count(DISTINCT email) FROM ({orders_of_messages}) x",
         "orders": f"SELECT count(*) FROM ({orders_of_messages}) x",
-        "vouchers": """SELECT count(*) FROM lifecycle_plugin_actionledgerentry
-                       WHERE action = %(a)s || '_voucher' AND status = 'done'""",
-        "consent": """SELECT count(*) FROM lifecycle_plugin_actionledgerentry e WHERE e.action = %(a)s
+        "vouchers": f"""SELECT count(*) FROM {ledger} e
+                        WHERE action = %(a)s || '_voucher' AND status = 'done'""",
+        "redeemed": f"""SELECT count(*) FROM {ledger} e WHERE action = %(a)s || '_voucher' AND status = 'done'
+                          AND EXISTS (SELECT 1 FROM lifecycle_sandbox_order o
+                                       WHERE o.voucher_code = e.result->>'code' AND {counted_order})""",
+        "held_out": f"SELECT count(*) FROM {held_out}",
+        "held_out_customers": f"SELECT count(DISTINCT m.profile_id) FROM {held_out}",
+        "held_out_converted": f"SELECT count(DISTINCT email) FROM ({orders_of_held_out}) x",
+        "consent": f"""SELECT count(*) FROM {ledger} e WHERE e.action = %(a)s
                         AND e.status = 'skipped' AND e.result->>'reason' = 'no marketing consent'
                         AND NOT EXISTS (SELECT 1 FROM lifecycle_plugin_marketingoptout x WHERE x.profile_id = e.profile_id
                                                                             AND x.opted_out_at <= e.completed_at)""",
-        "opted_out": """SELECT count(*) FROM lifecycle_plugin_actionledgerentry e WHERE e.action = %(a)s
+        "opted_out": f"""SELECT count(*) FROM {ledger} e WHERE e.action = %(a)s
                           AND e.status = 'skipped' AND (e.result->>'reason' = 'the customer unsubscribed'
                           OR (e.result->>'reason' = 'no marketing consent' AND EXISTS (
                               SELECT 1 FROM lifecycle_plugin_marketingoptout x
                                WHERE x.profile_id = e.profile_id AND x.opted_out_at <= e.completed_at)))""",
-        "cap": """SELECT count(*) FROM lifecycle_plugin_actionledgerentry WHERE action = %(a)s AND status = 'skipped'
-                    AND result->>'reason' LIKE 'frequency cap%%'""",
-        "quiet": """SELECT count(*) FROM lifecycle_plugin_actionledgerentry WHERE action = %(a)s AND status = 'pending'
-                      AND result ? 'held'""",
-        "failed": "SELECT count(*) FROM lifecycle_plugin_actionledgerentry WHERE action = %(a)s AND status = 'failed'",
+        "cap": f"""SELECT count(*) FROM {ledger} e WHERE action = %(a)s AND status = 'skipped'
+                     AND result->>'reason' LIKE 'frequency cap%%'""",
+        "quiet": f"""SELECT count(*) FROM {ledger} e WHERE action = %(a)s AND status = 'pending'
+                       AND result ? 'held'""",
+        "failed": f"SELECT count(*) FROM {ledger} e WHERE action = %(a)s AND status = 'failed'",
     }
+    params = {"a": action}
+    if week is not None:
+        monday = datetime(week.year, week.month, week.day, tzinfo=timezone.utc)
+        params.update(w0=monday, w1=monday + 7 * DAY)
     figures = {}
     with connection.cursor() as cursor:
         for name, sql in queries.items():
-            cursor.execute(sql, {"a": action})
+            cursor.execute(sql, params)
             figures[name] = cursor.fetchone()[0]
-        cursor.execute(f"SELECT currency, sum(net) FROM ({orders_of_messages}) x GROUP BY currency", {"a": action})
+        cursor.execute(f"SELECT currency, sum(net) FROM ({orders_of_messages}) x GROUP BY currency", params)
         figures["revenue"] = dict(cursor.fetchall())
     return figures
 
@@ -130,9 +166,11 @@ def expected_from_sql(action, window_days=DEFAULT_WINDOW_DAYS):
 def figures_of(result):
     return {
         "sent": result.sent, "customers": result.customers, "converted": result.converted, "orders": result.orders,
-        "vouchers": result.vouchers_issued, "consent": result.held_back.consent,
+        "vouchers": result.vouchers_issued, "redeemed": result.vouchers_redeemed, "consent": result.held_back.consent,
         "opted_out": result.held_back.opted_out, "cap": result.held_back.frequency_cap,
         "quiet": result.held_back.quiet_hours, "failed": result.failed, "revenue": dict(result.revenue),
+        "held_out": result.held_back.held_out, "held_out_customers": result.held_out_customers,
+        "held_out_converted": result.held_out_converted,
     }
 
 
@@ -269,3 +307,99 @@ def test_unpaid_orders_do_not_convert_when_only_paid_orders_count(scenario, shop
 
     assert by_action(action_results(lenient))["nudge"].converted == 1
     assert by_action(action_results(strict))["nudge"].converted == 0
+
+
+# ---------------------------------------------------------------- weeks, redeemed vouchers, the holdout
+
+#: T0 is a Sunday: its ISO week starts on Monday 23 February, the next day's on 2 March.
+WEEK_1, WEEK_2 = date(2026, 2, 23), date(2026, 3, 2)
+
+
+def redeem(order, code):
+    Order.objects.filter(pk=order.pk).update(voucher_code=code)
+
+
+@pytest.fixture
+def holdout_scenario(shop):
+    ledger = Ledger()
+    # week 1 (T0, a Sunday): three messages with vouchers; ann redeems hers, gus orders without his,
+    # ian's order with his code is cancelled (not a redemption, not a conversion)
+    ann = ledger.sent("repeat_purchase", "ann@example.com", voucher_valid_days=14)
+    redeem(shop.place_order("ann@example.com", "40.00", at=T0 + 2 * DAY, notify=False), ann.result["voucher_code"])
+    ledger.sent("repeat_purchase", "gus@example.com", voucher_valid_days=14)
+    shop.place_order("gus@example.com", "25.00", at=T0 + 2 * DAY, notify=False)
+    ian = ledger.sent("repeat_purchase", "ian@example.com", voucher_valid_days=14)
+    redeem(shop.place_order("ian@example.com", "60.00", at=T0 + DAY, status="canceled", notify=False),
+           ian.result["voucher_code"])
+    # dan is held out with the voucher he would have got (14 days): his order on day 10 is in his window
+    ledger.held_out("repeat_purchase", "dan@example.com", voucher_valid_days=14)
+    shop.place_order("dan@example.com", "30.00", at=T0 + 10 * DAY, notify=False)
+    # week 2: bob converts, cat does not; eve (held out, 7 days) orders at her window's last moment,
+    # fay (held out) a day after hers
+    ledger.sent("repeat_purchase", "bob@example.com", at=T0 + DAY)
+    shop.place_order("bob@example.com", "20.00", at=T0 + 3 * DAY, notify=False)
+    ledger.sent("repeat_purchase", "cat@example.com", at=T0 + DAY)
+    ledger.held_out("repeat_purchase", "eve@example.com", at=T0 + DAY)
+    shop.place_order("eve@example.com", "15.00", at=T0 + 8 * DAY, notify=False)
+    ledger.held_out("repeat_purchase", "fay@example.com", at=T0 + 2 * DAY)
+    shop.place_order("fay@example.com", "15.00", at=T0 + 10 * DAY, notify=False)
+    # one order in the windows of two reminders of two weeks: once in the period, once in each week
+    ledger.sent("winback_reminder", "kim@example.com", at=T0 - DAY)
+    ledger.sent("winback_reminder", "kim@example.com", at=T0 + DAY)
+    shop.place_order("kim@example.com", "10.00", at=T0 + 2 * DAY, notify=False)
+    return ledger
+
+
+def test_weeks_redeemed_vouchers_and_the_holdout_match_plain_sql(engine, holdout_scenario):
+    results = by_action(action_results(engine))
+
+    for action in ("repeat_purchase", "winback_reminder"):
+        result = results[action]
+        assert figures_of(result) == expected_from_sql(action), action
+        assert [week.week for week in result.weeks] == [WEEK_1, WEEK_2]
+        for week in result.weeks:
+            assert figures_of(week) == expected_from_sql(action, week=week.week), (action, week.week)
+            assert week.weeks == ()
+
+
+def test_the_holdout_scenarios_figures(engine, holdout_scenario):
+    repeat = by_action(action_results(engine))["repeat_purchase"]
+
+    assert (repeat.sent, repeat.customers, repeat.converted, repeat.vouchers_issued, repeat.vouchers_redeemed) == (
+        5, 5, 3, 3, 1)
+    assert (repeat.held_back.held_out, repeat.held_back.other, repeat.held_back.total) == (3, 0, 3)
+    lift = repeat.lift
+    assert (lift.treated_customers, lift.treated_converted, lift.holdout_customers, lift.holdout_converted) == (
+        5, 3, 3, 2)
+    assert lift.difference == pytest.approx(3 / 5 - 2 / 3) and lift.ratio == pytest.approx((3 / 5) / (2 / 3))
+    first, second = repeat.weeks
+    assert (first.iso_week, first.sent, first.converted, first.vouchers_redeemed) == ("2026-W09", 3, 2, 1)
+    assert (first.held_out_customers, first.held_out_converted) == (1, 1)
+    assert (second.iso_week, second.sent, second.converted, second.vouchers_redeemed) == ("2026-W10", 2, 1, 0)
+    assert (second.held_out_customers, second.held_out_converted, second.lift.holdout_rate) == (2, 1, 0.5)
+
+    winback = by_action(action_results(engine))["winback_reminder"]
+    assert (winback.orders, [week.orders for week in winback.weeks]) == (1, [1, 1])
+    assert winback.lift.holdout_customers == 0 and winback.lift.difference is None and winback.lift.ratio is None
+
+
+@pytest.mark.parametrize("treated, holdout, difference, ratio", [
+    ((10, 3), (0, 0), None, None),        # nobody held out
+    ((0, 0), (10, 1), None, None),        # nobody sent it
+    ((10, 3), (10, 0), 0.3, None),        # nobody held out converted: no ratio, never a division error
+    ((10, 3), (20, 2), 0.2, 3.0),
+])
+def test_the_lift_is_null_when_a_group_is_empty(treated, holdout, difference, ratio):
+    lift = Lift(treated[0], treated[1], holdout[0], holdout[1])
+
+    assert lift.difference == (pytest.approx(difference) if difference is not None else None)
+    assert lift.ratio == (pytest.approx(ratio) if ratio is not None else None)
+
+
+def test_without_order_sql_the_holdout_groups_are_counted_and_the_lift_is_null(holdout_scenario, clock):
+    memory = LifecycleEngine(MemoryHost(), clock=clock, plugin_manager=make_plugin_manager(load_entry_points=False))
+
+    repeat = by_action(action_results(memory))["repeat_purchase"]
+
+    assert (repeat.held_out_customers, repeat.held_back.held_out) == (3, 3)
+    assert repeat.lift is None and repeat.vouchers_redeemed is None and repeat.weeks[0].lift is None

@@ -214,3 +214,85 @@ def test_a_host_without_sql_gives_the_counts_and_null_conversions_with_the_reaso
     assert repeat["sent"] == 3
     assert (repeat["converted"], repeat["orders"], repeat["revenue"], repeat["conversionRate"]) == (
         None, None, None, None)
+
+
+WEEKS_QUERY = """query($since: DateTime!, $until: DateTime!) {
+  lifecycleActionResults(since: $since, until: $until) {
+    actions { action vouchersRedeemed heldBack { heldOut total }
+              lift { treatedCustomers treatedConverted treatedRate holdoutCustomers holdoutConverted holdoutRate
+                     difference ratio }
+              weeks { week weekStart sent customers converted vouchersRedeemed weeks { week } } }
+  }
+}"""
+
+
+@pytest.fixture
+def with_holdout(written):
+    shop = SandboxStore(None)
+    # ann redeems her voucher with the day-10 order; fay and gus are held out of repeat_purchase
+    # (7 days): fay orders on day 2, gus after his window
+    code = ActionLedgerEntry.objects.get(action="repeat_purchase_voucher").result["code"]
+    Order.objects.filter(user_email="ann@example.com", created_at=T0 + 10 * DAY).update(voucher_code=code)
+    for email, at, ordered in (("fay@example.com", T0, T0 + 2 * DAY), ("gus@example.com", T0 + DAY, T0 + 9 * DAY)):
+        written.entry("repeat_purchase", email, "skipped", at, result={"skipped": True, "reason": "held out"})
+        shop.place_order(email, "10.00", at=ordered, notify=False)
+    return written
+
+
+def sql_weeks_and_holdout():
+    """action → (redeemed, held out, lift groups, {ISO week: sent}), in plain SQL over the rows written."""
+    ledger, profiles, orders = (ActionLedgerEntry._meta.db_table, CustomerProfile._meta.db_table,
+                                Order._meta.db_table)
+    period = {"since": SINCE, "until": UNTIL}
+    in_period = "e.completed_at >= %(since)s AND e.completed_at < %(until)s"
+    with connection.cursor() as cursor:
+        cursor.execute(f"""
+            SELECT e.payload->>'for_action', count(*) FROM {ledger} e
+            WHERE e.status = 'done' AND e.action LIKE '%%\\_voucher' AND {in_period}
+              AND e.result->>'code' IN (SELECT voucher_code FROM {orders} WHERE status <> 'canceled') GROUP BY 1""",
+                       period)
+        redeemed = dict(cursor.fetchall())
+        cursor.execute(f"""
+            SELECT e.action, count(DISTINCT e.profile_id),
+                   count(DISTINCT e.profile_id) FILTER (WHERE EXISTS (
+                       SELECT 1 FROM {orders} o WHERE lower(o.user_email) = p.email AND o.status <> 'canceled'
+                          AND o.created_at > e.completed_at AND o.created_at <= e.completed_at + interval '7 days'))
+            FROM {ledger} e JOIN {profiles} p ON p.id = e.profile_id
+            WHERE e.status = 'skipped' AND e.result->>'reason' = 'held out' AND {in_period} GROUP BY 1""", period)
+        held = {action: (n, converted) for action, n, converted in cursor.fetchall()}
+        cursor.execute(f"""
+            SELECT e.action, to_char(e.completed_at AT TIME ZONE 'UTC', 'IYYY-"W"IW'), count(*) FROM {ledger} e
+            WHERE e.status = 'done' AND e.result ? 'sent_at' AND {in_period} GROUP BY 1, 2""", period)
+        weeks = {}
+        for action, week, n in cursor.fetchall():
+            weeks.setdefault(action, {})[week] = n
+    return redeemed, held, weeks
+
+
+def test_weeks_redeemed_vouchers_and_the_lift_equal_plain_sql(engine, with_holdout):
+    response = execute_graphql({"query": WEEKS_QUERY, "variables": {"since": SINCE.isoformat(),
+                                                                     "until": UNTIL.isoformat()}},
+                               admin_viewer(), engine_factory=lambda: engine)
+    assert "errors" not in response, response
+    rows = {row["action"]: row for row in response["data"]["lifecycleActionResults"]["actions"]}
+    redeemed, held, weeks = sql_weeks_and_holdout()
+    treated = sql_figures()
+
+    for action, row in rows.items():
+        assert row["vouchersRedeemed"] == redeemed.get(action, 0)
+        assert {week["week"]: week["sent"] for week in row["weeks"] if week["sent"]} == weeks.get(action, {})
+        assert all(week["weeks"] == [] for week in row["weeks"])
+        holdout_customers, holdout_converted = held.get(action, (0, 0))
+        lift = row["lift"]
+        assert (row["heldBack"]["heldOut"], lift["holdoutCustomers"], lift["holdoutConverted"]) == (
+            holdout_customers, holdout_customers, holdout_converted)
+        if action in treated:
+            assert (lift["treatedCustomers"], lift["treatedConverted"]) == (
+                treated[action]["customers"], treated[action]["converted"])
+    repeat = rows["repeat_purchase"]["lift"]
+    # treated: ann and cat of ann, bob, cat; held out: fay of fay and gus
+    assert (repeat["treatedRate"], repeat["holdoutRate"]) == (pytest.approx(2 / 3), 0.5)
+    assert (repeat["difference"], repeat["ratio"]) == (pytest.approx(2 / 3 - 0.5), pytest.approx(4 / 3))
+    assert rows["winback_reminder"]["lift"]["difference"] is None  # nobody held out: null, not an error
+    assert [(w["week"], w["weekStart"]) for w in rows["repeat_purchase"]["weeks"]] == [
+        ("2026-W09", "2026-02-23"), ("2026-W10", "2026-03-02")]

@@ -170,10 +170,20 @@ def check_action_results_table(out, since):
             cursor.execute(f"SELECT currency, sum(net) FROM ({attributed}) x GROUP BY currency ORDER BY currency",
                            {"a": action, "since": since})
             revenue = "; ".join(f"{currency} {amount:,.2f}" for currency, amount in cursor.fetchall()) or "-"
-            row = re.search(rf"^  {action} +{sent:,} +{customers:,} +[\d,]+ +(?:[\d,]+ +){{5}} *[\d,]+ +{converted:,} "
+            row = re.search(rf"^  {action} +{sent:,} +{customers:,} +[\d,]+ +[\d,-]+ +(?:[\d,]+ +){{6}} *[\d,]+ "
+                            rf"+{converted:,} "
                             rf"+\S+ +(.*)$", table, re.M)
             assert row, (action, sent, converted, table)
             assert row.group(1) == revenue, action
             total_sent += sent
+            cursor.execute("""SELECT count(DISTINCT profile_id) FROM lifecycle_plugin_actionledgerentry
+                              WHERE action = %(a)s AND status = 'skipped' AND result->>'reason' = 'held out'
+                                AND completed_at >= %(since)s""", {"a": action, "since": since})
+            held_out = cursor.fetchone()[0]
+            if sent or held_out:  # the lift table: sent to, converted, rate, held out, ...
+                assert re.search(rf"^  {action} +{customers:,} +{converted:,} +\S+ +{held_out:,} +[\d,]+ ", table,
+                                 re.M), (action, customers, held_out, table)
+    # the demo's small holdout is switched on, and said so
+    assert "holdout_percent = 10" in table and "By ISO week" in table
     # every message of the demo went to the outbox (the notify channel), in the replayed week
     assert total_sent == OutboxMessage.objects.count()

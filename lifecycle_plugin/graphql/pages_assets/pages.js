@@ -446,32 +446,61 @@
   }
 
   // "What each action earned": lifecycleActionResults over the overview's period, one row
-  // per action (docs/actions.md, "Action results").
+  // per action, then one per action and ISO week (docs/actions.md, "Action results").
   var ACTION_RESULTS_TITLE = "What each action earned";
+  var ACTION_FIGURES = "sent customers vouchersIssued vouchersRedeemed heldBack { total heldOut } failed converted " +
+    "orders conversionRate revenue { currency amount } lift { holdoutCustomers holdoutRate difference ratio }";
   var ACTION_RESULTS = "query ($since: DateTime!, $until: DateTime!) { lifecycleActionResults(since: $since, " +
-    "until: $until) { windowDays conversionsUnavailable actions { action sent customers vouchersIssued " +
-    "heldBack { total } failed converted orders conversionRate revenue { currency amount } } } }";
+    "until: $until) { windowDays conversionsUnavailable actions { action " + ACTION_FIGURES +
+    " weeks { week " + ACTION_FIGURES + " } } } }";
+
+  // The lift against the holdout: "+3.2 pts (×1.25)"; "—" while a group is empty.
+  function lift(value) {
+    if (!value || value.difference === null) {
+      return "—";
+    }
+    var points = value.difference * 100;
+    return (points > 0 ? "+" : "") + number(points, 1) + " pts" +
+      (value.ratio === null ? "" : " (×" + number(value.ratio, 2) + ")");
+  }
+
+  function actionFigures(a) {
+    var dash = function (value, text) { return value === null ? "—" : text; };
+    return [number(a.sent), number(a.customers), number(a.vouchersIssued), number(a.vouchersRedeemed),
+            number(a.heldBack.total), number(a.failed), dash(a.converted, number(a.converted)),
+            dash(a.orders, number(a.orders)), percent(a.conversionRate),
+            number(a.heldBack.heldOut), percent(a.lift && a.lift.holdoutRate), lift(a.lift),
+            dash(a.revenue, (a.revenue || []).map(money).join(", ") || "—")];
+  }
+
+  var FIGURE_HEADERS = ["Sent", "Customers", "Vouchers issued", "Vouchers redeemed", "Held back", "Failed",
+                        "Converted", "Orders", "Conversion rate", "Held out", "Holdout conversion", "Lift",
+                        "Revenue"];
+  var FIGURE_NUMERIC = [true, true, true, true, true, true, true, true, true, true, true, true, false];
 
   function loadActionResults(period, periodDays) {
     fill(document.getElementById("action-results-body"), function () {
       return ctx.api(ACTION_RESULTS, period);
     }, function (data) {
       var report = data.lifecycleActionResults;
-      var dash = function (value, text) { return value === null ? "—" : text; };
-      return [report.actions.length ? dataTable("Actions in the last " + periodDays + " days",
-        ["Action", "Sent", "Customers", "Vouchers issued", "Held back", "Failed", "Converted", "Orders",
-         "Conversion rate", "Revenue"],
-        report.actions.map(function (a) {
-          return [a.action, number(a.sent), number(a.customers), number(a.vouchersIssued), number(a.heldBack.total),
-                  number(a.failed), dash(a.converted, number(a.converted)), dash(a.orders, number(a.orders)),
-                  dash(a.conversionRate, number(a.conversionRate * 100, 1) + " %"),
-                  dash(a.revenue, (a.revenue || []).map(money).join(", ") || "—")];
-        }), [false, true, true, true, true, true, true, true, true, false])
-        : el("p", { "class": "muted", text: "No action ran in the period." }),
-      el("p", { "class": "muted", text: report.conversionsUnavailable
+      var weekRows = [];
+      report.actions.forEach(function (a) {
+        a.weeks.forEach(function (w) { weekRows.push([a.action, w.week].concat(actionFigures(w))); });
+      });
+      var parts = report.actions.length ? [
+        dataTable("Actions in the last " + periodDays + " days", ["Action"].concat(FIGURE_HEADERS),
+          report.actions.map(function (a) { return [a.action].concat(actionFigures(a)); }),
+          [false].concat(FIGURE_NUMERIC)),
+        dataTable("By ISO week (Monday to Sunday, UTC)", ["Action", "Week"].concat(FIGURE_HEADERS), weekRows,
+          [false, false].concat(FIGURE_NUMERIC))
+      ] : [el("p", { "class": "muted", text: "No action ran in the period." })];
+      parts.push(el("p", { "class": "muted", text: report.conversionsUnavailable
         ? "Conversions not computed: " + report.conversionsUnavailable + "."
         : "Converted: customers who placed a counted order within " + report.windowDays + " days of a message " +
-          "(a voucher's validity when it announced one); revenue per currency, never added across currencies." })];
+          "(a voucher's validity when it announced one); revenue per currency, never added across currencies. " +
+          "Held out: customers the holdout (holdout_percent) kept from the action; lift: the conversion rate of " +
+          "those sent it minus that of those held out, in points (and their ratio)." }));
+      return parts;
     });
   }
 

@@ -31,6 +31,8 @@ DEMO_ACTION_SETTINGS = {
     "referral_return_window_days": "3",
     # The synthetic customers carry no consent metadata: the demo shows what would be sent.
     "marketing_consent_required": "false",
+    # A small holdout, so the action results show a measured lift (the demo says so).
+    "holdout_percent": "10",
 }
 
 
