@@ -146,7 +146,9 @@ def plan_advance(engine: LifecycleEngine, profile: CustomerProfile, facts: Custo
 
     decision = engine.decide(facts, now)
     if stage_code(decision.stage) != stage:
-        if is_win_back(stage, decision.stage):
+        # A recompute's dormant -> active move is a win-back only when an order the profile
+        # had not seen made it; otherwise the new settings alone moved the customer (quiet).
+        if is_win_back(stage, decision.stage) and (not recompute or unseen_from is not None):
             reason = StageTransition.REASON_WIN_BACK
         elif recompute:
             reason = _recompute_reason(recompute)

@@ -86,6 +86,20 @@ def test_a_lower_at_risk_threshold_moves_the_customers_between_60_and_90_days_qu
     assert d10.next_check_at == NOW - 10 * DAY + 60 * DAY
 
 
+def test_a_higher_threshold_brings_customers_back_as_a_settings_change_not_a_win_back(store):
+    # At 90 days, d100 is at risk; at 120 days it is a new buyer again. No order came in:
+    # the settings moved it, so it is no win-back (which would count in the win-back
+    # conversions and fire the win-back action's order hooks) and stays quiet.
+    recorder = Recorder()
+    assert stages()["d100@example.com"] == "at_risk"
+    request_recompute(OLD, dataclasses.replace(OLD, at_risk_days=120), now=NOW)
+    run_recompute(engine(dataclasses.replace(OLD, at_risk_days=120), recorder))
+    assert stages()["d100@example.com"] == "new"
+    move = StageTransition.objects.filter(profile__email="d100@example.com").latest("occurred_at")
+    assert (move.from_stage, move.to_stage, move.reason) == ("at_risk", "new", StageTransition.REASON_SETTINGS_CHANGE)
+    assert recorder.stage_changes == []
+
+
 def test_the_owner_can_have_actions_run_for_settings_moves(store):
     recorder = Recorder()
     request_recompute(OLD, NEW, now=NOW)
