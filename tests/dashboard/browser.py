@@ -19,7 +19,7 @@ import re
 import tempfile
 import threading
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 CHROMIUM = os.environ.get("LIFECYCLE_CHROMIUM", "/usr/bin/chromium")
 HERE = Path(__file__).parent
@@ -104,6 +104,11 @@ def launch_chromium():
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
+def _served_elsewhere(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https", "ws", "wss") and parts.hostname not in ("127.0.0.1", "localhost", "::1")
+
+
 class Tab:
     """One browser tab showing the harness, which frames a page below `pages_url`."""
 
@@ -113,6 +118,10 @@ class Tab:
         self.errors: list[str] = []
         self.page.on("console", lambda message: message.type == "error" and self.errors.append(message.text))
         self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        #: Requests for anything not served on this machine: the pages must load nothing from outside
+        #: the package (no CDN, no font or script host), so this stays empty.
+        self.outside: list[str] = []
+        self.context.on("request", lambda request: _served_elsewhere(request.url) and self.outside.append(request.url))
         self.pages_url = pages_url
         self.dashboard = dashboard
         self.intruder = intruder

@@ -96,6 +96,7 @@ def tab(browser, pages_server, origins, demo, django_db_blocker):
     yield session
     errors = session.close()
     assert errors == [], f"console errors: {errors}"
+    assert session.outside == [], f"requests outside the package: {session.outside}"
 
 
 def token_for(user, *, at: float | None = None) -> str:
