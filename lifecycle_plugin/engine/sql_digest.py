@@ -32,7 +32,8 @@ from ..rules.ladder import (
     OrdersInWindowAtLeast,
     SilenceAtLeast,
 )
-from .digest_writes import DIGEST_TABLE
+from ..rules.stages import Stage
+from .digest_writes import DIGEST_TABLE, PROFILE_TABLE
 from .sql_ladder import US_PER_DAY, check_exact
 from .sql_ladder_parts import literal
 
@@ -46,15 +47,66 @@ def decision_lateral(config: LifecycleConfig, now: datetime, *, digest: str = "d
     return _Compiler(config, ladder, digest, epoch_us(now)).lateral(with_rule)
 
 
-def whole_store_sql(in_force: LifecycleConfig, candidate: LifecycleConfig, now: datetime) -> str:
-    """(stage, tier) in force, (stage, tier) candidate, profiles: the what-if's counts."""
-    return f"""
-        SELECT b.stage, b.tier, a.stage, a.tier, count(*)
-        FROM {DIGEST_TABLE} AS d
-        CROSS JOIN LATERAL ({decision_lateral(in_force, now)}) AS b
-        CROSS JOIN LATERAL ({decision_lateral(candidate, now)}) AS a
-        WHERE d.version = {DIGEST_VERSION}
-        GROUP BY 1, 2, 3, 4"""
+def whole_store_sql(in_force: LifecycleConfig, candidate: LifecycleConfig, now: datetime) -> WhatIfQuery:
+    """The what-if's statement: per (stage, tier) in force and (stage, tier) under the
+    candidate, the profiles with a digest, in one parallel scan; and the profiles in all, in
+    the same snapshot (those without a current digest are the difference)."""
+    check_exact(in_force)
+    check_exact(candidate)
+    before = _Compiler(in_force, LADDER, "d", epoch_us(now))
+    after = _Compiler(candidate, LADDER, "d", epoch_us(now))
+    return WhatIfQuery(before, after)
+
+
+class WhatIfQuery:
+    """`whole_store_sql`'s statement and the decoding of its rows.
+
+    Each profile's four answers are packed into one integer group key (stage and tier as
+    small ranks): with one computed key the planner expects few groups and aggregates in
+    its parallel workers, where four text keys made it gather every row into the leader.
+    A part the two configurations decide alike (the same compiled SQL: a change of the
+    tier table leaves the stage alike, a change of a stage threshold the tier) is computed
+    once and read for both."""
+
+    def __init__(self, before: "_Compiler", after: "_Compiler"):
+        self.stages = [stage.value for stage in Stage]
+        self.tiers_before = [tier.code for tier in before.config.tiers]
+        self.tiers_after = [tier.code for tier in after.config.tiers]
+        stage_before, stage_after = before.stage_rank(self.stages), after.stage_rank(self.stages)
+        tier_before, tier_after = before.tier_rank(), after.tier_rank()
+        self.stage_shared = stage_before == stage_after
+        self.tier_shared = tier_before == tier_after  # ranks alike; the codes are read per side
+        #: Ranks are 1-based; a tier rank of 0 is no tier.
+        self.stage_base = len(self.stages) + 1
+        self.tier_base = max(len(self.tiers_before), len(self.tiers_after)) + 1
+        parts = [(stage_before, self.stage_base), (f"COALESCE({tier_before}, 0)", self.tier_base)]
+        if not self.stage_shared:
+            parts.append((stage_after, self.stage_base))
+        if not self.tier_shared:
+            parts.append((f"COALESCE({tier_after}, 0)", self.tier_base))
+        self.bases = [base for _, base in parts]
+        key = parts[0][0]
+        for expression, base in parts[1:]:
+            key = f"({key}) * {base}::bigint + ({expression})"
+        self.sql = f"""
+            SELECT g.key, g.profiles, (SELECT count(*) FROM {PROFILE_TABLE}) AS all_profiles
+            FROM (SELECT {key} AS key, count(*) AS profiles
+                  FROM {DIGEST_TABLE} AS d
+                  WHERE d.version = {DIGEST_VERSION}
+                  GROUP BY 1) AS g"""
+
+    def decode(self, key: int) -> tuple[str, str | None, str, str | None]:
+        """(stage, tier) in force and (stage, tier) candidate of one group key."""
+        ranks = []
+        for base in reversed(self.bases):
+            key, rank = divmod(key, base)
+            ranks.append(rank)
+        ranks.reverse()
+        stage_before, tier_before, *rest = ranks
+        stage_after = stage_before if self.stage_shared else rest.pop(0)
+        tier_after = tier_before if self.tier_shared else rest.pop(0)
+        return (self.stages[stage_before - 1], self.tiers_before[tier_before - 1] if tier_before else None,
+                self.stages[stage_after - 1], self.tiers_after[tier_after - 1] if tier_after else None)
 
 
 class _Compiler:
@@ -86,11 +138,18 @@ class _Compiler:
         risk = self.ladder.at_risk_after
         global_us = self.days_us(risk.global_days)
         floor = self.days_us(risk.floor_days)
-        scaled = f"({self.median}::numeric * {literal(str(risk.multiplier.of(self.config)))}::numeric)"
-        # Decimal.to_integral_value(): half to even (the product is never negative).
-        even = (f"(CASE WHEN {scaled} - floor({scaled}) = 0.5 THEN floor({scaled}) + mod(floor({scaled}), 2) "
-                f"ELSE round({scaled}) END)::bigint")
-        personal = f"GREATEST({even}, {floor})"
+        multiplier = risk.multiplier.of(self.config)
+        if multiplier == multiplier.to_integral_value():
+            # A whole multiplier (the default 2): the product is a whole number of µs, exact
+            # in bigint (the median is at most decades of µs, the multiplier at most 100),
+            # and needs none of numeric's rounding, about a tenth of the what-if's time.
+            scaled = f"({self.median} * {int(multiplier)}::bigint)"
+        else:
+            scaled = f"({self.median}::numeric * {literal(str(multiplier))}::numeric)"
+            # Decimal.to_integral_value(): half to even (the product is never negative).
+            scaled = (f"(CASE WHEN {scaled} - floor({scaled}) = 0.5 THEN floor({scaled}) + mod(floor({scaled}), 2) "
+                      f"ELSE round({scaled}) END)::bigint")
+        personal = f"GREATEST({scaled}, {floor})"
         applies = f"{self.n} >= {risk.min_orders.of(self.config)}"
         sooner = f"{applies} AND {personal} < {global_us}"
         return (f"(CASE WHEN {sooner} THEN {personal} ELSE {global_us} END)",
@@ -137,14 +196,27 @@ class _Compiler:
         tiers = self.ladder.tiers.table.of(self.config)
         if not tiers:
             return "NULL::text"
+        codes = ", ".join(literal(tier.code) for tier in tiers)
+        return f"(ARRAY[{codes}]::text[])[{self.tier_rank()}]"
+
+    def tier_rank(self) -> str:
+        """The tier as its 1-based place in the table (NULL or 0: no tier)."""
+        tiers = self.ladder.tiers.table.of(self.config)
+        if not tiers:
+            return "NULL::integer"
         reached = []
         for currency in sorted({c for tier in tiers for c in tier.thresholds}):
             ranks = [rank for rank, tier in enumerate(tiers, start=1) if currency in tier.thresholds]
             amounts = ", ".join(f"{literal(str(tiers[rank - 1].thresholds[currency]))}::numeric" for rank in ranks)
             reached.append(f"(ARRAY[{', '.join(map(str, ranks))}])"
                            f"[width_bucket({self.spend(currency)}, ARRAY[{amounts}])]")
-        codes = ", ".join(literal(tier.code) for tier in tiers)
-        return f"(ARRAY[{codes}]::text[])[GREATEST({', '.join(reached)})]"
+        return f"GREATEST({', '.join(reached)})"
+
+    def stage_rank(self, stages: list[str]) -> str:
+        """The stage as its 1-based place in `stages`."""
+        def rank(rule) -> str:
+            return str(stages.index(rule.stage.value) + 1)
+        return f"CASE WHEN {self.n} = 0 THEN {self.pre_purchase(rank)} ELSE {self.buyer(rank)} END"
 
     def lateral(self, with_rule: bool) -> str:
         _, risk_rule = self.risk()

@@ -50,7 +50,7 @@ from django.db import connection, transaction
 from ..host import Host
 from ..rules import LifecycleConfig, decide
 from ..rules.ladder import sql_unsupported
-from .digest_writes import missing_count
+from .digest_writes import PROFILE_TABLE
 from .sql_digest import whole_store_sql
 
 #: Customers read from the host per round trip.
@@ -105,8 +105,9 @@ EVALUATORS = ("auto", "sql", "python", "sql_ladder")
 
 def why_not_sql(host: Host, configs: tuple[LifecycleConfig, ...], sample_limit: int | None,
                 hooks: tuple[str, ...] = ()) -> str | None:
-    """Why the digest evaluator cannot answer (None: it can). `hooks`: the installed
-    implementations' hook names among `DECISION_HOOKS`."""
+    """Why the digest evaluator cannot answer, as far as can be told before it runs (None: it
+    can; whether every profile has a digest is counted by the run itself, `missing_digests`).
+    `hooks`: the installed implementations' hook names among `DECISION_HOOKS`."""
     if hooks:
         return "hooks that the SQL evaluator cannot run are installed: " + ", ".join(hooks)
     if sample_limit is not None:
@@ -117,11 +118,12 @@ def why_not_sql(host: Host, configs: tuple[LifecycleConfig, ...], sample_limit: 
         problems = sql_unsupported(config)
         if problems:
             return "settings the SQL evaluator cannot decide exactly: " + ", ".join(problems)
-    missing = missing_count()
-    if missing:
-        return (f"{missing} profiles have no ladder digest yet (written before it existed; "
-                "`lifecycle_digest` or the daily task fills them)")
     return None
+
+
+def missing_digests(missing: int) -> str:
+    return (f"{missing} profiles have no ladder digest yet (written before it existed; "
+            "`lifecycle_digest` or the daily task fills them)")
 
 
 def what_if(host: Host, in_force: LifecycleConfig, candidate: LifecycleConfig, now: datetime,
@@ -144,11 +146,16 @@ def what_if(host: Host, in_force: LifecycleConfig, candidate: LifecycleConfig, n
     else:
         reason = "asked for" if evaluator == "python" else why_not_sql(host, (in_force, candidate), sample_limit,
                                                                        hooks)
+        counts = None
+        if reason is None:
+            counts, missing = decide_digests(in_force, candidate, now)
+            if missing:
+                reason = missing_digests(missing)
         if reason is not None and evaluator == "sql":
             raise ValueError(f"the what-if cannot run in SQL: {reason}")
         if reason is None:
             result.evaluator = "sql"
-            _add_counts(result, decide_digests(in_force, candidate, now))
+            _add_counts(result, counts)
         else:
             result.evaluator_reason = reason
             _in_python(result, host, in_force, candidate, now, sample_limit)
@@ -162,13 +169,24 @@ def _add_counts(result: WhatIfResult, counts: Counter) -> None:
     result.customers_read = result.customers_evaluated
 
 
-def decide_digests(in_force: LifecycleConfig, candidate: LifecycleConfig, now: datetime) -> Counter:
-    """(stage in force, tier in force, candidate stage, candidate tier) → profiles, in one scan."""
+def decide_digests(in_force: LifecycleConfig, candidate: LifecycleConfig, now: datetime) -> tuple[Counter, int]:
+    """(stage in force, tier in force, candidate stage, candidate tier) → profiles, in one
+    scan; and how many profiles have no current digest (counted in the same snapshot)."""
+    query = whole_store_sql(in_force, candidate, now)
     with transaction.atomic(), connection.cursor() as cursor:
         # Compiled SQL is long and runs once: planning it for JIT costs more than it saves.
         cursor.execute("SET LOCAL jit = off")
-        cursor.execute(whole_store_sql(in_force, candidate, now))
-        return Counter({tuple(row[:4]): row[4] for row in cursor.fetchall()})
+        cursor.execute(query.sql)
+        rows = cursor.fetchall()
+        if rows:
+            profiles = rows[0][2]
+        else:  # no digest at all: count the profiles on their own
+            cursor.execute(f"SELECT count(*) FROM {PROFILE_TABLE}")
+            profiles = cursor.fetchone()[0]
+    counts = Counter()
+    for key, count, _ in rows:
+        counts[query.decode(key)] += count
+    return counts, profiles - sum(counts.values())
 
 
 def _in_python(result: WhatIfResult, host: Host, in_force: LifecycleConfig, candidate: LifecycleConfig,

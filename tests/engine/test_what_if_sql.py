@@ -73,6 +73,37 @@ def test_sql_python_and_the_full_evaluator_count_the_same(store):
     assert not unchanged.stage_moves and not unchanged.tier_moves
 
 
+TIERS = LifecycleConfig().tiers
+#: Candidates the digest statement treats differently: a stage alike under both settings is
+#: computed once, so is a tier; a whole personal multiplier is a bigint product, another one
+#: numeric rounding; a tier table may grow, shrink or go.
+CANDIDATES = {
+    "tiers only": LifecycleConfig(tiers=(Tier("vip", {"USD": Decimal("300"), "PLN": Decimal("800")}),)),
+    "stage only": LifecycleConfig(at_risk_days=30, lapsed_days=60),
+    "renamed tiers": LifecycleConfig(tiers=tuple(Tier(f"{t.code}_new", t.thresholds) for t in TIERS)),
+    "more tiers": LifecycleConfig(tiers=(*TIERS, Tier("platinum", {"USD": Decimal("5000")}))),
+    "no tiers": LifecycleConfig(tiers=()),
+    "tier window": LifecycleConfig(tier_window_days=30),
+    "fractional multiplier": LifecycleConfig(personal_gap_multiplier=Decimal("1.5"), personal_gap_floor_days=1),
+    "whole multiplier": LifecycleConfig(personal_gap_multiplier=Decimal("3"), personal_gap_floor_days=1),
+    "unchanged": LifecycleConfig(),
+}
+
+
+@pytest.mark.parametrize("in_force", [LifecycleConfig(), LifecycleConfig(tiers=()),
+                                      LifecycleConfig(personal_gap_multiplier=Decimal("1.25"))],
+                         ids=["defaults", "no tiers", "fractional"])
+@pytest.mark.parametrize("name", CANDIDATES)
+def test_the_digest_statement_counts_as_python_for_any_pair_of_settings(store, in_force, name):
+    in_force, candidate = in_force.validate(), CANDIDATES[name].validate()
+    in_sql = what_if(SandboxHost(), in_force, candidate, NOW, evaluator="sql")
+    in_python = what_if(SandboxHost(), in_force, candidate, NOW, evaluator="python")
+    for field_name in ("customers_evaluated", "stages", "tiers", "current_stages", "current_tiers", "stage_moves",
+                       "tier_moves"):
+        assert getattr(in_sql, field_name) == getattr(in_python, field_name), field_name
+    assert in_sql.customers_evaluated == CustomerProfile.objects.count()
+
+
 def test_a_decision_hook_or_a_missing_digest_keeps_the_python_path_and_says_why(store):
     in_force = LifecycleConfig().validate()
     hooked = what_if(SandboxHost(), in_force, CANDIDATE, NOW, hooks=("lifecycle_classify",))

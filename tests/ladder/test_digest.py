@@ -109,3 +109,38 @@ def test_ties_unpaid_and_currencies_read_as_decide_reads_them():
                                  datetime(2026, 1, 21, tzinfo=UTC))
         finally:
             transaction.set_rollback(True)
+
+
+@pytest.mark.parametrize("multiplier", ["2", "3", "1.5", "0.75"])
+def test_the_personal_rhythm_at_its_edge_whole_and_fractional_multipliers(multiplier):
+    """A steady buyer is at risk exactly when the silence reaches the median gap times the
+    multiplier (a bigint product for a whole multiplier, numeric with decide's rounding for
+    another), not a microsecond before; medians of an odd and an even number of gaps."""
+    from datetime import timedelta
+
+    multiplier = Decimal(multiplier)
+    config = LifecycleConfig(personal_gap_multiplier=multiplier, personal_gap_floor_days=1, at_risk_days=200,
+                             lapsed_days=400).validate()
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    rhythms = {"odd": [timedelta(days=10), timedelta(days=10, microseconds=3), timedelta(days=11)],
+               "even": [timedelta(days=10), timedelta(days=10, microseconds=3)]}
+    with transaction.atomic(), connection.cursor() as cursor:
+        try:
+            for gaps in rhythms.values():
+                moments = [start]
+                for gap in gaps:
+                    moments.append(moments[-1] + gap)
+                facts = CustomerFacts(email="steady@example.com", has_account=True, orders=tuple(
+                    OrderFact(str(i), moment, "USD", Decimal("10")) for i, moment in enumerate(moments)))
+                sorted_gaps = sorted(gaps)
+                middle = len(sorted_gaps) // 2
+                median = (sorted_gaps[middle] if len(sorted_gaps) % 2
+                          else (sorted_gaps[middle - 1] + sorted_gaps[middle]) / 2)
+                edge = moments[-1] + timedelta(microseconds=int(
+                    (Decimal(median // timedelta(microseconds=1)) * multiplier).to_integral_value()))
+                for now in (edge - timedelta(microseconds=1), edge):
+                    expected = decide(facts, config, now)
+                    assert (expected.stage.value == "at_risk") == (now == edge), (gaps, now, expected.stage)
+                    assert_agree(cursor, [facts], config, now)
+        finally:
+            transaction.set_rollback(True)
