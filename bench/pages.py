@@ -11,7 +11,8 @@ times each:
 - the overview: interactive (the stage and tier counts drawn, the period selector live)
   after the handshake, and when each of its other sections finished loading;
 - the customer card of the customer with the longest history;
-- the settings page's what-if preview (the first one, with the values in force);
+- the settings page's what-if preview: the first one (the values in force), then with
+  `at_risk_days` changed to 60 (the figure the target is about);
 - the messages page (ledger, outbox, test sends).
 
 Page weight: every response a page loaded (HTML, script, style, the API's answers),
@@ -103,6 +104,13 @@ def child_measure(repeat: str) -> None:
                 elif page_name == "settings":
                     frame.wait_for_selector("#what-if-summary", timeout=600000)
                     note("whatif_ms", int(body.get_attribute("data-whatif-ms")))
+                    # The preview an owner waits for: one threshold changed (the first compares
+                    # the settings in force with themselves, which shares every part).
+                    frame.evaluate("document.body.removeAttribute('data-whatif-ms')")
+                    frame.locator("#setting-at_risk_days").fill("60")
+                    frame.wait_for_function("document.body.hasAttribute('data-whatif-ms')", timeout=600000)
+                    expect(frame.locator("#what-if-summary")).not_to_contain_text("; 0 would move")
+                    note("whatif_at_risk_60_ms", int(body.get_attribute("data-whatif-ms")))
                 else:
                     wait_status(frame, "loaded", timeout=120000)
                     for part in ("outbox", "test-sends"):

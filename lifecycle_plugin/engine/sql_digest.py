@@ -204,13 +204,26 @@ class _Compiler:
         tiers = self.ladder.tiers.table.of(self.config)
         if not tiers:
             return "NULL::integer"
-        reached = []
-        for currency in sorted({c for tier in tiers for c in tier.thresholds}):
+
+        def reached(currency: str, spend: str) -> str:
+            """The place of the highest tier `spend` in `currency` reaches (NULL: none)."""
             ranks = [rank for rank, tier in enumerate(tiers, start=1) if currency in tier.thresholds]
             amounts = ", ".join(f"{literal(str(tiers[rank - 1].thresholds[currency]))}::numeric" for rank in ranks)
-            reached.append(f"(ARRAY[{', '.join(map(str, ranks))}])"
-                           f"[width_bucket({self.spend(currency)}, ARRAY[{amounts}])]")
-        return f"GREATEST({', '.join(reached)})"
+            return f"(ARRAY[{', '.join(map(str, ranks))}])[width_bucket({spend}, ARRAY[{amounts}])]"
+
+        currencies = sorted({c for tier in tiers for c in tier.thresholds})
+        any_currencies = f"GREATEST({', '.join(reached(c, self.spend(c)) for c in currencies)})"
+        # Most customers buy in one currency: their slice is the whole array, found without
+        # looking the currency up, and only that currency's thresholds are compared (a
+        # currency they never bought in has 0 spend, below every threshold, which is > 0).
+        one = " ".join(f"WHEN {literal(c)} THEN {reached(c, self.spend_in_only_currency())}" for c in currencies)
+        return (f"(CASE WHEN cardinality({self.d}.spend_currencies) = 1 THEN CASE {self.d}.spend_currencies[1] {one} END "
+                f"ELSE {any_currencies} END)")
+
+    def spend_in_only_currency(self) -> str:
+        """`spend` for a customer with orders in one currency (its slice is all of `spend_moments`)."""
+        cutoff = self.now_us - self.days_us(self.ladder.tiers.window_days)
+        return f"COALESCE({self.spend_from}[1 + width_bucket({cutoff}::bigint, {self.d}.spend_moments)], 0)"
 
     def stage_rank(self, stages: list[str]) -> str:
         """The stage as its 1-based place in `stages`."""

@@ -176,6 +176,10 @@ def decide_digests(in_force: LifecycleConfig, candidate: LifecycleConfig, now: d
     with transaction.atomic(), connection.cursor() as cursor:
         # Compiled SQL is long and runs once: planning it for JIT costs more than it saves.
         cursor.execute("SET LOCAL jit = off")
+        # The planner prices each row's compiled ladder at a few operators, so that gathering
+        # the rows from parallel workers can look dearer than evaluating them all in one
+        # process, several times slower at 1,000,000 profiles (docs/performance.md).
+        cursor.execute("SET LOCAL parallel_tuple_cost = 0")
         cursor.execute(query.sql)
         rows = cursor.fetchall()
         if rows:
