@@ -240,7 +240,9 @@ def ensure_backfilled(now: str) -> bool:
         cursor.execute("SELECT count(*), count(*) FILTER (WHERE decided_at <> %s) FROM lifecycle_plugin_customerprofile",
                        [moment])
         profiles, other = cursor.fetchone()
-        cursor.execute("SELECT count(*) FROM lifecycle_plugin_stagetransition WHERE reason <> 'backfill'")
+        # Both backfill paths record every move at the backfill's `now` (the SQL path dates
+        # the moves from the orders, with their own reasons); anything else came later.
+        cursor.execute("SELECT count(*) FROM lifecycle_plugin_stagetransition WHERE recorded_at <> %s", [moment])
         later = cursor.fetchone()[0]
     if profiles and not other and not later and profiles == SandboxHost().count_customers():
         return False
