@@ -5,7 +5,7 @@ Three evaluators, the same answer:
 - ``sql`` (the default whenever it can run): every profile's ladder digest
   (`rules.digest`, kept by every writer of the profile) decided at `now` under both
   configurations in one scan of the digest table (`engine.sql_digest`, compiled from the
-  ladder's one statement). Under a second at 1,000,000 customers (docs/performance.md).
+  ladder's one statement). About 2-3 s at 1,000,000 customers (docs/performance.md).
   It covers the customers with a profile, which after the backfill is every customer the
   store knows. It does not run, and the result says why (`evaluator_reason`), when a
   third-party `lifecycle_collect_facts` or `lifecycle_classify` hook is installed (the
