@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import os
+import re
 import sys
 from datetime import datetime, timezone
 from urllib.parse import quote
@@ -75,6 +76,7 @@ def child_measure(repeat: str) -> None:
 
     def note(name: str, value: float) -> None:
         figures.setdefault(name, []).append(value)
+        print(f"{name}: {value}", file=sys.stderr, flush=True)  # as it comes: a 1M run is long
 
     def weight(page_name: str, tab: Tab) -> None:
         sizes = [len(gzip.compress(body, 6)) for body in tab.bodies]
@@ -108,7 +110,7 @@ def child_measure(repeat: str) -> None:
                     # the settings in force with themselves, which shares every part).
                     frame.evaluate("document.body.removeAttribute('data-whatif-ms')")
                     frame.locator("#setting-at_risk_days").fill("60")
-                    frame.wait_for_function("document.body.hasAttribute('data-whatif-ms')", timeout=600000)
+                    expect(body).to_have_attribute("data-whatif-ms", re.compile(r"^\d+$"), timeout=600000)
                     expect(frame.locator("#what-if-summary")).not_to_contain_text("; 0 would move")
                     note("whatif_at_risk_60_ms", int(body.get_attribute("data-whatif-ms")))
                 else:
