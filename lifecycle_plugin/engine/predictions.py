@@ -3,9 +3,12 @@ customer, store the figures on the profiles.
 
     report = run_predictions(engine)
 
-1. `read_counted_orders` reads every customer's counted orders into lean arrays, in
-   one SQL pass over the host's orders SELECT (`prediction_orders_sql`) or, where the
-   host has no SQL, through the host's facts (`prediction_orders`);
+1. `read_counted_orders` reads every profile's counted orders into lean arrays from the
+   ladder digests (`prediction_orders_digest`: the orders the profiles were decided
+   from, without the host's orders SELECT, whose ownership rules dominated the run at a
+   million customers); the readers over the host's SQL (`prediction_orders_sql`) and
+   facts (`prediction_orders`) give the same arrays and remain for what a digest cannot
+   settle;
 2. `predict.store.predict_store` fits the purchase model (BG/NBD) over all of them and
    the spend model (Gamma-Gamma) per currency, behind the data guard;
 3. the figures go onto the profiles with one ``UPDATE … FROM unnest(…)`` per chunk,
@@ -37,8 +40,8 @@ from ..predict.store import predict_store
 from ..rules.referral import advocate_of
 from .bulk import bulk_cursor
 from .plans import prediction_summary, profile_summary
-from .prediction_orders import OrderArrays, order_day, read_counted_orders_through_facts
-from .prediction_orders_sql import read_counted_orders_in_sql, why_not_in_sql
+from .prediction_orders import OrderArrays, order_day
+from .prediction_orders_digest import read_counted_orders_from_digests
 
 logger = logging.getLogger(__name__)
 
@@ -66,11 +69,9 @@ class PredictionReport:
 
 
 def read_counted_orders(engine, chunk_size: int = 2000) -> OrderArrays:
-    """Every profiled customer's counted orders placed up to now, the quickest way the
-    host and the installed hooks allow."""
-    if why_not_in_sql(engine) is None:
-        return read_counted_orders_in_sql(engine.host.ladder_sources(), engine.config, engine.clock())
-    return read_counted_orders_through_facts(engine, chunk_size)
+    """Every profiled customer's counted orders placed up to now, from the ladder digests
+    (profiles without one are given one first)."""
+    return read_counted_orders_from_digests(engine, chunk_size)
 
 
 def run_predictions(engine, *, chunk_size: int = 2000, repeat_buyers_needed: int | None = None,
