@@ -47,9 +47,10 @@ logger = logging.getLogger(__name__)
 
 #: Why a customer with no counted order has no prediction.
 NO_ORDERS = "No counted order yet: nothing to predict from."
-#: Profiles written per UPDATE statement (and per projection write): each is a
-#: transaction holding its rows' locks, so the event path waits at most one of them.
-WRITE_CHUNK = 20_000
+#: Profiles written per UPDATE statement (and per projection write), each a transaction
+#: holding its rows' locks. 20,000 measured no faster at 100,000 customers (the
+#: projection's Python work per account is the same either way) and took 59 MB more.
+WRITE_CHUNK = 5000
 
 
 def min_repeat_buyers() -> int:
@@ -141,7 +142,8 @@ COPY_CHUNK = 100_000
 def _figures_sql(currencies: list[str], project: bool) -> str:
     """One statement per id range: the figures from the temporary table onto the profiles
     and, for the projection, the updated accounts' columns back (the UPDATE holds their
-    row locks until the projection is written in the same transaction). Each currency's
+    row locks until the projection is written in the same transaction). The range is
+    stated on both tables, or the planner scans every profile for each range. Each currency's
     spend is rounded to cents here (numeric `round`, half away from zero), and a
     currency without a positive, finite spend is left out of the JSON."""
     spend = "'{}'::jsonb"
@@ -156,7 +158,7 @@ def _figures_sql(currencies: list[str], project: bool) -> str:
             predicted_orders_365 = f.expected, probability_active = f.active, predicted_spend = {spend},
             predicted_at = %(at)s, prediction_reason = NULL
         FROM {_FIGURES_TABLE} f
-        WHERE p.id = f.id AND f.id >= %(first)s AND f.id <= %(last)s
+        WHERE p.id = f.id AND f.id BETWEEN %(first)s AND %(last)s AND p.id BETWEEN %(first)s AND %(last)s
         {returning}"""
     if not project:
         return update
