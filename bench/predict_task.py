@@ -4,13 +4,14 @@
 
 For each store size (generated from the seed and backfilled as of the store's `now` if
 it is not already, in a child of its own; neither is timed), a fresh child runs `engine.predictions.run_predictions`
-as the daily `predict` task does, with the clock at the store's `now`: every customer's
-counted orders read through the sandbox host in chunks (`Host.read_facts`), both models
+as the daily `predict` task does, with the clock at the store's `now`: every profile's
+counted orders read from the ladder digests, both models
 fitted, every customer scored, the figures written with one UPDATE per chunk, each
 account's `lifecycle.profile` projection rewritten, and the fits recorded. Timed in the
-child; the reading (in SQL where the host has it, `engine.predictions.read_counted_orders`)
-is also timed on its own first, and, as the reference, the reading through `Host.read_facts`
-in a child of its own (up to `--facts-reference` customers); peak memory is the child's
+child; the reading (`engine.predictions.read_counted_orders`) is also timed on its own
+first, and, as references, each in a child of its own, the reading through `Host.read_facts`
+(up to `--facts-reference` customers) and in SQL over the host's orders SELECT (up to
+`--host-sql-reference`); peak memory is the child's
 `ru_maxrss` (Django, psycopg, numpy and scipy included).
 
 Targets (issue #15, for the fit and scoring): at most 120 s and 400 MB at 1,000,000 customers.
@@ -40,6 +41,15 @@ def child_read_through_facts(now: str) -> None:
     engine = common.make_engine(common.parse_now(now))
     started = time.perf_counter()
     orders = read_counted_orders_through_facts(engine)
+    common.answer(seconds=time.perf_counter() - started, orders=len(orders.profile))
+
+
+def child_read_host_sql(now: str) -> None:
+    from lifecycle_plugin.engine.prediction_orders_sql import read_counted_orders_in_sql
+
+    engine = common.make_engine(common.parse_now(now))
+    started = time.perf_counter()
+    orders = read_counted_orders_in_sql(engine.host.ladder_sources(), engine.config, engine.clock())
     common.answer(seconds=time.perf_counter() - started, orders=len(orders.profile))
 
 
@@ -75,6 +85,9 @@ def main() -> None:
     parser.add_argument("--no-projection", action="store_true", help="Leave the lifecycle.profile projection alone.")
     parser.add_argument("--facts-reference", type=int, default=200_000, metavar="N",
                         help="Also time the reading through Host.read_facts (the reference) up to N customers.")
+    parser.add_argument("--host-sql-reference", type=int, default=200_000, metavar="N",
+                        help="Also time the reading in SQL over the host's orders SELECT (the reader before the "
+                             "digests) up to N customers.")
     args = parser.parse_args()
 
     for size in args.sizes:
@@ -84,11 +97,14 @@ def main() -> None:
         result = common.run_child(SCRIPT, url, "predict", args.now, "no" if args.no_projection else "yes")
         reference = (common.run_child(SCRIPT, url, "read_through_facts", args.now)
                      if size <= args.facts_reference else None)
+        host_sql = (common.run_child(SCRIPT, url, "read_host_sql", args.now)
+                    if size <= args.host_sql_reference else None)
         common.emit(figure="predict_task", customers=size, profiles=result["profiles"], orders=result["orders"],
                     with_orders=result["customers"], repeat_buyers=result["repeat_buyers"],
                     predicted=result["predicted"], reason=result["reason"],
                     reading_seconds=round(result["reading_seconds"], 2),
                     reading_through_facts_seconds=round(reference["seconds"], 2) if reference else None,
+                    reading_host_sql_seconds=round(host_sql["seconds"], 2) if host_sql else None,
                     run_seconds=round(result["run_seconds"], 2),
                     peak_mb=round(result["child_maxrss_mb"], 1), projection=not args.no_projection,
                     fits=result["fits"])
@@ -96,5 +112,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     if not common.child_main({"backfill": child_backfill, "predict": child_predict,
-                                  "read_through_facts": child_read_through_facts}):
+                                  "read_through_facts": child_read_through_facts,
+                                  "read_host_sql": child_read_host_sql}):
         main()

@@ -6,12 +6,19 @@ Read through the host's facts (`Host.read_facts`, chunk by chunk over
 profile id (int64), the calendar day (int32, proleptic ordinal), the amount net of
 refunds (float64) and the currency (int8 index into `currencies`). No Python object
 per order outlives its chunk.
+
+A customer's orders in one currency placed at the same microsecond are one entry, their
+net amounts added exactly before the float: the models add up a day's orders anyway, and
+the ladder digest (`prediction_orders_digest`) can only give them so. Within a customer,
+entries go by moment, then currency code, in every reader, so the arrays are equal
+whichever reader made them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timezone as dt_timezone
+from decimal import Decimal
 
 from ..models import CustomerProfile
 from ..rules import counts
@@ -23,7 +30,8 @@ MAX_CURRENCIES = 127
 
 @dataclass
 class OrderArrays:
-    """Counted orders, one entry per order, sorted by profile id then day."""
+    """Counted orders, one entry per customer, currency and moment (see the module's
+    docstring), sorted by profile id, then moment and currency code."""
 
     profile: object  # numpy int64
     day: object  # numpy int32: date.toordinal() of the order's UTC day
@@ -32,7 +40,9 @@ class OrderArrays:
     currencies: tuple[str, ...]
     customers: int = 0  # profiles with at least one counted order
     repeat_buyers: int = 0  # of those, with orders on two or more days
-    unprofiled: int = 0  # customers with counted orders but no profile yet (not predicted)
+    #: Customers with counted orders but no profile yet (not predicted); None when the
+    #: reader cannot know (the digests exist only for profiles).
+    unprofiled: int | None = 0
     skipped_currencies: list[str] = field(default_factory=list)
 
 
@@ -40,18 +50,21 @@ def order_day(moment) -> int:
     return moment.astimezone(dt_timezone.utc).date().toordinal()
 
 
-def read_counted_orders_through_facts(engine, chunk_size: int = 2000) -> OrderArrays:
-    """`read_counted_orders` through `Host.read_facts`: any host, any hooks."""
+def read_counted_orders_through_facts(engine, chunk_size: int = 2000, chunks=None) -> OrderArrays:
+    """`read_counted_orders` through `Host.read_facts`: any host, any hooks. `chunks`
+    (lists of `CustomerRef`) reads only those customers; the whole store by default."""
     import numpy as np
 
     config, now = engine.config, engine.clock()
+    if chunks is None:
+        chunks = engine.host.customer_chunks(chunk_size)
     currency_index: dict[str, int] = {}
     skipped: set[str] = set()
     #: Per column, one array per chunk: joined column by column at the end, so that the
     #: orders are held twice over only one column at a time.
     parts: dict[str, list] = {"profile": [], "day": [], "amount": [], "currency": []}
     customers = repeat_buyers = unprofiled = 0
-    for chunk in engine.host.customer_chunks(chunk_size):
+    for chunk in chunks:
         facts = apply_tombstones(engine.host.read_facts(chunk))
         profile_ids = dict(
             CustomerProfile.objects.filter(email__in=[ref.email for ref in chunk]).values_list("email", "id")
@@ -69,18 +82,22 @@ def read_counted_orders_through_facts(engine, chunk_size: int = 2000) -> OrderAr
                 unprofiled += 1
                 continue
             customer_days = set()
+            groups: dict[tuple, Decimal] = {}
             for order in orders:
-                index = currency_index.get(order.currency)
+                key = (order.placed_at, order.currency)
+                groups[key] = groups.get(key, Decimal(0)) + order.net_amount
+            for (placed_at, currency), amount in sorted(groups.items()):
+                index = currency_index.get(currency)
                 if index is None:
                     if len(currency_index) >= MAX_CURRENCIES:
-                        skipped.add(order.currency)
+                        skipped.add(currency)
                         continue
-                    index = currency_index[order.currency] = len(currency_index)
-                day = order_day(order.placed_at)
+                    index = currency_index[currency] = len(currency_index)
+                day = order_day(placed_at)
                 customer_days.add(day)
                 keys.append(profile_id)
                 days.append(day)
-                amounts.append(float(order.net_amount))
+                amounts.append(float(amount))
                 codes.append(index)
             customers += 1
             repeat_buyers += len(customer_days) > 1
@@ -92,8 +109,9 @@ def read_counted_orders_through_facts(engine, chunk_size: int = 2000) -> OrderAr
         columns[name] = np.concatenate(parts[name]) if parts[name] else np.zeros(0, dtype=kind)
         parts[name].clear()
     # Profile ids do not follow the e-mail order the chunks come in: sorted here, one
-    # column at a time, so the summary need not sort (and copy) all four at once.
-    order = np.lexsort((columns["day"], columns["profile"]))
+    # column at a time, so the summary need not sort (and copy) all four at once. The
+    # sort is stable: a customer's entries keep their order by moment and currency.
+    order = np.argsort(columns["profile"], kind="stable")
     for name in columns:
         columns[name] = columns[name][order]
     del order

@@ -3,7 +3,8 @@
 `Host.ladder_sources` gives the store's customers and orders as two SELECTs (the SQL
 ladder reads the same ones). Here PostgreSQL keeps the counted orders of customers with
 a profile (`sql_ladder_parts.counted_condition`, the ladder's own rule), joins each to
-its profile id and sorts them by profile and day; then it packs them, a group of
+its profile id, adds up a currency's orders placed at the same moment (as every reader
+does, `prediction_orders`) and sorts them by profile, moment and currency; then it packs them, a group of
 profiles per row, into one binary string of fixed-width big-endian fields, which numpy
 reads straight into the preallocated columns. No Python object per order is made, and
 the orders are held once, in the four arrays the models take.
@@ -48,7 +49,7 @@ def why_not_in_sql(engine) -> str | None:
 
 def read_counted_orders_in_sql(sources, config: LifecycleConfig, now) -> OrderArrays:
     """Every profiled customer's counted orders placed up to `now`, as `OrderArrays`
-    (sorted by profile id, then day). `sources` is the host's `LadderSources`."""
+    (sorted by profile id, then moment and currency). `sources` is the host's `LadderSources`."""
     import numpy as np
 
     params = {**sources.params, "lc_now": now}
@@ -60,15 +61,16 @@ def read_counted_orders_in_sql(sources, config: LifecycleConfig, now) -> OrderAr
             cursor.execute(f"""
                 CREATE TEMP TABLE lc_predict_orders ON COMMIT DROP AS
                 SELECT c.customer, c.user_id, o.placed_at, {_ORDINAL_DAY} AS day, o.currency,
-                       GREATEST(o.total - o.refunded, 0)::float8 AS amount
+                       GREATEST(o.total - o.refunded, 0) AS amount
                 FROM ({sources.orders_sql}) AS o JOIN ({sources.customers_sql}) AS c ON c.customer = o.customer
                 WHERE {counted_condition(config)} AND o.placed_at <= %(lc_now)s""", params)
             if DeletedCustomer.objects.exists():
                 drop_orders_before_deletion(cursor)
             cursor.execute(f"""
                 CREATE TEMP TABLE lc_predict_profiled ON COMMIT DROP AS
-                SELECT p.id AS profile, o.day, o.amount, o.currency
-                FROM lc_predict_orders o JOIN {CustomerProfile._meta.db_table} p ON p.email = o.customer""")
+                SELECT p.id AS profile, o.placed_at, min(o.day) AS day, sum(o.amount)::float8 AS amount, o.currency
+                FROM lc_predict_orders o JOIN {CustomerProfile._meta.db_table} p ON p.email = o.customer
+                GROUP BY p.id, o.placed_at, o.currency""")
             cursor.execute("""
                 SELECT (SELECT count(DISTINCT customer) FROM lc_predict_orders),
                        (SELECT count(*) FROM lc_predict_profiled),
@@ -90,7 +92,7 @@ def read_counted_orders_in_sql(sources, config: LifecycleConfig, now) -> OrderAr
             packed_rows.execute(f"""
                 SELECT string_agg(int8send(profile) || int4send(day) || float8send(amount)
                                   || int2send((array_position(%s::text[], currency) - 1)::int2),
-                                  ''::bytea ORDER BY profile, day)
+                                  ''::bytea ORDER BY profile, placed_at, currency COLLATE "C")
                 FROM lc_predict_profiled GROUP BY profile / {PROFILES_PER_ROW} ORDER BY profile / {PROFILES_PER_ROW}""",
                                 [currencies])
             _unpack_into(columns, packed_rows, np.dtype(_PACKED))
