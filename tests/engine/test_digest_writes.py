@@ -100,3 +100,37 @@ def test_a_digest_of_another_version_is_rewritten_even_when_its_arrays_are_the_s
     write_digests([(profile.pk, digest_of(facts))], NOW)
     after = stored(ann)
     assert after[3] == DIGEST_VERSION and after[0] != before[0] and after[2] == before[2]
+
+
+def test_the_batch_binding_reads_back_as_written_for_every_shape_of_digest():
+    """Empty digests, several currencies (whatever characters a host's codes hold), ties,
+    unpaid orders, and None medians: each row reads back field by field."""
+    from dataclasses import asdict
+    from decimal import Decimal
+
+    from lifecycle_plugin.rules import CustomerFacts, OrderFact
+    from lifecycle_plugin.rules.digest import LadderDigest
+
+    day = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    facts = [CustomerFacts(email="a@example.com"),
+             CustomerFacts(email="b@example.com", has_account=True, open_cart_lines=3, orders=(
+                 OrderFact("1", day, "USD", Decimal("10.5")), OrderFact("2", day, "USD", Decimal("4"), paid=False),
+                 OrderFact("3", day + timedelta(days=9), "PLN", Decimal("99.125")),
+                 OrderFact("4", day + timedelta(days=30), "USD", Decimal("7"), refunded=Decimal("2"))))]
+    odd = LadderDigest(True, 0, (5,), (), None, None, ('A"B', "C\\D", "E,F", "{G} H"), (1, 3, 5, 7, 9),
+                       (5, 2**63 - 1, 5, 2**63 - 1, 5, 2**63 - 1, 5, 2**63 - 1),
+                       (Decimal("1.5"), 0, Decimal("2"), 0, Decimal("3.125"), 0, Decimal("4"), 0),
+                       (Decimal("1.5"), 0, Decimal("0"), 0, Decimal("0"), 0, Decimal("4"), 0))
+    digests = [(1, digest_of(facts[0])), (2, digest_of(facts[1])), (3, odd)]
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMP TABLE lc_test_digest_binding (LIKE {DIGEST_TABLE} INCLUDING ALL)")
+        write_digests(digests, NOW, table="lc_test_digest_binding")
+        cursor.execute("SELECT * FROM lc_test_digest_binding ORDER BY profile_id")
+        names = [column.name for column in cursor.description]
+        rows = [dict(zip(names, row)) for row in cursor.fetchall()]
+    assert [row["profile_id"] for row in rows] == [1, 2, 3]
+    for row, (_, digest) in zip(rows, digests):
+        expected = asdict(digest)
+        assert {name: tuple(row[name]) if isinstance(row[name], list) else row[name] for name in expected} == expected
+        assert row["version"] == DIGEST_VERSION and row["written_at"] == NOW
+    assert rows[1]["spend_currencies"] == ["PLN", "USD"] and rows[1]["moments"][0] == rows[1]["moments"][1]
