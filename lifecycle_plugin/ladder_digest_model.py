@@ -30,4 +30,5 @@ class LadderDigest(models.Model):
     spend_moments = ArrayField(models.BigIntegerField())
     spend_from = ArrayField(models.DecimalField(max_digits=38, decimal_places=3))
     paid_spend_from = ArrayField(models.DecimalField(max_digits=38, decimal_places=3))
+    #: When the digest last changed: a write of the same digest leaves the row (`digest_writes._upsert`).
     written_at = models.DateTimeField()

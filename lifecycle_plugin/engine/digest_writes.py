@@ -20,7 +20,7 @@ from ..host import CustomerRef, Host
 from ..models import CustomerProfile, LadderDigest
 from ..rules import CustomerFacts
 from ..rules.digest import DIGEST_VERSION, SENTINEL, LadderDigest as Digest, digest_of
-from .bulk import bulk_cursor, column_params, unnest_rows
+from .bulk import bulk_cursor
 from .deletion import apply_tombstones, deleted_at
 from .sql_ladder_parts import FUNCTIONS
 
@@ -32,50 +32,85 @@ _COLUMNS = ("has_account", "open_cart_lines", "moments", "paid_moments", "median
 
 
 def _upsert(table: str, select: str, *, only_missing: bool = False) -> str:
-    """INSERT ... `select` ON CONFLICT: the digest replaced, or with `only_missing` only one of
-    another version (a fill must not overwrite what an event wrote since it read the orders)."""
-    keep_newer = f" WHERE {table}.version <> EXCLUDED.version" if only_missing else ""
+    """INSERT ... `select` ON CONFLICT: the digest replaced when it differs from the stored one,
+    or with `only_missing` only one of another version (a fill must not overwrite what an
+    event wrote since it read the orders).
+
+    Most events change nothing the digest holds (a checkout update, an order event repeated):
+    comparing in the statement leaves such a row locked but not rewritten (no new row
+    version, index entry or full-row WAL record), and `written_at` at the last change. The
+    arrays compare element by element, the spend sums as numbers, which is what is stored:
+    the column's numeric(38, 3) gives equal numbers one text."""
+    if only_missing:
+        keep = f"{table}.version <> EXCLUDED.version"
+    else:
+        stored = ", ".join(f"{table}.{name}" for name in ("version", *_COLUMNS))
+        written = ", ".join(f"EXCLUDED.{name}" for name in ("version", *_COLUMNS))
+        keep = f"({stored}) IS DISTINCT FROM ({written})"
     return f"""
     INSERT INTO {table} (profile_id, version, {", ".join(_COLUMNS)}, written_at)
     {select}
     ON CONFLICT (profile_id) DO UPDATE SET version = EXCLUDED.version,
         {", ".join(f"{name} = EXCLUDED.{name}" for name in _COLUMNS)}, written_at = EXCLUDED.written_at
-        {keep_newer}"""
+        WHERE {keep}"""
 
 
-# Arrays of arrays cannot be bound as one parameter when they are ragged: each goes as its
-# array literal text and is cast in SQL.
-_BOUND = (("profile_id", "bigint"), ("has_account", "boolean"), ("open_cart_lines", "integer"),
-          ("moments", "text"), ("paid_moments", "text"), ("median_gap_us", "bigint"),
-          ("paid_median_gap_us", "bigint"), ("spend_currencies", "text"), ("spend_starts", "text"),
-          ("spend_moments", "text"), ("spend_from", "text"), ("paid_spend_from", "text"))
-_CASTS = {"moments": "bigint[]", "paid_moments": "bigint[]", "spend_currencies": "text[]",
-          "spend_starts": "integer[]", "spend_moments": "bigint[]", "spend_from": "numeric[]",
-          "paid_spend_from": "numeric[]"}
+# Arrays of arrays cannot be bound as one parameter when they are ragged: each ragged column
+# goes as one text, the array literal of its rows' array literals (`_rows_literal`), cast to
+# text[] and each row's element to its type in SQL. One text a column, not a list of 500
+# texts: the driver dumps a list element by element in Python, the server parses a literal in C.
+_SCALARS = (("profile_id", "bigint"), ("has_account", "boolean"), ("open_cart_lines", "integer"),
+            ("median_gap_us", "bigint"), ("paid_median_gap_us", "bigint"))
+_RAGGED = {"moments": "bigint[]", "paid_moments": "bigint[]", "spend_currencies": "text[]",
+           "spend_starts": "integer[]", "spend_moments": "bigint[]", "spend_from": "numeric[]",
+           "paid_spend_from": "numeric[]"}
 _FROM_ROWS_SELECT = f"""
-    SELECT v.profile_id, %(version)b, {", ".join(f"v.{n}::{_CASTS[n]}" if n in _CASTS else f"v.{n}" for n in _COLUMNS)},
+    SELECT v.profile_id, %(version)b, {", ".join(f"v.{n}::{_RAGGED[n]}" if n in _RAGGED else f"v.{n}" for n in _COLUMNS)},
            %(now)b
-    FROM ({unnest_rows(_BOUND)}) AS v ORDER BY v.profile_id"""
+    FROM unnest({", ".join(f"%({n})b::{kind}[]" for n, kind in _SCALARS)},
+                {", ".join(f"%({n})b::text[]" for n in _RAGGED)})
+         AS v({", ".join(n for n, _ in _SCALARS)}, {", ".join(_RAGGED)})
+    ORDER BY v.profile_id"""
 
 
-def _array(values) -> str:
-    return "{" + ",".join(str(value) for value in values) + "}"
+def _quoted(text: str) -> str:
+    """`text` as one element of an array literal."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _rows_literal(rows: list[str]) -> str:
+    """The text[] literal of the rows' array literals (each quoted: they hold braces and commas)."""
+    return "{" + ",".join(map(_quoted, rows)) + "}"
+
+
+def _numbers(values) -> str:
+    """The array literal of integers or decimals (their text needs no quoting)."""
+    return "{" + ",".join(map(str, values)) + "}"
 
 
 def write_digests(digests: Sequence[tuple[int, Digest]], now: datetime, *, table: str = DIGEST_TABLE) -> None:
-    """Each (profile id, digest), in one statement (a profile's digest replaced)."""
+    """Each (profile id, digest), in one statement (a profile's digest replaced when it differs)."""
     if not digests:
         return
-    columns: list[list] = [[] for _ in _BOUND]
+    scalars: dict[str, list] = {name: [] for name, _ in _SCALARS}
+    ragged: dict[str, list[str]] = {name: [] for name in _RAGGED}
     for profile_id, digest in digests:
-        values = (profile_id, digest.has_account, digest.open_cart_lines, _array(digest.moments),
-                  _array(digest.paid_moments), digest.median_gap_us, digest.paid_median_gap_us,
-                  _array(digest.spend_currencies), _array(digest.spend_starts), _array(digest.spend_moments),
-                  _array(digest.spend_from), _array(digest.paid_spend_from))
-        for column, value in zip(columns, values):
-            column.append(value)
+        scalars["profile_id"].append(profile_id)
+        scalars["has_account"].append(digest.has_account)
+        scalars["open_cart_lines"].append(digest.open_cart_lines)
+        scalars["median_gap_us"].append(digest.median_gap_us)
+        scalars["paid_median_gap_us"].append(digest.paid_median_gap_us)
+        ragged["moments"].append(_numbers(digest.moments))
+        ragged["paid_moments"].append(_numbers(digest.paid_moments))
+        ragged["spend_currencies"].append("{" + ",".join(map(_quoted, digest.spend_currencies)) + "}")
+        ragged["spend_starts"].append(_numbers(digest.spend_starts))
+        ragged["spend_moments"].append(_numbers(digest.spend_moments))
+        ragged["spend_from"].append(_numbers(digest.spend_from))
+        ragged["paid_spend_from"].append(_numbers(digest.paid_spend_from))
+    params = {"version": DIGEST_VERSION, "now": now, **scalars,
+              **{name: _rows_literal(rows) for name, rows in ragged.items()}}
     with bulk_cursor(len(digests)) as cursor:
-        cursor.execute(_upsert(table, _FROM_ROWS_SELECT), {"version": DIGEST_VERSION, "now": now, **column_params(columns)})
+        cursor.execute(_upsert(table, _FROM_ROWS_SELECT), params)
 
 
 def digests_from_sources_sql(customers_sql: str, orders_sql: str, targets: str, *, table: str = DIGEST_TABLE,

@@ -56,7 +56,10 @@ class LadderDigest:
 
 
 def epoch_us(moment: datetime) -> int:
-    return (moment - EPOCH) // _MICROSECOND
+    # The normalised parts of the delta, not `delta // _MICROSECOND`: the same integer for
+    # any moment, without a timedelta division per order on the event path.
+    delta = moment - EPOCH
+    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def counted_any_payment(order: OrderFact) -> bool:
@@ -68,35 +71,56 @@ def median_gap_us(moments: list[int]) -> int | None:
     """The median gap between consecutive moments, in microseconds, as `decide` takes it."""
     if len(moments) < 2:
         return None
-    gaps = sorted(b - a for a, b in zip(moments, moments[1:]))
+    gaps = sorted([b - a for a, b in zip(moments, moments[1:])])
     middle = len(gaps) // 2
     if len(gaps) % 2:
         return gaps[middle]
     return (timedelta(microseconds=gaps[middle - 1] + gaps[middle]) / 2) // _MICROSECOND
 
 
+_ZERO = Decimal(0)
+_PLACED = OrderState.PLACED
+
+
+def _first(pair: tuple) -> int:
+    return pair[0]
+
+
 def digest_of(facts: CustomerFacts) -> LadderDigest:
-    # Each order's moment computed once (the event path calls this for every event).
-    counted = sorted(((epoch_us(o.placed_at), o) for o in facts.orders if counted_any_payment(o)),
-                     key=lambda pair: pair[0])
-    moments = [us for us, _ in counted]
-    paid = [us for us, o in counted if o.paid]
-    by_currency: dict[str, list[tuple[int, OrderFact]]] = {}
-    for us, order in counted:
-        by_currency.setdefault(order.currency, []).append((us, order))
+    # The event path calls this for every event: one pass over the orders computes each
+    # counted order's moment and net amount once (`counted_any_payment`, `net_amount`
+    # inlined), and a customer with one currency (most) skips the grouping.
+    counted = []
+    for order in facts.orders:
+        total, refunded = order.total, order.refunded
+        if order.state == _PLACED and not (total > 0 and refunded >= total):
+            net = total - refunded
+            counted.append((epoch_us(order.placed_at), order.currency, _ZERO if _ZERO > net else net, order.paid))
+    if not counted:
+        return LadderDigest(has_account=facts.has_account, open_cart_lines=facts.open_cart_lines, moments=(),
+                            paid_moments=(), median_gap_us=None, paid_median_gap_us=None, spend_currencies=(),
+                            spend_starts=(1,), spend_moments=(), spend_from=(), paid_spend_from=())
+    counted.sort(key=_first)  # stable, as `sorted`: ties keep the host's order
+    moments = [us for us, _, _, _ in counted]
+    paid = [us for us, _, _, is_paid in counted if is_paid]
+    currencies = sorted({currency for _, currency, _, _ in counted})
+    if len(currencies) == 1:
+        groups = [counted]
+    else:
+        groups = [[item for item in counted if item[1] == currency] for currency in currencies]
     starts, spend_moments, spend_from, paid_from = [], [], [], []
-    for currency in sorted(by_currency):
+    for mine in groups:
         starts.append(len(spend_moments) + 1)
-        mine = by_currency[currency]
-        spend_moments += [us for us, _ in mine] + [SENTINEL]
-        spend_from += _spend_from([(us, o.net_amount) for us, o in mine])
-        paid_from += _spend_from([(us, o.net_amount if o.paid else Decimal(0)) for us, o in mine])
+        spend_moments += [us for us, _, _, _ in mine]
+        spend_moments.append(SENTINEL)
+        spend_from += _spend_from([(us, net) for us, _, net, _ in mine])
+        paid_from += _spend_from([(us, net if is_paid else _ZERO) for us, _, net, is_paid in mine])
     starts.append(len(spend_moments) + 1)
     return LadderDigest(
         has_account=facts.has_account, open_cart_lines=facts.open_cart_lines,
         moments=tuple(moments), paid_moments=tuple(paid),
         median_gap_us=median_gap_us(moments), paid_median_gap_us=median_gap_us(paid),
-        spend_currencies=tuple(sorted(by_currency)), spend_starts=tuple(starts),
+        spend_currencies=tuple(currencies), spend_starts=tuple(starts),
         spend_moments=tuple(spend_moments), spend_from=tuple(spend_from), paid_spend_from=tuple(paid_from),
     )
 
