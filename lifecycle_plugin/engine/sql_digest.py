@@ -179,10 +179,14 @@ class _Compiler:
         whens = " ".join(f"WHEN {self.holds(r.when)} THEN {value(r)}" for r in self.ladder.buyers)
         return f"CASE {whens} END"
 
+    @property
+    def tier_window_start(self) -> int:
+        """The tier window's first moment (µs): orders after it count towards the tier."""
+        return self.now_us - self.days_us(self.ladder.tiers.window_days)
+
     def spend(self, currency: str) -> str:
         """The spend in `currency` of the counted orders in the tier window (0 when none)."""
-        d = self.d
-        cutoff = self.now_us - self.days_us(self.ladder.tiers.window_days)
+        d, cutoff = self.d, self.tier_window_start
         at = f"array_position({d}.spend_currencies, {literal(currency)})"
         first, end = f"{d}.spend_starts[{at}]", f"{d}.spend_starts[{at} + 1]"
         inside = f"{first} + width_bucket({cutoff}::bigint, {d}.spend_moments[{first}:{end} - 1])"
@@ -222,8 +226,7 @@ class _Compiler:
 
     def spend_in_only_currency(self) -> str:
         """`spend` for a customer with orders in one currency (its slice is all of `spend_moments`)."""
-        cutoff = self.now_us - self.days_us(self.ladder.tiers.window_days)
-        return f"COALESCE({self.spend_from}[1 + width_bucket({cutoff}::bigint, {self.d}.spend_moments)], 0)"
+        return f"COALESCE({self.spend_from}[1 + width_bucket({self.tier_window_start}::bigint, {self.d}.spend_moments)], 0)"
 
     def stage_rank(self, stages: list[str]) -> str:
         """The stage as its 1-based place in `stages`."""
