@@ -18,7 +18,8 @@ orders themselves are too many to read for that (5 per customer), the profile to
 
 Settings never enter it, so changing a threshold leaves every digest valid. The SQL
 evaluator over it is `engine.sql_digest`; the SQL that writes it from a host's orders is
-`engine.digest_sql`, and tests/ladder/test_digest.py holds both to this definition.
+`engine.digest_writes.digests_from_sources_sql`, and tests/ladder/test_digest.py holds
+both to this definition.
 """
 
 from __future__ import annotations
