@@ -70,7 +70,7 @@ def backfill_in_sql(engine, report, *, chunk_size: int, start_after: str | None,
             new = _count_new(cursor, report)
             if not dry_run:
                 report.created = _write(cursor, now)
-                write_digests_for_written(cursor, sources, now)
+                write_digests_for_written(cursor, now)
                 conflicts = _conflicts(cursor)
                 _project(engine, cursor, now, chunk_size)
             cursor.execute(compiled.drop)

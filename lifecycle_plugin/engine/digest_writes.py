@@ -3,10 +3,11 @@
 - From facts in Python (`write_digests`): the event path, the sweep and the recompute
   (`plans.write_plans`) and the backfill's Python path, in the transaction that writes the
   profiles, one statement per batch.
-- From a host's SELECTs in SQL (`write_digests_from_sources`): the backfill's SQL path, and
-  `fill_missing` for profiles written before the digest existed (`lifecycle_digest`, the
-  daily task). The SQL states `digest_of` again over the orders SELECT; the differential
-  test (tests/ladder/test_digest.py) holds the two equal.
+- In SQL (`digests_from_sources_sql`) from a host's SELECTs: `fill_missing`, for profiles
+  written before the digest existed (`lifecycle_digest`, the daily task); and from the
+  orders the SQL evaluator already read (`write_digests_for_written`): the backfill's SQL
+  path. The SQL states `digest_of` again; the differential test
+  (tests/ladder/test_digest.py) holds the two equal.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from django.db import connection, transaction
 from ..host import CustomerRef, Host
 from ..models import CustomerProfile, LadderDigest
 from ..rules import CustomerFacts
+from ..rules.config import LifecycleConfig
 from ..rules.digest import DIGEST_VERSION, SENTINEL, LadderDigest as Digest, digest_of
 from .bulk import bulk_cursor
 from .deletion import apply_tombstones, deleted_at
-from .sql_ladder_parts import FUNCTIONS
+from .sql_ladder_parts import FUNCTIONS, counted_condition
 
 DIGEST_TABLE = LadderDigest._meta.db_table
 PROFILE_TABLE = CustomerProfile._meta.db_table
@@ -119,17 +121,26 @@ def digests_from_sources_sql(customers_sql: str, orders_sql: str, targets: str, 
     the host's SELECTs, and ``profile_id``) from the host's rows: `digest_of` in SQL.
     Binds %(version)s and %(now)s besides the host's parameters; needs the session's
     `sql_ladder_parts.FUNCTIONS`."""
+    # The host's rows materialized first (in `_digests_sql`): their customer key is an
+    # expression (ownership rules), which the planner cannot hash-join on and estimates
+    # badly. Every order that counts under any settings: paid_only=False overrides them.
+    return _digests_sql(customers_sql, f"""
+        SELECT o.customer, (extract(epoch FROM o.placed_at) * 1000000)::bigint AS us, o.currency,
+               GREATEST(o.total - o.refunded, 0) AS net, o.paid
+        FROM ({orders_sql}) AS o
+        WHERE {counted_condition(LifecycleConfig(), paid_only=False)}""", targets, table=table,
+                        only_missing=only_missing)
+
+
+def _digests_sql(customers_sql: str, counted_sql: str, targets: str, *, table: str, only_missing: bool) -> str:
+    """The digest upsert over `counted_sql`: every order that counts whether or not it is
+    paid (customer, us: its moment in µs since the epoch, currency, net, paid)."""
     return _upsert(table, f"""
     WITH targets AS MATERIALIZED (SELECT customer, profile_id FROM ({targets}) AS t),
-    -- The host's rows materialized first: their customer key is an expression (ownership
-    -- rules), which the planner cannot hash-join on and estimates badly.
-    host_orders AS MATERIALIZED (
-        SELECT o.customer, o.placed_at, o.currency, o.total, o.refunded, o.paid FROM ({orders_sql}) AS o
-        WHERE o.state = 'placed' AND NOT (o.total > 0 AND o.refunded >= o.total)),
+    host_orders AS MATERIALIZED (SELECT customer, us, currency, net, paid FROM ({counted_sql}) AS o),
     host_customers AS MATERIALIZED (SELECT customer, has_account, open_cart_lines FROM ({customers_sql}) AS c),
     counted AS (
-        SELECT t.profile_id, (extract(epoch FROM o.placed_at) * 1000000)::bigint AS us, o.currency,
-               GREATEST(o.total - o.refunded, 0) AS net, o.paid
+        SELECT t.profile_id, o.us, o.currency, o.net, o.paid
         FROM host_orders o JOIN targets t ON t.customer = o.customer),
     rhythm AS (
         SELECT profile_id, array_agg(us ORDER BY us) AS moments,
@@ -192,12 +203,13 @@ def write_digests_by_email(emails: set[str], facts: Mapping[CustomerRef, Custome
     write_digests([(profile_id, digest_of(by_email[email])) for profile_id, email in written], now)
 
 
-def write_digests_for_written(cursor, sources, now: datetime) -> None:
-    """The SQL backfill's new profiles (lc_backfill_written: id, email) from the host's orders
-    and the customers the evaluator read already (lc_ladder_customers)."""
-    cursor.execute(digests_from_sources_sql("SELECT * FROM lc_ladder_customers", sources.orders_sql,
-                                            "SELECT email AS customer, id AS profile_id FROM lc_backfill_written"),
-                   {**dict(sources.params), "version": DIGEST_VERSION, "now": now})
+def write_digests_for_written(cursor, now: datetime) -> None:
+    """The SQL backfill's new profiles (lc_backfill_written: id, email) from the orders and
+    customers the evaluator read already (lc_ladder_counted, lc_ladder_customers)."""
+    cursor.execute(_digests_sql("SELECT * FROM lc_ladder_customers", "SELECT * FROM lc_ladder_counted",
+                                "SELECT email AS customer, id AS profile_id FROM lc_backfill_written",
+                                table=DIGEST_TABLE, only_missing=False),
+                   {"version": DIGEST_VERSION, "now": now})
 
 
 def missing_count() -> int:

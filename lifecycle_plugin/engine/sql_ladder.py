@@ -115,6 +115,13 @@ class _Compiler:
         self.window_us = self.window.window_days.of(config) * US_PER_DAY
         self.risk = ladder.at_risk_after
 
+    def counts(self, alias: str = "") -> str:
+        """Of lc_ladder_counted's rows (every order that counts whether or not "paid only" is
+        on, placed at any time), those these settings count as of now."""
+        prefix = f"{alias}." if alias else ""
+        paid = f" AND {prefix}paid" if self.ladder.counted.paid_only.of(self.config) else ""
+        return f"{prefix}us <= %(now_us)s{paid}"
+
     def days_us(self, setting) -> int:
         return setting.of(self.config) * US_PER_DAY
 
@@ -195,12 +202,14 @@ class _Compiler:
             *FUNCTIONS,
             f"""CREATE TEMP TABLE lc_ladder_customers AS
                 SELECT * FROM ({customers_sql}) AS c""",
+            # Every order that counts under either "paid only" setting, at any time: the
+            # digest (`digest_writes`) is read from it too, so the host's orders are read once.
             f"""CREATE TEMP TABLE lc_ladder_counted AS
                 SELECT o.customer, o.placed_at, o.currency, GREATEST(o.total - o.refunded, 0) AS net,
-                       (extract(epoch FROM o.placed_at) * 1000000)::bigint AS us
+                       (extract(epoch FROM o.placed_at) * 1000000)::bigint AS us, o.paid
                 FROM ({orders_sql}) AS o
-                WHERE {counted_condition(config, self.ladder)}
-                  AND o.placed_at <= %(now)s AND o.customer IN (SELECT customer FROM lc_ladder_customers)""",
+                WHERE {counted_condition(config, self.ladder, paid_only=False)}
+                  AND o.customer IN (SELECT customer FROM lc_ladder_customers)""",
             # Ties (orders at one moment) take consecutive numbers; the moment keeps the last.
             f"""CREATE TEMP TABLE lc_ladder_ranked AS
                 SELECT customer, placed_at, us, row_number() OVER w AS rn, us - lag(us) OVER w AS gap,
@@ -208,7 +217,7 @@ class _Compiler:
                        count(*) OVER (PARTITION BY customer ORDER BY placed_at
                                       RANGE BETWEEN interval '{self.window_us - 1} microseconds' PRECEDING
                                       AND CURRENT ROW) AS in_window
-                FROM lc_ladder_counted WINDOW w AS (PARTITION BY customer ORDER BY placed_at)""",
+                FROM lc_ladder_counted WHERE {self.counts()} WINDOW w AS (PARTITION BY customer ORDER BY placed_at)""",
             """CREATE TEMP TABLE lc_ladder_moments AS
                 SELECT customer, t, tus, n, lth_us, in_window, lead(tus) OVER w AS next_us
                 FROM (SELECT customer, placed_at AS t, min(us) AS tus, max(rn) AS n, max(lth_us) AS lth_us,
@@ -269,7 +278,7 @@ class _Compiler:
                          count(*) FILTER (WHERE us > %(now_us)s - {self.config.tier_window_days * US_PER_DAY})
                              AS in_tier_window,
                          count(*) FILTER (WHERE us > %(now_us)s - {self.window_us}) AS in_loyal_window
-                  FROM lc_ladder_counted GROUP BY customer, currency) AS x
+                  FROM lc_ladder_counted WHERE {self.counts()} GROUP BY customer, currency) AS x
             GROUP BY customer"""
 
     def tier_points(self, tier_window: str) -> str:
@@ -280,14 +289,15 @@ class _Compiler:
                            for c in currencies)
         running = ", ".join(f"sum(d_{c}) OVER w AS s_{c}" for c in currencies)
         exits = (f"""UNION ALL SELECT customer, placed_at + {tier_window}, false, currency, -net
-                     FROM lc_ladder_counted WHERE currency IN ({', '.join(literal(c) for c in currencies)})"""
+                     FROM lc_ladder_counted
+                     WHERE {self.counts()} AND currency IN ({', '.join(literal(c) for c in currencies)})"""
                  if currencies else "")
         return f"""CREATE TEMP TABLE lc_ladder_tier_points AS
             SELECT customer, at, is_order, {tier_case(tiers)} AS tier
             FROM (SELECT customer, at, is_order {', ' + running if running else ''}
                   FROM (SELECT customer, at, bool_or(is_order) AS is_order {', ' + deltas if deltas else ''}
                         FROM (SELECT customer, placed_at AS at, true AS is_order, currency, net AS delta
-                              FROM lc_ladder_counted {exits}) AS e
+                              FROM lc_ladder_counted WHERE {self.counts()} {exits}) AS e
                         GROUP BY customer, at) AS g
                   WINDOW w AS (PARTITION BY customer ORDER BY at)) AS r"""
 
@@ -360,6 +370,7 @@ class _Compiler:
                 FROM (SELECT m.customer, m.at, o.currency, sum(o.net) AS amount
                       FROM moves m JOIN lc_ladder_counted o
                         ON o.customer = m.customer AND o.placed_at > m.at - {tier_window} AND o.placed_at <= m.at
+                      WHERE {self.counts('o')}
                       GROUP BY m.customer, m.at, o.currency) AS x
                 GROUP BY customer, at)
             SELECT m.*, COALESCE(s.window_spend, '{{}}') AS window_spend

@@ -18,12 +18,16 @@ def stage_array(stages: Iterable) -> str:
     return "ARRAY[" + ", ".join(literal(s.value) for s in sorted(stages, key=lambda s: s.value)) + "]::text[]"
 
 
-def counted_condition(config: LifecycleConfig, ladder: Ladder = LADDER, alias: str = "o") -> str:
+def counted_condition(config: LifecycleConfig, ladder: Ladder = LADDER, alias: str = "o", *,
+                      paid_only: bool | None = None) -> str:
     """The statement's counted-order rule (`rules.ladder.counted`) over the columns of the
     host's orders SELECT (see `engine.sql_ladder`): the ladder and the prediction read
-    the same orders through this one condition."""
+    the same orders through this one condition. `paid_only` overrides the setting (False:
+    the orders that count whether or not they are paid)."""
     counted = ladder.counted
-    paid = f" AND {alias}.paid" if counted.paid_only.of(config) else ""
+    if paid_only is None:
+        paid_only = counted.paid_only.of(config)
+    paid = f" AND {alias}.paid" if paid_only else ""
     return (f"{alias}.state = {literal(counted.state.value)}"
             f" AND NOT ({alias}.total > 0 AND {alias}.refunded >= {alias}.total){paid}")
 

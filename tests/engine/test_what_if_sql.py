@@ -5,7 +5,7 @@ and the digests every writer of the profile leaves are the same."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -133,6 +133,31 @@ def test_the_event_path_the_python_backfill_and_the_fill_write_the_sql_backfills
     events = engine()
     for profile in CustomerProfile.objects.all():
         events.process(CustomerRef(profile.email, profile.user_id), event="test")
+    assert digests() == from_sql_backfill
+
+
+def test_the_sql_backfill_writes_the_digests_the_fill_does_whatever_its_settings(db):
+    """The backfill reads the digests from the evaluator's orders: they must not depend on the
+    settings it decided with ("paid only" on leaves unpaid orders out of the ladder, not out
+    of the digest) nor stop at its `now` (an order dated later is in them)."""
+    store = SandboxStoreAdapter()
+    a_mixed_store(store)
+    store.order("later@example.com", placed_at=NOW + timedelta(hours=1))
+    store.order("later@example.com", placed_at=NOW - timedelta(days=40), paid=False)
+    paid_only = LifecycleEngine(SandboxHost(), LifecycleConfig(count_only_paid=True),
+                                plugin_manager=make_plugin_manager(builtins=[], load_entry_points=False),
+                                clock=lambda: NOW)
+    assert backfill(paid_only, evaluator="sql").path == "sql"
+    # ... while the ladder counted neither the unpaid order nor the later one.
+    assert CustomerProfile.objects.get(email="later@example.com").orders_count == 0
+    assert CustomerProfile.objects.get(email="states@example.com").orders_count == 0
+    from_sql_backfill = digests()
+    assert len(from_sql_backfill["later@example.com"]["moments"]) == 2
+    assert len(from_sql_backfill["later@example.com"]["paid_moments"]) == 1
+    assert len(from_sql_backfill["states@example.com"]["moments"]) == 1
+    assert from_sql_backfill["states@example.com"]["paid_moments"] == []
+    LadderDigest.objects.all().delete()
+    assert fill_missing(SandboxHost(), NOW) == len(from_sql_backfill)
     assert digests() == from_sql_backfill
 
 
