@@ -282,7 +282,9 @@ class _Compiler:
             GROUP BY customer"""
 
     def tier_points(self, tier_window: str) -> str:
-        """Spend per tier currency after each order and each order's exit from the window."""
+        """The moments a customer's tier changes, past and future: the running spend per tier
+        currency after each order and each order's exit from the window, kept where the tier
+        it reaches differs from the one before."""
         tiers = self.ladder.tiers.table.of(self.config)
         currencies = sorted({c for tier in tiers for c in tier.thresholds})
         deltas = ", ".join(f"COALESCE(sum(delta) FILTER (WHERE currency = {literal(c)}), 0) AS d_{c}"
@@ -292,14 +294,21 @@ class _Compiler:
                      FROM lc_ladder_counted
                      WHERE {self.counts()} AND currency IN ({', '.join(literal(c) for c in currencies)})"""
                  if currencies else "")
+        # Only the points where the tier differs from the one before are kept (a ninth of
+        # them): the decision and the moves need nothing else, and every point is a row to
+        # write and read again.
         return f"""CREATE TEMP TABLE lc_ladder_tier_points AS
-            SELECT customer, at, is_order, {tier_case(tiers)} AS tier
-            FROM (SELECT customer, at, is_order {', ' + running if running else ''}
-                  FROM (SELECT customer, at, bool_or(is_order) AS is_order {', ' + deltas if deltas else ''}
-                        FROM (SELECT customer, placed_at AS at, true AS is_order, currency, net AS delta
-                              FROM lc_ladder_counted WHERE {self.counts()} {exits}) AS e
-                        GROUP BY customer, at) AS g
-                  WINDOW w AS (PARTITION BY customer ORDER BY at)) AS r"""
+            SELECT customer, at, is_order, tier
+            FROM (SELECT *, lag(tier) OVER (PARTITION BY customer ORDER BY at) AS tier_before
+                  FROM (SELECT customer, at, is_order, {tier_case(tiers)} AS tier
+                        FROM (SELECT customer, at, is_order {', ' + running if running else ''}
+                              FROM (SELECT customer, at, bool_or(is_order) AS is_order
+                                           {', ' + deltas if deltas else ''}
+                                    FROM (SELECT customer, placed_at AS at, true AS is_order, currency, net AS delta
+                                          FROM lc_ladder_counted WHERE {self.counts()} {exits}) AS e
+                                    GROUP BY customer, at) AS g
+                              WINDOW w AS (PARTITION BY customer ORDER BY at)) AS r) AS t) AS c
+            WHERE tier IS DISTINCT FROM tier_before"""
 
     def decisions(self) -> str:
         now = "%(now_us)s"
