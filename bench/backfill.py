@@ -14,11 +14,12 @@ floor in that order, each in a fresh child process (the store is left backfilled
   count, net spend, first and last order; counted statuses only), computed in full
   by the server (`SELECT count(*) FROM (aggregate)`), plus bulk writes
   (INSERT ... SELECT) of exactly as many rows as the backfill of the same repeat wrote:
-  profiles, history rows, tier changes and metadata rows, each into a logged table with
+  profiles, history rows, tier changes, ladder digests and metadata rows, each into a logged table with
   the real table's columns, defaults and indexes; committed. Also reported: the same
   with the aggregate fetched into the client (a lenient floor).
-- naive: one ORM query per customer (account, orders, carts), the same rules, and
-  ORM writes (profile, transition, tier change, metadata) for a 10,000-customer
+- naive: one ORM query per customer (account, orders, carts), the same rules and
+  history (`rules.timeline`), and ORM writes of the same rows (profile, a transition per
+  stage move, a tier change per tier move, digest, metadata) for a 10,000-customer
   sample (consecutive customers in e-mail order from a seeded random start),
   inside one transaction rolled back at the end; extrapolated per customer.
 
@@ -61,10 +62,13 @@ def child_backfill(now: str) -> None:
         metadata = cursor.fetchone()[0]
         cursor.execute("SELECT count(*) FROM lifecycle_plugin_tierchange")
         tier_rows = cursor.fetchone()[0]
+        cursor.execute("SELECT count(*) FROM lifecycle_plugin_ladderdigest")
+        digest_rows = cursor.fetchone()[0]
     import resource
 
     common.answer(seconds=seconds, customers=report.customers, profiles=profiles, transitions=transitions,
-                  tier_changes=report.tier_changes, tier_rows=tier_rows, metadata_rows=metadata,
+                  tier_changes=report.tier_changes, tier_rows=tier_rows, digest_rows=digest_rows,
+                  metadata_rows=metadata,
                   conflicts=report.conflicts, path=report.path, path_reason=report.path_reason,
                   self_maxrss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
@@ -101,6 +105,16 @@ FLOOR_HISTORY_WRITES = (
        SELECT i, 1 + i %% %(profiles)s, NULL, 'bronze', %(now)s - (i %% 1000) * interval '1 day', %(now)s,
               'event', '{"USD": "312.50"}'
        FROM generate_series(1, %(rows)s) AS i""",
+    # A customer's digest as the backfill writes it: five orders in one currency.
+    """INSERT INTO bench_floor_digest (profile_id, version, has_account, open_cart_lines, moments, paid_moments,
+                                      median_gap_us, paid_median_gap_us, spend_currencies, spend_starts,
+                                      spend_moments, spend_from, paid_spend_from, written_at)
+       SELECT i, 1, true, 0, m, m, 86400000000 * 60, 86400000000 * 60, '{USD}', '{1,7}',
+              m || 9223372036854775807, '{312.50,250.00,187.50,125.00,62.50,0}', '{312.50,250.00,187.50,125.00,62.50,0}',
+              %(now)s
+       FROM generate_series(1, %(rows)s) AS i,
+            LATERAL (SELECT array_agg(1700000000000000 + i * 1000 + k * 5184000000000) AS m
+                     FROM generate_series(0, 4) AS k) AS moments""",
     """INSERT INTO bench_floor_metadata (user_id, metadata, private_metadata)
        SELECT i, '{"lifecycle.stage": "repeat", "lifecycle.tier": "bronze"}',
               jsonb_build_object('lifecycle.profile', '{"stage": "repeat", "tier": "bronze", "orders": 5, '
@@ -110,10 +124,12 @@ FLOOR_HISTORY_WRITES = (
 FLOOR_TABLES = {"bench_floor_profile": "lifecycle_plugin_customerprofile",
                 "bench_floor_transition": "lifecycle_plugin_stagetransition",
                 "bench_floor_tier": "lifecycle_plugin_tierchange",
+                "bench_floor_digest": "lifecycle_plugin_ladderdigest",
                 "bench_floor_metadata": "lifecycle_sandbox_customermetadata"}
 
 
-def child_floor(now: str, rows: str, transitions: str = "0", tier_rows: str = "0", metadata_rows: str = "0") -> None:
+def child_floor(now: str, rows: str, transitions: str = "0", tier_rows: str = "0", digest_rows: str = "0",
+                metadata_rows: str = "0") -> None:
     from django.db import connection, transaction
 
     with connection.cursor() as cursor:
@@ -141,7 +157,7 @@ def child_floor(now: str, rows: str, transitions: str = "0", tier_rows: str = "0
     started = time.perf_counter()
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(FLOOR_WRITE, {"now": common.parse_now(now), "rows": int(rows)})
-        for statement, count in zip(FLOOR_HISTORY_WRITES, (transitions, tier_rows, metadata_rows)):
+        for statement, count in zip(FLOOR_HISTORY_WRITES, (transitions, tier_rows, digest_rows, metadata_rows)):
             if int(count):
                 cursor.execute(statement, {"now": common.parse_now(now), "rows": int(count),
                                            "profiles": max(int(rows), 1)})
@@ -207,7 +223,7 @@ def main() -> None:
                        f"peak {runs[-1]['child_maxrss_mb']:.0f} MB")
             floors.append(common.run_child(SCRIPT, url, "floor", args.now, str(runs[-1]["profiles"]),
                                            str(runs[-1]["transitions"]), str(runs[-1]["tier_rows"]),
-                                           str(runs[-1]["metadata_rows"])))
+                                           str(runs[-1]["digest_rows"]), str(runs[-1]["metadata_rows"])))
             common.log(f"  floor {floors[-1]['seconds']:.1f}s")
             if runs[-1]["profiles"] != size:
                 common.log(f"  note: {runs[-1]['profiles']:,} profiles written, the floor wrote {size:,} rows")
@@ -221,7 +237,8 @@ def main() -> None:
         common.emit(figure="backfill_seconds", customers=size, repeats=args.repeats, median=round(backfill_s, 3),
                     runs=[round(r["seconds"], 3) for r in runs], per_customer_us=round(per_customer_us, 1),
                     profiles=runs[0]["profiles"], transitions=runs[0]["transitions"],
-                    tier_rows=runs[0]["tier_rows"], metadata_rows=runs[0]["metadata_rows"],
+                    tier_rows=runs[0]["tier_rows"], digest_rows=runs[0]["digest_rows"],
+                    metadata_rows=runs[0]["metadata_rows"],
                     conflicts=runs[0]["conflicts"], path=runs[0]["path"])
         floor_client_s = common.median([f["client_seconds"] for f in floors])
         common.emit(figure="floor_seconds", customers=size, repeats=args.repeats, median=round(floor_s, 3),
