@@ -15,7 +15,8 @@ floor in that order, each in a fresh child process (the store is left backfilled
   by the server (`SELECT count(*) FROM (aggregate)`), plus bulk writes
   (INSERT ... SELECT) of exactly as many rows as the backfill of the same repeat wrote:
   profiles, history rows, tier changes, ladder digests and metadata rows, each into a logged table with
-  the real table's columns, defaults and indexes; committed. Also reported: the same
+  the real table's columns, defaults, indexes and foreign keys (checked at the commit, as
+  the real tables' are); committed. Also reported: the same
   with the aggregate fetched into the client (a lenient floor).
 - naive: one ORM query per customer (account, orders, carts), the same rules and
   history (`rules.timeline`), and ORM writes of the same rows (profile, a transition per
@@ -86,11 +87,15 @@ FLOOR_WRITE = """
         id, user_id, email, stage, stage_since, stage_rule, tier, tier_since, orders_count,
         orders_by_currency, lifetime_spend, window_spend, first_order_at, last_order_at,
         extra_facts, history_cutoff, decided_at, next_check_at, version, created_at, updated_at)
-    SELECT i, i, 'customer' || i || '@example.com', 'repeat', %(now)s, 'min_orders', 'bronze', %(now)s, 5,
+    SELECT i, u.id, 'customer' || i || '@example.com', 'repeat', %(now)s, 'min_orders', 'bronze', %(now)s, 5,
            '{"USD": 5}', '{"USD": "312.50"}', '{"USD": "120.00"}',
            %(now)s - interval '900 days', %(now)s - interval '20 days', '{}', %(now)s, %(now)s,
            %(now)s + (i %% 1000) * interval '1 hour', 1, %(now)s, %(now)s
     FROM generate_series(1, %(rows)s) AS i
+    -- As many profiles with an account (an existing user: the foreign key is checked) as the
+    -- backfill wrote metadata rows for; the rest are guests.
+    LEFT JOIN (SELECT id, row_number() OVER (ORDER BY id) AS n FROM auth_user) u
+           ON u.n = i AND i <= %(accounts)s
 """
 
 
@@ -116,10 +121,10 @@ FLOOR_HISTORY_WRITES = (
             LATERAL (SELECT array_agg(1700000000000000 + i * 1000 + k * 5184000000000) AS m
                      FROM generate_series(0, 4) AS k) AS moments""",
     """INSERT INTO bench_floor_metadata (user_id, metadata, private_metadata)
-       SELECT i, '{"lifecycle.stage": "repeat", "lifecycle.tier": "bronze"}',
+       SELECT u.id, '{"lifecycle.stage": "repeat", "lifecycle.tier": "bronze"}',
               jsonb_build_object('lifecycle.profile', '{"stage": "repeat", "tier": "bronze", "orders": 5, '
                                  || '"lifetime_spend": {"USD": "312.50"}, "window_spend": {"USD": "120.00"}}')
-       FROM generate_series(1, %(rows)s) AS i""",
+       FROM (SELECT id FROM auth_user ORDER BY id LIMIT %(rows)s) AS u""",
 )
 FLOOR_TABLES = {"bench_floor_profile": "lifecycle_plugin_customerprofile",
                 "bench_floor_transition": "lifecycle_plugin_stagetransition",
@@ -134,9 +139,18 @@ def child_floor(now: str, rows: str, transitions: str = "0", tier_rows: str = "0
 
     with connection.cursor() as cursor:
         for table, like in FLOOR_TABLES.items():
-            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+            cursor.execute(f"DROP TABLE IF EXISTS {table} CASCADE")
             cursor.execute(f"CREATE TABLE {table} (LIKE {like} INCLUDING DEFAULTS INCLUDING INDEXES "
                            "INCLUDING CONSTRAINTS)")
+        # LIKE copies no foreign keys, but every row written to the real tables has its keys
+        # checked (deferred: at the commit). The real tables' keys, pointed at the floor's tables.
+        for table, like in FLOOR_TABLES.items():
+            cursor.execute("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass "
+                           "AND contype = 'f'", [like])
+            for (definition,) in cursor.fetchall():
+                for floor_table, real in FLOOR_TABLES.items():
+                    definition = definition.replace(f"REFERENCES {real}(", f"REFERENCES {floor_table}(")
+                cursor.execute(f"ALTER TABLE {table} ADD {definition}")
     # A plain psycopg cursor (C loaders for every column, PostgreSQL's own plan with its
     # parallel workers): the cheapest way to run the aggregate and get it into the client.
     connection.ensure_connection()
@@ -156,14 +170,14 @@ def child_floor(now: str, rows: str, transitions: str = "0", tier_rows: str = "0
         del aggregated
     started = time.perf_counter()
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(FLOOR_WRITE, {"now": common.parse_now(now), "rows": int(rows)})
+        cursor.execute(FLOOR_WRITE, {"now": common.parse_now(now), "rows": int(rows), "accounts": int(metadata_rows)})
         for statement, count in zip(FLOOR_HISTORY_WRITES, (transitions, tier_rows, digest_rows, metadata_rows)):
             if int(count):
                 cursor.execute(statement, {"now": common.parse_now(now), "rows": int(count),
                                            "profiles": max(int(rows), 1)})
     write_seconds = time.perf_counter() - started
     with connection.cursor() as cursor:
-        cursor.execute("DROP TABLE " + ", ".join(FLOOR_TABLES))
+        cursor.execute("DROP TABLE " + ", ".join(FLOOR_TABLES) + " CASCADE")
     common.answer(seconds=server_seconds + write_seconds, client_seconds=client_seconds + write_seconds,
                   aggregate_seconds=server_seconds, aggregate_fetch_seconds=client_seconds,
                   write_seconds=write_seconds, rows_written=int(rows))
