@@ -287,27 +287,27 @@ class _Compiler:
         it reaches differs from the one before."""
         tiers = self.ladder.tiers.table.of(self.config)
         currencies = sorted({c for tier in tiers for c in tier.thresholds})
-        deltas = ", ".join(f"COALESCE(sum(delta) FILTER (WHERE currency = {literal(c)}), 0) AS d_{c}"
-                           for c in currencies)
-        running = ", ".join(f"sum(d_{c}) OVER w AS s_{c}" for c in currencies)
+        running = "".join(f", sum(CASE WHEN currency = {literal(c)} THEN delta ELSE 0 END) OVER w AS s_{c}"
+                          for c in currencies)
         exits = (f"""UNION ALL SELECT customer, placed_at + {tier_window}, false, currency, -net
                      FROM lc_ladder_counted
                      WHERE {self.counts()} AND currency IN ({', '.join(literal(c) for c in currencies)})"""
                  if currencies else "")
-        # Only the points where the tier differs from the one before are kept (a ninth of
-        # them): the decision and the moves need nothing else, and every point is a row to
-        # write and read again.
+        # Events at one moment are peers of the window's order: the running sums (RANGE, the
+        # default frame) and `is_order` (any of them an order) are the moment's on each of its
+        # rows, and one sort serves every window, where grouping the moments first cost a
+        # second pass. Only the rows where the tier differs from the one before are kept (one
+        # per change, a ninth of the rows): the decision and the moves need nothing else.
         return f"""CREATE TEMP TABLE lc_ladder_tier_points AS
             SELECT customer, at, is_order, tier
-            FROM (SELECT *, lag(tier) OVER (PARTITION BY customer ORDER BY at) AS tier_before
-                  FROM (SELECT customer, at, is_order, {tier_case(tiers)} AS tier
-                        FROM (SELECT customer, at, is_order {', ' + running if running else ''}
-                              FROM (SELECT customer, at, bool_or(is_order) AS is_order
-                                           {', ' + deltas if deltas else ''}
-                                    FROM (SELECT customer, placed_at AS at, true AS is_order, currency, net AS delta
-                                          FROM lc_ladder_counted WHERE {self.counts()} {exits}) AS e
-                                    GROUP BY customer, at) AS g
-                              WINDOW w AS (PARTITION BY customer ORDER BY at)) AS r) AS t) AS c
+            FROM (SELECT customer, at, is_order, tier, lag(tier) OVER w AS tier_before
+                  FROM (SELECT customer, at, bool_or(is_order) OVER peers AS is_order {running}
+                        FROM (SELECT customer, placed_at AS at, true AS is_order, currency, net AS delta
+                              FROM lc_ladder_counted WHERE {self.counts()} {exits}) AS e
+                        WINDOW w AS (PARTITION BY customer ORDER BY at),
+                               peers AS (w RANGE BETWEEN CURRENT ROW AND CURRENT ROW)) AS r,
+                       LATERAL (SELECT {tier_case(tiers)} AS tier) AS t
+                  WINDOW w AS (PARTITION BY customer ORDER BY at)) AS c
             WHERE tier IS DISTINCT FROM tier_before"""
 
     def decisions(self) -> str:

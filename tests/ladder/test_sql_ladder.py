@@ -81,6 +81,11 @@ def test_sql_and_python_agree_on_a_store_around_the_defaults():
         tuple(order(i, (20 + 7 * i) * DAY + timedelta(minutes=45 * i)) for i in range(6)),
         (order(1, 364 * DAY, "1000"), order(2, 300 * DAY, "600", "PLN"), order(3, 300 * DAY, "1500", "EUR")),
         (order(1, 10 * DAY, "50", paid=False), order(2, 5 * DAY, "80", refunded=Decimal("80"))),
+        # An order placed the very moment an older one leaves the tier window: one tier
+        # move (silver -> none), an order's (reason `event`), whichever event sorts first.
+        (order(1, 385 * DAY, "600"), order(2, 20 * DAY, "50")),
+        (order(1, 20 * DAY, "50"), order(2, 385 * DAY, "600")),
+        (order(1, 385 * DAY, "600", "EUR"), order(2, 20 * DAY, "50", "EUR"), order(3, 100 * DAY, "40", "EUR")),
     ]
     customers = [CustomerFacts(f"c{i}@x", has_account=bool(i % 2), orders=orders) for i, orders in enumerate(stories)]
     customers.append(CustomerFacts("cart@x", open_cart_lines=2))
