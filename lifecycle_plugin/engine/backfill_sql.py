@@ -30,7 +30,6 @@ from ..hooks import has_implementations
 from ..models import DeletedCustomer
 from ..rules.ladder import sql_unsupported
 from .backfill_writes import PROFILE_TABLE, TIER_TABLE, TRANSITION_TABLE
-from .bulk import bulk_cursor
 from .deletion import DELETION_LOCK, deleted_at
 from .digest_writes import write_digests_for_written
 from .plans import profile_summary
@@ -72,7 +71,7 @@ def backfill_in_sql(engine, report, *, chunk_size: int, start_after: str | None,
                 report.created = _write(cursor, now)
                 write_digests_for_written(cursor, now)
                 conflicts = _conflicts(cursor)
-                _project(engine, cursor, now, chunk_size)
+                _project(engine, now, chunk_size)
             cursor.execute(compiled.drop)
         report.customers += new
         report.stage_changes += report.created
@@ -178,39 +177,33 @@ def _conflicts(cursor) -> list[CustomerRef]:
     return [CustomerRef(email, user_id) for email, user_id in cursor.fetchall()]
 
 
-def _project(engine, cursor, now, page: int) -> None:
-    """The new accounts' projections, `page` at a time (memory stays flat)."""
-    with bulk_cursor() as fast:
+def _project(engine, now, page: int) -> None:
+    """The new accounts' projections, read in one statement and written `page` at a time
+    (memory stays flat): a server-side cursor, where pages by keyset looked every row up in
+    three indexes again (13 s of 780,000 accounts at 1,000,000 customers)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL jit = off")  # (its estimates pass JIT's thresholds; compiling costs more)
+    with connection.connection.cursor(name="lc_backfill_projection") as rows:
         # psycopg's C loaders: Django's load timestamps in Python and jsonb as text (a third
         # of the projection's time at 100,000 customers).
-        fast.adapters.register_loader("timestamptz", TimestamptzLoader)
-        fast.adapters.register_loader("jsonb", JsonbLoader)
-        _project_pages(engine, fast, now, page)
-
-
-def _project_pages(engine, cursor, now, page: int) -> None:
-    after = ""
-    while True:
+        rows.adapters.register_loader("timestamptz", TimestamptzLoader)
+        rows.adapters.register_loader("jsonb", JsonbLoader)
         # New profiles have no prediction or referral yet; stage_since is the one the write dated.
-        cursor.execute(f"""SELECT n.customer, n.user_id, n.stage, p.stage_since, n.tier, n.orders_count,
-                                  n.lifetime_spend, n.window_spend, n.first_order_at, n.last_order_at,
-                                  n.next_check_at
-                           FROM lc_backfill_new n JOIN lc_backfill_written w ON w.email = n.customer
-                           JOIN {PROFILE_TABLE} p ON p.id = w.id
-                           WHERE n.user_id IS NOT NULL AND n.customer > %s ORDER BY n.customer LIMIT %s""",
-                       [after, max(page, 5000)])
-        rows = cursor.fetchall()
-        if not rows:
-            return
-        engine.host.write_projection([
-            Projection(customer=CustomerRef(email, user_id), stage=stage, tier=tier, decided_at=now,
-                       profile=profile_summary(stage=stage, stage_since=since, tier=tier, orders=orders,
-                                               lifetime_spend=lifetime, window_spend=window, first_order_at=first_at,
-                                               last_order_at=last_at, next_check_at=next_at, prediction=None,
-                                               advocate=False))
-            for email, user_id, stage, since, tier, orders, lifetime, window, first_at, last_at, next_at in rows
-        ])
-        after = rows[-1][0]
+        rows.execute(f"""SELECT n.customer, n.user_id, n.stage, p.stage_since, n.tier, n.orders_count,
+                                n.lifetime_spend, n.window_spend, n.first_order_at, n.last_order_at,
+                                n.next_check_at
+                         FROM lc_backfill_new n JOIN lc_backfill_written w ON w.email = n.customer
+                         JOIN {PROFILE_TABLE} p ON p.id = w.id
+                         WHERE n.user_id IS NOT NULL ORDER BY n.customer""")
+        while batch := rows.fetchmany(max(page, 5000)):
+            engine.host.write_projection([
+                Projection(customer=CustomerRef(email, user_id), stage=stage, tier=tier, decided_at=now,
+                           profile=profile_summary(stage=stage, stage_since=since, tier=tier, orders=orders,
+                                                   lifetime_spend=lifetime, window_spend=window,
+                                                   first_order_at=first_at, last_order_at=last_at,
+                                                   next_check_at=next_at, prediction=None, advocate=False))
+                for email, user_id, stage, since, tier, orders, lifetime, window, first_at, last_at, next_at in batch
+            ])
 
 
 def _rest_in_python(report, chunk_size: int, progress, python_chunk) -> None:
