@@ -129,16 +129,20 @@ def digests_from_sources_sql(customers_sql: str, orders_sql: str, targets: str, 
                GREATEST(o.total - o.refunded, 0) AS net, o.paid
         FROM ({orders_sql}) AS o
         WHERE {counted_condition(LifecycleConfig(), paid_only=False)}""", targets, table=table,
-                        only_missing=only_missing)
+                        only_missing=only_missing, materialize=True)
 
 
-def _digests_sql(customers_sql: str, counted_sql: str, targets: str, *, table: str, only_missing: bool) -> str:
+def _digests_sql(customers_sql: str, counted_sql: str, targets: str, *, table: str, only_missing: bool,
+                 materialize: bool) -> str:
     """The digest upsert over `counted_sql`: every order that counts whether or not it is
-    paid (customer, us: its moment in µs since the epoch, currency, net, paid)."""
+    paid (customer, us: its moment in µs since the epoch, currency, net, paid). With
+    `materialize` the inputs are computed once first (a host's SELECTs); tables are read
+    as they are."""
+    once = "MATERIALIZED" if materialize else "NOT MATERIALIZED"
     return _upsert(table, f"""
-    WITH targets AS MATERIALIZED (SELECT customer, profile_id FROM ({targets}) AS t),
-    host_orders AS MATERIALIZED (SELECT customer, us, currency, net, paid FROM ({counted_sql}) AS o),
-    host_customers AS MATERIALIZED (SELECT customer, has_account, open_cart_lines FROM ({customers_sql}) AS c),
+    WITH targets AS {once} (SELECT customer, profile_id FROM ({targets}) AS t),
+    host_orders AS {once} (SELECT customer, us, currency, net, paid FROM ({counted_sql}) AS o),
+    host_customers AS {once} (SELECT customer, has_account, open_cart_lines FROM ({customers_sql}) AS c),
     counted AS (
         SELECT t.profile_id, o.us, o.currency, o.net, o.paid
         FROM host_orders o JOIN targets t ON t.customer = o.customer),
@@ -208,7 +212,7 @@ def write_digests_for_written(cursor, now: datetime) -> None:
     customers the evaluator read already (lc_ladder_counted, lc_ladder_customers)."""
     cursor.execute(_digests_sql("SELECT * FROM lc_ladder_customers", "SELECT * FROM lc_ladder_counted",
                                 "SELECT email AS customer, id AS profile_id FROM lc_backfill_written",
-                                table=DIGEST_TABLE, only_missing=False),
+                                table=DIGEST_TABLE, only_missing=False, materialize=False),
                    {"version": DIGEST_VERSION, "now": now})
 
 
