@@ -146,17 +146,18 @@ def _digests_sql(customers_sql: str, counted_sql: str, targets: str, *, table: s
     counted AS (
         SELECT t.profile_id, o.us, o.currency, o.net, o.paid
         FROM host_orders o JOIN targets t ON t.customer = o.customer),
+    -- The gaps between paid orders in the same pass: a paid order's gap is to the latest
+    -- paid order before it (0 to one at the same moment, as between consecutive orders).
     rhythm AS (
         SELECT profile_id, array_agg(us ORDER BY us) AS moments,
                array_agg(us ORDER BY us) FILTER (WHERE paid) AS paid_moments,
-               array_agg(gap ORDER BY gap) FILTER (WHERE gap IS NOT NULL) AS gaps
-        FROM (SELECT *, us - lag(us) OVER (PARTITION BY profile_id ORDER BY us) AS gap FROM counted) AS g
+               array_agg(gap ORDER BY gap) FILTER (WHERE gap IS NOT NULL) AS gaps,
+               array_agg(paid_gap ORDER BY paid_gap) FILTER (WHERE paid AND paid_gap IS NOT NULL) AS paid_gaps
+        FROM (SELECT *, us - lag(us) OVER w AS gap,
+                     us - max(us) FILTER (WHERE paid) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+                         AS paid_gap
+              FROM counted WINDOW w AS (PARTITION BY profile_id ORDER BY us)) AS g
         GROUP BY profile_id),
-    paid_rhythm AS (
-        SELECT profile_id, array_agg(gap ORDER BY gap) AS gaps
-        FROM (SELECT profile_id, us - lag(us) OVER (PARTITION BY profile_id ORDER BY us) AS gap
-              FROM counted WHERE paid) AS g
-        WHERE gap IS NOT NULL GROUP BY profile_id),
     -- Each currency's orders then its sentinel; the spend from each moment on counts the
     -- orders of that moment too (RANGE), so ties read the same whatever their order.
     spend AS (
@@ -178,12 +179,12 @@ def _digests_sql(customers_sql: str, counted_sql: str, targets: str, *, table: s
         FROM spend GROUP BY profile_id)
     SELECT t.profile_id, %(version)s, c.has_account, c.open_cart_lines,
            COALESCE(r.moments, '{{}}'), COALESCE(r.paid_moments, '{{}}'),
-           {_median("r.gaps")}, {_median("p.gaps")},
+           {_median("r.gaps")}, {_median("r.paid_gaps")},
            COALESCE(s.currencies, '{{}}'), ARRAY[1] || COALESCE(s.ends, '{{}}'),
            COALESCE(s.moments, '{{}}'), COALESCE(s.spend_from, '{{}}'), COALESCE(s.paid_spend_from, '{{}}'),
            %(now)s
     FROM targets t JOIN host_customers c ON c.customer = t.customer
-    LEFT JOIN rhythm r ON r.profile_id = t.profile_id LEFT JOIN paid_rhythm p ON p.profile_id = t.profile_id
+    LEFT JOIN rhythm r ON r.profile_id = t.profile_id
     LEFT JOIN spends s ON s.profile_id = t.profile_id
     ORDER BY t.profile_id""", only_missing=only_missing)
 
