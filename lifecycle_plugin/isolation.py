@@ -93,6 +93,9 @@ _handler_before: Any = signal.SIG_DFL
 #: How many limits of this thread are cleaning up (closing a savepoint, putting the
 #: statement limit back): a signal then waits a little instead of raising into that.
 _cleaning = threading.local()
+#: Alarms of limits that have ended, still to be handled: a limit's timer ran out just as
+#: the limit stopped it, and Python runs a signal's handler a little after the signal.
+_late_alarms = 0
 
 
 def _on_sigalrm(signum, frame):
@@ -103,7 +106,12 @@ def _on_sigalrm(signum, frame):
     the previous handler did, so for everyone else SIGALRM behaves as before. A handler
     someone installs later is kept the same way by the next limit.
     """
-    if _alarm_handlers:
+    global _late_alarms
+    if _late_alarms:
+        # An ended limit's: nobody else's to handle (the default action ends the process),
+        # and not an outer limit's deadline (that limit's timer is put back and rings).
+        _late_alarms -= 1
+    elif _alarm_handlers:
         _alarm_handlers[-1](signum, frame)
     elif callable(_handler_before):
         _handler_before(signum, frame)
@@ -142,7 +150,7 @@ def time_limit(seconds: float | None, what: str, guard: Callable[[], AbstractCon
         with guard():
             yield
         return
-    global _warned_off_main_thread, _handler_before
+    global _warned_off_main_thread, _handler_before, _late_alarms
     started = time.monotonic()
     deadline = started + seconds
     conn = transaction.get_connection(using)
@@ -178,12 +186,17 @@ def time_limit(seconds: float | None, what: str, guard: Callable[[], AbstractCon
 
     def on_alarm(signum, frame):
         state["expired"] = True
+        if not state["active"]:
+            # This limit has raised already, or is ending: its timer ran out as it was being
+            # stopped. Ringing again (below) would reach no limit, and SIGALRM's default
+            # action ends the process.
+            return
         if getattr(_cleaning, "depth", 0):
-            # A limit is closing its savepoint: ring again once it is done.
+            # An inner limit is closing its savepoint: ring again once it is done.
             signal.setitimer(signal.ITIMER_REAL, 0.01)
-        elif state["active"] and not state["in_query"]:
+        elif not state["in_query"]:
             raise timed_out()
-        elif state["active"]:
+        else:
             # The statement's own limit counts from the hook's first statement, so a later
             # one could outlast the deadline: ask the server to stop it now (libpq's cancel
             # request is made for signal handlers); it ends with query_canceled, as above.
@@ -219,7 +232,9 @@ def time_limit(seconds: float | None, what: str, guard: Callable[[], AbstractCon
                 _cleaning.depth = getattr(_cleaning, "depth", 0) + 1
                 cleaning = True
                 if timer:
-                    signal.setitimer(signal.ITIMER_REAL, 0)
+                    remaining, _ = signal.setitimer(signal.ITIMER_REAL, 0)
+                    if remaining == 0 and not state["expired"]:
+                        _late_alarms += 1  # it ran out and its handler has not run yet
                     _alarm_handlers.remove(on_alarm)
                     if outer_delay:
                         left = outer_delay - (time.monotonic() - started)

@@ -156,6 +156,49 @@ def test_the_previous_signal_handler_and_alarm_still_work_after_a_limit():
         signal.signal(signal.SIGALRM, old)
 
 
+def test_a_limits_own_alarm_handled_late_neither_rings_again_nor_ends_the_process(monkeypatch):
+    """The timer can run out just as the limit stops it, and Python runs the handler a
+    little after the signal: while the limit closes its savepoint, or once it is gone.
+    That alarm is nobody's: ringing again (for a limit no longer there) or passing it on
+    to SIGALRM's default action would end the worker process."""
+    from contextlib import contextmanager
+
+    from lifecycle_plugin import isolation
+
+    ended = []
+    monkeypatch.setattr(isolation, "_handler_before", signal.SIG_DFL)
+    monkeypatch.setattr(signal, "signal", lambda signum, handler: ended.append(("handler", handler)))
+    monkeypatch.setattr(signal, "raise_signal", lambda signum: ended.append(("raised", signum)))
+    real_setitimer = signal.setitimer
+
+    def run_out_at_the_stop(which, seconds, interval=0.0):
+        left = real_setitimer(which, seconds, interval)
+        return (0.0, 0.0) if seconds == 0 else left  # the stop finds the timer run out
+
+    own = []
+
+    @contextmanager
+    def savepoint():
+        yield
+        own[0](signal.SIGALRM, None)  # the late handler, while the limit closes its savepoint
+
+    try:
+        with time_limit(30, "a quick hook", guard=savepoint):
+            own.append(isolation._alarm_handlers[-1])
+        assert signal.getitimer(signal.ITIMER_REAL)[0] == 0  # nothing rings again
+        monkeypatch.setattr(signal, "setitimer", run_out_at_the_stop)
+        with time_limit(30, "another quick hook"):
+            pass
+        monkeypatch.setattr(signal, "setitimer", real_setitimer)
+        isolation._on_sigalrm(signal.SIGALRM, None)  # its late handler, once the limit is gone
+        assert ended == []
+        # The next alarm is not a limit's: it gets what it got before (here the default action).
+        isolation._on_sigalrm(signal.SIGALRM, None)
+        assert ended == [("handler", signal.SIG_DFL), ("raised", signal.SIGALRM)]
+    finally:
+        real_setitimer(signal.ITIMER_REAL, 0)
+
+
 def test_an_outer_deadline_that_comes_first_is_kept():
     started = time.monotonic()
     with pytest.raises(HookTimeout, match="outer"):
