@@ -80,7 +80,6 @@ def median_gap_us(moments: list[int]) -> int | None:
 
 
 _ZERO = Decimal(0)
-_PLACED = OrderState.PLACED
 
 
 def _first(pair: tuple) -> int:
@@ -89,14 +88,10 @@ def _first(pair: tuple) -> int:
 
 def digest_of(facts: CustomerFacts) -> LadderDigest:
     # The event path calls this for every event: one pass over the orders computes each
-    # counted order's moment and net amount once (`counted_any_payment`, `net_amount`
-    # inlined), and a customer with one currency (most) skips the grouping.
-    counted = []
-    for order in facts.orders:
-        total, refunded = order.total, order.refunded
-        if order.state == _PLACED and not (total > 0 and refunded >= total):
-            net = total - refunded
-            counted.append((epoch_us(order.placed_at), order.currency, _ZERO if _ZERO > net else net, order.paid))
+    # counted order's moment and net amount once, and a customer with one currency (most)
+    # skips the grouping.
+    counted = [(epoch_us(order.placed_at), order.currency, order.net_amount, order.paid)
+               for order in facts.orders if counted_any_payment(order)]
     if not counted:
         return LadderDigest(has_account=facts.has_account, open_cart_lines=facts.open_cart_lines, moments=(),
                             paid_moments=(), median_gap_us=None, paid_median_gap_us=None, spend_currencies=(),
