@@ -20,11 +20,10 @@ from django.db import connection, transaction
 from ..host import CustomerRef, Host
 from ..models import CustomerProfile, LadderDigest
 from ..rules import CustomerFacts
-from ..rules.config import LifecycleConfig
 from ..rules.digest import DIGEST_VERSION, SENTINEL, LadderDigest as Digest, digest_of
 from .bulk import bulk_cursor
 from .deletion import apply_tombstones, deleted_at
-from .sql_ladder_parts import FUNCTIONS, counted_condition
+from .sql_ladder_parts import FUNCTIONS, counted_any_payment_condition
 
 DIGEST_TABLE = LadderDigest._meta.db_table
 PROFILE_TABLE = CustomerProfile._meta.db_table
@@ -123,12 +122,12 @@ def digests_from_sources_sql(customers_sql: str, orders_sql: str, targets: str, 
     `sql_ladder_parts.FUNCTIONS`."""
     # The host's rows materialized first (in `_digests_sql`): their customer key is an
     # expression (ownership rules), which the planner cannot hash-join on and estimates
-    # badly. Every order that counts under any settings: paid_only=False overrides them.
+    # badly.
     return _digests_sql(customers_sql, f"""
         SELECT o.customer, (extract(epoch FROM o.placed_at) * 1000000)::bigint AS us, o.currency,
                GREATEST(o.total - o.refunded, 0) AS net, o.paid
         FROM ({orders_sql}) AS o
-        WHERE {counted_condition(LifecycleConfig(), paid_only=False)}""", targets, table=table,
+        WHERE {counted_any_payment_condition()}""", targets, table=table,
                         only_missing=only_missing, materialize=True)
 
 

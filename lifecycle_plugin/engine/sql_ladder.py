@@ -66,7 +66,7 @@ from ..rules.ladder import (
     sql_unsupported,
 )
 from ..rules.timeline import BACKFILL, EVENT, TIME, WIN_BACK
-from .sql_ladder_parts import FUNCTIONS, counted_condition, literal, stage_array, tier_case
+from .sql_ladder_parts import FUNCTIONS, counted_any_payment_condition, literal, stage_array, tier_case
 
 US_PER_DAY = 86_400_000_000
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -208,7 +208,7 @@ class _Compiler:
                 SELECT o.customer, o.placed_at, o.currency, GREATEST(o.total - o.refunded, 0) AS net,
                        (extract(epoch FROM o.placed_at) * 1000000)::bigint AS us, o.paid
                 FROM ({orders_sql}) AS o
-                WHERE {counted_condition(config, self.ladder, paid_only=False)}
+                WHERE {counted_any_payment_condition(self.ladder)}
                   AND o.customer IN (SELECT customer FROM lc_ladder_customers)""",
             # Ties (orders at one moment) take consecutive numbers; the moment keeps the last.
             f"""CREATE TEMP TABLE lc_ladder_ranked AS

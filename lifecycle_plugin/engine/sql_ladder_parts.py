@@ -18,18 +18,19 @@ def stage_array(stages: Iterable) -> str:
     return "ARRAY[" + ", ".join(literal(s.value) for s in sorted(stages, key=lambda s: s.value)) + "]::text[]"
 
 
-def counted_condition(config: LifecycleConfig, ladder: Ladder = LADDER, alias: str = "o", *,
-                      paid_only: bool | None = None) -> str:
+def counted_any_payment_condition(ladder: Ladder = LADDER, alias: str = "o") -> str:
+    """The orders that count whether or not they are paid (`rules.digest.counted_any_payment`):
+    placed and not fully refunded, over the columns of the host's orders SELECT."""
+    return (f"{alias}.state = {literal(ladder.counted.state.value)}"
+            f" AND NOT ({alias}.total > 0 AND {alias}.refunded >= {alias}.total)")
+
+
+def counted_condition(config: LifecycleConfig, ladder: Ladder = LADDER, alias: str = "o") -> str:
     """The statement's counted-order rule (`rules.ladder.counted`) over the columns of the
     host's orders SELECT (see `engine.sql_ladder`): the ladder and the prediction read
-    the same orders through this one condition. `paid_only` overrides the setting (False:
-    the orders that count whether or not they are paid)."""
-    counted = ladder.counted
-    if paid_only is None:
-        paid_only = counted.paid_only.of(config)
-    paid = f" AND {alias}.paid" if paid_only else ""
-    return (f"{alias}.state = {literal(counted.state.value)}"
-            f" AND NOT ({alias}.total > 0 AND {alias}.refunded >= {alias}.total){paid}")
+    the same orders through this one condition."""
+    paid = f" AND {alias}.paid" if ladder.counted.paid_only.of(config) else ""
+    return counted_any_payment_condition(ladder, alias) + paid
 
 
 def tier_case(tiers: tuple[Tier, ...]) -> str:
