@@ -43,6 +43,18 @@ def bulk_cursor(rows: int = JIT_ROWS) -> Iterator[Any]:
         yield cursor
 
 
+def use_c_loaders(cursor) -> None:
+    """Read timestamps and jsonb on `cursor` with psycopg's C loaders: Django's load
+    timestamps in Python (to attach its time zone; the connection's is UTC already) and
+    jsonb as text. For rows read by the hundred thousand (the projections of a backfill
+    or a prediction run), where that was a third of the time at 100,000 customers."""
+    from psycopg.types.datetime import TimestamptzLoader
+    from psycopg.types.json import JsonbLoader
+
+    cursor.adapters.register_loader("timestamptz", TimestamptzLoader)
+    cursor.adapters.register_loader("jsonb", JsonbLoader)
+
+
 def unnest_rows(columns: Sequence[tuple[str, str]]) -> str:
     """A numbered row source over column arrays: ``SELECT * FROM unnest(...) WITH ORDINALITY``.
 

@@ -29,16 +29,13 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
-from psycopg.types.datetime import TimestamptzLoader
-from psycopg.types.json import JsonbLoader
 
 from ..host import CustomerRef, Projection
-
 from ..models import CustomerProfile, PredictionFit
 from ..predict import MIN_REPEAT_BUYERS, missing_reason
 from ..predict.store import predict_store
 from ..rules.referral import advocate_of
-from .bulk import bulk_cursor
+from .bulk import bulk_cursor, use_c_loaders
 from .plans import prediction_summary, profile_summary
 from .prediction_orders import OrderArrays, order_day
 from .prediction_orders_digest import read_counted_orders_from_digests
@@ -215,7 +212,7 @@ def _write_figures(engine, prediction, now: datetime, project: bool) -> int:
             first, last = int(ids[start]), int(ids[min(start + WRITE_CHUNK, len(ids)) - 1])
             with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute("SET LOCAL jit = off")
-                _register_loaders(cursor)
+                use_c_loaders(cursor)
                 cursor.execute(statement, {"at": now, "codes": currencies, "first": first, "last": last})
                 if project:
                     _project_rows(engine, cursor.fetchall())
@@ -272,16 +269,9 @@ def _project(engine, profile_ids) -> None:
     """Rewrite the accounts' `lifecycle.profile`. The rows are locked first, so a decision
     committing meanwhile is either seen here or writes its projection after this one."""
     with bulk_cursor(len(profile_ids)) as cursor:
-        _register_loaders(cursor)
+        use_c_loaders(cursor)
         cursor.execute(_PROJECTED_SQL, [list(profile_ids)])
         _project_rows(engine, cursor.fetchall())
-
-
-def _register_loaders(cursor) -> None:
-    """Profiles read with psycopg's C loaders, not as model instances: most of the run's
-    writing time at 100,000 customers was building those."""
-    cursor.adapters.register_loader("timestamptz", TimestamptzLoader)
-    cursor.adapters.register_loader("jsonb", JsonbLoader)
 
 
 def _project_rows(engine, rows) -> None:
