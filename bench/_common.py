@@ -50,6 +50,17 @@ def median(values):
     return statistics.median(values)
 
 
+def timed(spent: dict, name: str, function):
+    """`function`, adding the seconds of each call to `spent[name]` (to time a phase in place)."""
+    def wrapper(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            spent[name] += time.perf_counter() - started
+    return wrapper
+
+
 def time_queries(queries: dict, repeat: int) -> tuple[dict[str, list[float]], dict]:
     """Each query `repeat` times in turn: the seconds of every run (the first is the cold
     one) and each query's last result, by name."""

@@ -1,4 +1,5 @@
-"""Where a backfill's time goes: the same backfill, each phase timed on its own.
+"""Where a backfill's time goes on the Python path (the SQL path, which `backfill` takes
+when it can, is bench/backfill_statements.py's): each phase timed on its own.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/lc_bench_1000000 \\
         .venv/bin/python bench/backfill_phases.py --chunks 50
@@ -40,13 +41,7 @@ def main() -> None:
     spent: dict[str, float] = defaultdict(float)
 
     def timed(name, function):
-        def wrapper(*a, **k):
-            started = time.perf_counter()
-            try:
-                return function(*a, **k)
-            finally:
-                spent[name] += time.perf_counter() - started
-        return wrapper
+        return common.timed(spent, name, function)
 
     listing = host.customer_chunks
 
@@ -70,7 +65,7 @@ def main() -> None:
     backfill_module.update_profiles = timed("update profiles (none on an empty table)", backfill_module.update_profiles)
     host.write_projection = timed("write metadata projection", host.write_projection)
     started = time.perf_counter()
-    report = backfill_module.backfill(engine, read_ahead=False)
+    report = backfill_module.backfill(engine, read_ahead=False, evaluator="python")
     total = time.perf_counter() - started
     spent["build rows and projections (Python)"] = total - sum(spent.values())
     common.emit(figure="backfill_phases", customers=report.customers, seconds=round(total, 3),

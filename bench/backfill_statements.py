@@ -48,18 +48,9 @@ def main() -> None:
         finally:
             statements[" ".join(str(sql).split())[:90]] += time.perf_counter() - started
 
-    def timed(name, function):
-        def wrapper(*a, **k):
-            started = time.perf_counter()
-            try:
-                return function(*a, **k)
-            finally:
-                spent[name] += time.perf_counter() - started
-        return wrapper
-
     connection.ensure_connection()
-    connection._commit = timed("commits (deferred foreign-key checks)", connection._commit)
-    engine.host.write_projection = timed("projection writes (host.write_projection)", engine.host.write_projection)
+    connection._commit = common.timed(spent, "commits (deferred foreign-key checks)", connection._commit)
+    engine.host.write_projection = common.timed(spent, "projection writes (host.write_projection)", engine.host.write_projection)
     started = time.perf_counter()
     with connection.execute_wrapper(timed_statement):
         report = backfill(engine)

@@ -61,15 +61,6 @@ def child_run(now: str, seed: str, pairs: str, mode: str, compare_with: str) -> 
         variants["other"] = (other_digest.digest_of, other_writes.write_digests)
     spent = {"digest_of": 0.0, "write_digests": 0.0}
 
-    def timed(function, key):
-        def run(*args, **kwargs):
-            started = time.perf_counter()
-            try:
-                return function(*args, **kwargs)
-            finally:
-                spent[key] += time.perf_counter() - started
-        return run
-
     def wal() -> int:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")
@@ -93,7 +84,8 @@ def child_run(now: str, seed: str, pairs: str, mode: str, compare_with: str) -> 
             bench._queue_each(customers[start:start + BATCH])
             start += BATCH
             digest_of, write_digests = variants[name]
-            plans.digest_of, plans.write_digests = timed(digest_of, "digest_of"), timed(write_digests, "write_digests")
+            plans.digest_of, plans.write_digests = (common.timed(spent, "digest_of", digest_of),
+                                                        common.timed(spent, "write_digests", write_digests))
             spent.update(digest_of=0.0, write_digests=0.0)
             wal_before, cpu_before, wall_before = wal(), time.process_time(), time.perf_counter()
             report = inbox.drain(engine)
