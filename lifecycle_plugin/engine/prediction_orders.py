@@ -46,6 +46,24 @@ class OrderArrays:
     skipped_currencies: list[str] = field(default_factory=list)
 
 
+def join_columns(parts: dict[str, list], kinds: dict, *, sort: bool) -> dict:
+    """Each column's chunks (`parts`, emptied) joined into one array of its kind, column by
+    column, so that the orders are held twice over only one column at a time; with `sort`,
+    ordered by profile one column at a time (the summary need not sort and copy all four
+    at once), stably: a customer's entries keep their order by moment and currency."""
+    import numpy as np
+
+    columns = {}
+    for name, kind in kinds.items():
+        columns[name] = np.concatenate(parts[name]) if parts[name] else np.zeros(0, dtype=kind)
+        parts[name].clear()
+    if sort:
+        order = np.argsort(columns["profile"], kind="stable")
+        for name in columns:
+            columns[name] = columns[name][order]
+    return columns
+
+
 def order_day(moment) -> int:
     return moment.astimezone(dt_timezone.utc).date().toordinal()
 
@@ -60,8 +78,7 @@ def read_counted_orders_through_facts(engine, chunk_size: int = 2000, chunks=Non
         chunks = engine.host.customer_chunks(chunk_size)
     currency_index: dict[str, int] = {}
     skipped: set[str] = set()
-    #: Per column, one array per chunk: joined column by column at the end, so that the
-    #: orders are held twice over only one column at a time.
+    #: Per column, one array per chunk (`join_columns`).
     parts: dict[str, list] = {"profile": [], "day": [], "amount": [], "currency": []}
     customers = repeat_buyers = unprofiled = 0
     for chunk in chunks:
@@ -104,17 +121,9 @@ def read_counted_orders_through_facts(engine, chunk_size: int = 2000, chunks=Non
         for name, values, kind in (("profile", keys, np.int64), ("day", days, np.int32),
                                    ("amount", amounts, np.float64), ("currency", codes, np.int8)):
             parts[name].append(np.array(values, dtype=kind))
-    columns = {}
-    for name, kind in (("profile", np.int64), ("day", np.int32), ("amount", np.float64), ("currency", np.int8)):
-        columns[name] = np.concatenate(parts[name]) if parts[name] else np.zeros(0, dtype=kind)
-        parts[name].clear()
-    # Profile ids do not follow the e-mail order the chunks come in: sorted here, one
-    # column at a time, so the summary need not sort (and copy) all four at once. The
-    # sort is stable: a customer's entries keep their order by moment and currency.
-    order = np.argsort(columns["profile"], kind="stable")
-    for name in columns:
-        columns[name] = columns[name][order]
-    del order
+    # Profile ids do not follow the e-mail order the chunks come in: sorted here.
+    columns = join_columns(parts, {"profile": np.int64, "day": np.int32, "amount": np.float64,
+                                   "currency": np.int8}, sort=True)
     return OrderArrays(
         **columns,
         currencies=tuple(sorted(currency_index, key=currency_index.get)),

@@ -30,7 +30,7 @@ from ..host import CustomerRef
 from ..models import CustomerProfile, LadderDigest
 from ..rules.digest import DIGEST_VERSION, SENTINEL, epoch_us
 from .digest_writes import fill_missing
-from .prediction_orders import MAX_CURRENCIES, OrderArrays, read_counted_orders_through_facts
+from .prediction_orders import MAX_CURRENCIES, OrderArrays, join_columns, read_counted_orders_through_facts
 from .prediction_orders_sql import read_counted_orders_in_sql, why_not_in_sql
 
 #: Digests read per statement: about 100,000 orders at 5 per customer, a couple of MB.
@@ -154,19 +154,11 @@ def _add_through_host(engine, profile_ids: list[int], parts: dict, names: dict) 
 
 
 def _arrays(np, parts: dict, names: dict, sort: bool) -> OrderArrays:
-    """Join the pages column by column (the orders are held twice over one column at a
-    time), keep the MAX_CURRENCIES currencies with the most entries (as the host reading
-    does), and count the customers and repeat buyers."""
-    kinds = {"profile": np.int64, "day": np.int32, "amount": np.float64, "currency": np.int16}
-    columns = {}
-    for name, kind in kinds.items():
-        columns[name] = np.concatenate(parts[name]) if parts[name] else np.zeros(0, dtype=kind)
-        parts[name].clear()
-    if sort:  # the host's profiles came last: a stable sort by profile keeps each one's order
-        order = np.argsort(columns["profile"], kind="stable")
-        for name in columns:
-            columns[name] = columns[name][order]
-        del order
+    """Join the pages (`join_columns`; sorted when the host's profiles came last), keep the
+    MAX_CURRENCIES currencies with the most entries (as the host reading does), and count
+    the customers and repeat buyers."""
+    columns = join_columns(parts, {"profile": np.int64, "day": np.int32, "amount": np.float64,
+                                   "currency": np.int16}, sort=sort)
     by_name = sorted(names, key=names.get)
     counts = np.bincount(columns["currency"], minlength=len(by_name)) if len(by_name) else np.zeros(0, np.int64)
     ranked = sorted(range(len(by_name)), key=lambda index: (-counts[index], by_name[index]))
