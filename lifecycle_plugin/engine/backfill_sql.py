@@ -30,7 +30,7 @@ from ..rules.ladder import sql_unsupported
 from .backfill_writes import PROFILE_TABLE, TIER_TABLE, TRANSITION_TABLE
 from .bulk import use_c_loaders
 from .deletion import DELETION_LOCK, deleted_at
-from .digest_writes import write_digests_for_written
+from .digest_writes import write_digests_for_backfill
 from .plans import profile_summary
 from .sql_ladder import compile_ladder
 from .sql_ladder_run import create_tables
@@ -64,12 +64,11 @@ def backfill_in_sql(engine, report, *, chunk_size: int, start_after: str | None,
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock_shared(hashtextextended(%s, 0))", [DELETION_LOCK])
             create_tables(cursor, compiled, dict(sources.params))
-            _split(cursor, start_after or "")
+            _split(cursor, start_after or "", now)
             new = _count_new(cursor, report)
             if not dry_run:
-                report.created = _write(cursor, now)
-                write_digests_for_written(cursor, now)
-                conflicts = _conflicts(cursor)
+                report.created, conflicts = _write(cursor, now)
+                write_digests_for_backfill(cursor, now)
                 _project(engine, now, chunk_size)
             cursor.execute(compiled.drop)
         report.customers += new
@@ -82,20 +81,35 @@ def backfill_in_sql(engine, report, *, chunk_size: int, start_after: str | None,
         _rest_in_python(report, chunk_size, progress, python_chunk)
     finally:
         with connection.cursor() as cursor:
-            cursor.execute(compiled.drop + ", lc_backfill_new, lc_backfill_rest, lc_backfill_written")
+            cursor.execute(compiled.drop + ", lc_backfill_new, lc_backfill_rest")
 
 
-def _split(cursor, after: str) -> None:
-    """lc_backfill_new: the decisions of customers without a profile and without a tombstone;
+def _split(cursor, after: str, now) -> None:
+    """lc_backfill_new: the decisions of customers without a profile and without a tombstone,
+    each with the id its profile will have and the dates of its last moves;
     lc_backfill_rest: everyone else, for the Python path. Both only after `after` (resuming
     a run: the customers up to that e-mail are done)."""
-    cursor.execute("DROP TABLE IF EXISTS lc_backfill_new, lc_backfill_rest, lc_backfill_written")
+    cursor.execute("DROP TABLE IF EXISTS lc_backfill_new, lc_backfill_rest")
+    # The evaluator leaves its outputs without statistics; grouped and joined without them,
+    # the statements below are planned blind.
+    cursor.execute("ANALYZE lc_ladder_stage_moves, lc_ladder_tier_moves")
+    # Ids are drawn from the profiles' own sequence up front, so that the history, the
+    # digests and the projection are written from this table alone: joined on integers,
+    # never read back from the profiles. (A customer whose profile an event writes
+    # meanwhile leaves a gap in the sequence, as any rolled-back insert does.)
     cursor.execute(f"""
         CREATE TEMP TABLE lc_backfill_new AS
-        SELECT d.*, c.user_id FROM lc_ladder_decisions d JOIN lc_ladder_customers c USING (customer)
-        WHERE d.customer > %s AND NOT EXISTS (SELECT 1 FROM {PROFILE_TABLE} p WHERE p.email = d.customer)
+        WITH stage_since AS (SELECT cid, max(at) AS at FROM lc_ladder_stage_moves GROUP BY cid),
+             tier_since AS (SELECT cid, max(at) AS at FROM lc_ladder_tier_moves GROUP BY cid)
+        SELECT d.*, c.user_id, nextval(pg_get_serial_sequence('{PROFILE_TABLE}', 'id')) AS id,
+               COALESCE(s.at, %(now)s) AS stage_since,
+               CASE WHEN d.tier IS NOT NULL THEN COALESCE(t.at, %(now)s) END AS tier_since
+        FROM lc_ladder_decisions d JOIN lc_ladder_customers c USING (cid)
+        LEFT JOIN stage_since s USING (cid) LEFT JOIN tier_since t USING (cid)
+        WHERE d.customer > %(after)s AND NOT EXISTS (SELECT 1 FROM {PROFILE_TABLE} p WHERE p.email = d.customer)
           AND NOT (c.user_id IS NOT NULL
-                   AND EXISTS (SELECT 1 FROM {PROFILE_TABLE} p WHERE p.user_id = c.user_id))""", [after])
+                   AND EXISTS (SELECT 1 FROM {PROFILE_TABLE} p WHERE p.user_id = c.user_id))""",
+                   {"after": after, "now": now})
     cursor.execute("CREATE UNIQUE INDEX ON lc_backfill_new (customer)")
     if DeletedCustomer.objects.exists():
         cursor.execute("DELETE FROM lc_backfill_new WHERE customer = ANY(%s)", [_tombstoned(cursor)])
@@ -131,48 +145,45 @@ def _count_new(cursor, report) -> int:
     return total
 
 
-def _write(cursor, now) -> int:
-    """The new profiles, then their dated history; how many profiles were written."""
-    # The evaluator leaves its outputs without statistics; joined without them, the history
-    # inserts are planned blind (twice as slow at 100,000 customers).
-    cursor.execute("ANALYZE lc_ladder_stage_moves, lc_ladder_tier_moves")
-    cursor.execute("CREATE TEMP TABLE lc_backfill_written (id bigint PRIMARY KEY, email text UNIQUE)")
+def _write(cursor, now) -> tuple[int, list[CustomerRef]]:
+    """The new profiles, then their dated history: how many profiles were written, and the
+    customers whose profile an event wrote meanwhile (taken out of lc_backfill_new)."""
     cursor.execute(f"""
-        WITH stage_since AS (SELECT customer, max(at) AS at FROM lc_ladder_stage_moves GROUP BY customer),
-             tier_since AS (SELECT customer, max(at) AS at FROM lc_ladder_tier_moves GROUP BY customer),
-             inserted AS (
-                INSERT INTO {PROFILE_TABLE} (
-                    user_id, email, stage, stage_since, stage_rule, tier, tier_since, orders_count,
-                    orders_by_currency, lifetime_spend, window_spend, first_order_at, last_order_at,
-                    extra_facts, history_cutoff, decided_at, next_check_at, version, created_at, updated_at)
-                SELECT n.user_id, n.customer, n.stage, COALESCE(s.at, %(now)s), n.rule, n.tier,
-                       CASE WHEN n.tier IS NOT NULL THEN COALESCE(t.at, %(now)s) END, n.orders_count,
-                       n.orders_by_currency, n.lifetime_spend, n.window_spend, n.first_order_at, n.last_order_at,
-                       '{{}}', %(now)s, %(now)s, n.next_check_at, 1, %(now)s, %(now)s
-                FROM lc_backfill_new n LEFT JOIN stage_since s USING (customer) LEFT JOIN tier_since t USING (customer)
-                ORDER BY n.customer
-                ON CONFLICT DO NOTHING
-                RETURNING id, email)
-        INSERT INTO lc_backfill_written SELECT id, email FROM inserted""", {"now": now})
+        INSERT INTO {PROFILE_TABLE} (
+            id, user_id, email, stage, stage_since, stage_rule, tier, tier_since, orders_count,
+            orders_by_currency, lifetime_spend, window_spend, first_order_at, last_order_at,
+            extra_facts, history_cutoff, decided_at, next_check_at, version, created_at, updated_at)
+        SELECT n.id, n.user_id, n.customer, n.stage, n.stage_since, n.rule, n.tier, n.tier_since, n.orders_count,
+               n.orders_by_currency, n.lifetime_spend, n.window_spend, n.first_order_at, n.last_order_at,
+               '{{}}', %(now)s, %(now)s, n.next_check_at, 1, %(now)s, %(now)s
+        FROM lc_backfill_new n
+        ON CONFLICT DO NOTHING""", {"now": now})
     written = cursor.rowcount
-    cursor.execute("ANALYZE lc_backfill_written")
+    conflicts = _take_out_conflicts(cursor) if written < _count(cursor, "lc_backfill_new") else []
+    # Straight from the evaluator's tables, in their order (each customer's moves together):
+    # the foreign keys to the profiles are checked at the commit.
     cursor.execute(f"""
         INSERT INTO {TRANSITION_TABLE} (profile_id, from_stage, to_stage, occurred_at, recorded_at, reason, event,
                                         rule, facts)
-        SELECT w.id, m.from_stage, m.to_stage, m.at, %(now)s, m.reason, '', m.rule, m.facts
-        FROM lc_ladder_stage_moves m JOIN lc_backfill_written w ON w.email = m.customer
-        ORDER BY w.id, m.at""", {"now": now})
+        SELECT n.id, m.from_stage, m.to_stage, m.at, %(now)s, m.reason, '', m.rule, m.facts
+        FROM lc_ladder_stage_moves m JOIN lc_backfill_new n USING (cid)""", {"now": now})
     cursor.execute(f"""
         INSERT INTO {TIER_TABLE} (profile_id, from_tier, to_tier, occurred_at, recorded_at, reason, window_spend)
-        SELECT w.id, m.from_tier, m.to_tier, m.at, %(now)s, m.reason, m.window_spend
-        FROM lc_ladder_tier_moves m JOIN lc_backfill_written w ON w.email = m.customer
-        ORDER BY w.id, m.at""", {"now": now})
-    return written
+        SELECT n.id, m.from_tier, m.to_tier, m.at, %(now)s, m.reason, m.window_spend
+        FROM lc_ladder_tier_moves m JOIN lc_backfill_new n USING (cid)""", {"now": now})
+    return written, conflicts
 
 
-def _conflicts(cursor) -> list[CustomerRef]:
-    cursor.execute("""SELECT n.customer, n.user_id FROM lc_backfill_new n
-                      WHERE NOT EXISTS (SELECT 1 FROM lc_backfill_written w WHERE w.email = n.customer)""")
+def _count(cursor, table: str) -> int:
+    cursor.execute(f"SELECT count(*) FROM {table}")
+    return cursor.fetchone()[0]
+
+
+def _take_out_conflicts(cursor) -> list[CustomerRef]:
+    """The new customers whose profile was not written (an event wrote one meanwhile)."""
+    cursor.execute(f"""DELETE FROM lc_backfill_new n
+                       WHERE NOT EXISTS (SELECT 1 FROM {PROFILE_TABLE} p WHERE p.id = n.id)
+                       RETURNING n.customer, n.user_id""")
     return [CustomerRef(email, user_id) for email, user_id in cursor.fetchall()]
 
 
@@ -184,13 +195,10 @@ def _project(engine, now, page: int) -> None:
         cursor.execute("SET LOCAL jit = off")  # (its estimates pass JIT's thresholds; compiling costs more)
     with connection.connection.cursor(name="lc_backfill_projection") as rows:
         use_c_loaders(rows)
-        # New profiles have no prediction or referral yet; stage_since is the one the write dated.
-        rows.execute(f"""SELECT n.customer, n.user_id, n.stage, p.stage_since, n.tier, n.orders_count,
-                                n.lifetime_spend, n.window_spend, n.first_order_at, n.last_order_at,
-                                n.next_check_at
-                         FROM lc_backfill_new n JOIN lc_backfill_written w ON w.email = n.customer
-                         JOIN {PROFILE_TABLE} p ON p.id = w.id
-                         WHERE n.user_id IS NOT NULL ORDER BY n.customer""")
+        # New profiles have no prediction or referral yet.
+        rows.execute("""SELECT customer, user_id, stage, stage_since, tier, orders_count, lifetime_spend,
+                               window_spend, first_order_at, last_order_at, next_check_at
+                        FROM lc_backfill_new WHERE user_id IS NOT NULL ORDER BY user_id""")
         while batch := rows.fetchmany(max(page, 5000)):
             engine.host.write_projection([
                 Projection(customer=CustomerRef(email, user_id), stage=stage, tier=tier, decided_at=now,

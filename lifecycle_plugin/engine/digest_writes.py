@@ -5,7 +5,7 @@
   profiles, one statement per batch.
 - In SQL (`digests_from_sources_sql`) from a host's SELECTs: `fill_missing`, for profiles
   written before the digest existed (`lifecycle_digest`, the daily task); and from the
-  orders the SQL evaluator already read (`write_digests_for_written`): the backfill's SQL
+  orders the SQL evaluator already read (`write_digests_for_backfill`): the backfill's SQL
   path. The SQL states `digest_of` again; the differential test
   (tests/ladder/test_digest.py) holds the two equal.
 """
@@ -207,11 +207,13 @@ def write_digests_by_email(emails: set[str], facts: Mapping[CustomerRef, Custome
     write_digests([(profile_id, digest_of(by_email[email])) for profile_id, email in written], now)
 
 
-def write_digests_for_written(cursor, now: datetime) -> None:
-    """The SQL backfill's new profiles (lc_backfill_written: id, email) from the orders and
-    customers the evaluator read already (lc_ladder_counted, lc_ladder_customers)."""
-    cursor.execute(_digests_sql("SELECT * FROM lc_ladder_customers", "SELECT * FROM lc_ladder_counted",
-                                "SELECT email AS customer, id AS profile_id FROM lc_backfill_written",
+def write_digests_for_backfill(cursor, now: datetime) -> None:
+    """The SQL backfill's new profiles (lc_backfill_new: cid, id) from the orders and
+    customers the evaluator read already (lc_ladder_counted, lc_ladder_customers), joined
+    on the evaluator's integer customer numbers."""
+    cursor.execute(_digests_sql("SELECT cid AS customer, has_account, open_cart_lines FROM lc_ladder_customers",
+                                "SELECT cid AS customer, us, currency, net, paid FROM lc_ladder_counted",
+                                "SELECT cid AS customer, id AS profile_id FROM lc_backfill_new",
                                 table=DIGEST_TABLE, only_missing=False, materialize=False),
                    {"version": DIGEST_VERSION, "now": now})
 

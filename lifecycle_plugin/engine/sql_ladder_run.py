@@ -94,13 +94,15 @@ def _read(cursor) -> SqlLadderResult:
         for row in cursor.fetchall()
     }
     stage_moves: dict[Any, list[SqlStageMove]] = defaultdict(list)
-    cursor.execute("""SELECT customer, at, from_stage, to_stage, reason, rule, facts
-                      FROM lc_ladder_stage_moves ORDER BY customer, at""")
+    cursor.execute("""SELECT c.customer, m.at, m.from_stage, m.to_stage, m.reason, m.rule, m.facts
+                      FROM lc_ladder_stage_moves m JOIN lc_ladder_customers c USING (cid)
+                      ORDER BY c.customer, m.at""")
     for customer, at, from_stage, to_stage, reason, rule, facts in cursor.fetchall():
         stage_moves[customer].append(SqlStageMove(at, from_stage, to_stage, reason, rule, _json(facts)))
     tier_moves: dict[Any, list[SqlTierMove]] = defaultdict(list)
-    cursor.execute("""SELECT customer, at, from_tier, to_tier, reason, window_spend
-                      FROM lc_ladder_tier_moves ORDER BY customer, at""")
+    cursor.execute("""SELECT c.customer, m.at, m.from_tier, m.to_tier, m.reason, m.window_spend
+                      FROM lc_ladder_tier_moves m JOIN lc_ladder_customers c USING (cid)
+                      ORDER BY c.customer, m.at""")
     for customer, at, from_tier, to_tier, reason, spend in cursor.fetchall():
         tier_moves[customer].append(SqlTierMove(at, from_tier, to_tier, reason, _json(spend)))
     return SqlLadderResult(decisions, dict(stage_moves), dict(tier_moves))

@@ -149,3 +149,30 @@ def test_with_a_classify_hook_the_python_path_runs_and_says_why(store):
     assert history("old@example.com") == [(None, "lapsed", "backfill", NOW)]
     with pytest.raises(ValueError, match="lifecycle_classify"):
         backfill(engine(builtins=[], extra=[Classifier()]), evaluator="sql")
+
+
+def test_a_profile_an_event_writes_meanwhile_is_left_to_the_event_path(store, monkeypatch):
+    """Between the split and the write an order event decides one of the new customers: the
+    backfill skips its profile (and the history drawn for the id it had reserved), redoes
+    it one by one, and writes the others whole."""
+    from lifecycle_plugin.engine import backfill_sql
+
+    store.order("raced@example.com", placed_at=NOW - 300 * DAY)
+    store.order("calm@example.com", placed_at=NOW - 300 * DAY)
+    lifecycle = engine(builtins=[])
+    split = backfill_sql._split
+
+    def split_then_an_event(cursor, after, now):
+        split(cursor, after, now)
+        lifecycle.process(CustomerRef("raced@example.com"), event="order_created")
+
+    monkeypatch.setattr(backfill_sql, "_split", split_then_an_event)
+    report = backfill(lifecycle)
+
+    assert (report.path, report.created, report.conflicts) == ("sql", 1, 1)
+    raced = CustomerProfile.objects.get(email="raced@example.com")
+    assert [m[2] for m in history("raced@example.com")] == ["event"]  # the event's, not a reconstruction
+    assert StageTransition.objects.filter(profile=raced).count() == 1
+    assert TierChange.objects.filter(profile=raced).count() <= 1
+    assert [m[2] for m in history("calm@example.com")] == ["event", "time", "time"]
+    assert CustomerProfile.objects.get(email="calm@example.com").stage == "lapsed"
