@@ -25,11 +25,13 @@ class CustomerProfile(models.Model):
         on_delete=models.CASCADE,  # deleting a customer deletes their lifecycle data (GDPR)
         related_name="lifecycle_profile",
     )
-    email = models.CharField(max_length=254, unique=True, help_text="Lower-cased, trimmed e-mail.")
-    stage = models.CharField(max_length=32, choices=STAGE_CHOICES, db_index=True)
+    # Unique and indexed in Meta: a field's own index brings a `varchar_pattern_ops` twin
+    # for LIKE, which nothing here runs and every write pays for (migration 0016).
+    email = models.CharField(max_length=254, help_text="Lower-cased, trimmed e-mail.")
+    stage = models.CharField(max_length=32, choices=STAGE_CHOICES)
     stage_since = models.DateTimeField()
     stage_rule = models.CharField(max_length=64)
-    tier = models.CharField(max_length=32, null=True, blank=True, db_index=True)
+    tier = models.CharField(max_length=32, null=True, blank=True)
     tier_since = models.DateTimeField(null=True, blank=True)
     orders_count = models.PositiveIntegerField(default=0)
     orders_by_currency = models.JSONField(default=dict, blank=True)
@@ -57,7 +59,11 @@ class CustomerProfile(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        indexes = [models.Index(fields=["stage", "tier"], name="lifecycle_stage_tier_idx")]
+        constraints = [models.UniqueConstraint(fields=["email"], name="lifecycle_plugin_customerprofile_email_key")]
+        indexes = [
+            models.Index(fields=["stage", "tier"], name="lifecycle_stage_tier_idx"),  # and `stage` alone
+            models.Index(fields=["tier"], name="lifecycle_tier_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.email} ({self.stage})"
@@ -80,7 +86,9 @@ class StageTransition(models.Model):
         (REASON_SETTINGS_CHANGE, "Settings changed (quiet unless recompute_actions is on)"),
     ]
 
-    profile = models.ForeignKey(CustomerProfile, on_delete=models.CASCADE, related_name="transitions")
+    # No index of its own: (profile, occurred_at) serves every lookup by profile.
+    profile = models.ForeignKey(CustomerProfile, on_delete=models.CASCADE, related_name="transitions",
+                                db_index=False)
     from_stage = models.CharField(max_length=32, null=True, blank=True)
     to_stage = models.CharField(max_length=32)
     occurred_at = models.DateTimeField(help_text="When the move took effect (exact, even if noticed later).")
@@ -99,7 +107,8 @@ class StageTransition(models.Model):
 
 
 class TierChange(models.Model):
-    profile = models.ForeignKey(CustomerProfile, on_delete=models.CASCADE, related_name="tier_changes")
+    profile = models.ForeignKey(CustomerProfile, on_delete=models.CASCADE, related_name="tier_changes",
+                                db_index=False)  # (profile, occurred_at) serves lookups by profile
     from_tier = models.CharField(max_length=32, null=True, blank=True)
     to_tier = models.CharField(max_length=32, null=True, blank=True)
     occurred_at = models.DateTimeField()
