@@ -31,17 +31,14 @@ Which orders belong to whom (accounts, guest orders by e-mail, unconfirmed accou
 the host's to settle in those SELECTs, as its `read_facts` does. Timestamps in the facts
 (`last_order_at`) are written in UTC.
 
-Output: temporary tables on the connection (see `sql_ladder_run` to read them). Each
-customer is numbered: `cid`, an integer, which the moves carry instead of the host's key
-(lc_ladder_customers maps one to the other):
-    lc_ladder_customers  cid, then customers_sql's columns
+Output: temporary tables on the connection (see `sql_ladder_run` to read them); `cid`
+numbers the customers (lc_ladder_customers: cid, then customers_sql's columns):
     lc_ladder_decisions  customer, cid, stage, tier, rule, facts (jsonb), next_check_at,
                          orders_count, first_order_at, last_order_at, orders_by_currency,
                          lifetime_spend, window_spend (jsonb: currency -> count / amount text)
     lc_ladder_stage_moves  cid, at, from_stage, to_stage, reason, rule, facts
     lc_ladder_tier_moves   cid, at, from_tier, to_tier, reason, window_spend
-    lc_ladder_counted    cid, placed_at, currency, net, us, paid: every order that counts
-                         with "paid only" on or off, at any time (the digests read it)
+    lc_ladder_counted    cid, placed_at, currency, net, us, paid (what counts, paid or not)
 
 How: counted orders -> per distinct order moment the order count, the time of the
 order that keeps the customer loyal, the at-risk threshold (median gap over the orders
@@ -71,7 +68,8 @@ from ..rules.ladder import (
     sql_unsupported,
 )
 from ..rules.timeline import BACKFILL, EVENT, TIME, WIN_BACK
-from .sql_ladder_parts import FUNCTIONS, counted_any_payment_condition, literal, stage_array, tier_case
+from .sql_ladder_parts import (FUNCTIONS, counted_any_payment_condition, literal, may_reach_tier, stage_array,
+                               tier_case, with_statistics)
 
 US_PER_DAY = 86_400_000_000
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -216,20 +214,18 @@ class _Compiler:
                        (extract(epoch FROM o.placed_at) * 1000000)::bigint AS us, o.paid
                 FROM ({orders_sql}) AS o JOIN lc_ladder_customers c ON c.customer = o.customer
                 WHERE {counted_any_payment_condition(self.ladder)}""",
-            # Ties (orders at one moment) take consecutive numbers; the moment keeps the last.
+            # Ties (orders at one moment) take consecutive numbers. A moment is its last row,
+            # the one whose next row is later: its number, window count and the next moment.
             f"""CREATE TEMP TABLE lc_ladder_ranked AS
                 SELECT cid, placed_at, us, row_number() OVER w AS rn, us - lag(us) OVER w AS gap,
-                       lag(us, {loyal_minimum - 1}) OVER w AS lth_us,
+                       lag(us, {loyal_minimum - 1}) OVER w AS lth_us, lead(us) OVER w AS next_row_us,
                        count(*) OVER (PARTITION BY cid ORDER BY placed_at
                                       RANGE BETWEEN interval '{self.window_us - 1} microseconds' PRECEDING
                                       AND CURRENT ROW) AS in_window
                 FROM lc_ladder_counted WHERE {self.counts()} WINDOW w AS (PARTITION BY cid ORDER BY placed_at)""",
             """CREATE TEMP TABLE lc_ladder_moments AS
-                SELECT cid, t, tus, n, lth_us, in_window, lead(tus) OVER w AS next_us
-                FROM (SELECT cid, placed_at AS t, min(us) AS tus, max(rn) AS n, max(lth_us) AS lth_us,
-                             max(in_window) AS in_window
-                      FROM lc_ladder_ranked GROUP BY cid, placed_at) AS g
-                WINDOW w AS (PARTITION BY cid ORDER BY t)""",
+                SELECT cid, placed_at AS t, us AS tus, rn AS n, lth_us, in_window, next_row_us AS next_us
+                FROM lc_ladder_ranked WHERE next_row_us IS DISTINCT FROM us""",
             # The median gap, only where the at-risk threshold can matter: an interval longer
             # than the floor (every threshold is at least the floor) or the last one.
             f"""CREATE TEMP TABLE lc_ladder_rhythm AS
@@ -264,7 +260,7 @@ class _Compiler:
         ]
         # Temporary tables get no statistics unless asked: without them the planner
         # guesses row counts and picks nested loops over millions of rows.
-        statements = [step for statement in statements for step in _with_statistics(statement)]
+        statements = [step for statement in statements for step in with_statistics(statement)]
         drop = "DROP TABLE IF EXISTS " + ", ".join(f"lc_ladder_{name}" for name in TABLES)
         return CompiledLadder(tuple(statements), {"now": now, "now_us": epoch_us(now)}, drop)
 
@@ -276,7 +272,8 @@ class _Compiler:
                    jsonb_object_agg(currency, spend::text) AS lifetime_spend,
                    COALESCE(jsonb_object_agg(currency, window_spend::text) FILTER (WHERE in_tier_window > 0),
                             '{{}}') AS window_spend,
-                   sum(in_loyal_window) AS in_loyal_window
+                   sum(in_loyal_window) AS in_loyal_window,
+                   bool_or({may_reach_tier(self.ladder.tiers.table.of(self.config))}) AS may_reach_tier
             FROM (SELECT cid, currency, count(*) AS orders, min(placed_at) AS first_at,
                          max(placed_at) AS last_at, sum(net) AS spend,
                          sum(net) FILTER (WHERE us > %(now_us)s - {self.config.tier_window_days * US_PER_DAY})
@@ -295,9 +292,10 @@ class _Compiler:
         currencies = sorted({c for tier in tiers for c in tier.thresholds})
         running = "".join(f", sum(CASE WHEN currency = {literal(c)} THEN delta ELSE 0 END) OVER w AS s_{c}"
                           for c in currencies)
+        reachable = "cid IN (SELECT cid FROM lc_ladder_summary WHERE may_reach_tier)"
         exits = (f"""UNION ALL SELECT cid, placed_at + {tier_window}, false, currency, -net
-                     FROM lc_ladder_counted
-                     WHERE {self.counts()} AND currency IN ({', '.join(literal(c) for c in currencies)})"""
+                     FROM lc_ladder_counted WHERE {self.counts()} AND {reachable}
+                       AND currency IN ({', '.join(literal(c) for c in currencies)})"""
                  if currencies else "")
         # Events at one moment are peers of the window's order: the running sums (RANGE, the
         # default frame) and `is_order` (any of them an order) are the moment's on each of its
@@ -309,7 +307,7 @@ class _Compiler:
             FROM (SELECT cid, at, is_order, tier, lag(tier) OVER w AS tier_before
                   FROM (SELECT cid, at, bool_or(is_order) OVER peers AS is_order {running}
                         FROM (SELECT cid, placed_at AS at, true AS is_order, currency, net AS delta
-                              FROM lc_ladder_counted WHERE {self.counts()} {exits}) AS e
+                              FROM lc_ladder_counted WHERE {self.counts()} AND {reachable} {exits}) AS e
                         WINDOW w AS (PARTITION BY cid ORDER BY at),
                                peers AS (w RANGE BETWEEN CURRENT ROW AND CURRENT ROW)) AS r,
                        LATERAL (SELECT {tier_case(tiers)} AS tier) AS t
@@ -390,16 +388,6 @@ class _Compiler:
                 GROUP BY cid, at)
             SELECT m.*, COALESCE(s.window_spend, '{{}}') AS window_spend
             FROM moves m LEFT JOIN spend s USING (cid, at)"""
-
-
-_OUTPUTS = ("decisions", "stage_moves", "tier_moves")
-
-
-def _with_statistics(statement: str) -> list[str]:
-    words = statement.split()
-    if words[:3] == ["CREATE", "TEMP", "TABLE"] and words[3].removeprefix("lc_ladder_") not in _OUTPUTS:
-        return [statement, f"ANALYZE {words[3]}"]
-    return [statement]
 
 
 def _object(names: tuple[str, ...], values: dict[str, str]) -> str:
