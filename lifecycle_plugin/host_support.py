@@ -317,10 +317,13 @@ def ladder_sources_sql(*, accounts: str, orders: str, checkouts: str, pick: str 
     as a read of the account alone leaves it).
     """
     # Whose a row is: its account's e-mail, else its own unless an unconfirmed account claims it.
-    owner = f"""CASE WHEN r.user_id IS NOT NULL THEN a.email
-                     WHEN NOT EXISTS (SELECT 1 FROM ({accounts}) AS u WHERE u.email = r.email AND NOT u.confirmed)
-                     THEN r.email END"""
+    # The unconfirmed e-mails are joined once (few, hashed), not looked up per guest row: a
+    # subquery in the CASE ran an index scan per guest order, twice (the CASE is both the
+    # filter and the join key of its readers): 2.7 million scans at 1,000,000 customers.
+    owner = "CASE WHEN r.user_id IS NOT NULL THEN a.email WHEN claimed.email IS NULL THEN r.email END"
     owned = """FROM ({rows}) AS r LEFT JOIN ({accounts}) AS a ON a.id = r.user_id
+               LEFT JOIN (SELECT DISTINCT email FROM ({accounts}) AS u WHERE NOT u.confirmed) AS claimed
+                      ON r.user_id IS NULL AND claimed.email = r.email
                WHERE CASE WHEN r.user_id IS NULL THEN r.email <> '' ELSE a.id IS NOT NULL END"""
     customers_sql = f"""
         SELECT p.customer, p.user_id, p.user_id IS NOT NULL AS has_account,
