@@ -240,19 +240,21 @@ class _Compiler:
                       GROUP BY m.cid, m.tus, m.n) AS x""",
             # Where no median was taken (too few orders, or an interval shorter than the floor)
             # the global threshold stands in: in such an interval no threshold is reached anyway.
+            # Each level computed once a row (OFFSET 0): flattened, the threshold's numeric
+            # arithmetic was copied into every place the rules read it, eight times a row.
             f"""CREATE TEMP TABLE lc_ladder_steps AS
                 SELECT *, {self.which('tus')} AS start_rule,
                        CASE WHEN next_us IS NOT NULL THEN {self.stage_of(self.which('next_us - 1'))} END
                            AS end_stage
-                FROM (SELECT m.*, r.median_us,
-                             CASE WHEN p.personal < {risk_days} THEN p.personal ELSE {risk_days} END AS risk_us,
-                             CASE WHEN p.personal < {risk_days} THEN {literal(self.risk.personal_rule)}
+                FROM (SELECT p.*,
+                             CASE WHEN personal < {risk_days} THEN personal ELSE {risk_days} END AS risk_us,
+                             CASE WHEN personal < {risk_days} THEN {literal(self.risk.personal_rule)}
                                   ELSE {literal(self.risk.global_rule)} END AS risk_rule
-                      FROM lc_ladder_moments m
-                      LEFT JOIN lc_ladder_rhythm r ON r.cid = m.cid AND r.tus = m.tus
-                      CROSS JOIN LATERAL (SELECT CASE WHEN r.median_us IS NOT NULL THEN GREATEST(
-                          pg_temp.lc_ladder_even(r.median_us * {literal(str(multiplier))}::numeric), {floor}) END AS personal)
-                          AS p) AS s""",
+                      FROM (SELECT m.*, r.median_us, CASE WHEN r.median_us IS NOT NULL THEN GREATEST(pg_temp.lc_ladder_even(
+                                r.median_us * {literal(str(multiplier))}::numeric), {floor}) END AS personal
+                            FROM lc_ladder_moments m LEFT JOIN lc_ladder_rhythm r ON r.cid = m.cid AND r.tus = m.tus
+                            OFFSET 0) AS p
+                      OFFSET 0) AS s""",
             self.summary(),
             self.tier_points(tier_window),
             self.decisions(),
