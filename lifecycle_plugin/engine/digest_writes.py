@@ -157,17 +157,28 @@ def _digests_sql(customers_sql: str, counted_sql: str, targets: str, *, table: s
                          AS paid_gap
               FROM counted WINDOW w AS (PARTITION BY profile_id ORDER BY us)) AS g
         GROUP BY profile_id),
-    -- Each currency's orders then its sentinel; the spend from each moment on counts the
-    -- orders of that moment too (RANGE), so ties read the same whatever their order.
-    spend AS (
+    -- The spend from each moment on counts the orders of that moment too (RANGE), so ties
+    -- read the same whatever their order. One sort: positions are counted from the latest
+    -- order of each currency back, after the orders of the currencies before it.
+    ordered AS (
         SELECT profile_id, currency, us,
                sum(net) OVER w AS spend_from,
                sum(CASE WHEN paid THEN net ELSE 0 END) OVER w AS paid_spend_from,
-               row_number() OVER (PARTITION BY profile_id ORDER BY currency, us) AS position,
-               us = {SENTINEL} AS sentinel
-        FROM (SELECT profile_id, currency, us, net, paid FROM counted
-              UNION ALL SELECT DISTINCT profile_id, currency, {SENTINEL}::bigint, 0, false FROM counted) AS e
+               row_number() OVER w AS from_last,
+               count(*) OVER (PARTITION BY profile_id ORDER BY currency) AS through,
+               dense_rank() OVER (PARTITION BY profile_id ORDER BY currency) AS currency_number
+        FROM counted
         WINDOW w AS (PARTITION BY profile_id, currency ORDER BY us DESC RANGE UNBOUNDED PRECEDING)),
+    -- Each currency's orders then its sentinel (the latest order's row, once more), each
+    -- position shifted by the sentinels of the currencies before.
+    spend AS (
+        SELECT o.profile_id, o.currency, s.sentinel,
+               CASE WHEN s.sentinel THEN {SENTINEL}::bigint ELSE o.us END AS us,
+               CASE WHEN s.sentinel THEN 0 ELSE o.spend_from END AS spend_from,
+               CASE WHEN s.sentinel THEN 0 ELSE o.paid_spend_from END AS paid_spend_from,
+               o.through + o.currency_number - CASE WHEN s.sentinel THEN 0 ELSE o.from_last END AS position
+        FROM ordered o CROSS JOIN LATERAL (VALUES (false), (true)) AS s(sentinel)
+        WHERE NOT s.sentinel OR o.from_last = 1),
     spends AS (
         SELECT profile_id,
                array_agg(currency ORDER BY position) FILTER (WHERE sentinel) AS currencies,
