@@ -68,8 +68,8 @@ from ..rules.ladder import (
     sql_unsupported,
 )
 from ..rules.timeline import BACKFILL, EVENT, TIME, WIN_BACK
-from .sql_ladder_parts import (FUNCTIONS, counted_any_payment_condition, literal, may_reach_tier, stage_array,
-                               tier_case, with_statistics)
+from .sql_ladder_parts import (FUNCTIONS, counted_any_payment_condition, literal, stage_array, tier_case,
+                               with_statistics)
 
 US_PER_DAY = 86_400_000_000
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -274,8 +274,7 @@ class _Compiler:
                    jsonb_object_agg(currency, spend::text) AS lifetime_spend,
                    COALESCE(jsonb_object_agg(currency, window_spend::text) FILTER (WHERE in_tier_window > 0),
                             '{{}}') AS window_spend,
-                   sum(in_loyal_window) AS in_loyal_window,
-                   bool_or({may_reach_tier(self.ladder.tiers.table.of(self.config))}) AS may_reach_tier
+                   sum(in_loyal_window) AS in_loyal_window
             FROM (SELECT cid, currency, count(*) AS orders, min(placed_at) AS first_at,
                          max(placed_at) AS last_at, sum(net) AS spend,
                          sum(net) FILTER (WHERE us > %(now_us)s - {self.config.tier_window_days * US_PER_DAY})
@@ -294,10 +293,9 @@ class _Compiler:
         currencies = sorted({c for tier in tiers for c in tier.thresholds})
         running = "".join(f", sum(CASE WHEN currency = {literal(c)} THEN delta ELSE 0 END) OVER w AS s_{c}"
                           for c in currencies)
-        reachable = "cid IN (SELECT cid FROM lc_ladder_summary WHERE may_reach_tier)"
         exits = (f"""UNION ALL SELECT cid, placed_at + {tier_window}, false, currency, -net
-                     FROM lc_ladder_counted WHERE {self.counts()} AND {reachable}
-                       AND currency IN ({', '.join(literal(c) for c in currencies)})"""
+                     FROM lc_ladder_counted
+                     WHERE {self.counts()} AND currency IN ({', '.join(literal(c) for c in currencies)})"""
                  if currencies else "")
         # Events at one moment are peers of the window's order: the running sums (RANGE, the
         # default frame) and `is_order` (any of them an order) are the moment's on each of its
@@ -309,7 +307,7 @@ class _Compiler:
             FROM (SELECT cid, at, is_order, tier, lag(tier) OVER w AS tier_before
                   FROM (SELECT cid, at, bool_or(is_order) OVER peers AS is_order {running}
                         FROM (SELECT cid, placed_at AS at, true AS is_order, currency, net AS delta
-                              FROM lc_ladder_counted WHERE {self.counts()} AND {reachable} {exits}) AS e
+                              FROM lc_ladder_counted WHERE {self.counts()} {exits}) AS e
                         WINDOW w AS (PARTITION BY cid ORDER BY at),
                                peers AS (w RANGE BETWEEN CURRENT ROW AND CURRENT ROW)) AS r,
                        LATERAL (SELECT {tier_case(tiers)} AS tier) AS t

@@ -45,19 +45,6 @@ def tier_case(tiers: tuple[Tier, ...]) -> str:
     return "CASE " + " ".join(whens) + " END"
 
 
-def may_reach_tier(tiers: tuple[Tier, ...]) -> str:
-    """Of a (customer, currency, lifetime `spend`) row: the spend reaches the lowest threshold
-    in that currency. The spend in a tier window never exceeds it (amounts are not
-    negative): a customer without such a row never has a tier."""
-    lowest: dict[str, object] = {}
-    for tier in tiers:
-        for currency, amount in tier.thresholds.items():
-            lowest[currency] = min(amount, lowest.get(currency, amount))
-    reached = [f"(currency = {literal(c)} AND spend >= {literal(str(amount))}::numeric)"
-               for c, amount in sorted(lowest.items())]
-    return " OR ".join(reached) or "false"
-
-
 _BITS = "('x' || encode(float8send(us::float8 / 86400000000::float8), 'hex'))::bit(64)::bigint"
 
 #: Created in the session's own schema (pg_temp): nothing is left in the database. Each is
