@@ -67,7 +67,7 @@ def backfill_in_sql(engine, report, *, chunk_size: int, start_after: str | None,
             _split(cursor, start_after or "", now)
             new = _count_new(cursor, report)
             if not dry_run:
-                report.created, conflicts = _write(cursor, now)
+                report.created, conflicts = _write(cursor, now, new)
                 write_digests_for_backfill(cursor, now)
                 _project(engine, now, chunk_size)
             cursor.execute(compiled.drop)
@@ -145,8 +145,8 @@ def _count_new(cursor, report) -> int:
     return total
 
 
-def _write(cursor, now) -> tuple[int, list[CustomerRef]]:
-    """The new profiles, then their dated history: how many profiles were written, and the
+def _write(cursor, now, new: int) -> tuple[int, list[CustomerRef]]:
+    """The `new` profiles, then their dated history: how many profiles were written, and the
     customers whose profile an event wrote meanwhile (taken out of lc_backfill_new)."""
     cursor.execute(f"""
         INSERT INTO {PROFILE_TABLE} (
@@ -159,7 +159,7 @@ def _write(cursor, now) -> tuple[int, list[CustomerRef]]:
         FROM lc_backfill_new n
         ON CONFLICT DO NOTHING""", {"now": now})
     written = cursor.rowcount
-    conflicts = _take_out_conflicts(cursor) if written < _count(cursor, "lc_backfill_new") else []
+    conflicts = _take_out_conflicts(cursor) if written < new else []
     # Straight from the evaluator's tables, in their order (each customer's moves together):
     # the foreign keys to the profiles are checked at the commit.
     cursor.execute(f"""
@@ -172,11 +172,6 @@ def _write(cursor, now) -> tuple[int, list[CustomerRef]]:
         SELECT n.id, m.from_tier, m.to_tier, m.at, %(now)s, m.reason, m.window_spend
         FROM lc_ladder_tier_moves m JOIN lc_backfill_new n USING (cid)""", {"now": now})
     return written, conflicts
-
-
-def _count(cursor, table: str) -> int:
-    cursor.execute(f"SELECT count(*) FROM {table}")
-    return cursor.fetchone()[0]
 
 
 def _take_out_conflicts(cursor) -> list[CustomerRef]:
