@@ -133,7 +133,11 @@ FLOOR_TABLES = {"bench_floor_profile": "lifecycle_plugin_customerprofile",
                 "bench_floor_transition": "lifecycle_plugin_stagetransition",
                 "bench_floor_tier": "lifecycle_plugin_tierchange",
                 "bench_floor_digest": "lifecycle_plugin_ladderdigest",
-                "bench_floor_metadata": "lifecycle_sandbox_customermetadata"}
+                "bench_floor_metadata": "lifecycle_sandbox_customermetadata",
+                # The stage flow's rollups, which the history's triggers write in the backfill's
+                # transaction: the own-rows floor writes them too; the made-up one does not.
+                "bench_floor_stagecount": "lifecycle_plugin_stagecountchange",
+                "bench_floor_stageentry": "lifecycle_plugin_stageentry"}
 
 
 def child_floor(now: str, rows: str, transitions: str = "0", tier_rows: str = "0", digest_rows: str = "0",

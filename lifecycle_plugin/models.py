@@ -394,7 +394,7 @@ class Referral(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
 
 
-
 # Tables in modules of their own (they refer to the models above).
 from .ladder_digest_model import LadderDigest  # noqa: E402
 from .message_test_send_model import MessageTestSend  # noqa: E402
+from .stage_flow_model import StageCountChange, StageEntry  # noqa: E402

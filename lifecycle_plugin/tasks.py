@@ -217,12 +217,15 @@ def report_unsure_deliveries(engine) -> int:
 @_skip_when_disabled
 def daily_tick():
     """The daily hook calls; first, the ladder digests of profiles written before the digest
-    existed (`engine.digest_writes.fill_missing`: nothing to do once they all have one)."""
+    existed (`engine.digest_writes.fill_missing`: nothing to do once they all have one), and
+    the stage flow's hourly changes folded (`engine.stage_flow_rollups`)."""
     from .engine.digest_writes import fill_missing
+    from .engine.stage_flow_rollups import fold_stage_count_changes
 
     with allow_writer():
         engine = _engine()
         fill_missing(engine.host, engine.clock())
+        fold_stage_count_changes()
         return engine.daily_tick()
 
 

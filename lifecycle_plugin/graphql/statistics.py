@@ -13,6 +13,7 @@ from datetime import timezone as dt_timezone
 from django.db import connection
 from django.db.models import Count
 
+from ..engine import stage_flow
 from ..models import CustomerProfile, StageTransition
 from ..rules import LifecycleConfig, Stage
 from .errors import bad_input
@@ -44,17 +45,6 @@ def tier_counts(counts: Counter, config: LifecycleConfig) -> list[LifecycleTierC
     return [LifecycleTierCount(tier=code, count=counts.get(code, 0)) for code in [*configured, *retired, None]]
 
 
-LAST_STAGE_AT_SQL = f"""
-    SELECT stage, COUNT(*) FROM (
-        SELECT DISTINCT ON (profile_id) to_stage AS stage
-        FROM {StageTransition._meta.db_table}
-        WHERE occurred_at <= %s
-        ORDER BY profile_id, occurred_at DESC, id DESC
-    ) AS latest
-    GROUP BY stage
-"""
-
-
 def count_stage_tier_pairs() -> Counter:
     """Customers per (stage, tier) now, in one GROUP BY (an index-only scan of the stage-tier index).
 
@@ -73,10 +63,9 @@ def stage_counts_now(pairs: Counter) -> list[LifecycleStageCount]:
 
 
 def stage_counts_at(at: datetime) -> list[LifecycleStageCount]:
-    """Customers per stage at a past moment, from the transition history."""
-    with connection.cursor() as cursor:
-        cursor.execute(LAST_STAGE_AT_SQL, [aware(at)])
-        return stage_counts(Counter(dict(cursor.fetchall())))
+    """Customers per stage at a past moment: each one's stage after their last move at or
+    before it, read through the stage flow's rollups of the history."""
+    return stage_counts(Counter(stage_flow.stage_counts_at(aware(at))))
 
 
 def current_tier_counts(config: LifecycleConfig, pairs: Counter) -> list[LifecycleTierCount]:

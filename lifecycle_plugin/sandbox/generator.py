@@ -143,7 +143,8 @@ def reset_store(*, lifecycle: bool = True) -> None:
         for m in (lifecycle_models.StageTransition, lifecycle_models.TierChange, lifecycle_models.ActionLedgerEntry,
                   lifecycle_models.ScheduledAction, lifecycle_models.HookFailure, lifecycle_models.CustomerProfile,
                   lifecycle_models.BackfillRun, lifecycle_models.DeletedCustomer, lifecycle_models.MarketingOptOut,
-                  lifecycle_models.Referral, lifecycle_models.ReferralCode, lifecycle_models.LadderDigest)
+                  lifecycle_models.Referral, lifecycle_models.ReferralCode, lifecycle_models.LadderDigest,
+                  lifecycle_models.StageCountChange, lifecycle_models.StageEntry)
     ] if lifecycle else []
     with transaction.atomic(), connection.cursor() as cursor:
         # TRUNCATE refuses tables with foreign-key checks still pending in this transaction.
