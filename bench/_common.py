@@ -217,6 +217,8 @@ LIFECYCLE_TABLES = (
     "lifecycle_plugin_customerprofile",  # CASCADE: transitions, tier changes, ledger, schedule, failures
     "lifecycle_plugin_backfillrun",
     "lifecycle_plugin_pendingevent",
+    "lifecycle_plugin_stagecountchange",  # the stage flow's rollups (the history's trigger would DELETE them)
+    "lifecycle_plugin_stageentry",
     "lifecycle_sandbox_customermetadata",
     "lifecycle_sandbox_outboxmessage",
     "lifecycle_sandbox_voucher",

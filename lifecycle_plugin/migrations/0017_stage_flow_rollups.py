@@ -21,10 +21,26 @@ PATHS = (
     ("repeat_to_loyal", ("repeat",), ("loyal",)),
     ("win_back", ("at_risk", "lapsed"), ("new", "repeat", "loyal")),
 )
-_PATHS_VALUES = ", ".join(
-    "('{}', ARRAY[{}]::text[], ARRAY[{}]::text[])".format(
-        name, ", ".join(f"'{s}'" for s in sources), ", ".join(f"'{s}'" for s in targets))
-    for name, sources, targets in PATHS)
+def _stages(stages) -> str:
+    return "ARRAY[{}]::text[]".format(", ".join(f"'{stage}'" for stage in stages))
+
+
+def _path_columns() -> str:
+    """Per path, over a profile's moves in order: when its previous entry into the path came,
+    and when its first later move into the path's to-stages did (behaviour only: a settings
+    change is neither)."""
+    columns = []
+    for number, (_, sources, targets) in enumerate(PATHS):
+        entry = (f"a.to_stage = ANY({_stages(sources)}) AND (a.from_stage IS NULL "
+                 f"OR a.from_stage <> ALL({_stages(sources)})) AND a.reason <> 'settings_change'")
+        target = f"a.to_stage = ANY({_stages(targets)}) AND a.reason <> 'settings_change'"
+        columns += [f"{entry} AS entry_{number}",
+                    f"max(a.occurred_at) FILTER (WHERE {entry}) OVER earlier AS previous_{number}",
+                    f"min(a.occurred_at) FILTER (WHERE {target}) OVER later AS converted_{number}"]
+    return ",\n                   ".join(columns)
+
+
+_PATH_ROWS = ", ".join(f"('{name}', m.entry_{n}, m.previous_{n}, m.converted_{n})" for n, (name, _, _) in enumerate(PATHS))
 
 
 def sync_sql(changed: str, kept: str, before: str, after: str) -> str:
@@ -32,16 +48,27 @@ def sync_sql(changed: str, kept: str, before: str, after: str) -> str:
     those of `before` (as it was), and the entries of `changed` rewritten from `after`.
 
     A move holds its stage from its time until the profile's next move (by time, then id):
-    +1 in the hour it starts, -1 in the hour the next move ends it."""
+    +1 in the hour it starts, -1 in the hour the next move ends it. Everything `after` needs
+    comes from one pass over its moves in that order (one sort: a backfill writes millions)."""
     return f"""
         WITH changed AS ({changed}),
         kept AS ({kept}),
         before AS ({before}),
         after AS ({after}),
+        moves AS (
+            SELECT a.profile_id, a.occurred_at, a.to_stage,
+                   lead(a.occurred_at) OVER in_order AS left_,
+                   {_path_columns()}
+            FROM after a
+            WINDOW in_order AS (PARTITION BY a.profile_id ORDER BY a.occurred_at, a.id),
+                   earlier AS (in_order ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
+                   later AS (in_order ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)),
         held AS (
-            SELECT sign, to_stage, occurred_at AS came,
-                   lead(occurred_at) OVER (PARTITION BY sign, profile_id ORDER BY occurred_at, id) AS left_
-            FROM (SELECT 1 AS sign, * FROM after UNION ALL SELECT -1, * FROM before) moves),
+            SELECT 1 AS sign, to_stage, occurred_at AS came, left_ FROM moves
+            UNION ALL
+            SELECT -1, to_stage, occurred_at,
+                   lead(occurred_at) OVER (PARTITION BY profile_id ORDER BY occurred_at, id)
+            FROM before),
         counted AS (
             INSERT INTO {COUNTS} (hour, stage, delta)
             SELECT date_trunc('hour', d.at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', h.to_stage, sum(d.delta)
@@ -49,20 +76,11 @@ def sync_sql(changed: str, kept: str, before: str, after: str) -> str:
             WHERE d.at IS NOT NULL
             GROUP BY 1, 2 HAVING sum(d.delta) <> 0
             RETURNING 1),
-        gone AS (DELETE FROM {ENTRIES} e USING changed c WHERE e.profile_id = c.profile_id RETURNING 1),
-        steps AS (
-            SELECT a.profile_id, a.id, a.occurred_at, p.path,
-                   a.to_stage = ANY(p.sources) AND (a.from_stage IS NULL OR a.from_stage <> ALL(p.sources))
-                       AND a.reason <> 'settings_change' AS is_entry,
-                   min(a.occurred_at) FILTER (WHERE a.to_stage = ANY(p.targets) AND a.reason <> 'settings_change')
-                       OVER (PARTITION BY a.profile_id, p.path ORDER BY a.occurred_at, a.id
-                             ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS converted_at
-            FROM after a JOIN (VALUES {_PATHS_VALUES}) AS p(path, sources, targets)
-              ON a.to_stage = ANY(p.sources) OR a.to_stage = ANY(p.targets))
+        gone AS (DELETE FROM {ENTRIES} e USING changed c WHERE e.profile_id = c.profile_id RETURNING 1)
         INSERT INTO {ENTRIES} (profile_id, path, entered_at, previous_entry_at, converted_at)
-        SELECT profile_id, path, occurred_at,
-               lag(occurred_at) OVER (PARTITION BY profile_id, path ORDER BY occurred_at, id), converted_at
-        FROM steps WHERE is_entry"""
+        SELECT m.profile_id, p.path, m.occurred_at, p.previous, p.converted
+        FROM moves m CROSS JOIN LATERAL (VALUES {_PATH_ROWS}) AS p(path, is_entry, previous, converted)
+        WHERE p.is_entry"""
 
 
 def _kept(new_rows: bool) -> str:
@@ -82,7 +100,10 @@ EVERYTHING = sync_sql(f"SELECT DISTINCT profile_id FROM {HISTORY}", f"SELECT {CO
                       "SELECT * FROM kept WHERE false", "SELECT * FROM kept")
 
 FUNCTION = f"""
-CREATE OR REPLACE FUNCTION lifecycle_stage_flow_sync() RETURNS trigger LANGUAGE plpgsql AS $body$
+CREATE OR REPLACE FUNCTION lifecycle_stage_flow_sync() RETURNS trigger LANGUAGE plpgsql
+-- (Enough to sort and hash a backfill's millions of moves in memory; back to the session's on return.)
+SET work_mem = '64MB'
+AS $body$
 BEGIN
     IF TG_OP = 'TRUNCATE' THEN
         -- (DELETE: a TRUNCATE here fails when one statement truncates these tables too, as Django's flush does)
