@@ -33,6 +33,7 @@ from .deletion import DELETION_LOCK, deleted_at
 from .digest_writes import write_digests_for_backfill
 from .plans import profile_summary
 from .sql_ladder import compile_ladder
+from .stage_flow_rollups import history_of_new_profiles
 from .sql_ladder_run import create_tables
 
 #: Hooks that change facts or decisions, which the SQL evaluator cannot run.
@@ -161,12 +162,14 @@ def _write(cursor, now, new: int) -> tuple[int, list[CustomerRef]]:
     written = cursor.rowcount
     conflicts = _take_out_conflicts(cursor) if written < new else []
     # Straight from the evaluator's tables, in their order (each customer's moves together):
-    # the foreign keys to the profiles are checked at the commit.
-    cursor.execute(f"""
-        INSERT INTO {TRANSITION_TABLE} (profile_id, from_stage, to_stage, occurred_at, recorded_at, reason, event,
-                                        rule, facts)
-        SELECT n.id, m.from_stage, m.to_stage, m.at, %(now)s, m.reason, '', m.rule, m.facts
-        FROM lc_ladder_stage_moves m JOIN lc_backfill_new n USING (cid)""", {"now": now})
+    # the foreign keys to the profiles are checked at the commit. Only the profiles just
+    # written: the stage flow's trigger need not look for earlier history.
+    with history_of_new_profiles(cursor):
+        cursor.execute(f"""
+            INSERT INTO {TRANSITION_TABLE} (profile_id, from_stage, to_stage, occurred_at, recorded_at, reason,
+                                            event, rule, facts)
+            SELECT n.id, m.from_stage, m.to_stage, m.at, %(now)s, m.reason, '', m.rule, m.facts
+            FROM lc_ladder_stage_moves m JOIN lc_backfill_new n USING (cid)""", {"now": now})
     cursor.execute(f"""
         INSERT INTO {TIER_TABLE} (profile_id, from_tier, to_tier, occurred_at, recorded_at, reason, window_spend)
         SELECT n.id, m.from_tier, m.to_tier, m.at, %(now)s, m.reason, m.window_spend

@@ -1,14 +1,32 @@
-"""Upkeep of the stage flow's hourly changes (`StageCountChange`): the history's triggers
-append a row per hour and stage for every statement that changes the history, and the daily
-task folds them back to one row per hour and stage, so the flow reads few rows."""
+"""Upkeep of the stage flow's rollups (`stage_flow_model`), which the history's triggers
+(migration 0017) write: the daily fold of the hourly changes, and what a writer of brand-new
+profiles' history tells the triggers."""
 
 from __future__ import annotations
+
+from contextlib import contextmanager
 
 from django.db import connection, transaction
 
 from ..models import StageCountChange
 
 _COUNTS = StageCountChange._meta.db_table
+#: Read by the history's INSERT trigger (migration 0017).
+NEW_PROFILES_SETTING = "lifecycle.history_of_new_profiles"
+
+
+@contextmanager
+def history_of_new_profiles(cursor):
+    """Inside it, each statement inserting history rows writes the first rows its profiles
+    have (the backfill's, for profiles it created in this transaction): the trigger then
+    skips looking for earlier rows and entries (at 1,000,000 customers, a million index
+    probes). Wrong for a profile with history already: that history would be counted as if
+    it were not there."""
+    cursor.execute("SELECT set_config(%s, 'on', true)", [NEW_PROFILES_SETTING])
+    try:
+        yield
+    finally:
+        cursor.execute("SELECT set_config(%s, 'off', true)", [NEW_PROFILES_SETTING])
 
 
 def fold_stage_count_changes() -> int:

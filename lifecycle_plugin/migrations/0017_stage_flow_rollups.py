@@ -13,6 +13,7 @@ HISTORY = "lifecycle_plugin_stagetransition"
 COUNTS = "lifecycle_plugin_stagecountchange"
 ENTRIES = "lifecycle_plugin_stageentry"
 COLUMNS = "profile_id, id, occurred_at, from_stage, to_stage, reason"
+NEW_PROFILES_SETTING = "lifecycle.history_of_new_profiles"
 
 #: (path, from-stages, to-stages), as `engine.stage_flow.PATHS` has them.
 PATHS = (
@@ -96,6 +97,11 @@ DELETED = sync_sql("SELECT DISTINCT profile_id FROM lc_old", _kept(False),
 UPDATED = sync_sql("SELECT profile_id FROM lc_new UNION SELECT profile_id FROM lc_old", _kept(True),
                    f"SELECT * FROM kept UNION ALL SELECT {COLUMNS} FROM lc_old",
                    f"SELECT * FROM kept UNION ALL SELECT {COLUMNS} FROM lc_new")
+# What a writer of brand-new profiles' history declares (`engine.stage_flow_rollups`): no
+# earlier row to look for, no entry to replace (the backfill: a million profiles at once).
+INSERTED_FOR_NEW_PROFILES = sync_sql("SELECT NULL::bigint AS profile_id WHERE false",
+                                     f"SELECT {COLUMNS} FROM lc_new WHERE false",
+                                     "SELECT * FROM kept", f"SELECT {COLUMNS} FROM lc_new")
 EVERYTHING = sync_sql(f"SELECT DISTINCT profile_id FROM {HISTORY}", f"SELECT {COLUMNS} FROM {HISTORY}",
                       "SELECT * FROM kept WHERE false", "SELECT * FROM kept")
 
@@ -109,6 +115,8 @@ BEGIN
         -- (DELETE: a TRUNCATE here fails when one statement truncates these tables too, as Django's flush does)
         DELETE FROM {COUNTS};
         DELETE FROM {ENTRIES};
+    ELSIF TG_OP = 'INSERT' AND current_setting('{NEW_PROFILES_SETTING}', true) = 'on' THEN
+        {INSERTED_FOR_NEW_PROFILES};
     ELSIF TG_OP = 'INSERT' THEN
         {INSERTED};
     ELSIF TG_OP = 'DELETE' THEN

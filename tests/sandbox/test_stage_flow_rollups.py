@@ -13,6 +13,7 @@ import pytest
 from django.db import connection
 
 from lifecycle_plugin.engine import stage_flow as stage_flow_module
+from lifecycle_plugin.engine import stage_flow_rollups
 from lifecycle_plugin.engine.identity import merge_into
 from lifecycle_plugin.engine.stage_flow_rollups import fold_stage_count_changes
 from lifecycle_plugin.models import CustomerProfile, StageCountChange, StageEntry, StageTransition
@@ -62,8 +63,28 @@ def profile(email: str) -> CustomerProfile:
     return CustomerProfile.objects.get(email=email)
 
 
-def test_the_migration_freezes_the_engines_conversion_paths():
+def test_the_migration_freezes_the_engines_conversion_paths_and_setting():
     assert MIGRATION.PATHS == tuple((p.name, p.from_stages, p.to_stages) for p in stage_flow_module.PATHS)
+    assert MIGRATION.NEW_PROFILES_SETTING == stage_flow_rollups.NEW_PROFILES_SETTING
+
+
+def test_new_profiles_history_declared_as_such_is_rolled_up_alike(store, engine):
+    """The backfill's declaration (one statement writing profiles' first history rows) skips
+    looking for earlier rows: the same rollups result."""
+    write_people()
+    rows = list(StageTransition.objects.order_by("id"))
+    StageTransition.objects.all().delete()
+    assert not StageEntry.objects.exists()
+    for row in rows:
+        row.pk = None
+    with connection.cursor() as cursor, stage_flow_rollups.history_of_new_profiles(cursor):
+        StageTransition.objects.bulk_create(rows)
+        cursor.execute("SELECT current_setting(%s, true)", [stage_flow_rollups.NEW_PROFILES_SETTING])
+        assert cursor.fetchone()[0] == "on"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting(%s, true)", [stage_flow_rollups.NEW_PROFILES_SETTING])
+        assert cursor.fetchone()[0] == "off"
+    assert_rollups_match_history(engine)
 
 
 def test_rows_written_one_by_one_are_rolled_up(store, engine):
