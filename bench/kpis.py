@@ -10,6 +10,9 @@ as the previous step left them), over the year up to the store's `now`:
 - `lifecycleKpis` grouped by stage, by tier and by cohort (every channel and currency),
   and by stage for one channel;
 - `lifecycleRetention` over three years of cohorts, 12 months each;
+- as the reference, once each, the KPIs by stage and the retention read from the host's
+  orders (as every such query did before the ladder digests were read:
+  `from_digests=False`); their figures must equal the digests' or the run fails;
 
 each as the engine computes it (`engine.kpis.kpis`, `engine.retention.retention`), the
 GraphQL layer's conversion left out (it is per row, not per order).
@@ -55,6 +58,18 @@ def child_kpis(now: str, repeat: str) -> None:
         "retention_3_years": lambda: retention(engine.host, engine.config, three_years, 12),
     }
     timings, results = common.time_queries(queries, int(repeat))
+    # The reference: the same figures read from the host's orders, as every query did
+    # before the digests were read (one run: it is the slow one). The figures must agree.
+    reference, from_orders = common.time_queries({
+        "reference_kpis_by_stage_from_orders": lambda: kpis(engine.host, engine.config, year, "stage",
+                                                            from_digests=False),
+        "reference_retention_3_years_from_orders": lambda: retention(engine.host, engine.config, three_years, 12,
+                                                                     from_digests=False),
+    }, 1)
+    timings.update(reference)
+    same_figures(results["kpis_by_stage"], from_orders["reference_kpis_by_stage_from_orders"])
+    mine, theirs = results["retention_3_years"], from_orders["reference_retention_3_years_from_orders"]
+    assert (mine.reads, theirs.reads) == ("digests", "orders") and mine.cohorts == theirs.cohorts, "retention differs"
     orders = results["kpis_by_stage"].total.orders
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM lifecycle_plugin_customerprofile")
@@ -62,6 +77,19 @@ def child_kpis(now: str, repeat: str) -> None:
         cursor.execute("SELECT count(*) FROM lifecycle_sandbox_order")
         store_orders = cursor.fetchone()[0]
     common.answer(profiles=profiles, store_orders=store_orders, orders_in_year=orders, timings=timings)
+
+
+def same_figures(from_digests, from_orders) -> None:
+    """Equal reports, the mean lifespans up to float rounding; else the run fails."""
+    import dataclasses
+    import math
+
+    assert from_digests.reads == "digests" and from_orders.reads == "orders", (from_digests.reads, from_orders.reads)
+    for mine, theirs in zip((from_digests.total, *from_digests.rows), (from_orders.total, *from_orders.rows),
+                            strict=True):
+        assert dataclasses.replace(mine, lifespan_days=None) == dataclasses.replace(theirs, lifespan_days=None), mine
+        assert (mine.lifespan_days is None) == (theirs.lifespan_days is None)
+        assert mine.lifespan_days is None or math.isclose(mine.lifespan_days, theirs.lifespan_days, rel_tol=1e-12)
 
 
 def main() -> None:

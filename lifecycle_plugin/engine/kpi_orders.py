@@ -93,6 +93,17 @@ def why_not_in_sql(host) -> str | None:
     return None
 
 
+def check_scope_exists(cursor, sources, scope: Scope) -> None:
+    """`ScopeError` when `scope` names a channel or currency no order of the host has."""
+    params = {**sources.params, "lc_channel": scope.channel, "lc_currency": scope.currency}
+    for argument, value in (("channel", scope.channel), ("currency", scope.currency)):
+        if value is not None:
+            cursor.execute(f"SELECT EXISTS (SELECT 1 FROM ({sources.orders_sql}) AS o "
+                           f"WHERE o.{argument} = %(lc_{argument})s)", params)
+            if not cursor.fetchone()[0]:
+                raise ScopeError(argument, f"No order of the store is in the {argument} {value!r}.")
+
+
 @contextmanager
 def kpi_tables(host, config: LifecycleConfig, scope: Scope):
     """Yield a cursor on which ``lc_kpi_orders`` and ``lc_kpi_people`` hold `scope`'s data
@@ -102,12 +113,7 @@ def kpi_tables(host, config: LifecycleConfig, scope: Scope):
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL jit = off")
         cursor.execute(_DROP)  # (ON COMMIT DROP does not fire inside an outer transaction, as in tests)
-        for argument, value in (("channel", scope.channel), ("currency", scope.currency)):
-            if value is not None:
-                cursor.execute(f"SELECT EXISTS (SELECT 1 FROM ({sources.orders_sql}) AS o "
-                               f"WHERE o.{argument} = %(lc_{argument})s)", params)
-                if not cursor.fetchone()[0]:
-                    raise ScopeError(argument, f"No order of the store is in the {argument} {value!r}.")
+        check_scope_exists(cursor, sources, scope)
         counted = f"""
             SELECT o.customer, o.placed_at, o.currency, o.channel, GREATEST(o.total - o.refunded, 0)::numeric AS amount
             FROM ({sources.orders_sql}) AS o
@@ -138,3 +144,20 @@ def kpi_tables(host, config: LifecycleConfig, scope: Scope):
         yield cursor
         # (On an error the transaction, or the savepoint, rolls back and the tables with it.)
         cursor.execute(_DROP)
+
+
+#: The KPIs' per-customer relations (`engine.kpi_digests` describes them) over the tables
+#: of `kpi_tables`: the same figures the digests give, from the orders.
+CUSTOMERS_SQL = """
+    SELECT pe.profile, pe.stage, pe.tier, pe.cohort, COALESCE(b.to_date, 0) AS to_date,
+           COALESCE(b.in_period, 0) AS in_period, b.first_us, b.last_us
+    FROM lc_kpi_people pe
+    LEFT JOIN (SELECT profile, count(*) AS to_date, count(*) FILTER (WHERE placed_at >= %(lc_since)s) AS in_period,
+                      (extract(epoch FROM min(placed_at)) * 1000000)::bigint AS first_us,
+                      (extract(epoch FROM max(placed_at)) * 1000000)::bigint AS last_us
+               FROM lc_kpi_orders WHERE in_scope GROUP BY profile) b ON b.profile = pe.profile"""
+MONEY_SQL = """
+    SELECT profile, currency, count(*) FILTER (WHERE placed_at >= %(lc_since)s) AS orders,
+           COALESCE(sum(amount) FILTER (WHERE placed_at >= %(lc_since)s), 0) AS revenue,
+           sum(amount) AS spend_to_date
+    FROM lc_kpi_orders WHERE in_scope GROUP BY profile, currency"""

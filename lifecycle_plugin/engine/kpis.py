@@ -1,6 +1,8 @@
 """The owner's KPIs per stage, tier or cohort over a period (docs/metrics.md has each
-formula): set-based SQL over the counted orders of `kpi_orders`, one pass per figure
-family, every money figure per currency.
+formula): set-based SQL, one pass per figure family, every money figure per currency, over
+per-customer figures read from the ladder digests (`kpi_digests`: one scan, no order read)
+or, for a channel, under "paid only", or while some digest is missing, from the host's
+counted orders (`kpi_orders`). Both give the same relations, so each KPI is stated once.
 
 A group is the customers' **current** stage or tier (the profile's, as
 `lifecycleStageCounts` counts them), or their cohort (the month of their first counted
@@ -18,7 +20,8 @@ from decimal import Decimal
 from ..models import StageTransition
 from ..rules import Stage
 from ..rules.config import LifecycleConfig
-from .kpi_orders import Scope, kpi_tables
+from .kpi_orders import Scope
+from .kpi_sources import kpi_source
 
 GROUPINGS = ("stage", "tier", "cohort")
 #: Stages of customers who are not active buyers: churn is counted among the others.
@@ -96,72 +99,61 @@ class KpiReport:
     group_by: str
     total: KpiRow
     rows: tuple[KpiRow, ...]
+    #: What the figures were read from: "digests" (`kpi_digests`) or "orders" (`kpi_orders`).
+    reads: str
 
 
-def _key_sql(group_by: str) -> str:
-    return {"stage": "pe.stage", "tier": "pe.tier", "cohort": "to_char(pe.cohort, 'YYYY-MM')"}[group_by]
+def _people_sql(group_by: str, customers: str) -> str:
+    """Each customer of the grouping with their figures and their key `k`."""
+    key = {"stage": "c.stage", "tier": "c.tier", "cohort": "to_char(c.cohort, 'YYYY-MM')"}[group_by]
+    where = "WHERE c.cohort IS NOT NULL" if group_by == "cohort" else ""
+    return f"SELECT c.*, {key} AS k FROM ({customers}) c {where}"
 
 
-def _people_sql(group_by: str) -> str:
-    """Each customer of the grouping with their key `k`."""
-    where = "WHERE pe.cohort IS NOT NULL" if group_by == "cohort" else ""
-    return f"SELECT pe.profile, {_key_sql(group_by)} AS k FROM lc_kpi_people pe {where}"
-
-
-def _buyers_sql() -> str:
-    return """
-        SELECT profile, count(*) AS to_date, count(*) FILTER (WHERE placed_at >= %(since)s) AS in_period,
-               min(placed_at) AS first_at, max(placed_at) AS last_at
-        FROM lc_kpi_orders WHERE in_scope GROUP BY profile"""
-
-
-def _churn_sql(group_by: str) -> str:
+def _churn_sql(group_by: str, people: str) -> str:
     """Per group: customers active at the period's start (their last move before it was
     to a stage of an active buyer) and, of them, those who moved to `lapsed` in the period."""
     key = "s.stage" if group_by == "stage" else "g.k"
-    join = "" if group_by == "stage" else f"JOIN ({_people_sql(group_by)}) g ON g.profile = s.profile_id"
     return f"""
         SELECT GROUPING({key}) = 1, {key}, count(*),
                count(*) FILTER (WHERE EXISTS (
                    SELECT 1 FROM {_HISTORY} t WHERE t.profile_id = s.profile_id AND t.to_stage = %(lapsed)s
-                      AND t.occurred_at >= %(since)s AND t.occurred_at < %(until)s))
+                      AND t.occurred_at >= %(lc_since)s AND t.occurred_at < %(lc_until)s))
         FROM (SELECT DISTINCT ON (profile_id) profile_id, to_stage AS stage FROM {_HISTORY}
-              WHERE occurred_at < %(since)s ORDER BY profile_id, occurred_at DESC, id DESC) s
-        JOIN lc_kpi_people pe ON pe.profile = s.profile_id {join}
+              WHERE occurred_at < %(lc_since)s ORDER BY profile_id, occurred_at DESC, id DESC) s
+        JOIN ({people}) g ON g.profile = s.profile_id
         WHERE s.stage <> ALL(%(not_active)s)
         GROUP BY GROUPING SETS (({key}), ())"""
 
 
-def kpis(host, config: LifecycleConfig, scope: Scope, group_by: str) -> KpiReport:
+def kpis(host, config: LifecycleConfig, scope: Scope, group_by: str, *, from_digests: bool = True) -> KpiReport:
     """The KPIs of every group of `group_by` ("stage", "tier" or "cohort") and their total.
 
     Stages: every built-in stage in ladder order (zeros included), then plugins' stages.
     Tiers: every configured tier lowest first, retired tiers, then None (below every tier).
     Cohorts: each month with a first order, oldest first. Raises `ScopeError` for a
-    channel or currency no order of the store has.
+    channel or currency no order of the store has. `from_digests=False` reads the host's
+    orders even where the digests would do (the reference of tests and bench/kpis.py).
     """
     if group_by not in GROUPINGS:
         raise ValueError(f"group_by must be one of {GROUPINGS}, got {group_by!r}")
-    params = {"since": scope.since, "until": scope.until, "lapsed": Stage.LAPSED.value,
-              "not_active": list(NOT_ACTIVE)}
-    with kpi_tables(host, config, scope) as cursor:
+    with kpi_source(host, config, scope, from_digests) as source:
+        cursor, people = source.cursor, _people_sql(group_by, source.customers_sql)
+        params = {**source.params, "lapsed": Stage.LAPSED.value, "not_active": list(NOT_ACTIVE)}
         cursor.execute(f"""
-            SELECT GROUPING(g.k) = 1, g.k, count(*), count(*) FILTER (WHERE b.in_period > 0),
-                   COALESCE(sum(b.in_period), 0), count(*) FILTER (WHERE b.in_period > 0 AND b.to_date >= 2),
-                   count(b.profile), avg(extract(epoch FROM b.last_at - b.first_at) / 86400)
-            FROM ({_people_sql(group_by)}) g LEFT JOIN ({_buyers_sql()}) b ON b.profile = g.profile
+            SELECT GROUPING(g.k) = 1, g.k, count(*), count(*) FILTER (WHERE g.in_period > 0),
+                   COALESCE(sum(g.in_period), 0), count(*) FILTER (WHERE g.in_period > 0 AND g.to_date >= 2),
+                   count(*) FILTER (WHERE g.to_date > 0), avg((g.last_us - g.first_us) / 86400000000.0)
+            FROM ({people}) g
             GROUP BY GROUPING SETS ((g.k), ())""", params)
         counts = {(total, key): rest for total, key, *rest in cursor.fetchall()}
-        cursor.execute(_churn_sql(group_by), params)
+        cursor.execute(_churn_sql(group_by, people), params)
         churn = {(total, key): rest for total, key, *rest in cursor.fetchall()}
         cursor.execute(f"""
-            SELECT GROUPING(g.k) = 1, g.k, o.currency,
-                   count(*) FILTER (WHERE o.placed_at >= %(since)s),
-                   COALESCE(sum(o.amount) FILTER (WHERE o.placed_at >= %(since)s), 0),
-                   sum(o.amount), count(DISTINCT o.profile)
-            FROM lc_kpi_orders o JOIN ({_people_sql(group_by)}) g ON g.profile = o.profile
-            WHERE o.in_scope
-            GROUP BY GROUPING SETS ((g.k, o.currency), (o.currency)) ORDER BY o.currency""", params)
+            SELECT GROUPING(g.k) = 1, g.k, m.currency, sum(m.orders)::bigint, COALESCE(sum(m.revenue), 0),
+                   sum(m.spend_to_date), count(*)
+            FROM ({source.money_sql}) m JOIN ({people}) g ON g.profile = m.profile
+            GROUP BY GROUPING SETS ((g.k, m.currency), (m.currency)) ORDER BY m.currency""", params)
         money: dict[tuple, list[CurrencyKpis]] = {}
         for total, key, currency, orders, revenue, to_date, customers in cursor.fetchall():
             money.setdefault((total, key), []).append(CurrencyKpis(currency, orders, revenue, to_date, customers))
@@ -175,7 +167,7 @@ def kpis(host, config: LifecycleConfig, scope: Scope, group_by: str) -> KpiRepor
 
     keys = {key for total, key in [*counts, *churn] if not total}
     rows = tuple(row(False, key) for key in _ordered(group_by, keys, config))
-    return KpiReport(scope, group_by, row(True, None), rows)
+    return KpiReport(scope, group_by, row(True, None), rows, source.reads)
 
 
 def _ordered(group_by: str, keys: set, config: LifecycleConfig) -> list:

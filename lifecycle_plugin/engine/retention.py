@@ -1,7 +1,8 @@
 """Retention by cohort (docs/metrics.md): for each month of first orders, the share of its
 customers who ordered in month 0, 1, 2, … after it, and the revenue per cohort customer
 by month and currency — the table behind a cohort heatmap. Set-based SQL over the counted
-orders of `kpi_orders`; months are calendar months in UTC.
+orders held by the ladder digests (`kpi_digests`) or, for a channel, under "paid only" or
+while a digest is missing, the host's (`kpi_orders`); months are calendar months in UTC.
 
 A cohort is the customers whose first counted order (any channel, any currency) fell in
 that month; `channel` and `currency` choose which orders count in the cells. The period
@@ -16,7 +17,9 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 
 from ..rules.config import LifecycleConfig
-from .kpi_orders import Scope, kpi_tables
+from .kpi_digests import COHORT_SIZES_SQL, retention_cells
+from .kpi_orders import Scope
+from .kpi_sources import kpi_source
 
 #: The most months after the first one a query may ask for.
 MAX_MONTHS = 120
@@ -48,6 +51,25 @@ class RetentionReport:
     months: int
     cohorts: tuple[RetentionCohort, ...]
     cohorts_in_period: int  # before `first`/`last` chose some
+    reads: str  # "digests" or "orders" (`kpi_sources`)
+
+
+#: The orders' reading (`kpi_orders`' tables); the digests' is `kpi_digests`.
+_COHORT_SIZES_SQL = """
+    SELECT cohort, count(*) FROM lc_kpi_people
+    WHERE cohort >= date_trunc('month', %(lc_since)s AT TIME ZONE 'UTC')::date
+      AND cohort < %(lc_until)s AT TIME ZONE 'UTC'
+    GROUP BY cohort ORDER BY cohort"""
+_CELLS_SQL = """
+    SELECT pe.cohort, m.offset_, o.currency, GROUPING(o.currency) = 1, count(DISTINCT o.profile), sum(o.amount)
+    FROM lc_kpi_orders o JOIN lc_kpi_people pe ON pe.profile = o.profile
+    CROSS JOIN LATERAL (SELECT (extract(year FROM o.placed_at AT TIME ZONE 'UTC') * 12
+                                + extract(month FROM o.placed_at AT TIME ZONE 'UTC')
+                                - extract(year FROM pe.cohort) * 12
+                                - extract(month FROM pe.cohort))::int AS offset_) m
+    WHERE o.in_scope AND pe.cohort = ANY(%(cohorts)s) AND m.offset_ <= %(months)s
+    GROUP BY GROUPING SETS ((pe.cohort, m.offset_), (pe.cohort, m.offset_, o.currency))
+    ORDER BY o.currency"""
 
 
 def _add_months(day: date, months: int) -> date:
@@ -59,18 +81,17 @@ def _start(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
 
 
-def retention(host, config: LifecycleConfig, scope: Scope, months: int = 12,
-              first: int | None = None, last: int | None = None) -> RetentionReport:
+def retention(host, config: LifecycleConfig, scope: Scope, months: int = 12, first: int | None = None,
+              last: int | None = None, *, from_digests: bool = True) -> RetentionReport:
     """The cohorts of `scope`'s period, oldest first (`first`: only the oldest N, `last`:
-    only the newest N), each with months 0..`months` that start before the period's end."""
+    only the newest N), each with months 0..`months` that start before the period's end.
+    Read from the ladder digests where they hold the figures (`kpi_sources`; not with
+    `from_digests=False`, the reference of tests and bench/kpis.py)."""
     if not 0 <= months <= MAX_MONTHS:
         raise ValueError(f"months must be between 0 and {MAX_MONTHS}, got {months}")
-    with kpi_tables(host, config, scope) as cursor:
-        cursor.execute("""
-            SELECT cohort, count(*) FROM lc_kpi_people
-            WHERE cohort >= date_trunc('month', %(since)s AT TIME ZONE 'UTC')::date
-              AND cohort < %(until)s AT TIME ZONE 'UTC'
-            GROUP BY cohort ORDER BY cohort""", {"since": scope.since, "until": scope.until})
+    with kpi_source(host, config, scope, from_digests) as source:
+        cursor = source.cursor
+        cursor.execute(COHORT_SIZES_SQL if source.reads == "digests" else _COHORT_SIZES_SQL, source.params)
         sizes = cursor.fetchall()
         in_period = len(sizes)
         if first is not None:
@@ -80,18 +101,13 @@ def retention(host, config: LifecycleConfig, scope: Scope, months: int = 12,
         cells: dict[tuple[date, int], int] = {}
         revenue: dict[tuple[date, int], list[tuple[str, Decimal]]] = {}
         if sizes:
-            cursor.execute("""
-                SELECT pe.cohort, m.offset_, o.currency, GROUPING(o.currency) = 1,
-                       count(DISTINCT o.profile), sum(o.amount)
-                FROM lc_kpi_orders o JOIN lc_kpi_people pe ON pe.profile = o.profile
-                CROSS JOIN LATERAL (SELECT (extract(year FROM o.placed_at AT TIME ZONE 'UTC') * 12
-                                            + extract(month FROM o.placed_at AT TIME ZONE 'UTC')
-                                            - extract(year FROM pe.cohort) * 12
-                                            - extract(month FROM pe.cohort))::int AS offset_) m
-                WHERE o.in_scope AND pe.cohort = ANY(%(cohorts)s) AND m.offset_ <= %(months)s
-                GROUP BY GROUPING SETS ((pe.cohort, m.offset_), (pe.cohort, m.offset_, o.currency))
-                ORDER BY o.currency""", {"cohorts": [cohort for cohort, _ in sizes], "months": months})
-            for cohort, offset, currency, all_currencies, customers, amount in cursor.fetchall():
+            chosen = [cohort for cohort, _ in sizes]
+            if source.reads == "digests":
+                rows = retention_cells(cursor, scope, source.params, chosen, months)
+            else:
+                cursor.execute(_CELLS_SQL, {"cohorts": chosen, "months": months})
+                rows = cursor.fetchall()
+            for cohort, offset, currency, all_currencies, customers, amount in rows:
                 if all_currencies:
                     cells[(cohort, offset)] = customers
                 else:
@@ -107,4 +123,4 @@ def retention(host, config: LifecycleConfig, scope: Scope, months: int = 12,
             rows.append(RetentionMonth(offset, start, _start(_add_months(cohort, offset + 1)) <= scope.until,
                                        customers, customers / size, tuple(revenue.get((cohort, offset), ()))))
         cohorts.append(RetentionCohort(cohort, size, tuple(rows)))
-    return RetentionReport(scope, months, tuple(cohorts), in_period)
+    return RetentionReport(scope, months, tuple(cohorts), in_period, source.reads)

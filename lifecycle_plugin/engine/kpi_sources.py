@@ -1,0 +1,45 @@
+"""Where one KPI or retention query reads its figures: the ladder digests (`kpi_digests`) when
+they hold every figure of the scope exactly, else the host's counted orders (`kpi_orders`).
+Both give the same per-customer relations, so `kpis` and `retention` state each figure once."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+
+from ..rules.config import LifecycleConfig
+from ..rules.digest import epoch_us
+from . import kpi_digests
+from .kpi_orders import CUSTOMERS_SQL, MONEY_SQL, Scope, check_scope_exists, kpi_tables
+
+
+@dataclass(frozen=True)
+class KpiSource:
+    cursor: object
+    reads: str  # "digests" or "orders"
+    #: lc_since, lc_until (timestamps), lc_since_us, lc_until_us (µs since the epoch), lc_currency
+    params: dict
+    customers_sql: str  # the ``customers`` relation (`kpi_digests` describes it)
+    money_sql: str  # the ``money`` relation
+
+
+@contextmanager
+def kpi_source(host, config: LifecycleConfig, scope: Scope, from_digests: bool = True):
+    """Yield the `KpiSource` of `scope`, inside a transaction: the digests when
+    `kpi_digests.why_not_from_digests` has nothing against them, every profile has one, and
+    `from_digests`; else the host's orders. `ScopeError` for a channel or currency no order
+    has, whichever is read."""
+    params = {"lc_since": scope.since, "lc_until": scope.until, "lc_since_us": epoch_us(scope.since),
+              "lc_until_us": epoch_us(scope.until), "lc_currency": scope.currency}
+    if from_digests and kpi_digests.why_not_from_digests(config, scope) is None:
+        with transaction.atomic(), connection.cursor() as cursor:
+            if kpi_digests.digests_complete(cursor):
+                check_scope_exists(cursor, host.ladder_sources(), scope)
+                cursor.execute("SET LOCAL jit = off")
+                yield KpiSource(cursor, "digests", params, kpi_digests.customers_sql(scope),
+                                kpi_digests.money_sql(scope))
+                return
+    with kpi_tables(host, config, scope) as cursor:
+        yield KpiSource(cursor, "orders", params, CUSTOMERS_SQL, MONEY_SQL)
