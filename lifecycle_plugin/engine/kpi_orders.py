@@ -146,18 +146,23 @@ def kpi_tables(host, config: LifecycleConfig, scope: Scope):
         cursor.execute(_DROP)
 
 
-#: The KPIs' per-customer relations (`engine.kpi_digests` describes them) over the tables
-#: of `kpi_tables`: the same figures the digests give, from the orders.
-CUSTOMERS_SQL = """
-    SELECT pe.profile, pe.stage, pe.tier, pe.cohort, COALESCE(b.to_date, 0) AS to_date,
-           COALESCE(b.in_period, 0) AS in_period, b.first_us, b.last_us
+#: The KPIs' relations (`engine.kpi_digests` describes them) over the tables of
+#: `kpi_tables`: the same figures the digests give, from the orders.
+FIGURES_SQL = """
+    SELECT pe.profile, pe.stage, pe.tier, pe.cohort, NULL::text AS currency, COALESCE(b.to_date, 0) AS to_date,
+           COALESCE(b.in_period, 0) AS in_period, b.first_us, b.last_us,
+           NULL::numeric AS revenue, NULL::numeric AS spend_to_date
     FROM lc_kpi_people pe
     LEFT JOIN (SELECT profile, count(*) AS to_date, count(*) FILTER (WHERE placed_at >= %(lc_since)s) AS in_period,
                       (extract(epoch FROM min(placed_at)) * 1000000)::bigint AS first_us,
                       (extract(epoch FROM max(placed_at)) * 1000000)::bigint AS last_us
-               FROM lc_kpi_orders WHERE in_scope GROUP BY profile) b ON b.profile = pe.profile"""
-MONEY_SQL = """
-    SELECT profile, currency, count(*) FILTER (WHERE placed_at >= %(lc_since)s) AS orders,
-           COALESCE(sum(amount) FILTER (WHERE placed_at >= %(lc_since)s), 0) AS revenue,
-           sum(amount) AS spend_to_date
-    FROM lc_kpi_orders WHERE in_scope GROUP BY profile, currency"""
+               FROM lc_kpi_orders WHERE in_scope GROUP BY profile) b ON b.profile = pe.profile
+    UNION ALL
+    SELECT pe.profile, pe.stage, pe.tier, pe.cohort, m.currency, m.to_date, m.in_period, NULL, NULL,
+           m.revenue, m.spend_to_date
+    FROM (SELECT profile, currency, count(*) AS to_date, count(*) FILTER (WHERE placed_at >= %(lc_since)s) AS in_period,
+                 COALESCE(sum(amount) FILTER (WHERE placed_at >= %(lc_since)s), 0) AS revenue,
+                 sum(amount) AS spend_to_date
+          FROM lc_kpi_orders WHERE in_scope GROUP BY profile, currency) m
+    JOIN lc_kpi_people pe ON pe.profile = m.profile"""
+COHORTS_SQL = "SELECT profile, cohort FROM lc_kpi_people WHERE cohort IS NOT NULL"

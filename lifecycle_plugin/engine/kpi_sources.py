@@ -12,7 +12,12 @@ from django.db import connection, transaction
 from ..rules.config import LifecycleConfig
 from ..rules.digest import epoch_us
 from . import kpi_digests
-from .kpi_orders import CUSTOMERS_SQL, MONEY_SQL, Scope, check_scope_exists, kpi_tables
+from .kpi_orders import COHORTS_SQL, FIGURES_SQL, Scope, check_scope_exists, kpi_tables
+
+
+#: A million customers' groups and the history's latest moves are sorted and hashed in
+#: memory, not in files (the server's default is 4 MB).
+_WORK_MEM = "SET LOCAL work_mem = '64MB'"
 
 
 @dataclass(frozen=True)
@@ -21,8 +26,8 @@ class KpiSource:
     reads: str  # "digests" or "orders"
     #: lc_since, lc_until (timestamps), lc_since_us, lc_until_us (µs since the epoch), lc_currency
     params: dict
-    customers_sql: str  # the ``customers`` relation (`kpi_digests` describes it)
-    money_sql: str  # the ``money`` relation
+    figures_sql: str  # the ``figures`` relation (`kpi_digests` describes it)
+    cohorts_sql: str  # the ``cohorts`` relation
 
 
 @contextmanager
@@ -38,8 +43,9 @@ def kpi_source(host, config: LifecycleConfig, scope: Scope, from_digests: bool =
             if kpi_digests.digests_complete(cursor):
                 check_scope_exists(cursor, host.ladder_sources(), scope)
                 cursor.execute("SET LOCAL jit = off")
-                yield KpiSource(cursor, "digests", params, kpi_digests.customers_sql(scope),
-                                kpi_digests.money_sql(scope))
+                cursor.execute(_WORK_MEM)
+                yield KpiSource(cursor, "digests", params, kpi_digests.figures_sql(scope), kpi_digests.COHORTS_SQL)
                 return
     with kpi_tables(host, config, scope) as cursor:
-        yield KpiSource(cursor, "orders", params, CUSTOMERS_SQL, MONEY_SQL)
+        cursor.execute(_WORK_MEM)
+        yield KpiSource(cursor, "orders", params, FIGURES_SQL, COHORTS_SQL)

@@ -1,8 +1,9 @@
 """The owner's KPIs per stage, tier or cohort over a period (docs/metrics.md has each
-formula): set-based SQL, one pass per figure family, every money figure per currency, over
-per-customer figures read from the ladder digests (`kpi_digests`: one scan, no order read)
-or, for a channel, under "paid only", or while some digest is missing, from the host's
-counted orders (`kpi_orders`). Both give the same relations, so each KPI is stated once.
+formula): two set-based statements, the figures per group and currency and the churn from
+the dated history, every money figure per currency, over per-customer figures read from
+the ladder digests (`kpi_digests`: one scan, no order read) or, for a channel, under "paid
+only", or while some digest is missing, from the host's counted orders (`kpi_orders`).
+Both give the same relations, so each KPI is stated once.
 
 A group is the customers' **current** stage or tier (the profile's, as
 `lifecycleStageCounts` counts them), or their cohort (the month of their first counted
@@ -17,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from ..models import StageTransition
+from ..models import CustomerProfile, StageTransition
 from ..rules import Stage
 from ..rules.config import LifecycleConfig
 from .kpi_orders import Scope
@@ -28,6 +29,7 @@ GROUPINGS = ("stage", "tier", "cohort")
 NOT_ACTIVE = (Stage.VISITOR.value, Stage.LEAD.value, Stage.PROSPECT.value, Stage.LAPSED.value)
 DAYS_PER_YEAR = 365.25
 _HISTORY = StageTransition._meta.db_table
+_PROFILE = CustomerProfile._meta.db_table
 
 
 @dataclass(frozen=True)
@@ -103,27 +105,42 @@ class KpiReport:
     reads: str
 
 
-def _people_sql(group_by: str, customers: str) -> str:
-    """Each customer of the grouping with their figures and their key `k`."""
-    key = {"stage": "c.stage", "tier": "c.tier", "cohort": "to_char(c.cohort, 'YYYY-MM')"}[group_by]
-    where = "WHERE c.cohort IS NOT NULL" if group_by == "cohort" else ""
-    return f"SELECT c.*, {key} AS k FROM ({customers}) c {where}"
+#: Each group's key of a row of ``figures`` `f`, and which rows have one.
+_KEYS = {"stage": ("f.stage", "true"), "tier": ("f.tier", "true"),
+         "cohort": ("to_char(f.cohort, 'YYYY-MM')", "f.cohort IS NOT NULL")}
 
 
-def _churn_sql(group_by: str, people: str) -> str:
-    """Per group: customers active at the period's start (their last move before it was
-    to a stage of an active buyer) and, of them, those who moved to `lapsed` in the period."""
-    key = "s.stage" if group_by == "stage" else "g.k"
+def _figures_by_group_sql(group_by: str, figures: str) -> str:
+    """Per group and currency (null: the customers' own figures, see `kpi_digests`): the
+    sums the KPIs are made of. One plain GROUP BY, which PostgreSQL can split between its
+    workers (grouping sets it cannot); `kpis` adds the groups up to the total."""
+    key, has_key = _KEYS[group_by]
     return f"""
-        SELECT GROUPING({key}) = 1, {key}, count(*),
-               count(*) FILTER (WHERE EXISTS (
-                   SELECT 1 FROM {_HISTORY} t WHERE t.profile_id = s.profile_id AND t.to_stage = %(lapsed)s
-                      AND t.occurred_at >= %(lc_since)s AND t.occurred_at < %(lc_until)s))
+        SELECT {key}, f.currency, count(*), count(*) FILTER (WHERE f.in_period > 0),
+               COALESCE(sum(f.in_period), 0), count(*) FILTER (WHERE f.in_period > 0 AND f.to_date >= 2),
+               count(*) FILTER (WHERE f.to_date > 0), sum((f.last_us - f.first_us) / 86400000000.0),
+               count(f.last_us), COALESCE(sum(f.revenue), 0), sum(f.spend_to_date)
+        FROM ({figures}) f WHERE {has_key}
+        GROUP BY 1, 2"""
+
+
+def _churn_sql(group_by: str, cohorts: str) -> str:
+    """Per group: customers active at the period's start (their last move before it was
+    to a stage of an active buyer) and, of them, those who moved to `lapsed` in the period.
+    Grouped by stage, the history alone answers (every move has its profile)."""
+    key, join = {"stage": ("s.stage", ""),
+                 "tier": ("g.tier", f"JOIN {_PROFILE} g ON g.id = s.profile_id"),
+                 "cohort": ("to_char(g.cohort, 'YYYY-MM')", f"JOIN ({cohorts}) g ON g.profile = s.profile_id")}[group_by]
+    return f"""
+        SELECT {key}, count(*), count(l.profile_id)
         FROM (SELECT DISTINCT ON (profile_id) profile_id, to_stage AS stage FROM {_HISTORY}
               WHERE occurred_at < %(lc_since)s ORDER BY profile_id, occurred_at DESC, id DESC) s
-        JOIN ({people}) g ON g.profile = s.profile_id
+        {join}
+        LEFT JOIN (SELECT DISTINCT profile_id FROM {_HISTORY}
+                   WHERE to_stage = %(lapsed)s AND occurred_at >= %(lc_since)s AND occurred_at < %(lc_until)s) l
+               ON l.profile_id = s.profile_id
         WHERE s.stage <> ALL(%(not_active)s)
-        GROUP BY GROUPING SETS (({key}), ())"""
+        GROUP BY 1"""
 
 
 def kpis(host, config: LifecycleConfig, scope: Scope, group_by: str, *, from_digests: bool = True) -> KpiReport:
@@ -138,36 +155,63 @@ def kpis(host, config: LifecycleConfig, scope: Scope, group_by: str, *, from_dig
     if group_by not in GROUPINGS:
         raise ValueError(f"group_by must be one of {GROUPINGS}, got {group_by!r}")
     with kpi_source(host, config, scope, from_digests) as source:
-        cursor, people = source.cursor, _people_sql(group_by, source.customers_sql)
+        cursor = source.cursor
         params = {**source.params, "lapsed": Stage.LAPSED.value, "not_active": list(NOT_ACTIVE)}
-        cursor.execute(f"""
-            SELECT GROUPING(g.k) = 1, g.k, count(*), count(*) FILTER (WHERE g.in_period > 0),
-                   COALESCE(sum(g.in_period), 0), count(*) FILTER (WHERE g.in_period > 0 AND g.to_date >= 2),
-                   count(*) FILTER (WHERE g.to_date > 0), avg((g.last_us - g.first_us) / 86400000000.0)
-            FROM ({people}) g
-            GROUP BY GROUPING SETS ((g.k), ())""", params)
-        counts = {(total, key): rest for total, key, *rest in cursor.fetchall()}
-        cursor.execute(_churn_sql(group_by, people), params)
-        churn = {(total, key): rest for total, key, *rest in cursor.fetchall()}
-        cursor.execute(f"""
-            SELECT GROUPING(g.k) = 1, g.k, m.currency, sum(m.orders)::bigint, COALESCE(sum(m.revenue), 0),
-                   sum(m.spend_to_date), count(*)
-            FROM ({source.money_sql}) m JOIN ({people}) g ON g.profile = m.profile
-            GROUP BY GROUPING SETS ((g.k, m.currency), (m.currency)) ORDER BY m.currency""", params)
-        money: dict[tuple, list[CurrencyKpis]] = {}
-        for total, key, currency, orders, revenue, to_date, customers in cursor.fetchall():
-            money.setdefault((total, key), []).append(CurrencyKpis(currency, orders, revenue, to_date, customers))
+        cursor.execute(_figures_by_group_sql(group_by, source.figures_sql), params)
+        figures = cursor.fetchall()
+        cursor.execute(_churn_sql(group_by, source.cohorts_sql), params)
+        churn = cursor.fetchall()
+    return _report(scope, group_by, config, figures, churn, source.reads)
 
-    def row(total: bool, key: str | None) -> KpiRow:
-        customers, buyers, orders, repeat, with_orders, lifespan = counts.get((total, key), (0, 0, 0, 0, 0, None))
-        active, churned = churn.get((total, key), (0, 0))
-        return KpiRow(key, total, scope.days, customers, buyers, int(orders), repeat, with_orders,
-                      None if lifespan is None else float(lifespan), active, churned,
-                      tuple(money.get((total, key), ())))
 
-    keys = {key for total, key in [*counts, *churn] if not total}
-    rows = tuple(row(False, key) for key in _ordered(group_by, keys, config))
-    return KpiReport(scope, group_by, row(True, None), rows, source.reads)
+def _report(scope: Scope, group_by: str, config: LifecycleConfig, figures: list[tuple], churn: list[tuple],
+            reads: str) -> KpiReport:
+    """The report of the groups' sums, each group's figures added up to the total's."""
+    totals = _Sums()
+    groups: dict[str | None, _Sums] = {}
+    for key, currency, *sums in figures:
+        for target in (groups.setdefault(key, _Sums()), totals):
+            target.add_figures(currency, sums)
+    for key, active, churned in churn:
+        for target in (groups.setdefault(key, _Sums()), totals):
+            target.active += active
+            target.churned += churned
+
+    def row(key: str | None, sums: _Sums, is_total: bool) -> KpiRow:
+        lifespan = float(sums.lifespan_days / sums.lifespans) if sums.lifespans else None
+        money = tuple(CurrencyKpis(code, *money) for code, money in sorted(sums.money.items()))
+        return KpiRow(key, is_total, scope.days, sums.customers, sums.buyers, sums.orders, sums.repeat_buyers,
+                      sums.customers_with_orders, lifespan, sums.active, sums.churned, money)
+
+    rows = tuple(row(key, groups.get(key, _Sums()), False) for key in _ordered(group_by, set(groups), config))
+    return KpiReport(scope, group_by, row(None, totals, True), rows, reads)
+
+
+class _Sums:
+    """A group's (or the total's) sums of the figures and churn rows."""
+
+    def __init__(self):
+        self.customers = self.buyers = self.orders = self.repeat_buyers = self.customers_with_orders = 0
+        self.lifespan_days, self.lifespans = Decimal(0), 0
+        self.active = self.churned = 0
+        self.money: dict[str, list] = {}  # currency → [orders, revenue, spend_to_date, customers_to_date]
+
+    def add_figures(self, currency: str | None, sums: list) -> None:
+        rows, buyers, in_period, repeat_buyers, with_orders, lifespan_days, lifespans, revenue, spend = sums
+        if currency is None:
+            self.customers += rows
+            self.buyers += buyers
+            self.orders += int(in_period)
+            self.repeat_buyers += repeat_buyers
+            self.customers_with_orders += with_orders
+            self.lifespan_days += lifespan_days or 0
+            self.lifespans += lifespans
+        else:
+            money = self.money.setdefault(currency, [0, Decimal(0), Decimal(0), 0])
+            money[0] += int(in_period)
+            money[1] += revenue
+            money[2] += spend
+            money[3] += rows
 
 
 def _ordered(group_by: str, keys: set, config: LifecycleConfig) -> list:
