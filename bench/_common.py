@@ -262,7 +262,10 @@ def ensure_backfilled(now: str) -> bool:
     empty_lifecycle_tables()
     backfill(make_engine(moment))
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE lifecycle_plugin_customerprofile")
+        # As autovacuum would leave them a while after a bulk write: statistics for the
+        # planner, the visibility map for index-only scans, no hint bits set by the first read.
+        cursor.execute("VACUUM (ANALYZE) lifecycle_plugin_customerprofile, lifecycle_plugin_ladderdigest, "
+                       "lifecycle_plugin_stagetransition")
     return True
 
 

@@ -79,36 +79,34 @@ def _scoped_moments(scope: Scope) -> str:
     return f"d.spend_moments[d.spend_starts[{at}]:d.spend_starts[{at} + 1] - 1]"
 
 
-#: The number of a customer's moments `s.m` before the period's end and before its start.
-_POSITIONS = """(SELECT COALESCE(width_bucket(%(lc_until_us)s - 1, s.m), 0) AS to_date,
-                        COALESCE(width_bucket(%(lc_since_us)s - 1, s.m), 0) AS before) n"""
-
-
 def figures_sql(scope: Scope) -> str:
     """The ``figures`` relation (see the module's docstring); params lc_since_us,
-    lc_until_us (and lc_currency with a currency)."""
+    lc_until_us (and lc_currency with a currency).
+
+    A customer's rows are the entries of [null, their currencies…]: entry 1 is their own
+    row over the moments in scope, entry i the currency i − 1 over its slice (`start`,
+    null on entry 1, leaves the money columns null there). One unnest, not a UNION ALL of
+    the two kinds of row: PostgreSQL will not split a UNION ALL of lateral subqueries
+    between its workers."""
     one_currency = "AND c.code = %(lc_currency)s" if scope.currency is not None else ""
     return f"""
         SELECT p.id AS profile, p.stage, p.tier,
                CASE WHEN d.moments[1] < %(lc_until_us)s THEN {_MONTH.format(us="d.moments[1]")} END AS cohort,
-               f.currency, f.to_date, f.in_period, f.first_us, f.last_us, f.revenue, f.spend_to_date
+               c.code AS currency, n.to_date, n.to_date - n.before AS in_period,
+               CASE WHEN c.i = 1 AND n.to_date > 0 THEN s.m[1] END AS first_us,
+               CASE WHEN c.i = 1 AND n.to_date > 0 THEN s.m[n.to_date] END AS last_us,
+               d.spend_from[s.start + n.before] - d.spend_from[s.start + n.to_date] AS revenue,
+               d.spend_from[s.start] - d.spend_from[s.start + n.to_date] AS spend_to_date
         FROM {PROFILE_TABLE} p
         JOIN {DIGEST_TABLE} d ON d.profile_id = p.id AND d.version = {DIGEST_VERSION}
+        CROSS JOIN LATERAL unnest(ARRAY[NULL]::text[] || d.spend_currencies) WITH ORDINALITY AS c(code, i)
         CROSS JOIN LATERAL (
-            SELECT NULL::text AS currency, n.to_date, n.to_date - n.before AS in_period,
-                   CASE WHEN n.to_date > 0 THEN s.m[1] END AS first_us,
-                   CASE WHEN n.to_date > 0 THEN s.m[n.to_date] END AS last_us,
-                   NULL::numeric AS revenue, NULL::numeric AS spend_to_date
-            FROM (SELECT {_scoped_moments(scope)} AS m) s CROSS JOIN LATERAL {_POSITIONS}
-            UNION ALL
-            SELECT c.code, n.to_date, n.to_date - n.before, NULL, NULL,
-                   d.spend_from[s.start + n.before] - d.spend_from[s.start + n.to_date],
-                   d.spend_from[s.start] - d.spend_from[s.start + n.to_date]
-            FROM unnest(d.spend_currencies) WITH ORDINALITY AS c(code, i)
-            CROSS JOIN LATERAL (SELECT d.spend_starts[c.i] AS start,
-                                       d.spend_moments[d.spend_starts[c.i]:d.spend_starts[c.i + 1] - 1] AS m) s
-            CROSS JOIN LATERAL {_POSITIONS}
-            WHERE n.to_date > 0 {one_currency}) f"""
+            SELECT d.spend_starts[c.i - 1] AS start,
+                   CASE WHEN c.i = 1 THEN {_scoped_moments(scope)}
+                        ELSE d.spend_moments[d.spend_starts[c.i - 1]:d.spend_starts[c.i] - 1] END AS m) s
+        CROSS JOIN LATERAL (SELECT COALESCE(width_bucket(%(lc_until_us)s - 1, s.m), 0) AS to_date,
+                                   COALESCE(width_bucket(%(lc_since_us)s - 1, s.m), 0) AS before) n
+        WHERE c.i = 1 OR (n.to_date > 0 {one_currency})"""
 
 
 #: The ``cohorts`` relation (see the module's docstring); param lc_until_us.
@@ -130,41 +128,33 @@ COHORT_SIZES_SQL = f"""
 def retention_cells(cursor, scope: Scope, params: dict, cohorts: list[date], months: int) -> list[tuple]:
     """Rows (cohort, month offset, currency, whether the row is every currency's, customers,
     revenue) of `cohorts` up to `months` after each, as `engine.retention` reads them from
-    the orders: on the row of every currency, the customers with an order in scope in the
-    month; on a currency's, the orders' revenue.
+    the orders: customers with an order in scope in the month, and the orders' revenue.
 
-    A month is a place among the months' starts (a binary search), so no date is computed
-    per order. A customer counts once in a month at the first of their moments in scope
-    that falls in it: the moments are sorted, so that is where the month differs from the
-    previous moment's, and no DISTINCT (a sort of every order) is needed. Each order's
-    amount is the difference of its neighbours' spend-from in its currency's slice (orders
-    at one moment share it: their sum is exact). One plain GROUP BY, which PostgreSQL can
-    split between its workers."""
+    Each order is one entry of a currency's slice, its amount the difference of the
+    neighbours' spend-from (orders at one moment share it: their sum is exact); its month
+    is its place among the months' starts (a binary search), so no date is computed per
+    order."""
     starts = _month_starts(cohorts[0], scope.until)
     bounds = [epoch_us(start) for start in starts]
-    one_currency = "AND (e.currency IS NULL OR e.currency = %(lc_currency)s)" if scope.currency is not None else ""
+    one_currency = "AND e.currency = %(lc_currency)s" if scope.currency is not None else ""
     cursor.execute(f"""
-        SELECT c.at, e.at - c.at, e.currency, e.currency IS NULL, count(*), sum(e.amount)
-        FROM (SELECT d.spend_currencies, d.spend_starts, d.spend_moments, d.spend_from,
-                     {_scoped_moments(scope)} AS m, width_bucket(d.moments[1], %(lc_bounds)s::bigint[]) AS at
+        SELECT c.at, e.at - c.at, e.currency, GROUPING(e.currency) = 1, count(DISTINCT c.profile_id), sum(e.amount)
+        FROM (SELECT d.profile_id, d.spend_currencies, d.spend_starts, d.spend_moments, d.spend_from,
+                     width_bucket(d.moments[1], %(lc_bounds)s::bigint[]) AS at
               FROM {DIGEST_TABLE} d
               WHERE d.version = {DIGEST_VERSION} AND d.moments[1] >= %(lc_first_us)s
                 AND d.moments[1] < %(lc_until_us)s) c
         CROSS JOIN LATERAL (
-            SELECT width_bucket(x.us, %(lc_bounds)s::bigint[]) AS at, NULL::text AS currency, NULL::numeric AS amount
-            FROM unnest(c.m) WITH ORDINALITY AS x(us, i)
-            WHERE x.us < %(lc_until_us)s
-              AND (x.i = 1 OR width_bucket(c.m[x.i - 1], %(lc_bounds)s::bigint[])
-                              <> width_bucket(x.us, %(lc_bounds)s::bigint[]))
-            UNION ALL
-            SELECT width_bucket(s.us, %(lc_bounds)s::bigint[]),
-                   c.spend_currencies[width_bucket(s.position::int, c.spend_starts)], s.spend_from - s.spend_next
+            SELECT width_bucket(s.us, %(lc_bounds)s::bigint[]) AS at,
+                   c.spend_currencies[width_bucket(s.position::int, c.spend_starts)] AS currency,
+                   s.spend_from - s.spend_next AS amount
             FROM unnest(c.spend_moments, c.spend_from, c.spend_from[2:])
                  WITH ORDINALITY AS s(us, spend_from, spend_next, position)
             WHERE s.us < %(lc_until_us)s) e
         WHERE c.at = ANY(%(lc_cohorts)s) AND e.at - c.at <= %(lc_months)s {one_currency}
-        GROUP BY 1, 2, 3 ORDER BY 3""", {**params, "lc_bounds": bounds, "lc_first_us": bounds[0], "lc_months": months,
-                              "lc_cohorts": [starts.index(_start(cohort)) + 1 for cohort in cohorts]})
+        GROUP BY GROUPING SETS ((c.at, e.at - c.at), (c.at, e.at - c.at, e.currency))
+        ORDER BY e.currency""", {**params, "lc_bounds": bounds, "lc_first_us": bounds[0], "lc_months": months,
+                                 "lc_cohorts": [starts.index(_start(cohort)) + 1 for cohort in cohorts]})
     return [(starts[at - 1].date(), offset, *rest) for at, offset, *rest in cursor.fetchall()]
 
 

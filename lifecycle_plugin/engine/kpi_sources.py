@@ -15,9 +15,11 @@ from . import kpi_digests
 from .kpi_orders import COHORTS_SQL, FIGURES_SQL, Scope, check_scope_exists, kpi_tables
 
 
-#: A million customers' groups and the history's latest moves are sorted and hashed in
-#: memory, not in files (the server's default is 4 MB).
-_WORK_MEM = "SET LOCAL work_mem = '64MB'"
+#: A KPI query reads every customer once: let it use the server's parallel workers (the
+#: sandbox host turns them off for its session's short reads), and sort and hash a
+#: million customers' groups and latest moves in memory, not in files (the server's
+#: default work_mem is 4 MB).
+_SETTINGS = ("SET LOCAL max_parallel_workers_per_gather TO DEFAULT", "SET LOCAL work_mem = '64MB'")
 
 
 @dataclass(frozen=True)
@@ -43,9 +45,11 @@ def kpi_source(host, config: LifecycleConfig, scope: Scope, from_digests: bool =
             if kpi_digests.digests_complete(cursor):
                 check_scope_exists(cursor, host.ladder_sources(), scope)
                 cursor.execute("SET LOCAL jit = off")
-                cursor.execute(_WORK_MEM)
+                for setting in _SETTINGS:
+                    cursor.execute(setting)
                 yield KpiSource(cursor, "digests", params, kpi_digests.figures_sql(scope), kpi_digests.COHORTS_SQL)
                 return
     with kpi_tables(host, config, scope) as cursor:
-        cursor.execute(_WORK_MEM)
+        for setting in _SETTINGS:
+            cursor.execute(setting)
         yield KpiSource(cursor, "orders", params, FIGURES_SQL, COHORTS_SQL)

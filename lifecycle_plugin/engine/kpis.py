@@ -105,9 +105,9 @@ class KpiReport:
     reads: str
 
 
-#: Each group's key of a row of ``figures`` `f`, and which rows have one.
-_KEYS = {"stage": ("f.stage", "true"), "tier": ("f.tier", "true"),
-         "cohort": ("to_char(f.cohort, 'YYYY-MM')", "f.cohort IS NOT NULL")}
+#: Each group's key of a row of ``figures`` `f`, and which rows have one (a cohort's key is
+#: its month's first day, written "YYYY-MM" by `_report`: not a string made per row).
+_KEYS = {"stage": ("f.stage", "true"), "tier": ("f.tier", "true"), "cohort": ("f.cohort", "f.cohort IS NOT NULL")}
 
 
 def _figures_by_group_sql(group_by: str, figures: str) -> str:
@@ -130,7 +130,7 @@ def _churn_sql(group_by: str, cohorts: str) -> str:
     Grouped by stage, the history alone answers (every move has its profile)."""
     key, join = {"stage": ("s.stage", ""),
                  "tier": ("g.tier", f"JOIN {_PROFILE} g ON g.id = s.profile_id"),
-                 "cohort": ("to_char(g.cohort, 'YYYY-MM')", f"JOIN ({cohorts}) g ON g.profile = s.profile_id")}[group_by]
+                 "cohort": ("g.cohort", f"JOIN ({cohorts}) g ON g.profile = s.profile_id")}[group_by]
     return f"""
         SELECT {key}, count(*), count(l.profile_id)
         FROM (SELECT DISTINCT ON (profile_id) profile_id, to_stage AS stage FROM {_HISTORY}
@@ -167,6 +167,9 @@ def kpis(host, config: LifecycleConfig, scope: Scope, group_by: str, *, from_dig
 def _report(scope: Scope, group_by: str, config: LifecycleConfig, figures: list[tuple], churn: list[tuple],
             reads: str) -> KpiReport:
     """The report of the groups' sums, each group's figures added up to the total's."""
+    if group_by == "cohort":
+        figures = [(month.strftime("%Y-%m"), *rest) for month, *rest in figures]
+        churn = [(month.strftime("%Y-%m"), *rest) for month, *rest in churn]
     totals = _Sums()
     groups: dict[str | None, _Sums] = {}
     for key, currency, *sums in figures:
