@@ -115,16 +115,6 @@ COHORTS_SQL = f"""
     WHERE d.version = {DIGEST_VERSION} AND d.moments[1] < %(lc_until_us)s"""
 
 
-#: Retention (`engine.retention`): each cohort month's customers, the month of their first
-#: counted order before the period's end, for the cohorts that start in the period.
-COHORT_SIZES_SQL = f"""
-    SELECT cohort, count(*) FROM (
-        SELECT {_MONTH.format(us="d.moments[1]")} AS cohort FROM {DIGEST_TABLE} d
-        WHERE d.version = {DIGEST_VERSION} AND d.moments[1] < %(lc_until_us)s) c
-    WHERE cohort >= date_trunc('month', %(lc_since)s AT TIME ZONE 'UTC')::date AND cohort < %(lc_until)s AT TIME ZONE 'UTC'
-    GROUP BY cohort ORDER BY cohort"""
-
-
 def retention_cells(cursor, scope: Scope, params: dict, cohorts: list[date], months: int) -> list[tuple]:
     """Rows (cohort, month offset, currency, whether the row is every currency's, customers,
     revenue) of `cohorts` up to `months` after each, as `engine.retention` reads them from

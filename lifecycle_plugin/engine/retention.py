@@ -17,7 +17,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 
 from ..rules.config import LifecycleConfig
-from .kpi_digests import COHORT_SIZES_SQL, retention_cells
+from .kpi_digests import retention_cells
 from .kpi_orders import Scope
 from .kpi_sources import kpi_source
 
@@ -54,12 +54,14 @@ class RetentionReport:
     reads: str  # "digests" or "orders" (`kpi_sources`)
 
 
-#: The orders' reading (`kpi_orders`' tables); the digests' is `kpi_digests`.
+#: Each cohort month's customers, for the cohorts that start in the period, from the
+#: source's ``cohorts`` relation (`kpi_sources`: the digests' or the orders').
 _COHORT_SIZES_SQL = """
-    SELECT cohort, count(*) FROM lc_kpi_people
+    SELECT cohort, count(*) FROM ({cohorts}) c
     WHERE cohort >= date_trunc('month', %(lc_since)s AT TIME ZONE 'UTC')::date
       AND cohort < %(lc_until)s AT TIME ZONE 'UTC'
     GROUP BY cohort ORDER BY cohort"""
+#: The cells from the orders' tables (`kpi_orders`); the digests' are `kpi_digests.retention_cells`.
 _CELLS_SQL = """
     SELECT pe.cohort, m.offset_, o.currency, GROUPING(o.currency) = 1, count(DISTINCT o.profile), sum(o.amount)
     FROM lc_kpi_orders o JOIN lc_kpi_people pe ON pe.profile = o.profile
@@ -91,7 +93,7 @@ def retention(host, config: LifecycleConfig, scope: Scope, months: int = 12, fir
         raise ValueError(f"months must be between 0 and {MAX_MONTHS}, got {months}")
     with kpi_source(host, config, scope, from_digests) as source:
         cursor = source.cursor
-        cursor.execute(COHORT_SIZES_SQL if source.reads == "digests" else _COHORT_SIZES_SQL, source.params)
+        cursor.execute(_COHORT_SIZES_SQL.format(cohorts=source.cohorts_sql), source.params)
         sizes = cursor.fetchall()
         in_period = len(sizes)
         if first is not None:
