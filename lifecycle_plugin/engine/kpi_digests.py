@@ -69,14 +69,16 @@ def digests_complete(cursor) -> bool:
     return cursor.fetchone()[0]
 
 
-def _scoped_moments(scope: Scope) -> str:
-    """The ascending moments of the customer's orders in scope (a currency's slice keeps
-    its sentinel, which sorts after every bound; a currency the customer never used
-    gives null, counted as no order)."""
+def _scoped_moments(scope: Scope) -> tuple[str, str, str]:
+    """The ascending moments of the customer's orders in scope, as the array they are a
+    slice of, the offset of the slice in it, and the slice itself (a currency's keeps its
+    sentinel, which sorts after every bound; a currency the customer never used gives
+    null, counted as no order)."""
     if scope.currency is None:
-        return "d.moments"
+        return "d.moments", "0", "d.moments"
     at = "array_position(d.spend_currencies, %(lc_currency)s)"
-    return f"d.spend_moments[d.spend_starts[{at}]:d.spend_starts[{at} + 1] - 1]"
+    start, end = f"d.spend_starts[{at}]", f"d.spend_starts[{at} + 1]"
+    return "d.spend_moments", f"{start} - 1", f"d.spend_moments[{start}:{end} - 1]"
 
 
 def figures_sql(scope: Scope) -> str:
@@ -87,25 +89,31 @@ def figures_sql(scope: Scope) -> str:
     row over the moments in scope, entry i the currency i − 1 over its slice (`start`,
     null on entry 1, leaves the money columns null there). One unnest, not a UNION ALL of
     the two kinds of row: PostgreSQL will not split a UNION ALL of lateral subqueries
-    between its workers."""
+    between its workers.
+
+    The two binary searches are the columns of a function scan (`unnest` of one-element
+    arrays): computed once a row. As plain expressions of a subquery, PostgreSQL would
+    copy them (and the slice they search) into every place that reads them, eight times
+    a row; the first and last moments are read from the digest's arrays by position, so
+    no slice is made for them."""
     one_currency = "AND c.code = %(lc_currency)s" if scope.currency is not None else ""
+    own_array, own_offset, own_moments = _scoped_moments(scope)
+    moments = f"""CASE WHEN c.i = 1 THEN {own_moments}
+                       ELSE d.spend_moments[d.spend_starts[c.i - 1]:d.spend_starts[c.i] - 1] END"""
+    start = "d.spend_starts[c.i - 1]"
     return f"""
         SELECT p.id AS profile, p.stage, p.tier,
                CASE WHEN d.moments[1] < %(lc_until_us)s THEN {_MONTH.format(us="d.moments[1]")} END AS cohort,
                c.code AS currency, n.to_date, n.to_date - n.before AS in_period,
-               CASE WHEN c.i = 1 AND n.to_date > 0 THEN s.m[1] END AS first_us,
-               CASE WHEN c.i = 1 AND n.to_date > 0 THEN s.m[n.to_date] END AS last_us,
-               d.spend_from[s.start + n.before] - d.spend_from[s.start + n.to_date] AS revenue,
-               d.spend_from[s.start] - d.spend_from[s.start + n.to_date] AS spend_to_date
+               CASE WHEN c.i = 1 AND n.to_date > 0 THEN {own_array}[{own_offset} + 1] END AS first_us,
+               CASE WHEN c.i = 1 AND n.to_date > 0 THEN {own_array}[{own_offset} + n.to_date] END AS last_us,
+               d.spend_from[{start} + n.before] - d.spend_from[{start} + n.to_date] AS revenue,
+               d.spend_from[{start}] - d.spend_from[{start} + n.to_date] AS spend_to_date
         FROM {PROFILE_TABLE} p
         JOIN {DIGEST_TABLE} d ON d.profile_id = p.id AND d.version = {DIGEST_VERSION}
         CROSS JOIN LATERAL unnest(ARRAY[NULL]::text[] || d.spend_currencies) WITH ORDINALITY AS c(code, i)
-        CROSS JOIN LATERAL (
-            SELECT d.spend_starts[c.i - 1] AS start,
-                   CASE WHEN c.i = 1 THEN {_scoped_moments(scope)}
-                        ELSE d.spend_moments[d.spend_starts[c.i - 1]:d.spend_starts[c.i] - 1] END AS m) s
-        CROSS JOIN LATERAL (SELECT COALESCE(width_bucket(%(lc_until_us)s - 1, s.m), 0) AS to_date,
-                                   COALESCE(width_bucket(%(lc_since_us)s - 1, s.m), 0) AS before) n
+        CROSS JOIN LATERAL unnest(ARRAY[COALESCE(width_bucket(%(lc_until_us)s - 1, {moments}), 0)],
+                                  ARRAY[COALESCE(width_bucket(%(lc_since_us)s - 1, {moments}), 0)]) AS n(to_date, before)
         WHERE c.i = 1 OR (n.to_date > 0 {one_currency})"""
 
 

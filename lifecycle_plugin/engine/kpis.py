@@ -23,6 +23,7 @@ from ..rules import Stage
 from ..rules.config import LifecycleConfig
 from .kpi_orders import Scope
 from .kpi_sources import kpi_source
+from .sql_ladder import US_PER_DAY
 
 GROUPINGS = ("stage", "tier", "cohort")
 #: Stages of customers who are not active buyers: churn is counted among the others.
@@ -113,12 +114,14 @@ _KEYS = {"stage": ("f.stage", "true"), "tier": ("f.tier", "true"), "cohort": ("f
 def _figures_by_group_sql(group_by: str, figures: str) -> str:
     """Per group and currency (null: the customers' own figures, see `kpi_digests`): the
     sums the KPIs are made of. One plain GROUP BY, which PostgreSQL can split between its
-    workers (grouping sets it cannot); `kpis` adds the groups up to the total."""
+    workers (grouping sets it cannot); `kpis` adds the groups up to the total. Lifespans
+    are summed in whole µs (integers, exact) and turned into days once, in `_report`, not
+    divided per customer in numeric."""
     key, has_key = _KEYS[group_by]
     return f"""
         SELECT {key}, f.currency, count(*), count(*) FILTER (WHERE f.in_period > 0),
                COALESCE(sum(f.in_period), 0), count(*) FILTER (WHERE f.in_period > 0 AND f.to_date >= 2),
-               count(*) FILTER (WHERE f.to_date > 0), sum((f.last_us - f.first_us) / 86400000000.0),
+               count(*) FILTER (WHERE f.to_date > 0), sum(f.last_us - f.first_us),
                count(f.last_us), COALESCE(sum(f.revenue), 0), sum(f.spend_to_date)
         FROM ({figures}) f WHERE {has_key}
         GROUP BY 1, 2"""
@@ -181,7 +184,7 @@ def _report(scope: Scope, group_by: str, config: LifecycleConfig, figures: list[
             target.churned += churned
 
     def row(key: str | None, sums: _Sums, is_total: bool) -> KpiRow:
-        lifespan = float(sums.lifespan_days / sums.lifespans) if sums.lifespans else None
+        lifespan = float(sums.lifespan_us / US_PER_DAY / sums.lifespans) if sums.lifespans else None
         money = tuple(CurrencyKpis(code, *money) for code, money in sorted(sums.money.items()))
         return KpiRow(key, is_total, scope.days, sums.customers, sums.buyers, sums.orders, sums.repeat_buyers,
                       sums.customers_with_orders, lifespan, sums.active, sums.churned, money)
@@ -195,19 +198,19 @@ class _Sums:
 
     def __init__(self):
         self.customers = self.buyers = self.orders = self.repeat_buyers = self.customers_with_orders = 0
-        self.lifespan_days, self.lifespans = Decimal(0), 0
+        self.lifespan_us, self.lifespans = Decimal(0), 0
         self.active = self.churned = 0
         self.money: dict[str, list] = {}  # currency → [orders, revenue, spend_to_date, customers_to_date]
 
     def add_figures(self, currency: str | None, sums: list) -> None:
-        rows, buyers, in_period, repeat_buyers, with_orders, lifespan_days, lifespans, revenue, spend = sums
+        rows, buyers, in_period, repeat_buyers, with_orders, lifespan_us, lifespans, revenue, spend = sums
         if currency is None:
             self.customers += rows
             self.buyers += buyers
             self.orders += int(in_period)
             self.repeat_buyers += repeat_buyers
             self.customers_with_orders += with_orders
-            self.lifespan_days += lifespan_days or 0
+            self.lifespan_us += lifespan_us or 0
             self.lifespans += lifespans
         else:
             money = self.money.setdefault(currency, [0, Decimal(0), Decimal(0), 0])
