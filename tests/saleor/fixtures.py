@@ -46,11 +46,21 @@ def lifecycle_settings() -> dict:
     return {}
 
 
+def _put_back_the_inbox_flag() -> None:
+    """Migration 0003 inserts the inbox flag's row; without it no event queues a drain. A
+    test database kept by --reuse-db (pytest.ini) has lost it when the previous run ended
+    with a transaction=True test, whose flush empties every table. In production the
+    periodic drain puts it back (`inbox._lower_flag`): do here what that drain would have
+    done, inside the test's own transaction."""
+    InboxState.objects.get_or_create(pk=1, defaults={"drain_requested": False})
+
+
 @pytest.fixture
 def lifecycle_plugin(settings, setup_dummy_gateways, lifecycle_settings):
     """The plugin switched on, as a store owner does it: listed in PLUGINS, and a
     global (channel NULL) active configuration row."""
     settings.PLUGINS = [*settings.PLUGINS, PLUGIN_PATH]
+    _put_back_the_inbox_flag()
     return PluginConfiguration.objects.create(
         identifier=PLUGIN_ID,
         name=LifecyclePlugin.PLUGIN_NAME,
@@ -150,11 +160,7 @@ class HeldInbox:
 @pytest.fixture
 def inbox(monkeypatch):
     """The event inbox with `drain_events.delay` recorded, not run (see HeldInbox)."""
-    # Migration 0003 inserts the flag's row; a flushed test database (a transaction=True
-    # test, or `flush`) has lost it, and then no event ever queues a drain.
-    assert InboxState.objects.filter(pk=1).exists(), (
-        "the inbox's flag row (lifecycle_plugin_inboxstate id=1) is missing: run once with --create-db"
-    )
+    _put_back_the_inbox_flag()
     held = HeldInbox()
     monkeypatch.setattr(tasks.drain_events, "delay", lambda *args, **kwargs: held.drains.append(args))
     return held
