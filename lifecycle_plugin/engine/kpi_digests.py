@@ -86,10 +86,10 @@ def figures_sql(scope: Scope) -> str:
     lc_until_us (and lc_currency with a currency).
 
     A customer's rows are the entries of [null, their currencies…]: entry 1 is their own
-    row over the moments in scope, entry i the currency i − 1 over its slice (`start`,
-    null on entry 1, leaves the money columns null there). One unnest, not a UNION ALL of
-    the two kinds of row: PostgreSQL will not split a UNION ALL of lateral subqueries
-    between its workers.
+    row over the moments in scope, entry i the currency i − 1 over its slice (its start,
+    `d.spend_starts[c.i - 1]`, is null on entry 1 and leaves the money columns null
+    there). One unnest, not a UNION ALL of the two kinds of row: PostgreSQL will not split
+    a UNION ALL of lateral subqueries between its workers.
 
     The two binary searches are the columns of a function scan (`unnest` of one-element
     arrays): computed once a row. As plain expressions of a subquery, PostgreSQL would

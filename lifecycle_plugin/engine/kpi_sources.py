@@ -19,13 +19,7 @@ from .kpi_orders import COHORTS_SQL, FIGURES_SQL, Scope, check_scope_exists, kpi
 #: sandbox host turns them off for its session's short reads), sort and hash a million
 #: customers' groups and latest moves in memory, not in files (the server's default
 #: work_mem is 4 MB), and skip JIT compilation, which costs more than it saves here.
-_SETTINGS = ("SET LOCAL jit = off", "SET LOCAL max_parallel_workers_per_gather TO DEFAULT",
-             "SET LOCAL work_mem = '64MB'")
-
-
-def _tune(cursor) -> None:
-    for setting in _SETTINGS:
-        cursor.execute(setting)
+_SETTINGS = "SET LOCAL jit = off; SET LOCAL max_parallel_workers_per_gather TO DEFAULT; SET LOCAL work_mem = '64MB'"
 
 
 @dataclass(frozen=True)
@@ -50,9 +44,9 @@ def kpi_source(host, config: LifecycleConfig, scope: Scope, from_digests: bool =
         with transaction.atomic(), connection.cursor() as cursor:
             if kpi_digests.digests_complete(cursor):
                 check_scope_exists(cursor, host.ladder_sources(), scope)
-                _tune(cursor)
+                cursor.execute(_SETTINGS)
                 yield KpiSource(cursor, "digests", params, kpi_digests.figures_sql(scope), kpi_digests.COHORTS_SQL)
                 return
     with kpi_tables(host, config, scope) as cursor:
-        _tune(cursor)
+        cursor.execute(_SETTINGS)
         yield KpiSource(cursor, "orders", params, FIGURES_SQL, COHORTS_SQL)
