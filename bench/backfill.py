@@ -47,7 +47,7 @@ NAIVE_SAMPLE = 10_000
 
 # ---------------------------------------------------------------------------- children
 
-def child_backfill(now: str) -> None:
+def child_backfill(now: str, connections: str = "2") -> None:
     from django.db import connection
 
     from lifecycle_plugin.engine.backfill import backfill
@@ -55,7 +55,7 @@ def child_backfill(now: str) -> None:
     common.empty_lifecycle_tables()
     engine = common.make_engine(common.parse_now(now))
     started = time.perf_counter()
-    report = backfill(engine)
+    report = backfill(engine, connections=int(connections))
     seconds = time.perf_counter() - started
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM lifecycle_plugin_customerprofile")
@@ -241,6 +241,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--naive-sample", type=int, default=NAIVE_SAMPLE)
+    parser.add_argument("--connections", type=int, default=2,
+                        help="Connections the backfill's SQL evaluator runs on (default 2, as lifecycle_backfill).")
     args = parser.parse_args()
 
     peaks = {}
@@ -255,7 +257,7 @@ def main() -> None:
             naives.append(common.run_child(SCRIPT, url, "naive", args.now, str(args.seed + repeat),
                                            str(args.naive_sample)))
             common.log(f"  naive {naives[-1]['seconds']:.1f}s for {naives[-1]['customers']:,}")
-            runs.append(common.run_child(SCRIPT, url, "backfill", args.now))
+            runs.append(common.run_child(SCRIPT, url, "backfill", args.now, str(args.connections)))
             common.log(f"  backfill ({runs[-1]['path']}) {runs[-1]['seconds']:.1f}s, "
                        f"peak {runs[-1]['child_maxrss_mb']:.0f} MB")
             floors.append(common.run_child(SCRIPT, url, "floor", args.now, str(runs[-1]["profiles"]),

@@ -96,6 +96,7 @@ def backfill(
     progress: Callable[[int, str], None] | None = None,
     read_ahead: bool | None = None,
     evaluator: str = "auto",
+    connections: int = 2,
 ) -> BackfillReport:
     """Decide every customer the host knows. Resumable: pass the last e-mail done as `start_after`.
 
@@ -103,12 +104,16 @@ def backfill(
     by default it is on outside a transaction, where that connection sees the same data.
     `evaluator`: "auto" (SQL when `backfill_sql.why_not_sql` finds nothing against it),
     "sql" (refused with that reason otherwise) or "python".
+    `connections`: how many database connections the SQL evaluator decides the store on at
+    once, outside a transaction (each takes one core of the database server; 1: only this one).
     """
+    if connections < 1:
+        raise ValueError("connections must be at least 1")
     reason = "the Python path was asked for" if evaluator == "python" else why_not_sql(engine)
     if reason is None:
         report = BackfillReport(path="sql")
         backfill_in_sql(engine, report, chunk_size=chunk_size, start_after=start_after, dry_run=dry_run,
-                        progress=progress,
+                        progress=progress, connections=connections,
                         python_chunk=lambda customers: backfill_chunk(engine, customers, dry_run=dry_run))
         if not dry_run and report.created + report.updated:
             _analyze()

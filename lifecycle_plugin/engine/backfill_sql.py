@@ -30,11 +30,13 @@ from ..rules.ladder import sql_unsupported
 from .backfill_writes import PROFILE_TABLE, TIER_TABLE, TRANSITION_TABLE
 from .bulk import use_c_loaders
 from .deletion import DELETION_LOCK, deleted_at
-from .digest_writes import write_digests_for_backfill
+from .digest_writes import evaluated_digests_select, write_digests_for_backfill
 from .plans import profile_summary
 from .sql_ladder import compile_ladder
+from .sql_ladder_parts import FUNCTIONS
 from .stage_flow_rollups import history_of_new_profiles
 from .sql_ladder_run import create_tables
+from .sql_ladder_shards import ShardedLadder, can_shard
 
 #: Hooks that change facts or decisions, which the SQL evaluator cannot run.
 DECISION_HOOKS = ("lifecycle_collect_facts", "lifecycle_classify")
@@ -54,24 +56,42 @@ def why_not_sql(engine) -> str | None:
 
 
 def backfill_in_sql(engine, report, *, chunk_size: int, start_after: str | None, dry_run: bool,
-                    progress: Callable[[int, str | None], None] | None, python_chunk: Callable):
-    """Fill `report` (a `BackfillReport`); `python_chunk(customers)` runs the Python path on a chunk."""
+                    progress: Callable[[int, str | None], None] | None, python_chunk: Callable,
+                    connections: int = 1):
+    """Fill `report` (a `BackfillReport`); `python_chunk(customers)` runs the Python path on a
+    chunk. The evaluator runs on `connections` database connections at once when it can
+    (`sql_ladder_shards`: not inside a caller's transaction), else on this one."""
     now = engine.clock()
     sources = engine.host.ladder_sources()
     compiled = compile_ladder(engine.config, now, customers_sql=sources.customers_sql,
                               orders_sql=sources.orders_sql)
+    shards = connections if connections > 1 and can_shard() else 1
     conflicts: list[CustomerRef] = []
+    digests, digest_params = evaluated_digests_select()
+    later = [] if dry_run else [("digests", digests)]  # (made on a connection of their own meanwhile)
+    with connection.cursor() as cursor:
+        sharded = ShardedLadder(cursor, shards, also=["since"], later=[n for n, _ in later]) if shards > 1 else None
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock_shared(hashtextextended(%s, 0))", [DELETION_LOCK])
-            create_tables(cursor, compiled, dict(sources.params))
-            _split(cursor, start_after or "", now)
+            if sharded is not None:  # (the shards analyze their outputs)
+                sharded.create(cursor, compiled, {**sources.params, **digest_params}, also=[("since", _SINCE)],
+                               later=later)
+                since = "lc_ladder_since"
+            else:
+                create_tables(cursor, compiled, dict(sources.params))
+                # The evaluator leaves its outputs without statistics; grouped and joined
+                # without them, the statements below are planned blind.
+                cursor.execute("ANALYZE lc_ladder_stage_moves, lc_ladder_tier_moves")
+                since = f"({_SINCE})"
+            _split(cursor, start_after or "", now, since)
             new = _count_new(cursor, report)
             if not dry_run:
                 report.created, conflicts = _write(cursor, now, new)
-                write_digests_for_backfill(cursor, now)
+                if sharded is not None:
+                    sharded.wait(cursor, "digests")
+                write_digests_for_backfill(cursor, now, computed=sharded is not None)
                 _project(engine, now, chunk_size)
-            cursor.execute(compiled.drop)
         report.customers += new
         report.stage_changes += report.created
         if progress is not None and new:
@@ -82,31 +102,38 @@ def backfill_in_sql(engine, report, *, chunk_size: int, start_after: str | None,
         _rest_in_python(report, chunk_size, progress, python_chunk)
     finally:
         with connection.cursor() as cursor:
-            cursor.execute(compiled.drop + ", lc_backfill_new, lc_backfill_rest")
+            if sharded is not None:
+                sharded.close(cursor)
+            else:
+                cursor.execute(compiled.drop)
+            cursor.execute("DROP TABLE IF EXISTS lc_backfill_new, lc_backfill_rest")
 
 
-def _split(cursor, after: str, now) -> None:
+#: The dates of each customer's last stage and tier moves (NULL: none).
+_SINCE = """SELECT cid, max(stage_at) AS stage_at, max(tier_at) AS tier_at
+            FROM (SELECT cid, at AS stage_at, NULL::timestamptz AS tier_at FROM lc_ladder_stage_moves
+                  UNION ALL SELECT cid, NULL, at FROM lc_ladder_tier_moves) AS m
+            GROUP BY cid"""
+
+
+def _split(cursor, after: str, now, since: str) -> None:
     """lc_backfill_new: the decisions of customers without a profile and without a tombstone,
-    each with the id its profile will have and the dates of its last moves;
+    each with the id its profile will have and the dates of its last moves (`since`: a
+    relation of `_SINCE`'s rows);
     lc_backfill_rest: everyone else, for the Python path. Both only after `after` (resuming
     a run: the customers up to that e-mail are done)."""
     cursor.execute("DROP TABLE IF EXISTS lc_backfill_new, lc_backfill_rest")
-    # The evaluator leaves its outputs without statistics; grouped and joined without them,
-    # the statements below are planned blind.
-    cursor.execute("ANALYZE lc_ladder_stage_moves, lc_ladder_tier_moves")
     # Ids are drawn from the profiles' own sequence up front, so that the history, the
     # digests and the projection are written from this table alone: joined on integers,
     # never read back from the profiles. (A customer whose profile an event writes
     # meanwhile leaves a gap in the sequence, as any rolled-back insert does.)
     cursor.execute(f"""
         CREATE TEMP TABLE lc_backfill_new AS
-        WITH stage_since AS (SELECT cid, max(at) AS at FROM lc_ladder_stage_moves GROUP BY cid),
-             tier_since AS (SELECT cid, max(at) AS at FROM lc_ladder_tier_moves GROUP BY cid)
         SELECT d.*, c.user_id, nextval(pg_get_serial_sequence('{PROFILE_TABLE}', 'id')) AS id,
-               COALESCE(s.at, %(now)s) AS stage_since,
-               CASE WHEN d.tier IS NOT NULL THEN COALESCE(t.at, %(now)s) END AS tier_since
+               COALESCE(s.stage_at, %(now)s) AS stage_since,
+               CASE WHEN d.tier IS NOT NULL THEN COALESCE(s.tier_at, %(now)s) END AS tier_since
         FROM lc_ladder_decisions d JOIN lc_ladder_customers c USING (cid)
-        LEFT JOIN stage_since s USING (cid) LEFT JOIN tier_since t USING (cid)
+        LEFT JOIN {since} s USING (cid)
         WHERE d.customer > %(after)s AND NOT EXISTS (SELECT 1 FROM {PROFILE_TABLE} p WHERE p.email = d.customer)
           AND NOT (c.user_id IS NOT NULL
                    AND EXISTS (SELECT 1 FROM {PROFILE_TABLE} p WHERE p.user_id = c.user_id))""",
@@ -185,10 +212,32 @@ def _take_out_conflicts(cursor) -> list[CustomerRef]:
     return [CustomerRef(email, user_id) for email, user_id in cursor.fetchall()]
 
 
+#: The new accounts' projections (`Host.write_projection_sql`'s columns): the summary as
+#: `plans.profile_summary` makes it (new profiles have no prediction and are no advocates
+#: yet), its times in `datetime.isoformat`'s form.
+_PROJECTIONS = """
+    SELECT user_id, stage, tier, %(lc_decided_at)s::timestamptz AS decided_at, false AS advocate,
+           jsonb_build_object(
+               'stage', stage, 'stage_since', pg_temp.lc_ladder_iso(stage_since), 'tier', tier,
+               'orders', orders_count, 'lifetime_spend', lifetime_spend, 'window_spend', window_spend,
+               'first_order_at', pg_temp.lc_ladder_iso(first_order_at),
+               'last_order_at', pg_temp.lc_ladder_iso(last_order_at),
+               'next_check_at', pg_temp.lc_ladder_iso(next_check_at), 'prediction', NULL, 'advocate', false)
+               AS profile
+    FROM lc_backfill_new WHERE user_id IS NOT NULL"""
+
+
 def _project(engine, now, page: int) -> None:
-    """The new accounts' projections, read in one statement and written `page` at a time
-    (memory stays flat): a server-side cursor, where pages by keyset looked every row up in
-    three indexes again (13 s of 780,000 accounts at 1,000,000 customers)."""
+    """The new accounts' projections: in the database when the host can write them from a
+    SELECT (`Host.write_projection_sql`), else read in one statement and written `page` at a
+    time (memory stays flat): a server-side cursor, where pages by keyset looked every row
+    up in three indexes again (13 s of 780,000 accounts at 1,000,000 customers)."""
+    if getattr(engine.host, "write_projection_sql", None) is not None:
+        with connection.cursor() as cursor:
+            for statement in FUNCTIONS:
+                cursor.execute(statement)
+            engine.host.write_projection_sql(cursor, _PROJECTIONS, {"lc_decided_at": now})
+        return
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL jit = off")  # (its estimates pass JIT's thresholds; compiling costs more)
     with connection.connection.cursor(name="lc_backfill_projection") as rows:

@@ -137,8 +137,14 @@ def _digests_sql(customers_sql: str, counted_sql: str, targets: str, *, table: s
     paid (customer, us: its moment in µs since the epoch, currency, net, paid). With
     `materialize` the inputs are computed once first (a host's SELECTs); tables are read
     as they are."""
+    return _upsert(table, _digests_select(customers_sql, counted_sql, targets, materialize=materialize),
+                   only_missing=only_missing)
+
+
+def _digests_select(customers_sql: str, counted_sql: str, targets: str, *, materialize: bool) -> str:
+    """The digest rows of `_digests_sql`, each column named as the digest table's."""
     once = "MATERIALIZED" if materialize else "NOT MATERIALIZED"
-    return _upsert(table, f"""
+    return f"""
     WITH targets AS {once} (SELECT customer, profile_id FROM ({targets}) AS t),
     host_orders AS {once} (SELECT customer, us, currency, net, paid FROM ({counted_sql}) AS o),
     host_customers AS {once} (SELECT customer, has_account, open_cart_lines FROM ({customers_sql}) AS c),
@@ -187,16 +193,16 @@ def _digests_sql(customers_sql: str, counted_sql: str, targets: str, *, table: s
                array_agg(paid_spend_from ORDER BY position) AS paid_spend_from,
                array_agg(position + 1 ORDER BY position) FILTER (WHERE sentinel) AS ends
         FROM spend GROUP BY profile_id)
-    SELECT t.profile_id, %(version)s, c.has_account, c.open_cart_lines,
-           COALESCE(r.moments, '{{}}'), COALESCE(r.paid_moments, '{{}}'),
-           {_median("r.gaps")}, {_median("r.paid_gaps")},
-           COALESCE(s.currencies, '{{}}'), ARRAY[1] || COALESCE(s.ends, '{{}}'),
-           COALESCE(s.moments, '{{}}'), COALESCE(s.spend_from, '{{}}'), COALESCE(s.paid_spend_from, '{{}}'),
-           %(now)s
+    SELECT t.profile_id, %(version)s AS version, c.has_account, c.open_cart_lines,
+           COALESCE(r.moments, '{{}}') AS moments, COALESCE(r.paid_moments, '{{}}') AS paid_moments,
+           {_median("r.gaps")} AS median_gap_us, {_median("r.paid_gaps")} AS paid_median_gap_us,
+           COALESCE(s.currencies, '{{}}') AS spend_currencies, ARRAY[1] || COALESCE(s.ends, '{{}}') AS spend_starts,
+           COALESCE(s.moments, '{{}}') AS spend_moments, COALESCE(s.spend_from, '{{}}') AS spend_from,
+           COALESCE(s.paid_spend_from, '{{}}') AS paid_spend_from, %(now)s AS written_at
     FROM targets t JOIN host_customers c ON c.customer = t.customer
     LEFT JOIN rhythm r ON r.profile_id = t.profile_id
     LEFT JOIN spends s ON s.profile_id = t.profile_id
-    ORDER BY t.profile_id""", only_missing=only_missing)
+    ORDER BY t.profile_id"""
 
 
 def _median(gaps: str) -> str:
@@ -218,15 +224,33 @@ def write_digests_by_email(emails: set[str], facts: Mapping[CustomerRef, Custome
     write_digests([(profile_id, digest_of(by_email[email])) for profile_id, email in written], now)
 
 
-def write_digests_for_backfill(cursor, now: datetime) -> None:
+_EVALUATED_CUSTOMERS = "SELECT cid AS customer, has_account, open_cart_lines FROM lc_ladder_customers"
+_EVALUATED_ORDERS = "SELECT cid AS customer, us, currency, net, paid FROM lc_ladder_counted"
+
+
+def write_digests_for_backfill(cursor, now: datetime, *, computed: bool = False) -> None:
     """The SQL backfill's new profiles (lc_backfill_new: cid, id) from the orders and
     customers the evaluator read already (lc_ladder_counted, lc_ladder_customers), joined
-    on the evaluator's integer customer numbers."""
-    cursor.execute(_digests_sql("SELECT cid AS customer, has_account, open_cart_lines FROM lc_ladder_customers",
-                                "SELECT cid AS customer, us, currency, net, paid FROM lc_ladder_counted",
+    on the evaluator's integer customer numbers; or, `computed`, copied from
+    lc_ladder_digests (`evaluated_digests_select`, keyed by cid)."""
+    if computed:
+        cursor.execute(_upsert(DIGEST_TABLE, f"""
+            SELECT n.id, d.version, {", ".join(f"d.{name}" for name in _COLUMNS)}, d.written_at
+            FROM lc_ladder_digests d JOIN lc_backfill_new n ON n.cid = d.profile_id ORDER BY n.id"""))
+        return
+    cursor.execute(_digests_sql(_EVALUATED_CUSTOMERS, _EVALUATED_ORDERS,
                                 "SELECT cid AS customer, id AS profile_id FROM lc_backfill_new",
                                 table=DIGEST_TABLE, only_missing=False, materialize=False),
                    {"version": DIGEST_VERSION, "now": now})
+
+
+def evaluated_digests_select() -> tuple[str, dict]:
+    """The digest of every customer the evaluator read (lc_ladder_customers), keyed by cid in
+    `profile_id`, and its parameters beyond `now`: what a shard of the backfill computes
+    (`sql_ladder_shards`) before the profiles' ids exist."""
+    return (_digests_select(_EVALUATED_CUSTOMERS, _EVALUATED_ORDERS,
+                            "SELECT cid AS customer, cid AS profile_id FROM lc_ladder_customers", materialize=False),
+            {"version": DIGEST_VERSION})
 
 
 def missing_count() -> int:

@@ -29,10 +29,16 @@ class Command(BaseCommand):
                                  "history dated from their orders, when the host offers SQL and no "
                                  "lifecycle_collect_facts/lifecycle_classify hook is installed; python: every "
                                  "customer in Python, history dated at the backfill; sql: refuse to fall back.")
+        parser.add_argument("--connections", type=int, default=2,
+                            help="Database connections the SQL evaluator decides the store on at once "
+                                 "(default 2; each keeps one core of the database server busy).")
 
-    def handle(self, *args, chunk_size, dry_run, restart, fan_out, no_progress, evaluator="auto", **options):
+    def handle(self, *args, chunk_size, dry_run, restart, fan_out, no_progress, evaluator="auto", connections=2,
+               **options):
         if chunk_size < 1:
             raise CommandError("--chunk-size must be at least 1")
+        if connections < 1:
+            raise CommandError("--connections must be at least 1")
         if fan_out:
             from ...tasks import fan_out_backfill
 
@@ -40,9 +46,9 @@ class Command(BaseCommand):
             self.stdout.write(f"Queued {chunks} backfill chunks of up to {chunk_size} customers.")
             return
         with allow_writer():
-            self._run(chunk_size, dry_run, restart, no_progress, evaluator)
+            self._run(chunk_size, dry_run, restart, no_progress, evaluator, connections)
 
-    def _run(self, chunk_size, dry_run, restart, no_progress, evaluator):
+    def _run(self, chunk_size, dry_run, restart, no_progress, evaluator, connections=2):
         engine = get_engine()
         run = None
         start_after = None
@@ -67,7 +73,7 @@ class Command(BaseCommand):
 
         try:
             report = backfill(engine, chunk_size=chunk_size, start_after=start_after, dry_run=dry_run,
-                              progress=progress, evaluator=evaluator)
+                              progress=progress, evaluator=evaluator, connections=connections)
         except ValueError as refused:  # --evaluator sql where SQL cannot decide
             raise CommandError(str(refused)) from None
         bar.close()
