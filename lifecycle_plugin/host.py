@@ -364,12 +364,34 @@ class Host(Protocol):
         ...
 
 
+    def write_projection_sql(self, cursor, rows_sql: str, params: Mapping[str, Any]) -> None:
+        """Optional. `write_projection` for many accounts at once, inside the database: on
+        `cursor`, write the projections that `rows_sql` (bound with `params`) selects, one
+        row per account, with the columns
+
+            user_id     the account's id (rows of unknown accounts are skipped)
+            stage       text
+            tier        text, NULL for none
+            profile     jsonb: the ``lifecycle.profile`` summary (stored as its JSON text)
+            decided_at  timestamptz
+            advocate    boolean
+
+        exactly as `write_projection` would write the same projections (the summary's text
+        is PostgreSQL's rendering of the JSON, its keys in jsonb's order). Used by the
+        backfill's SQL path for the accounts it created.
+
+        Absent: those projections are read into Python and written with `write_projection`.
+        """
+        ...
+
+
 REQUIRED_HOST_METHODS = ("customer_chunks", "read_facts", "changed_customers", "write_projection",
                          "issue_voucher", "deliver_message")
 OPTIONAL_HOST_METHODS = ("count_customers", "plugin_settings", "save_plugin_settings", "plugin_active", "marketing_consent",
                          "record_opt_out", "customer_languages", "plugin_url", "customer_names", "order_products",
                          "forget_customer", "account_order_emails", "ladder_sources",
-                         "customer_checkouts", "order_voucher_codes", "order_shipping_addresses")
+                         "customer_checkouts", "order_voucher_codes", "order_shipping_addresses",
+                         "write_projection_sql")
 
 
 def is_host(candidate: object) -> bool:

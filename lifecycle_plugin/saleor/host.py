@@ -11,13 +11,11 @@ with ``user.save()`` (an order hook's user carries a pending ``F()`` on
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 from django.conf import settings
 from django.db import connection, connections, transaction
-from django.utils import timezone
 
 from ..host import (
     FORGOTTEN_VOUCHER_NAME,
@@ -32,10 +30,6 @@ from ..host import (
 from ..host_support import (
     ACCOUNT_ORDER_EMAILS_SQL,
     CHANGED_CUSTOMERS_SQL,
-    ADVOCATE_KEY,
-    PROFILE_KEY,
-    STAGE_KEY,
-    TIER_KEY,
     Owners,
     address_key,
     ladder_sources_sql,
@@ -48,6 +42,7 @@ from ..rules import CustomerFacts
 from .vouchers import REFERRER_KEY, VOUCHER_OWNER_KEY, voucher_owner_metadata
 from .customer_details import SaleorCustomerDetails, like_exact
 from .plugin_identity import DEFAULT_ACTIVE, PLUGIN_ID
+from .projection import write_projection, write_projection_sql
 
 #: Order statuses whose fulfilments count as the order's delivery (for review requests).
 _FULFILLED = ("fulfilled", "partially_returned", "returned")
@@ -245,31 +240,10 @@ class SaleorHost(SaleorCustomerDetails):
     # ------------------------------------------------------------------ projection
 
     def write_projection(self, projections: Sequence[Projection]) -> None:
-        rows = [p for p in projections if p.customer.user_id]
-        if not rows:
-            return
-        public = [json.dumps({STAGE_KEY: p.stage, TIER_KEY: p.tier or "", **({ADVOCATE_KEY: "true"} if p.advocate else {})})
-                  for p in rows]
-        private = [json.dumps({PROFILE_KEY: json.dumps(dict(p.profile), default=str)}) for p in rows]
-        now = timezone.now()
-        # Saleor stamps updated_at when metadata changes, so apps that sync by it see the
-        # new stage. Stamped with the decision's time, not the write's (never moved back):
-        # the reconciliation reads updated_at as "changed since the last decision" and
-        # would otherwise queue every customer whose projection was just written.
-        with connection.cursor() as cursor:
-            cursor.execute(
-                """
-                UPDATE account_user AS u
-                   SET metadata = (COALESCE(u.metadata, '{}'::jsonb) - %s) || v.public::jsonb,
-                       private_metadata = COALESCE(u.private_metadata, '{}'::jsonb) || v.private::jsonb,
-                       updated_at = GREATEST(u.updated_at, v.decided_at)
-                  FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::timestamptz[]) AS v(id, public, private,
-                                                                                         decided_at)
-                 WHERE u.id = v.id
-                """,
-                [ADVOCATE_KEY, [p.customer.user_id for p in rows], public, private,
-                 [p.decided_at or now for p in rows]],
-            )
+        write_projection(projections)
+
+    def write_projection_sql(self, cursor, rows_sql: str, params) -> None:
+        write_projection_sql(cursor, rows_sql, params)
 
     # ------------------------------------------------------------------ vouchers and messages
 

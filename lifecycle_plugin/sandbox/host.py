@@ -293,6 +293,22 @@ class SandboxHost(SandboxSavedSettings, SandboxCustomerDetails):
                 "advocate_key": ADVOCATE_KEY, "advocates": [bool(p.advocate) for p in rows],
             })
 
+    def write_projection_sql(self, cursor, rows_sql: str, params) -> None:
+        t = self._t
+        cursor.execute(f"""
+            INSERT INTO {t['metadata']} (user_id, metadata, private_metadata)
+            SELECT u.id,
+                   jsonb_build_object(%(lc_stage_key)s::text, v.stage, %(lc_tier_key)s::text, COALESCE(v.tier, ''))
+                   || CASE WHEN v.advocate THEN jsonb_build_object(%(lc_advocate_key)s::text, 'true')
+                           ELSE '{{}}'::jsonb END,
+                   jsonb_build_object(%(lc_profile_key)s::text, v.profile::text)
+            FROM ({rows_sql}) AS v JOIN {t['user']} u ON u.id = v.user_id
+            ON CONFLICT (user_id) DO UPDATE SET
+                metadata = ({t['metadata']}.metadata - %(lc_advocate_key)s::text) || EXCLUDED.metadata,
+                private_metadata = {t['metadata']}.private_metadata || EXCLUDED.private_metadata""",
+                       {**params, "lc_stage_key": STAGE_KEY, "lc_tier_key": TIER_KEY,
+                        "lc_advocate_key": ADVOCATE_KEY, "lc_profile_key": PROFILE_KEY})
+
     # ------------------------------------------------------------------ services
 
     def issue_voucher(self, request: VoucherRequest) -> IssuedVoucher:

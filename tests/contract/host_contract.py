@@ -14,6 +14,7 @@ projection.
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from datetime import datetime, timedelta, timezone
@@ -21,7 +22,7 @@ from decimal import Decimal
 from typing import Protocol
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from lifecycle_plugin.engine import LifecycleEngine
@@ -316,6 +317,52 @@ class HostContract(LadderSourcesContract):
         host.write_projection([Projection(ref, "repeat", None, {})])
         assert store.public_metadata(user_id) == {"favourite": "tea", "lifecycle.stage": "repeat",
                                                   "lifecycle.tier": ""}
+
+    def test_projections_written_from_a_select_are_those_write_projection_writes(self, host, store):
+        if getattr(host, "write_projection_sql", None) is None:
+            pytest.skip(f"the {host.name} host writes projections from Python only")
+        summary = {"stage": "loyal", "stage_since": "2026-05-01T10:00:00.250000+00:00", "tier": "gold",
+                   "orders": 7, "lifetime_spend": {"EUR": "12.50", "USD": "1200.00"}, "prediction": None}
+        cases = [("loyal", "gold", summary, False), ("repeat", None, {"orders": 2, "tier": None}, True),
+                 ("new", None, {}, False)]
+        accounts = []
+        for number, _ in enumerate(cases):
+            user_id = store.account(f"proj{number}@example.com")
+            store.set_public_metadata(user_id, {"favourite": "tea", "lifecycle.advocate": "true"})
+            store.set_private_metadata(user_id, {"note": "kept"})
+            accounts.append(user_id)
+        originals = {user: (store.public_metadata(user), store.private_metadata(user)) for user in accounts}
+
+        def written():
+            return {user: (store.public_metadata(user), store.private_metadata(user)) for user in accounts}
+
+        host.write_projection([Projection(CustomerRef(f"proj{n}@example.com", user), stage, tier, profile,
+                                          decided_at=NOW, advocate=advocate)
+                               for n, (user, (stage, tier, profile, advocate)) in enumerate(zip(accounts, cases))])
+        from_python = written()
+        for user, (public, private) in originals.items():
+            store.set_public_metadata(user, public)
+            store.set_private_metadata(user, private)
+        rows = " UNION ALL ".join(
+            f"SELECT {int(user)} AS user_id, %(stage_{n})s AS stage, %(tier_{n})s AS tier, "
+            f"%(profile_{n})s::jsonb AS profile, %(now)s::timestamptz AS decided_at, {advocate} AS advocate"
+            for n, (user, (_, _, _, advocate)) in enumerate(zip(accounts, cases)))
+        params = {"now": NOW, **{f"stage_{n}": c[0] for n, c in enumerate(cases)},
+                  **{f"tier_{n}": c[1] for n, c in enumerate(cases)},
+                  **{f"profile_{n}": json.dumps(c[2]) for n, c in enumerate(cases)}}
+        with transaction.atomic(), connection.cursor() as cursor:
+            host.write_projection_sql(cursor, rows + " UNION ALL SELECT 2147483000, 'new', NULL, '{}', %(now)s, false",
+                                      params)
+        from_sql = written()
+
+        def parsed(metadata):
+            return {user: (public, {**private, "lifecycle.profile": json.loads(private["lifecycle.profile"])})
+                    for user, (public, private) in metadata.items()}
+
+        assert parsed(from_sql) == parsed(from_python)
+        assert from_sql[accounts[1]][0]["lifecycle.advocate"] == "true"
+        assert "lifecycle.advocate" not in from_sql[accounts[0]][0]
+        assert from_sql[accounts[0]][1]["note"] == "kept"
 
     # ------------------------------------------------------------------ vouchers and messages
 

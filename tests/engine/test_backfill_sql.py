@@ -18,7 +18,7 @@ from lifecycle_plugin.host import CustomerRef
 from lifecycle_plugin.models import ActionLedgerEntry, CustomerProfile, StageTransition, TierChange
 from lifecycle_plugin.rules.timeline import reconstruct
 from lifecycle_plugin.sandbox.host import SandboxHost
-from lifecycle_plugin.sandbox.models import OutboxMessage
+from lifecycle_plugin.sandbox.models import CustomerMetadata, OutboxMessage
 from tests.contract.ladder_sources_contract import a_mixed_store
 from tests.contract.test_sandbox_host import SandboxStoreAdapter
 
@@ -162,8 +162,8 @@ def test_a_profile_an_event_writes_meanwhile_is_left_to_the_event_path(store, mo
     lifecycle = engine(builtins=[])
     split = backfill_sql._split
 
-    def split_then_an_event(cursor, after, now):
-        split(cursor, after, now)
+    def split_then_an_event(cursor, *args):
+        split(cursor, *args)
         lifecycle.process(CustomerRef("raced@example.com"), event="order_created")
 
     monkeypatch.setattr(backfill_sql, "_split", split_then_an_event)
@@ -176,3 +176,31 @@ def test_a_profile_an_event_writes_meanwhile_is_left_to_the_event_path(store, mo
     assert TierChange.objects.filter(profile=raced).count() <= 1
     assert [m[2] for m in history("calm@example.com")] == ["event", "time", "time"]
     assert CustomerProfile.objects.get(email="calm@example.com").stage == "lapsed"
+
+
+def test_the_projection_written_in_sql_is_what_the_python_projection_writes(store, monkeypatch):
+    """The hosts write the new accounts' projections from a SELECT (`write_projection_sql`);
+    a host without that method gets them through `write_projection`: the same metadata
+    (the summary's JSON text may order its keys differently; its content is the same)."""
+    a_mixed_store(store)
+    odd = store.account("odd-moment@example.com", joined=NOW - 90 * DAY)
+    store.order("odd-moment@example.com", user_id=odd, placed_at=NOW - 30 * DAY + timedelta(microseconds=123456),
+                total="1999.99")
+
+    def projections():
+        users = sorted(CustomerProfile.objects.exclude(user_id=None).values_list("user_id", flat=True))
+        return {user: (store.public_metadata(user), json.loads(store.private_metadata(user)["lifecycle.profile"]))
+                for user in users}
+
+    backfill(engine(builtins=[]))
+    in_sql = projections()
+    CustomerProfile.objects.all().delete()
+    CustomerMetadata.objects.all().delete()
+    monkeypatch.setattr(SandboxHost, "write_projection_sql", None)
+    backfill(engine(builtins=[]))
+    in_python = projections()
+
+    assert len(in_sql) == 4
+    assert in_sql == in_python
+    assert in_sql[odd][1]["last_order_at"].endswith(".123456+00:00")
+    assert any(summary["tier"] for _, summary in in_sql.values())
