@@ -12,9 +12,11 @@ backfill therefore writes nothing twice: the customers it created have profiles 
 New profiles, their stage history (dated moves: ``event``, ``time``, ``win_back``; a
 customer without orders gets one ``backfill`` row at the time of the backfill), their tier
 changes and `stage_since` / `tier_since` (the date of the last move) are written with
-INSERT ... SELECT from the evaluator's temporary tables in one transaction, holding off
+INSERT ... SELECT from the evaluator's tables (temporary tables, or with several
+connections the views over theirs: `sql_ladder_shards`) in one transaction, holding off
 deletions (`deletion.hold_off_deletions`) until it commits. The metadata projection is
-written in pages of `chunk_size` accounts. No hook fires: reconstructed moves send nothing.
+written by the host from a SELECT (`Host.write_projection_sql`), or without that method in
+pages of `chunk_size` accounts. No hook fires: reconstructed moves send nothing.
 """
 
 from __future__ import annotations
@@ -92,6 +94,7 @@ def backfill_in_sql(engine, report, *, chunk_size: int, start_after: str | None,
                     sharded.wait(cursor, "digests")
                 write_digests_for_backfill(cursor, now, computed=sharded is not None)
                 _project(engine, now, chunk_size)
+        _drop_evaluator_tables(sharded, compiled)  # (not kept through the Python path below)
         report.customers += new
         report.stage_changes += report.created
         if progress is not None and new:
@@ -101,12 +104,18 @@ def backfill_in_sql(engine, report, *, chunk_size: int, start_after: str | None,
         report.conflicts += len(conflicts)
         _rest_in_python(report, chunk_size, progress, python_chunk)
     finally:
+        _drop_evaluator_tables(sharded, compiled)
         with connection.cursor() as cursor:
-            if sharded is not None:
-                sharded.close(cursor)
-            else:
-                cursor.execute(compiled.drop)
             cursor.execute("DROP TABLE IF EXISTS lc_backfill_new, lc_backfill_rest")
+
+
+def _drop_evaluator_tables(sharded: ShardedLadder | None, compiled) -> None:
+    """Outside the transaction (a sharded run's tables are): safe to call twice."""
+    with connection.cursor() as cursor:
+        if sharded is not None:
+            sharded.close(cursor)
+        else:
+            cursor.execute(compiled.drop)
 
 
 #: The dates of each customer's last stage and tier moves (NULL: none).

@@ -58,7 +58,7 @@ _CREATE = re.compile(r"CREATE TEMP TABLE lc_ladder_(\w+) AS\s+(.*)", re.S)
 def can_shard() -> bool:
     """Whether other connections can see what this one can: not inside a transaction
     (a test's, or a caller's with its own writes in it)."""
-    return not connection.in_atomic_block
+    return not connection.in_atomic_block and connection.get_autocommit()
 
 
 def table_selects(compiled: CompiledLadder) -> list[tuple[str, str]]:
@@ -73,8 +73,10 @@ class ShardedLadder:
     `close` drops them even after a run that failed halfway."""
 
     def __init__(self, cursor, shards: int, *, also: Sequence[str] = (), later: Sequence[str] = ()):
+        """Outside the caller's transaction (orphans are dropped here, each in its own)."""
         if shards < 2:
             raise ValueError("a sharded run needs at least two shards")
+        _drop_orphans(cursor)
         self.shards = shards
         cursor.execute("SELECT pg_backend_pid()")
         self.prefix = f"{SCRATCH_PREFIX}{cursor.fetchone()[0]}_"
@@ -88,7 +90,6 @@ class ShardedLadder:
         """Decide; on return the outputs and `also` (name, SELECT over the evaluator's tables,
         made in every shard) are readable as lc_ladder_<name>, and `later` (name, SELECT over
         lc_ladder_customers and lc_ladder_counted) are being made: see `wait`."""
-        _drop_orphans(cursor)
         steps = dict(table_selects(compiled))
         inputs = [(name, steps.pop(name)) for name in _INPUTS]
         rest = [*steps.items(), *also]
@@ -120,8 +121,10 @@ class ShardedLadder:
         views = [f"lc_ladder_{name}" for name in (*_INPUTS, *self.per_shard, *self.later)]
         tables = [self.prefix + name for name in (*_INPUTS, *self.later)]
         tables += [f"{self.prefix}{name}_{shard}" for name in self.per_shard for shard in range(self.shards)]
-        cursor.execute(f"DROP VIEW IF EXISTS {', '.join(views)}")
-        cursor.execute(f"DROP TABLE IF EXISTS {', '.join(tables)}")
+        try:
+            cursor.execute(f"DROP VIEW IF EXISTS {', '.join(views)}")
+        finally:
+            cursor.execute(f"DROP TABLE IF EXISTS {', '.join(tables)}")
 
 
 def _on_own_connection(job, *args):

@@ -51,12 +51,13 @@ def write_projection_sql(cursor, rows_sql: str, params) -> None:
     cursor.execute(
         f"""
         UPDATE account_user AS u
-           SET metadata = (COALESCE(u.metadata, '{{}}'::jsonb) - %(lc_advocate_key)s)
-                          || jsonb_build_object(%(lc_stage_key)s, v.stage, %(lc_tier_key)s, COALESCE(v.tier, ''))
-                          || CASE WHEN v.advocate THEN jsonb_build_object(%(lc_advocate_key)s, 'true')
+           SET metadata = (COALESCE(u.metadata, '{{}}'::jsonb) - %(lc_advocate_key)s::text)
+                          || jsonb_build_object(%(lc_stage_key)s::text, v.stage,
+                                                %(lc_tier_key)s::text, COALESCE(v.tier, ''))
+                          || CASE WHEN v.advocate THEN jsonb_build_object(%(lc_advocate_key)s::text, 'true')
                                   ELSE '{{}}'::jsonb END,
                private_metadata = COALESCE(u.private_metadata, '{{}}'::jsonb)
-                                  || jsonb_build_object(%(lc_profile_key)s, v.profile::text),
+                                  || jsonb_build_object(%(lc_profile_key)s::text, v.profile::text),
                updated_at = GREATEST(u.updated_at, v.decided_at)
           FROM ({rows_sql}) AS v
          WHERE u.id = v.user_id

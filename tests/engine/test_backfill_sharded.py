@@ -16,6 +16,7 @@ from lifecycle_plugin.engine import LifecycleEngine
 from lifecycle_plugin.engine import sql_ladder_shards
 from lifecycle_plugin.engine.backfill import backfill
 from lifecycle_plugin.hooks import make_plugin_manager
+from lifecycle_plugin.models import CustomerProfile
 from lifecycle_plugin.sandbox.generator import generate_store
 from lifecycle_plugin.sandbox.host import SandboxHost
 from tests.contract.ladder_sources_contract import a_mixed_store
@@ -75,19 +76,35 @@ def scratch_tables() -> list[str]:
 
 
 @pytest.fixture
+def shard_runs(monkeypatch):
+    """The sharded runs the backfill made: (shards, names of the later outputs) each."""
+    runs = []
+    create = sql_ladder_shards.ShardedLadder.create
+
+    def spied(self, cursor, compiled, params, *, also=(), later=()):
+        runs.append((self.shards, [name for name, _ in later]))
+        return create(self, cursor, compiled, params, also=also, later=later)
+
+    monkeypatch.setattr(sql_ladder_shards.ShardedLadder, "create", spied)
+    return runs
+
+
+@pytest.fixture
 def a_store(db):
     generate_store(customers=400, years=2, seed=5, now=NOW)
     a_mixed_store(SandboxStoreAdapter())
 
 
 @pytest.mark.parametrize("connections", [2, 3])
-def test_sharded_backfill_writes_what_one_connection_writes(a_store, connections):
+def test_sharded_backfill_writes_what_one_connection_writes(a_store, shard_runs, connections):
     one = backfill(engine(), connections=1)
+    assert shard_runs == []
     expected = written()
     emptied()
 
     sharded = backfill(engine(), connections=connections)
 
+    assert shard_runs == [(connections, ["digests"])]
     assert sharded.path == "sql" and sharded.created == one.created > 400
     assert sharded.stage_counts == one.stage_counts and sharded.tier_counts == one.tier_counts
     got = written()
@@ -126,12 +143,14 @@ def test_tables_of_a_run_whose_process_died_are_dropped_by_the_next_run(a_store)
         cursor.execute(f"DROP TABLE {alive}")
 
 
-def test_inside_a_transaction_the_backfill_keeps_to_one_connection(a_store):
+def test_inside_a_transaction_the_backfill_keeps_to_one_connection(a_store, shard_runs):
     from django.db import transaction
 
     with transaction.atomic():
-        report = backfill(engine(), connections=2)  # the shards could not see uncommitted rows
-        assert report.created > 400 and scratch_tables() == []
+        SandboxStoreAdapter().order("uncommitted@example.com", placed_at=NOW)  # no other connection sees it
+        report = backfill(engine(), connections=2)
+        assert report.created > 400 and scratch_tables() == [] and shard_runs == []
+        assert CustomerProfile.objects.get(email="uncommitted@example.com").stage == "new"
 
 
 def test_a_failure_on_the_connection_making_the_digests_undoes_the_backfill(a_store, monkeypatch):
@@ -147,7 +166,8 @@ def test_a_failure_on_the_connection_making_the_digests_undoes_the_backfill(a_st
     assert written()["profiles"] == [] and scratch_tables() == []
 
 
-def test_a_dry_run_makes_no_digest(a_store):
+def test_a_dry_run_makes_no_digest(a_store, shard_runs):
     report = backfill(engine(), connections=2, dry_run=True)
 
+    assert shard_runs == [(2, [])]
     assert report.customers > 400 and written()["profiles"] == [] and scratch_tables() == []
