@@ -21,6 +21,7 @@ from lifecycle_plugin.sandbox.generator import generate_store
 from lifecycle_plugin.sandbox.host import SandboxHost
 from tests.contract.ladder_sources_contract import a_mixed_store
 from tests.contract.test_sandbox_host import SandboxStoreAdapter
+from tests.table_rows import table_rows
 
 pytestmark = pytest.mark.django_db(transaction=True)
 NOW = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)
@@ -55,12 +56,7 @@ def engine():
 
 
 def written() -> dict[str, list]:
-    with connection.cursor() as cursor:
-        found = {}
-        for name, select in WRITTEN.items():
-            cursor.execute(select)
-            found[name] = sorted(cursor.fetchall(), key=repr)
-        return found
+    return table_rows(WRITTEN)
 
 
 def emptied() -> None:

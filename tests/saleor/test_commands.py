@@ -58,6 +58,7 @@ def test_a_backfill_on_two_connections_writes_what_one_connection_writes(saleor_
     from lifecycle_plugin.models import CustomerProfile
     from tests.contract.command_contract import run
     from tests.contract.ladder_sources_contract import a_mixed_store
+    from tests.table_rows import table_rows
 
     a_mixed_store(saleor_store)
     written = {
@@ -76,12 +77,7 @@ def test_a_backfill_on_two_connections_writes_what_one_connection_writes(saleor_
     }
 
     def rows():
-        with connection.cursor() as cursor:
-            found = {}
-            for name, select in written.items():
-                cursor.execute(select)
-                found[name] = sorted(cursor.fetchall(), key=repr)
-            return found
+        return table_rows(written)
 
     frozen = freeze_time(timezone.now())  # (a customer without orders is dated at the backfill)
     frozen.start()
