@@ -8,6 +8,7 @@ It depends on `host` (the protocol's value types) and `rules` only.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import secrets
@@ -16,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from .host import CustomerName, CustomerRef, OpenCheckout
+from .host import CustomerName, CustomerRef, OpenCheckout, Projection
 from .rules import CustomerFacts, OrderFact, OrderState
 
 # ---------------------------------------------------------------------- the projection
@@ -28,6 +29,33 @@ PROFILE_KEY = "lifecycle.profile"
 #: Public metadata on the account: ``true`` for an advocate (a rewarded referral or a
 #: review, `rules.referral.is_advocate`); absent otherwise. A flag, not a stage.
 ADVOCATE_KEY = "lifecycle.advocate"
+
+#: `Host.write_projection_sql`'s rows from the parameters `projection_rows` makes: how a
+#: host's `write_projection` writes a batch with the same statement as a SELECT's rows.
+PROJECTION_ROWS_SQL = """
+    SELECT * FROM unnest(%(lc_user_ids)s::bigint[], %(lc_stages)s::text[], %(lc_tiers)s::text[],
+                         %(lc_profiles)s::text[]::jsonb[], %(lc_decided_at)s::timestamptz[], %(lc_advocates)s::boolean[])
+           AS v(user_id, stage, tier, profile, decided_at, advocate)"""
+
+
+def projection_rows(projections: Sequence[Projection], now) -> dict[str, list] | None:
+    """The parameters of `PROJECTION_ROWS_SQL`: one row per account, the last projection of
+    an account winning (a guest's, without an account, writes nothing); None for no row.
+    `now` stands in for a projection without `decided_at`."""
+    last = {p.customer.user_id: p for p in projections if p.customer.user_id}
+    if not last:
+        return None
+    encode = _JSON.encode
+    rows = list(last.values())
+    return {"lc_user_ids": list(last), "lc_stages": [str(p.stage) for p in rows], "lc_tiers": [p.tier for p in rows],
+            "lc_profiles": [encode(dict(p.profile)) for p in rows],
+            "lc_decided_at": [p.decided_at or now for p in rows], "lc_advocates": [bool(p.advocate) for p in rows]}
+
+
+#: The summary's values as JSON (a Decimal or datetime a hook put there as its text). One
+#: encoder: json.dumps(..., default=str) builds a new one on every call, and the projection
+#: encodes one summary per customer.
+_JSON = json.JSONEncoder(default=str)
 
 # ---------------------------------------------------------------------- voucher codes
 

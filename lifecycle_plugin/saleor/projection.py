@@ -11,7 +11,7 @@ from django.db import connection
 from django.utils import timezone
 
 from ..host import Projection
-from ..host_support import ADVOCATE_KEY, PROFILE_KEY, STAGE_KEY, TIER_KEY
+from ..host_support import ADVOCATE_KEY, PROFILE_KEY, PROJECTION_ROWS_SQL, STAGE_KEY, TIER_KEY, projection_rows
 from ..rules.referral import advocate_of
 
 _KEYS = (STAGE_KEY, TIER_KEY, ADVOCATE_KEY)
@@ -19,35 +19,19 @@ _KEYS = (STAGE_KEY, TIER_KEY, ADVOCATE_KEY)
 
 def write_projection(projections: Sequence[Projection]) -> None:
     """`SaleorHost.write_projection`: one UPDATE of the accounts' metadata for the batch."""
-    rows = [p for p in projections if p.customer.user_id]
-    if not rows:
-        return
-    public = [json.dumps({STAGE_KEY: p.stage, TIER_KEY: p.tier or "", **({ADVOCATE_KEY: "true"} if p.advocate else {})})
-              for p in rows]
-    private = [json.dumps({PROFILE_KEY: json.dumps(dict(p.profile), default=str)}) for p in rows]
-    now = timezone.now()
-    # Saleor stamps updated_at when metadata changes, so apps that sync by it see the
-    # new stage. Stamped with the decision's time, not the write's (never moved back):
-    # the reconciliation reads updated_at as "changed since the last decision" and
-    # would otherwise queue every customer whose projection was just written.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            UPDATE account_user AS u
-               SET metadata = (COALESCE(u.metadata, '{}'::jsonb) - %s) || v.public::jsonb,
-                   private_metadata = COALESCE(u.private_metadata, '{}'::jsonb) || v.private::jsonb,
-                   updated_at = GREATEST(u.updated_at, v.decided_at)
-              FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::timestamptz[]) AS v(id, public, private,
-                                                                                     decided_at)
-             WHERE u.id = v.id
-            """,
-            [ADVOCATE_KEY, [p.customer.user_id for p in rows], public, private,
-             [p.decided_at or now for p in rows]],
-        )
+    params = projection_rows(projections, timezone.now())
+    if params is not None:
+        with connection.cursor() as cursor:
+            write_projection_sql(cursor, PROJECTION_ROWS_SQL, params)
+
 
 def write_projection_sql(cursor, rows_sql: str, params) -> None:
-    """`SaleorHost.write_projection_sql`: as `write_projection`, from a SELECT (updated_at
-    stamped no later than the decision)."""
+    """`SaleorHost.write_projection_sql`: one UPDATE of the accounts' metadata.
+
+    Saleor stamps updated_at when metadata changes, so apps that sync by it see the new
+    stage. Stamped with the decision's time, not the write's (never moved back): the
+    reconciliation reads updated_at as "changed since the last decision" and would
+    otherwise queue every customer whose projection was just written."""
     cursor.execute(
         f"""
         UPDATE account_user AS u

@@ -41,6 +41,7 @@ from ..host_support import (
     ADVOCATE_KEY,
     CHANGED_CUSTOMERS_SQL,
     PROFILE_KEY,
+    PROJECTION_ROWS_SQL,
     STAGE_KEY,
     TIER_KEY,
     Owners,
@@ -50,6 +51,7 @@ from ..host_support import (
     numeric_ids,
     order_fact,
     order_ids_by_uuid,
+    projection_rows,
 )
 from ..rules import CustomerFacts
 from .bulk_reads import bulk_cursor
@@ -58,11 +60,6 @@ from .saved_settings import SandboxSavedSettings
 from .models import Channel, Checkout, CustomerMetadata, Order, OrderLine, OutboxMessage, UnconfirmedAccount, Voucher
 
 DEFAULT_CHANNEL = "default-channel"
-
-#: json.dumps(..., default=str) builds a new encoder on every call; the projection
-#: encodes one summary per customer, a million in a backfill.
-_JSON = json.JSONEncoder(default=str)
-
 
 def _tables() -> dict[str, str]:
     return {
@@ -259,42 +256,17 @@ class SandboxHost(SandboxSavedSettings, SandboxCustomerDetails):
         """Merge `lifecycle.stage`/`lifecycle.tier` into the account's public metadata and
         `lifecycle.profile` into its private metadata, keeping every other key.
 
-        One statement for the whole batch. Accounts are found by id only: a guest's
-        projection writes nothing (see `Host.write_projection`).
+        One statement for the whole batch, `write_projection_sql`'s. Accounts are found by id
+        only: a guest's projection writes nothing (see `Host.write_projection`).
         """
-        rows = [projection for projection in projections if projection.customer.user_id]
-        if not rows:
-            return
-        encode = _JSON.encode
-        t = self._t
-        # The last projection of a customer wins; unknown accounts are skipped. Saleor
-        # metadata values are strings, so the summary is JSON text there and here.
-        sql = f"""
-            INSERT INTO {t['metadata']} (user_id, metadata, private_metadata)
-            SELECT DISTINCT ON (u.id) u.id,
-                   jsonb_build_object(%(stage_key)b::text, v.stage, %(tier_key)b::text, v.tier)
-                   || CASE WHEN v.advocate THEN jsonb_build_object(%(advocate_key)b::text, 'true')
-                           ELSE '{{}}'::jsonb END,
-                   jsonb_build_object(%(profile_key)b::text, v.profile)
-            FROM unnest(%(user_ids)b::bigint[], %(stages)b::text[], %(tiers)b::text[], %(profiles)b::text[],
-                        %(advocates)b::boolean[])
-                 WITH ORDINALITY AS v(user_id, stage, tier, profile, advocate, position)
-            JOIN {t['user']} u ON u.id = v.user_id
-            ORDER BY u.id, v.position DESC
-            ON CONFLICT (user_id) DO UPDATE SET
-                metadata = ({t['metadata']}.metadata - %(advocate_key)b::text) || EXCLUDED.metadata,
-                private_metadata = {t['metadata']}.private_metadata || EXCLUDED.private_metadata
-        """
-        with bulk_cursor() as cursor:
-            cursor.execute(sql, {
-                "stage_key": STAGE_KEY, "tier_key": TIER_KEY, "profile_key": PROFILE_KEY,
-                "user_ids": [p.customer.user_id for p in rows], "stages": [str(p.stage) for p in rows],
-                "tiers": [p.tier or "" for p in rows], "profiles": [encode(dict(p.profile)) for p in rows],
-                "advocate_key": ADVOCATE_KEY, "advocates": [bool(p.advocate) for p in rows],
-            })
+        params = projection_rows(projections, None)
+        if params is not None:
+            with bulk_cursor() as cursor:
+                self.write_projection_sql(cursor, PROJECTION_ROWS_SQL, params)
 
     def write_projection_sql(self, cursor, rows_sql: str, params) -> None:
         t = self._t
+        # Saleor metadata values are strings, so the summary is JSON text there and here.
         cursor.execute(f"""
             INSERT INTO {t['metadata']} (user_id, metadata, private_metadata)
             SELECT u.id,
