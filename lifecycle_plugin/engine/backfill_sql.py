@@ -72,13 +72,12 @@ def backfill_in_sql(engine, report, *, chunk_size: int, start_after: str | None,
     digests, digest_params = evaluated_digests_select()
     later = [] if dry_run else [("digests", digests)]  # (made on a connection of their own meanwhile)
     with connection.cursor() as cursor:
-        sharded = ShardedLadder(cursor, shards, also=["since"], later=[n for n, _ in later]) if shards > 1 else None
+        sharded = ShardedLadder(cursor, shards, also=[("since", _SINCE)], later=later) if shards > 1 else None
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock_shared(hashtextextended(%s, 0))", [DELETION_LOCK])
             if sharded is not None:  # (the shards analyze their outputs)
-                sharded.create(cursor, compiled, {**sources.params, **digest_params}, also=[("since", _SINCE)],
-                               later=later)
+                sharded.create(cursor, compiled, {**sources.params, **digest_params})
                 since = "lc_ladder_since"
             else:
                 create_tables(cursor, compiled, dict(sources.params))

@@ -3,10 +3,10 @@ the customers: a whole-store backfill then uses more than the one core that a se
 statements run on (PostgreSQL runs no window function and no statement over a temporary
 table in parallel workers).
 
-    run = ShardedLadder(cursor, shards=2, also=["since"], later=["digests"])
+    run = ShardedLadder(cursor, shards=2, also=[("since", ...)], later=[("digests", ...)])
     try:
         with transaction.atomic():
-            run.create(cursor, compiled, params, also=[("since", ...)], later=[("digests", ...)])
+            run.create(cursor, compiled, params)
             ...  # lc_ladder_customers, _counted, _decisions, _stage_moves, _tier_moves, _since
             run.wait(cursor, "digests")  # now lc_ladder_digests too
     finally:
@@ -69,10 +69,13 @@ def table_selects(compiled: CompiledLadder) -> list[tuple[str, str]]:
 
 class ShardedLadder:
     """One sharded run of the evaluator for the connection of `cursor` (see the module's
-    docstring); `also` and `later` name the caller's extra outputs, known up front so that
-    `close` drops them even after a run that failed halfway."""
+    docstring). The caller's extra outputs, (name, SELECT) each, read as lc_ladder_<name>:
+    `also` over the evaluator's tables, made in every shard after the evaluator; `later` over
+    lc_ladder_customers and lc_ladder_counted, made beside the caller's work (see `wait`).
+    Known up front, so that `close` drops them even after a run that failed halfway."""
 
-    def __init__(self, cursor, shards: int, *, also: Sequence[str] = (), later: Sequence[str] = ()):
+    def __init__(self, cursor, shards: int, *, also: Sequence[tuple[str, str]] = (),
+                 later: Sequence[tuple[str, str]] = ()):
         """Outside the caller's transaction (orphans are dropped here, each in its own)."""
         if shards < 2:
             raise ValueError("a sharded run needs at least two shards")
@@ -80,19 +83,16 @@ class ShardedLadder:
         self.shards = shards
         cursor.execute("SELECT pg_backend_pid()")
         self.prefix = f"{SCRATCH_PREFIX}{cursor.fetchone()[0]}_"
-        self.per_shard = (*_PER_SHARD, *also)
-        self.later = tuple(later)
+        self.also, self.later = tuple(also), tuple(later)
+        self.per_shard = (*_PER_SHARD, *(name for name, _ in also))
         self.pool = ThreadPoolExecutor(max_workers=shards, thread_name_prefix="lifecycle-ladder-shard")
         self.pending: dict[str, Future] = {}
 
-    def create(self, cursor, compiled: CompiledLadder, params: dict, *, also: Sequence[tuple[str, str]] = (),
-               later: Sequence[tuple[str, str]] = ()) -> None:
-        """Decide; on return the outputs and `also` (name, SELECT over the evaluator's tables,
-        made in every shard) are readable as lc_ladder_<name>, and `later` (name, SELECT over
-        lc_ladder_customers and lc_ladder_counted) are being made: see `wait`."""
+    def create(self, cursor, compiled: CompiledLadder, params: dict) -> None:
+        """Decide; on return the outputs and `also` are readable, and `later` are being made."""
         steps = dict(table_selects(compiled))
         inputs = [(name, steps.pop(name)) for name in _INPUTS]
-        rest = [*steps.items(), *also]
+        rest = [*steps.items(), *self.also]
         binds = {**compiled.params, **params}
         customers = self.pool.submit(_on_own_connection, _read_inputs, self.prefix, inputs, binds).result()
         bounds = [customers * shard // self.shards for shard in range(self.shards + 1)]
@@ -101,7 +101,7 @@ class ShardedLadder:
                    for shard in range(self.shards)]
         for future in decided:
             future.result()
-        for name, select in later:
+        for name, select in self.later:
             self.pending[name] = self.pool.submit(_on_own_connection, _make_later, self.prefix, name, select, binds)
         for name in _INPUTS:
             cursor.execute(f"CREATE TEMP VIEW lc_ladder_{name} AS SELECT * FROM {self.prefix}{name}")
@@ -118,8 +118,9 @@ class ShardedLadder:
         """Wait for the other connections, then drop the views and tables (run it after the
         caller's transaction: the tables are outside it)."""
         self.pool.shutdown(wait=True)
-        views = [f"lc_ladder_{name}" for name in (*_INPUTS, *self.per_shard, *self.later)]
-        tables = [self.prefix + name for name in (*_INPUTS, *self.later)]
+        later = [name for name, _ in self.later]
+        views = [f"lc_ladder_{name}" for name in (*_INPUTS, *self.per_shard, *later)]
+        tables = [self.prefix + name for name in (*_INPUTS, *later)]
         tables += [f"{self.prefix}{name}_{shard}" for name in self.per_shard for shard in range(self.shards)]
         try:
             cursor.execute(f"DROP VIEW IF EXISTS {', '.join(views)}")

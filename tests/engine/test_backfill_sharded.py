@@ -77,9 +77,9 @@ def shard_runs(monkeypatch):
     runs = []
     create = sql_ladder_shards.ShardedLadder.create
 
-    def spied(self, cursor, compiled, params, *, also=(), later=()):
-        runs.append((self.shards, [name for name, _ in later]))
-        return create(self, cursor, compiled, params, also=also, later=later)
+    def spied(self, cursor, compiled, params):
+        runs.append((self.shards, [name for name, _ in self.later]))
+        return create(self, cursor, compiled, params)
 
     monkeypatch.setattr(sql_ladder_shards.ShardedLadder, "create", spied)
     return runs
