@@ -18,7 +18,7 @@ parallel workers.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 from ..rules.config import LifecycleConfig
 from ..rules.digest import DIGEST_VERSION, epoch_us
@@ -37,14 +37,19 @@ from .digest_writes import DIGEST_TABLE, PROFILE_TABLE
 from .sql_ladder import US_PER_DAY, check_exact
 from .sql_ladder_parts import literal
 
+#: The last moment Python's datetime holds, in µs since the epoch.
+MAX_US = epoch_us(datetime.max.replace(tzinfo=timezone.utc))
+
 
 def decision_lateral(config: LifecycleConfig, now: datetime, *, digest: str = "d", with_rule: bool = False,
-                     ladder: Ladder = LADDER) -> str:
+                     with_next_check: bool = False, ladder: Ladder = LADDER) -> str:
     """A LATERAL subquery giving ``stage`` and ``tier`` (and ``rule`` when asked: the rules'
-    conditions are then evaluated twice per row) of the digest row `digest` at `now` under
-    `config`. Refuses (ConfigError, by field) settings it cannot decide exactly."""
+    conditions are then evaluated twice per row; and ``next_check_us`` when asked: the
+    moment `decide` reports as its next change, in µs since the epoch, NULL for never) of
+    the digest row `digest` at `now` under `config`. Refuses (ConfigError, by field)
+    settings it cannot decide exactly."""
     check_exact(config)
-    return _Compiler(config, ladder, digest, epoch_us(now)).lateral(with_rule)
+    return _Compiler(config, ladder, digest, epoch_us(now)).lateral(with_rule, with_next_check)
 
 
 def whole_store_sql(in_force: LifecycleConfig, candidate: LifecycleConfig, now: datetime) -> WhatIfQuery:
@@ -157,8 +162,7 @@ class _Compiler:
 
     def holds(self, condition) -> str:
         if isinstance(condition, SilenceAtLeast):
-            threshold = self.risk()[0] if condition.days is None else str(self.days_us(condition.days))
-            return f"{self.now_us} - {self.last} >= {threshold}"
+            return f"{self.now_us} - {self.last} >= {self.threshold(condition)}"
         if isinstance(condition, OrdersInWindowAtLeast):
             minimum = condition.minimum.of(self.config)
             start = self.now_us - self.days_us(condition.window_days)
@@ -234,11 +238,73 @@ class _Compiler:
             return str(stages.index(rule.stage.value) + 1)
         return f"CASE WHEN {self.n} = 0 THEN {self.pre_purchase(rank)} ELSE {self.buyer(rank)} END"
 
-    def lateral(self, with_rule: bool) -> str:
+    def lateral(self, with_rule: bool, with_next_check: bool = False) -> str:
         _, risk_rule = self.risk()
         stage = (f"CASE WHEN {self.n} = 0 THEN {self.pre_purchase(lambda r: literal(r.stage.value))} "
                  f"ELSE {self.buyer(lambda r: literal(r.stage.value))} END")
         rule = (f", CASE WHEN {self.n} = 0 THEN {self.pre_purchase(lambda r: literal(r.rule))} "
                 f"ELSE {self.buyer(lambda r: risk_rule if r.rule is None else literal(r.rule))} END AS rule"
                 if with_rule else "")
-        return f"SELECT {stage} AS stage{rule}, {self.tier()} AS tier"
+        next_check = (f", LEAST({self.representable(self.stage_change())}, {self.representable(self.tier_change())})"
+                      " AS next_check_us" if with_next_check else "")
+        return f"SELECT {stage} AS stage{rule}, {self.tier()} AS tier{next_check}"
+
+    # ------------------------------------------------------------ the next change, with no new order
+
+    def stage_change(self) -> str:
+        """When the stage at `now` changes by time alone (µs; NULL: never), read from the
+        ladder's conditions as `decide` dates it: the earliest moment at which a buyer rule
+        tried before the one that holds turns true (a silence reaching its threshold: the last
+        order + the threshold), or the rule that holds turns false (a window count falling
+        below its minimum: when the `minimum`-th most recent order leaves the window). No
+        other condition changes while no order comes in; pre-purchase stages never do."""
+        def change(position: int) -> str:
+            moments = [f"{self.last} + {self.threshold(r.when)}" for r in self.ladder.buyers[:position]
+                       if isinstance(r.when, SilenceAtLeast)]
+            holding = self.ladder.buyers[position].when
+            if isinstance(holding, OrdersInWindowAtLeast):
+                minimum = holding.minimum.of(self.config)
+                moments.append(f"{self.moments}[{self.n} - {minimum - 1}] + {self.days_us(holding.window_days)}")
+            return f"LEAST({', '.join(moments)})" if moments else "NULL::bigint"
+
+        whens = " ".join(f"WHEN {self.holds(r.when)} THEN {change(position)}"
+                         for position, r in enumerate(self.ladder.buyers))
+        return f"CASE WHEN {self.n} = 0 THEN NULL::bigint ELSE CASE {whens} END END"
+
+    def threshold(self, condition: SilenceAtLeast) -> str:
+        return self.risk()[0] if condition.days is None else str(self.days_us(condition.days))
+
+    def tier_change(self) -> str:
+        """When the tier at `now` changes by time alone (µs; NULL: never, or no tier). Spend
+        only falls as orders leave the tier window, so the tier falls when the last of the
+        currencies that reach it has fallen below its threshold there. In one currency the
+        spend "from here on" falls along its slice, so the order whose exit takes the spend
+        below the threshold is the last one from which the spend still reaches it: counted,
+        at the moment orders placed together leave together (`decide._tier`)."""
+        tiers = self.ladder.tiers.table.of(self.config)
+        if not tiers:
+            return "NULL::bigint"
+        d = self.d
+        currencies = sorted({c for tier in tiers for c in tier.thresholds})
+        ranks, exits = [], []
+        for number, currency in enumerate(currencies):
+            places = [rank for rank, tier in enumerate(tiers, start=1) if currency in tier.thresholds]
+            amounts = (f"ARRAY[{', '.join(f'{literal(str(tiers[r - 1].thresholds[currency]))}::numeric' for r in places)}]")
+            at = f"array_position({d}.spend_currencies, {literal(currency)})"
+            first, end = f"{d}.spend_starts[{at}]", f"{d}.spend_starts[{at} + 1]"
+            bucket = f"width_bucket({self.spend(currency)}, {amounts})"
+            ranks.append(f"(ARRAY[{', '.join(map(str, places))}])[{bucket}] AS rank_{number}, "
+                         f"({amounts})[{bucket}] AS reached_{number}, {first} AS first_{number}, "
+                         f"{end} AS end_{number}")
+            reaching = (f"(SELECT count(*) FROM unnest({self.spend_from}[c.first_{number}:c.end_{number} - 1]) AS s "
+                        f"WHERE s >= c.reached_{number})")
+            exits.append(f"CASE WHEN c.rank_{number} = c.held THEN {d}.spend_moments[c.first_{number} - 1 + {reaching}] END")
+        held = f"GREATEST({', '.join(f'rank_{number}' for number in range(len(currencies)))})"
+        window = self.days_us(self.ladder.tiers.window_days)
+        return (f"(SELECT GREATEST({', '.join(exits)}) + {window} "
+                f"FROM (SELECT *, {held} AS held FROM (SELECT {', '.join(ranks)}) AS r) AS c)")
+
+    @staticmethod
+    def representable(moment: str) -> str:
+        """`moment`, or NULL (never) past the last moment Python's datetime holds (`decide._later`)."""
+        return f"(SELECT CASE WHEN m <= {MAX_US} THEN m END FROM (SELECT {moment} AS m) AS x)"

@@ -1,14 +1,15 @@
 """The ladder digest and the now-only SQL evaluator over it (`engine.sql_digest`).
 
 - For generated order histories and settings, the evaluator over the digests agrees with
-  `decide` on stage, rule and tier at `now`.
+  `decide` on stage, rule, tier and next change at `now` (what a recompute compares with
+  the stored profile).
 - The digest written in SQL from a host's rows (the backfill's SQL path, the fill) equals
   the one written from facts in Python (the event path, the backfill's Python path).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -19,7 +20,7 @@ from lifecycle_plugin.engine.digest_writes import DIGEST_TABLE, digests_from_sou
 from lifecycle_plugin.engine.sql_digest import decision_lateral
 from lifecycle_plugin.engine.sql_ladder_parts import FUNCTIONS
 from lifecycle_plugin.rules import CustomerFacts, LifecycleConfig, OrderFact, OrderState, Tier, decide
-from lifecycle_plugin.rules.digest import DIGEST_VERSION, digest_of
+from lifecycle_plugin.rules.digest import DIGEST_VERSION, EPOCH, digest_of
 from tests.ladder.harness import CUSTOMERS_SQL, ORDERS_SQL, load
 from tests.rules.ladder_strategies import stores
 
@@ -39,9 +40,10 @@ def _tables(cursor) -> None:
 
 
 def _decided(cursor, table: str, config: LifecycleConfig, now: datetime) -> dict[int, tuple]:
-    cursor.execute(f"""SELECT d.profile_id, x.stage, x.rule, x.tier FROM {table} d
-                       CROSS JOIN LATERAL ({decision_lateral(config, now, with_rule=True)}) AS x""")
-    return {key: (stage, rule, tier) for key, stage, rule, tier in cursor.fetchall()}
+    cursor.execute(f"""SELECT d.profile_id, x.stage, x.rule, x.tier, x.next_check_us FROM {table} d
+                       CROSS JOIN LATERAL ({decision_lateral(config, now, with_rule=True, with_next_check=True)}) AS x""")
+    return {key: (stage, rule, tier, None if check is None else EPOCH + timedelta(microseconds=check))
+            for key, stage, rule, tier, check in cursor.fetchall()}
 
 
 def _digests(cursor, table: str) -> dict[int, tuple]:
@@ -71,7 +73,7 @@ def assert_agree(cursor, customers: list[CustomerFacts], config: LifecycleConfig
     decided = _decided(cursor, PYTHON_DIGESTS, config, now)
     for key, facts in enumerate(customers):
         expected = decide(facts, config, now)
-        assert decided[key] == (expected.stage.value, expected.rule, expected.tier), (key, facts)
+        assert decided[key] == (expected.stage.value, expected.rule, expected.tier, expected.next_change_at), (key, facts)
 
 
 @DIFFERENTIAL
@@ -116,7 +118,6 @@ def test_the_personal_rhythm_at_its_edge_whole_and_fractional_multipliers(multip
     """A steady buyer is at risk exactly when the silence reaches the median gap times the
     multiplier (a bigint product for a whole multiplier, numeric with decide's rounding for
     another), not a microsecond before; medians of an odd and an even number of gaps."""
-    from datetime import timedelta
 
     multiplier = Decimal(multiplier)
     config = LifecycleConfig(personal_gap_multiplier=multiplier, personal_gap_floor_days=1, at_risk_days=200,
