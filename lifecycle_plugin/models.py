@@ -355,6 +355,12 @@ class RecomputeRun(models.Model):
     last_error = models.TextField(blank=True)
     #: Bumped when a newer request restarts the run: a worker holding older settings stops.
     generation = models.PositiveIntegerField(default=0)
+    #: "sql" (each chunk sorted from the ladder digests, the event path deciding only the
+    #: profiles that can move) or "python" (the event path decides every profile); set when
+    #: a worker starts on the run.
+    evaluator = models.CharField(max_length=16, blank=True)
+    #: Why not SQL; empty when SQL sorts.
+    evaluator_reason = models.TextField(blank=True)
     #: True while the run is open (not done), NULL after: unique, so at most one open run.
     open = models.BooleanField(null=True, unique=True, default=True)
 

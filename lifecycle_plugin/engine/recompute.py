@@ -13,9 +13,14 @@ One run is open at a time (`RecomputeRun.open` is unique): a request while one i
 widens that run to the union of both scopes and starts it over (the customers it had done
 were decided with the older settings), so two saves at once make one run.
 
-`run_recompute` takes chunks of profiles in id order. Each chunk goes through the event
-path (`LifecycleEngine.process_many`, under the customers' locks, replaying due time moves
-first), and its writes and the run's progress commit in one transaction: a worker killed
+`run_recompute` takes chunks of profiles in id order. Each chunk is first sorted in SQL
+(`recompute_sql`: the digest evaluator under the new settings against the stored profiles)
+into profiles left as they are, profiles whose next check alone changes (written there),
+and profiles the event path decides (`LifecycleEngine.process_many`, under the customers'
+locks, replaying due time moves first). Where that sort cannot be exact (a change of the
+tier window or of "paid only", third-party decision hooks) the event path decides the whole
+chunk; the run records which (`evaluator`). A chunk's writes and the run's progress commit
+in one transaction: a worker killed
 or a database restarted anywhere leaves the run at its last committed chunk, and the next
 run carries on from there with the same result as an uninterrupted one (a customer redone
 is decided again from the same facts and settings: nothing moves twice). A session-level
@@ -42,6 +47,8 @@ from ..host import CustomerRef
 from ..models import CustomerProfile, RecomputeRun
 from ..rules import LifecycleConfig
 from ..rules.timeline import SETTINGS_CHANGE
+from .recompute_sql import sort_chunk, why_not_sql, write_next_checks
+from .transactions import lock_customers
 
 #: Scopes from narrow to wide, with the profiles each covers.
 SCOPES = ("tiers", "buyers", "all")
@@ -65,6 +72,9 @@ FIELD_SCOPES = {
 }
 #: Progress is committed (and so visible) at least this often: chunks are cut shorter when slow.
 PROGRESS_EVERY = timedelta(seconds=5)
+#: Profiles per chunk by evaluator, unless the caller names a size: sorted in SQL
+#: (`recompute_sql`), most of a chunk needs no write or one UPDATE.
+CHUNK_SIZES = {"sql": 4000, "python": 500}
 _LOCK = "lifecycle_plugin.recompute"
 
 
@@ -136,6 +146,9 @@ class RecomputeStatus:
     #: Seconds left at the rate of the chunks done so far (None until a chunk is done, 0 when done).
     eta_seconds: float | None
     last_error: str
+    #: "sql", "python", or empty until a worker starts (`RecomputeRun.evaluator`), and why not SQL.
+    evaluator: str = ""
+    evaluator_reason: str = ""
 
 
 def status(run: RecomputeRun | None = None) -> RecomputeStatus | None:
@@ -151,7 +164,8 @@ def status(run: RecomputeRun | None = None) -> RecomputeStatus | None:
     else:
         eta = None
     return RecomputeStatus(run.state, run.scope, tuple(run.changed), run.done, total, run.moved, run.requested_at,
-                           run.started_at, run.finished_at, eta, run.last_error)
+                           run.started_at, run.finished_at, eta, run.last_error, run.evaluator,
+                           run.evaluator_reason)
 
 
 def describe(state: RecomputeStatus | None) -> str:
@@ -161,6 +175,10 @@ def describe(state: RecomputeStatus | None) -> str:
     eta = "unknown" if state.eta_seconds is None else f"{state.eta_seconds:g} s"
     text = (f"Recompute ({state.scope}; changed: {', '.join(state.changed)}): {state.state}, "
             f"{state.done}/{state.total} profiles, {state.moved} moved, ETA {eta}")
+    if state.evaluator == "sql":
+        text += "; sorted in SQL from the ladder digests, the event path deciding the profiles that can move"
+    elif state.evaluator:
+        text += f"; every profile on the event path ({state.evaluator_reason})"
     if state.last_error:
         text += f"; last error: {state.last_error}"
     return text
@@ -170,35 +188,46 @@ class _Restarted(Exception):
     """A newer request reset the run while this worker held older settings."""
 
 
-def run_recompute(engine, *, chunk_size: int = 500, max_chunks: int | None = None,
-                  progress: Callable[[RecomputeStatus], None] | None = None) -> RecomputeStatus | None:
+def run_recompute(engine, *, chunk_size: int | None = None, max_chunks: int | None = None,
+                  progress: Callable[[RecomputeStatus], None] | None = None, evaluator: str = "auto"
+                  ) -> RecomputeStatus | None:
     """Work on the open run until it is done (or `max_chunks` chunks). Returns its status,
     or None when no run is open or another worker holds it.
 
     `engine` must carry the settings the run was requested for (a fresh engine per task):
     a run reset by a newer request while this one works stops at its next chunk.
+    `chunk_size`: profiles per transaction at most (default `CHUNK_SIZES` of the evaluator);
+    chunks are cut shorter while one takes more than half of `PROGRESS_EVERY`.
+    `evaluator`: "auto" (sorted in SQL whenever `recompute_sql` can) or "python" (the
+    event path decides every profile).
     """
+    if evaluator not in ("auto", "python"):
+        raise ValueError(f"evaluator must be auto or python, got {evaluator!r}")
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [_LOCK])
         if not cursor.fetchone()[0]:
             return None
     try:
-        return _run(engine, chunk_size, max_chunks, progress)
+        return _run(engine, chunk_size, max_chunks, progress, evaluator)
     finally:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [_LOCK])
 
 
-def _run(engine, chunk_size, max_chunks, progress):
+def _run(engine, chunk_size, max_chunks, progress, asked):
     run = open_run()
     if run is None:
         return None
-    if run.state != RecomputeRun.STATE_RUNNING or not run.total:
+    reason = "the event path was asked for" if asked == "python" else why_not_sql(engine, run.changed)
+    evaluator = "python" if reason else "sql"
+    if run.state != RecomputeRun.STATE_RUNNING or not run.total or run.evaluator != evaluator:
         run.state = RecomputeRun.STATE_RUNNING
         run.started_at = run.started_at or timezone.now()
         run.total = run.done + profiles_in_scope(run.scope, run.last_profile_id)
-        run.save(update_fields=["state", "started_at", "total"])
-    generation, chunks, size = run.generation, 0, chunk_size
+        run.evaluator, run.evaluator_reason = evaluator, reason or ""
+        run.save(update_fields=["state", "started_at", "total", "evaluator", "evaluator_reason"])
+    largest = chunk_size or CHUNK_SIZES[evaluator]
+    generation, chunks, size = run.generation, 0, largest
     while max_chunks is None or chunks < max_chunks:
         started = time.monotonic()
         try:
@@ -212,7 +241,8 @@ def _run(engine, chunk_size, max_chunks, progress):
                     run.total = run.done
                     run.save()
                     break
-                outcomes = engine.process_many([(ref, SETTINGS_CHANGE) for _, ref in customers],
+                to_decide = customers if evaluator == "python" else _sorted_in_sql(engine, customers)
+                outcomes = engine.process_many([(ref, SETTINGS_CHANGE) for _, ref in to_decide],
                                                recompute=SETTINGS_CHANGE)
                 run.done += len(customers)
                 run.total = max(run.total, run.done)
@@ -227,11 +257,21 @@ def _run(engine, chunk_size, max_chunks, progress):
         # Keep each commit (and so the progress shown) within PROGRESS_EVERY.
         if elapsed > PROGRESS_EVERY.total_seconds() / 2 and size > 50:
             size = max(50, size // 2)
-        elif elapsed < PROGRESS_EVERY.total_seconds() / 8 and size < chunk_size:
-            size = min(chunk_size, size * 2)
+        elif elapsed < PROGRESS_EVERY.total_seconds() / 8 and size < largest:
+            size = min(largest, size * 2)
         if progress is not None:
             progress(status(run))
     return status(RecomputeRun.objects.get(pk=run.pk))
+
+
+def _sorted_in_sql(engine, customers: list[tuple[int, CustomerRef]]) -> list[tuple[int, CustomerRef]]:
+    """The chunk's customers the event path must decide; the others' new next checks written
+    (`recompute_sql`). Their locks are taken first, so no event writes them in between."""
+    lock_customers([ref.email for _, ref in customers])
+    chunk = sort_chunk(engine, [pk for pk, _ in customers])
+    write_next_checks(chunk.next_checks, engine.clock())
+    to_decide = set(chunk.to_decide)
+    return [(pk, ref) for pk, ref in customers if pk in to_decide]
 
 
 def _next_chunk(run: RecomputeRun, size: int) -> list[tuple[int, CustomerRef]]:

@@ -24,6 +24,12 @@ class LifecycleRecomputeStatus(graphene.ObjectType):
     started_at = graphene.DateTime()
     finished_at = graphene.DateTime()
     last_error = graphene.String(description="Why the last attempt stopped, if it failed.")
+    evaluator = graphene.String(description="`sql` (each chunk sorted in the database from the ladder digests; "
+                                            "the event path decides only the customers that can move) or "
+                                            "`python` (the event path decides every customer); null until a "
+                                            "worker starts.")
+    evaluator_reason = graphene.String(description="Why not SQL (a change of the tier window or of paid-only, "
+                                                   "a third-party decision hook); null when SQL sorts.")
 
 
 FIELD = graphene.Field(
@@ -42,4 +48,5 @@ def resolve(root, info):
         state=found.state, scope=found.scope, changed=list(found.changed), done=found.done, total=found.total,
         moved=found.moved, eta_seconds=found.eta_seconds, requested_at=found.requested_at,
         started_at=found.started_at, finished_at=found.finished_at, last_error=found.last_error or None,
+        evaluator=found.evaluator or None, evaluator_reason=found.evaluator_reason or None,
     )

@@ -99,7 +99,8 @@ def test_the_status_command_shows_done_and_total():
     assert f"done, {buyers}/{buyers} profiles" in out.getvalue()
     waited = StringIO()
     call_command("lifecycle_recompute", "--wait", "--every", "0.01", stdout=waited)  # returns once done
-    assert waited.getvalue().strip().endswith("ETA 0 s")
+    assert waited.getvalue().strip().endswith("ETA 0 s; sorted in SQL from the ladder digests, the event path "
+                                              "deciding the profiles that can move")
 
 
 @pytest.mark.django_db(transaction=True)

@@ -18,11 +18,12 @@ class Command(BaseCommand):
         group.add_argument("--status", action="store_true", help="Print done/total, moved and the ETA (default).")
         group.add_argument("--run", action="store_true", help="Work on the open run here until it is done.")
         group.add_argument("--wait", action="store_true", help="Print the progress every few seconds until done.")
-        parser.add_argument("--chunk-size", type=int, default=500, help="Profiles per transaction (default 500).")
+        parser.add_argument("--chunk-size", type=int, default=None,
+                            help="Profiles per transaction (default 4,000 when sorted in SQL, else 500).")
         parser.add_argument("--every", type=float, default=5.0, help="Seconds between progress lines (default 5).")
 
     def handle(self, *args, status: bool, run: bool, wait: bool, chunk_size: int, every: float, **options):
-        if chunk_size < 1:
+        if chunk_size is not None and chunk_size < 1:
             raise CommandError("--chunk-size must be at least 1")
         if run:
             shown = [time.monotonic()]
