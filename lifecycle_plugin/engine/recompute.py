@@ -269,7 +269,7 @@ def _sorted_in_sql(engine, customers: list[tuple[int, CustomerRef]]) -> list[tup
     (`recompute_sql`). Their locks are taken first, so no event writes them in between."""
     lock_customers([ref.email for _, ref in customers])
     chunk = sort_chunk(engine, [pk for pk, _ in customers])
-    write_next_checks(chunk.next_checks, engine.clock())
+    write_next_checks(chunk.next_checks)
     to_decide = set(chunk.to_decide)
     return [(pk, ref) for pk, ref in customers if pk in to_decide]
 

@@ -9,8 +9,8 @@ decides every profile of the chunk under the new settings from its ladder digest
 compares with the stored profile:
 
 - ``same``: stage, rule, tier and next check all as stored: nothing to write;
-- ``check``: only the next check differs: written here (what the event path would write:
-  the next check, `decided_at`, `version`; no history, no hook, no projection);
+- ``check``: only the next check differs: written here (the next check and `version`; no
+  history, no hook, no projection);
 - ``decide``: anything else goes through the event path as before (`process_many`): a
   move, a rule that changed, a profile without a current digest, or one whose check fell
   due and was not swept yet (its time moves are replayed there).
@@ -22,6 +22,13 @@ throughout. Third-party `lifecycle_classify`/`lifecycle_collect_facts` hooks dec
 digest does not know: with one installed the event path decides everyone. A profile whose
 digest is older than the host's facts (an order whose event is still in the inbox) is
 compared as of its last decision; that event decides it again with the new settings.
+
+A profile left as it is, or given its new next check only, keeps its `decided_at` and the
+summary of that moment: the spend in the tier window is a figure of the moment it was
+decided, as on every profile no event or check has reached since (the event path would
+have summed the window again at the recompute's moment). Its next check is the same at
+either moment: with the stage, rule and tier unchanged, neither the silence that ends the
+stage nor the order whose exit ends the tier depends on when it is looked at.
 """
 
 from __future__ import annotations
@@ -79,8 +86,12 @@ def sort_chunk(engine, profile_ids: Sequence[int]) -> SortedChunk:
     decided = decision_lateral(engine.config, now, with_rule=True, with_next_check=True)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""SELECT p.id,
-                       CASE WHEN d.profile_id IS NULL OR p.next_check_at <= %(now)s
+            f"""-- The chunk's digests first: a join of the digest table itself had the planner
+                -- decide every digest of the store before keeping the chunk's.
+                WITH chunk_digests AS MATERIALIZED (
+                    SELECT * FROM {DIGEST_TABLE} WHERE profile_id = ANY(%(ids)s::bigint[]) AND version = {DIGEST_VERSION})
+                SELECT p.id,
+                       CASE WHEN x.stage IS NULL OR p.next_check_at <= %(now)s
                                  OR x.stage IS DISTINCT FROM p.stage OR x.rule IS DISTINCT FROM p.stage_rule
                                  OR x.tier IS DISTINCT FROM p.tier THEN 'decide'
                             WHEN x.next_check_us IS NOT DISTINCT FROM
@@ -88,8 +99,8 @@ def sort_chunk(engine, profile_ids: Sequence[int]) -> SortedChunk:
                             ELSE 'check' END,
                        x.next_check_us
                 FROM {PROFILE_TABLE} AS p
-                LEFT JOIN {DIGEST_TABLE} AS d ON d.profile_id = p.id AND d.version = {DIGEST_VERSION}
-                LEFT JOIN LATERAL ({decided}) AS x ON d.profile_id IS NOT NULL
+                LEFT JOIN (SELECT d.profile_id, y.* FROM chunk_digests AS d CROSS JOIN LATERAL ({decided}) AS y) AS x
+                       ON x.profile_id = p.id
                 WHERE p.id = ANY(%(ids)s::bigint[])""",
             {"now": now, "ids": list(profile_ids)},
         )
@@ -106,16 +117,16 @@ def sort_chunk(engine, profile_ids: Sequence[int]) -> SortedChunk:
     return chunk
 
 
-def write_next_checks(next_checks: dict[int, datetime | None], decided_at: datetime) -> None:
-    """The new next checks, as the event path writes a decision that moved nothing."""
+def write_next_checks(next_checks: dict[int, datetime | None]) -> None:
+    """The new next checks (a new `version` of each profile; its decision and summary kept)."""
     if not next_checks:
         return
     ids = list(next_checks)
     with connection.cursor() as cursor:
         cursor.execute(
             f"""UPDATE {PROFILE_TABLE} AS p
-                SET next_check_at = v.next_check_at, decided_at = %s, version = p.version + 1, updated_at = %s
+                SET next_check_at = v.next_check_at, version = p.version + 1, updated_at = %s
                 FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(id, next_check_at)
                 WHERE p.id = v.id""",
-            [decided_at, timezone.now(), ids, [next_checks[i] for i in ids]],
+            [timezone.now(), ids, [next_checks[i] for i in ids]],
         )

@@ -5,8 +5,9 @@ orders, moments around every threshold of both settings), a backfill under the s
 force, then a change of some of the fields the sort covers (`SORTED_FIELDS`), recomputed
 at the backfill's moment or later (checks fallen due), with some digests missing: the run
 sorted in SQL and the run on the event path alone leave the same profiles, history, tier
-changes and projections. Only when and how often a profile was decided differs: the sort
-leaves a profile the new settings do not change unwritten (`decided_at`, `version`).
+changes and projections. What differs is what the sort leaves by design: a profile it does
+not decide keeps its `decided_at` and the tier-window spend summed at that moment (the
+event path sums it again at the recompute's moment), and `version` counts the writes.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def _written() -> dict:
     """Everything a recompute writes, except when and how often a profile was decided."""
     profiles = {p["email"]: p for p in CustomerProfile.objects.values(
         "email", "stage", "stage_since", "stage_rule", "tier", "tier_since", "next_check_at", "orders_count",
-        "orders_by_currency", "lifetime_spend", "window_spend", "first_order_at", "last_order_at")}
+        "orders_by_currency", "lifetime_spend", "window_spend", "first_order_at", "last_order_at", "decided_at")}
     moves = sorted(StageTransition.objects.values_list(
         "profile__email", "from_stage", "to_stage", "occurred_at", "reason", "rule", "facts", "event"), key=repr)
     tiers = sorted(TierChange.objects.values_list(
@@ -120,13 +121,20 @@ def test_sorted_in_sql_writes_what_the_event_path_writes(case):
             _store(customers)
             backfill(engine(in_force))
             LadderDigest.objects.filter(profile__email__in=[f"c{n}@example.com" for n in without_digest]).delete()
+            backfilled = _written()["profiles"]
             on_event_path, python_state = _recompute(in_force, candidate, later, "python")
             sorted_in_sql, sql_state = _recompute(in_force, candidate, later, "auto")
         finally:
             transaction.set_rollback(True)
     assert sql_state.evaluator == "sql" and python_state.evaluator == "python"
     assert (sql_state.done, sql_state.moved) == (python_state.done, python_state.moved)
-    for part in on_event_path:
+    assert sorted_in_sql["profiles"].keys() == on_event_path["profiles"].keys()
+    for email, profile in sorted_in_sql["profiles"].items():
+        expected = dict(on_event_path["profiles"][email])
+        if profile["decided_at"] != NOW + later:  # not decided by the sorted run: as of its last decision
+            expected.update((name, backfilled[email][name]) for name in ("decided_at", "window_spend"))
+        assert profile == expected, email
+    for part in ("moves", "tiers", "projections"):
         assert sorted_in_sql[part] == on_event_path[part], part
 
 
