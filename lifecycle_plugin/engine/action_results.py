@@ -48,7 +48,7 @@ from decimal import Decimal
 
 from django.db import connection
 
-from ..models import ActionLedgerEntry, ActionStatus, CustomerProfile, MarketingOptOut
+from ..models import ActionLedgerEntry, CustomerProfile, MarketingOptOut
 from .sql_ladder_parts import counted_condition
 
 #: The attribution window of a message that announces no voucher.

@@ -39,6 +39,7 @@ from django.utils import timezone
 
 from ..host import CustomerRef, Projection
 from ..rules.referral import advocate_of
+from ..stage_flow_model import StageCountChange, StageEntry
 from .backfill_sql import backfill_in_sql, why_not_sql
 from .backfill_writes import (
     PROFILE_COLUMNS,
@@ -52,7 +53,7 @@ from .backfill_writes import (
 )
 from .bulk import JSON, bulk_cursor, json_text
 from .deletion import hold_off_deletions
-from .digest_writes import write_digests_by_email
+from .digest_writes import DIGEST_TABLE, write_digests_by_email
 from .planner import money_json, stage_code
 from .plans import prediction_summary, profile_summary
 from .service import LifecycleEngine
@@ -142,11 +143,16 @@ def _analyze() -> None:
     Until autovacuum gets to them, PostgreSQL plans with the statistics of the empty
     tables: the sweep's `next_check_at <= now` then looks like a tenth of the table and
     is planned as a sequential scan and a sort (8 ms at 20,000 profiles, over 100 ms at
-    a million) instead of an index range scan that finds nothing in a millisecond.
+    a million) instead of an index range scan that finds nothing in a millisecond. The
+    ladder digests and the stage flow's rollups (written by the history's trigger) are
+    read by key on every event and recompute chunk: planned on an empty table's figures,
+    such a read can become a scan of millions of rows.
     """
+    tables = (PROFILE_TABLE, TRANSITION_TABLE, TIER_TABLE, DIGEST_TABLE, StageEntry._meta.db_table,
+              StageCountChange._meta.db_table)
     try:
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {PROFILE_TABLE}, {TRANSITION_TABLE}, {TIER_TABLE}")
+            cursor.execute(f"ANALYZE {', '.join(tables)}")
     except DatabaseError:  # not the tables' owner: autovacuum will do it later
         logger.warning("could not ANALYZE the lifecycle tables after the backfill", exc_info=True)
 
