@@ -226,8 +226,11 @@ def _run(engine, chunk_size, max_chunks, progress, asked):
         run.total = run.done + profiles_in_scope(run.scope, run.last_profile_id)
         run.evaluator, run.evaluator_reason = evaluator, reason or ""
         run.save(update_fields=["state", "started_at", "total", "evaluator", "evaluator_reason"])
+        if progress is not None:  # counting the scope takes seconds at a million profiles
+            progress(status(run))
     largest = chunk_size or CHUNK_SIZES[evaluator]
-    generation, chunks, size = run.generation, 0, largest
+    # The first chunk reads cold pages: by default it is a quarter, grown while chunks are quick.
+    generation, chunks, size = run.generation, 0, chunk_size or largest // 4
     while max_chunks is None or chunks < max_chunks:
         started = time.monotonic()
         try:
