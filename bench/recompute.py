@@ -78,7 +78,10 @@ def _recompute(engine, days: int, chunk_size: int | None, evaluator: str) -> dic
         moves = cursor.fetchone()[0] - moves_before
     return {"change": f"at_risk_days -> {days}", "seconds": seconds, "done": state.done, "total": state.total,
             "moved": state.moved, "settings_change_moves": moves, "evaluator": state.evaluator,
-            "longest_progress_gap": max(gaps) if gaps else None, "chunks": len(commits), "run_seconds": run.seconds}
+            "longest_progress_gap": max(gaps) if gaps else None,
+            # (which report ended each of the three longest gaps: 0 is the first, after the scope's count)
+            "longest_gaps": sorted(((round(g, 2), i) for i, g in enumerate(gaps)), reverse=True)[:3],
+            "chunks": len(commits), "run_seconds": run.seconds}
 
 
 def main() -> None:
