@@ -28,13 +28,12 @@ from django.db import connection, transaction
 from ..host import CustomerRef, Projection
 from ..hooks import has_implementations
 from ..models import DeletedCustomer
-from ..rules.ladder import sql_unsupported
 from .backfill_writes import PROFILE_TABLE, TIER_TABLE, TRANSITION_TABLE
 from .bulk import use_c_loaders
 from .deletion import DELETION_LOCK, deleted_at
 from .digest_writes import evaluated_digests_select, write_digests_for_backfill
 from .plans import profile_summary
-from .sql_ladder import compile_ladder
+from .sql_ladder import compile_ladder, why_not_exact
 from .sql_ladder_parts import FUNCTIONS
 from .stage_flow_rollups import history_of_new_profiles
 from .sql_ladder_run import create_tables
@@ -49,12 +48,7 @@ def why_not_sql(engine) -> str | None:
     if getattr(engine.host, "ladder_sources", None) is None:
         return f"the {engine.host.name} host offers no SQL (Host.ladder_sources)"
     hooks = [name for name in DECISION_HOOKS if has_implementations(engine.pm, name, new_customers=True)]
-    if hooks:
-        return "hooks that the SQL evaluator cannot run are installed: " + ", ".join(hooks)
-    problems = sql_unsupported(engine.config)
-    if problems:
-        return "settings the SQL evaluator cannot decide exactly: " + ", ".join(problems)
-    return None
+    return why_not_exact(hooks, engine.config)
 
 
 def backfill_in_sql(engine, report, *, chunk_size: int, start_after: str | None, dry_run: bool,

@@ -42,9 +42,9 @@ from django.utils import timezone
 
 from ..hooks import has_third_party_implementations
 from ..rules.digest import DIGEST_VERSION, EPOCH
-from ..rules.ladder import sql_unsupported
 from .digest_writes import DIGEST_TABLE, PROFILE_TABLE
 from .sql_digest import decision_lateral
+from .sql_ladder import why_not_exact
 from .what_if import DECISION_HOOKS
 
 #: Settings whose change leaves every profile's summary as it is: only the decision and
@@ -61,12 +61,7 @@ def why_not_sql(engine, changed: Iterable[str]) -> str | None:
     if outside:
         return "a change of " + ", ".join(outside) + " can change every profile's order counts and spends"
     hooks = [name for name in DECISION_HOOKS if has_third_party_implementations(engine.pm, name)]
-    if hooks:
-        return "hooks that the SQL evaluator cannot run are installed: " + ", ".join(hooks)
-    problems = sql_unsupported(engine.config)
-    if problems:
-        return "settings the SQL evaluator cannot decide exactly: " + ", ".join(problems)
-    return None
+    return why_not_exact(hooks, engine.config)
 
 
 @dataclass

@@ -203,7 +203,8 @@ def test_an_outer_deadline_that_comes_first_is_kept():
     started = time.monotonic()
     with pytest.raises(HookTimeout, match="outer"):
         with time_limit(LIMIT, "outer"):
-            with pytest.raises(HookTimeout, match="inner took longer than the 0.2 s left of an outer limit"):
+            # (what is left of the outer 0.2 s when the inner limit starts: less on a loaded machine)
+            with pytest.raises(HookTimeout, match=r"inner took longer than the 0\.(2|1\d+) s left of an outer limit"):
                 with time_limit(30, "inner"):
                     time.sleep(5)
             time.sleep(5)  # the inner limit ended at the outer deadline; the outer fires at once
