@@ -28,12 +28,13 @@ from django.db import connection, transaction
 from ..host import CustomerRef, Projection
 from ..hooks import has_implementations
 from ..models import DeletedCustomer
+from ..rules.ladder import why_not_exact
 from .backfill_writes import PROFILE_TABLE, TIER_TABLE, TRANSITION_TABLE
 from .bulk import use_c_loaders
 from .deletion import DELETION_LOCK, deleted_at
 from .digest_writes import evaluated_digests_select, write_digests_for_backfill
 from .plans import profile_summary
-from .sql_ladder import compile_ladder, why_not_exact
+from .sql_ladder import compile_ladder
 from .sql_ladder_parts import FUNCTIONS
 from .stage_flow_rollups import history_of_new_profiles
 from .sql_ladder_run import create_tables

@@ -42,9 +42,9 @@ from django.utils import timezone
 
 from ..hooks import has_third_party_implementations
 from ..rules.digest import DIGEST_VERSION, EPOCH
+from ..rules.ladder import why_not_exact
 from .digest_writes import DIGEST_TABLE, PROFILE_TABLE
 from .sql_digest import decision_lateral
-from .sql_ladder import why_not_exact
 from .what_if import DECISION_HOOKS
 
 #: Settings whose change leaves every profile's summary as it is: only the decision and

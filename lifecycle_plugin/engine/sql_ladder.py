@@ -51,7 +51,6 @@ the window as events. Everything is in microseconds since the epoch (`*_us`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -97,17 +96,6 @@ def check_exact(config: LifecycleConfig) -> None:
     problems = sql_unsupported(config)
     if problems:
         raise ConfigError(problems)
-
-
-def why_not_exact(hooks: Sequence[str], config: LifecycleConfig) -> str | None:
-    """Why a set-based evaluator cannot stand in for the event path (None: it can): installed
-    decision hooks it cannot run (`hooks`, by name), or settings it cannot decide exactly."""
-    if hooks:
-        return "hooks that the SQL evaluator cannot run are installed: " + ", ".join(hooks)
-    problems = sql_unsupported(config)
-    if problems:
-        return "settings the SQL evaluator cannot decide exactly: " + ", ".join(problems)
-    return None
 
 
 def compile_ladder(config: LifecycleConfig, now: datetime, *, customers_sql: str, orders_sql: str,

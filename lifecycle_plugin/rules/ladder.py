@@ -21,6 +21,7 @@ no order comes in, which is what lets the SQL evaluator date every move.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -201,6 +202,17 @@ def sql_unsupported(config: LifecycleConfig) -> dict[str, str]:
             f"the set-based (SQL) evaluator takes at most 10 significant digits, got {multiplier}"
         )
     return problems
+
+
+def why_not_exact(hooks: Sequence[str], config: LifecycleConfig) -> str | None:
+    """Why a set-based evaluator cannot stand in for the event path (None: it can): installed
+    decision hooks it cannot run (`hooks`, by name), or settings it cannot decide exactly."""
+    if hooks:
+        return "hooks that the SQL evaluator cannot run are installed: " + ", ".join(hooks)
+    problems = sql_unsupported(config)
+    if problems:
+        return "settings the SQL evaluator cannot decide exactly: " + ", ".join(problems)
+    return None
 
 
 # ---------------------------------------------------------------- the statement, read in Python
