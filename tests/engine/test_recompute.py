@@ -14,7 +14,16 @@ from django.db import connection
 from lifecycle_plugin import hookimpl
 from lifecycle_plugin.engine import LifecycleEngine
 from lifecycle_plugin.engine.backfill import backfill
-from lifecycle_plugin.engine.recompute import request_recompute, run_recompute, scope_of, status
+from lifecycle_plugin.engine.recompute import (
+    CHUNK_BUDGET,
+    PROGRESS_EVERY,
+    SMALLEST_CHUNK,
+    next_chunk_size,
+    request_recompute,
+    run_recompute,
+    scope_of,
+    status,
+)
 from lifecycle_plugin.hooks import make_plugin_manager
 from lifecycle_plugin.models import CustomerProfile, RecomputeRun, StageTransition, TierChange
 from lifecycle_plugin.rules import LifecycleConfig
@@ -170,3 +179,19 @@ def test_a_second_worker_leaves_a_run_another_worker_holds(store):
         assert status().done == 0
         other.execute("SELECT pg_advisory_unlock(hashtextextended('lifecycle_plugin.recompute', 0))")
         assert run_recompute(engine(NEW)).state == "done"  # released: this worker takes the run
+
+
+def test_chunks_are_sized_to_leave_room_for_a_slower_one():
+    budget = CHUNK_BUDGET.total_seconds()
+    assert budget <= PROGRESS_EVERY.total_seconds() / 4  # a chunk three times slower still reports in time
+    # Over the budget: cut in proportion at once, not halved over several late reports.
+    assert next_chunk_size(4000, budget * 4, 4000) == 1000
+    assert next_chunk_size(4000, budget * 1.25, 4000) == 3200
+    # Under half of it: doubled, up to the largest chunk.
+    assert next_chunk_size(1000, budget / 4, 4000) == 2000
+    assert next_chunk_size(3000, budget / 4, 4000) == 4000
+    # Between half and all of it: kept.
+    assert next_chunk_size(3000, budget * 0.75, 4000) == 3000
+    # Never below SMALLEST_CHUNK, and never grown by a cut when the caller's chunks are smaller.
+    assert next_chunk_size(400, budget * 100, 4000) == SMALLEST_CHUNK
+    assert next_chunk_size(2, budget * 100, 2) == 2
