@@ -130,15 +130,31 @@ class ShardedLadder:
 
 def _on_own_connection(job, *args):
     """`job(cursor, *args)` on this thread's own connection (autocommit: each table is
-    committed, so the other sessions see it), closed afterwards."""
+    committed, so the other sessions see it), closed afterwards.
+
+    Its temporary views are dropped before it closes: PostgreSQL drops a closed session's
+    temporary objects in the background, a moment after the client has gone, so views left
+    to that would still depend on the run's tables when `ShardedLadder.close` drops them
+    (an intermittent "cannot drop ... because other objects depend on them")."""
     own = connections[connection.alias]
     try:
         with own.cursor() as cursor:
             for statement in (*_SESSION, *FUNCTIONS):
                 cursor.execute(statement)
-            return job(cursor, *args)
+            try:
+                return job(cursor, *args)
+            finally:
+                _drop_own_temporary_objects(cursor)
     finally:
         own.close()
+
+
+def _drop_own_temporary_objects(cursor) -> None:
+    """DISCARD TEMP, unless the connection is already broken (the job's error is the one to see)."""
+    try:
+        cursor.execute("DISCARD TEMP")
+    except DatabaseError:
+        pass
 
 
 def _read_inputs(cursor, run: str, inputs: list[tuple[str, str]], binds: dict) -> int:

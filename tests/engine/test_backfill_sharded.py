@@ -167,3 +167,32 @@ def test_a_dry_run_makes_no_digest(a_store, shard_runs):
 
     assert shard_runs == [(2, [])]
     assert report.customers > 400 and written()["profiles"] == [] and scratch_tables() == []
+
+
+def test_a_shard_connection_drops_its_views_before_it_closes(monkeypatch):
+    """PostgreSQL drops a closed session's temporary views in the background, so a view left
+    to that can still block `ShardedLadder.close` dropping the run's tables. Kept open here
+    (close patched out), the helper's session shows whether it dropped its own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE lc_test_run_table (x integer)")
+    wrapper_class = type(connections[connection.alias])
+    monkeypatch.setattr(wrapper_class, "close", lambda self: None)
+
+    def make_a_view(cursor):
+        cursor.execute("CREATE TEMP VIEW lc_ladder_test AS SELECT * FROM lc_test_run_table")
+
+    with ThreadPoolExecutor(max_workers=1) as helper_thread:
+        try:
+            helper_thread.submit(sql_ladder_shards._on_own_connection, make_a_view).result()
+            monkeypatch.undo()
+            with connection.cursor() as cursor:
+                cursor.execute("DROP TABLE lc_test_run_table")  # refused while the helper's view exists
+        finally:
+            monkeypatch.undo()
+            helper_thread.submit(lambda: connections[connection.alias].close()).result()
+            with connection.cursor() as cursor:
+                cursor.execute("DROP TABLE IF EXISTS lc_test_run_table CASCADE")
