@@ -35,7 +35,7 @@ import re
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from django.db import connection, connections
+from django.db import DatabaseError, connection, connections
 
 from .sql_ladder import CompiledLadder
 from .sql_ladder_parts import FUNCTIONS
