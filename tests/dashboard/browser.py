@@ -87,7 +87,13 @@ def static_server() -> tuple[http.server.ThreadingHTTPServer, str]:
 @contextlib.contextmanager
 def launch_chromium():
     """Playwright's sync API runs an asyncio loop in this thread; Django's ORM, used between
-    browser steps to read the rows independently, refuses that unless told."""
+    browser steps to read the rows independently, refuses that unless told.
+
+    While that loop runs, asgiref keeps this thread's database connections per asyncio
+    context, so the reads between browser steps open a connection of their own that the
+    test runner's teardown never sees (it would find the test database still in use when
+    dropping it); it is closed here, before the loop stops."""
+    from django.db import connections
     from playwright.sync_api import sync_playwright
 
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
@@ -95,8 +101,11 @@ def launch_chromium():
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-            yield browser
-            browser.close()
+            try:
+                yield browser
+            finally:
+                connections.close_all()
+                browser.close()
     finally:
         if previous is None:
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
